@@ -2,3 +2,13 @@
 // Umbrella header: everything a user needs to train and run mixq models.
 #include "mixq/version.hpp"
 #include "mixq/core/error.hpp"
+// Data and file I/O (no dependency on tensors).
+#include "mixq/io/archive.hpp"
+#include "mixq/io/batch_loader.hpp"
+#include "mixq/io/cifar10.hpp"
+#include "mixq/io/data_dir.hpp"
+#include "mixq/io/dataset.hpp"
+#include "mixq/io/fashion_mnist.hpp"
+#include "mixq/io/file.hpp"
+#include "mixq/io/image.hpp"
+#include "mixq/io/rng.hpp"

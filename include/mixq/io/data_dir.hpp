@@ -1,0 +1,149 @@
+#pragma once
+// Where is the data? One resolution order for every data set.
+//
+//   1. an explicit directory (a --data flag), when non-empty;
+//   2. else the environment variable MIXQ_DATA, when set and non-empty;
+//   3. else a fixed list of default places, first match wins.
+//
+// For 1 and 2 the directory may be the data set's own folder or a parent that
+// holds it under its usual sub-folder name ("cifar10", "fashion-mnist"), so
+// MIXQ_DATA can point at one folder holding all data sets. An explicit
+// directory or MIXQ_DATA that does not hold the data set is an error (no
+// silent fall-through to a default: a typo in a flag must not train on other
+// data). The error lists every place tried and why each was rejected.
+//
+// A directory "holds" a data set when each of its marker files exists, plain
+// or with ".gz" appended.
+//
+// Default places:
+//   CIFAR-10:      <repo>/../shared/datasets/cifar10, <repo>/datasets/cifar10
+//   Fashion-MNIST: /usr/share/datasets/fashion-mnist (Debian package
+//                  dataset-fashion-mnist), <repo>/datasets/fashion-mnist
+// where <repo> is the mixq source tree: MIXQ_SOURCE_DIR when the including
+// program defines it (the project's tests and examples do), and every
+// ancestor of the current directory that contains include/mixq/mixq.hpp.
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "mixq/core/error.hpp"
+#include "mixq/io/file.hpp"
+
+namespace mixq::io {
+
+struct data_dir_spec {
+  std::string dataset;                    // for messages, e.g. "cifar10"
+  std::string subdir;                     // usual folder name under a parent, e.g. "cifar10"
+  std::vector<std::string> marker_files;  // must exist (plain or .gz)
+  std::vector<std::string> defaults;      // default places, in order
+};
+
+namespace detail {
+
+inline std::string missing_markers(const std::string& dir, const std::vector<std::string>& markers) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return "not a directory";
+  std::string miss;
+  for (const auto& m : markers) {
+    const std::string p = dir + "/" + m;
+    if (!file_exists(p) && !file_exists(p + ".gz")) miss += (miss.empty() ? "" : ", ") + m;
+  }
+  return miss.empty() ? std::string() : "missing " + miss;
+}
+
+// Candidate mixq source trees: MIXQ_SOURCE_DIR, then ancestors of the cwd
+// that look like one.
+inline std::vector<std::string> repo_roots() {
+  std::vector<std::string> roots;
+#ifdef MIXQ_SOURCE_DIR
+  roots.emplace_back(MIXQ_SOURCE_DIR);
+#endif
+  std::error_code ec;
+  auto d = std::filesystem::current_path(ec);
+  for (int up = 0; !ec && up < 8; ++up) {
+    if (std::filesystem::exists(d / "include/mixq/mixq.hpp", ec)) {
+      const std::string s = d.string();
+      bool seen = false;
+      for (const auto& r : roots) seen = seen || std::filesystem::equivalent(r, s, ec);
+      if (!seen) roots.push_back(s);
+    }
+    if (!d.has_parent_path() || d.parent_path() == d) break;
+    d = d.parent_path();
+  }
+  return roots;
+}
+
+}  // namespace detail
+
+// Resolves the data directory for `spec` (see the file comment for the order).
+// ensures: the returned directory holds every marker file (plain or .gz).
+// throws:  mixq::error listing each place tried and why it was rejected.
+inline std::string resolve_data_dir(const data_dir_spec& spec, const std::string& explicit_dir = "") {
+  std::string tried;
+  auto try_dir = [&](const std::string& dir, const std::string& origin) -> bool {
+    const std::string why = detail::missing_markers(dir, spec.marker_files);
+    if (why.empty()) return true;
+    tried += "\n  " + dir + " (" + origin + "): " + why;
+    return false;
+  };
+  auto try_with_sub = [&](const std::string& dir, const std::string& origin) -> std::string {
+    if (try_dir(dir, origin)) return dir;
+    if (!spec.subdir.empty() && try_dir(dir + "/" + spec.subdir, origin)) return dir + "/" + spec.subdir;
+    return {};
+  };
+  auto fail = [&](const std::string& head) {
+    MIXQ_CHECK(false, spec.dataset, ": ", head, "; tried:", tried,
+               "\n  (set the data directory with a --data flag or MIXQ_DATA)");
+  };
+
+  if (!explicit_dir.empty()) {
+    std::string r = try_with_sub(explicit_dir, "explicit path");
+    if (r.empty()) fail("data not found in the explicit directory");
+    return r;
+  }
+  const char* env = std::getenv("MIXQ_DATA");
+  if (env && *env) {
+    std::string r = try_with_sub(env, "MIXQ_DATA");
+    if (r.empty()) fail("data not found in MIXQ_DATA");
+    return r;
+  }
+  for (const auto& d : spec.defaults)
+    if (try_dir(d, "default")) return d;
+  fail("data directory not found");
+  return {};
+}
+
+// Default places for CIFAR-10 (see the file comment).
+inline data_dir_spec cifar10_dir_spec() {
+  data_dir_spec s;
+  s.dataset = "cifar10";
+  s.subdir = "cifar10";
+  s.marker_files = {"data_batch_1.bin", "test_batch.bin"};
+  for (const auto& r : detail::repo_roots()) {
+    s.defaults.push_back(std::filesystem::path(r + "/../shared/datasets/cifar10").lexically_normal().string());
+    s.defaults.push_back(std::filesystem::path(r + "/datasets/cifar10").lexically_normal().string());
+  }
+  return s;
+}
+
+// Default places for Fashion-MNIST (see the file comment).
+inline data_dir_spec fashion_mnist_dir_spec() {
+  data_dir_spec s;
+  s.dataset = "fashion-mnist";
+  s.subdir = "fashion-mnist";
+  s.marker_files = {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+  s.defaults.push_back("/usr/share/datasets/fashion-mnist");
+  for (const auto& r : detail::repo_roots())
+    s.defaults.push_back(std::filesystem::path(r + "/datasets/fashion-mnist").lexically_normal().string());
+  return s;
+}
+
+inline std::string cifar10_data_dir(const std::string& explicit_dir = "") {
+  return resolve_data_dir(cifar10_dir_spec(), explicit_dir);
+}
+inline std::string fashion_mnist_data_dir(const std::string& explicit_dir = "") {
+  return resolve_data_dir(fashion_mnist_dir_spec(), explicit_dir);
+}
+
+}  // namespace mixq::io
