@@ -1,0 +1,167 @@
+// Every qgemm kernel of kernels.inc against an independent int64 oracle,
+// bit-exactly (raw int32 accumulators and requantized codes), for every
+// (b_w, b_a) pair the kernel claims, over shape sweeps around the tile sizes,
+// implicit-GEMM conv addressing and worst-case overflow inputs. Kernels the
+// CPU cannot run are reported with a visible MESSAGE.
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "test_qgemm_util.hpp"
+
+namespace mk = mixq::kernels;
+using qtest::data_mode;
+
+namespace {
+const int kSizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 31, 33, 63, 65};
+constexpr int kNumSizes = sizeof(kSizes) / sizeof(kSizes[0]);
+}  // namespace
+
+TEST_CASE("qgemm: every kernel x every bit pair x random shapes") {
+  qtest::rng r(2024);
+  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+    int pairs = 0;
+    for (int bw = 2; bw <= 8; ++bw)
+      for (int ba = 2; ba <= 8; ++ba) {
+        if (!mk::kernel_supports(ki.id, bw, ba)) continue;
+        ++pairs;
+        CAPTURE(ki.name);
+        CAPTURE(bw);
+        CAPTURE(ba);
+        for (int it = 0; it < 6; ++it) {
+          const int m = kSizes[r.uniform(0, kNumSizes - 1)];
+          const int n = kSizes[r.uniform(0, kNumSizes - 1)];
+          const int k = kSizes[r.uniform(0, kNumSizes - 1)];
+          qtest::problem_data d = qtest::make_gemm(m, n, k, bw, ba, k + r.uniform(0, 5), data_mode::random, r);
+          qtest::fill_epilogue(d, r, it % 2 == 0, it % 3 == 0);
+          qtest::layout_outputs(d, n + r.uniform(0, 9), r);
+          REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+        }
+      }
+    MESSAGE(std::string(ki.name) << ": " << pairs << " bit pairs checked");
+    CHECK(pairs > 0);
+  }
+}
+
+TEST_CASE("qgemm: dense M/N/K sweep around tile sizes (W8A8, W4A4, W2A3)") {
+  qtest::rng r(99);
+  const int pairs[3][2] = {{8, 8}, {4, 4}, {2, 3}};
+  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+    for (const auto& pr : pairs) {
+      const int bw = pr[0], ba = pr[1];
+      if (!mk::kernel_supports(ki.id, bw, ba)) continue;
+      CAPTURE(ki.name);
+      CAPTURE(bw);
+      CAPTURE(ba);
+      for (int i = 0; i < kNumSizes; ++i) {
+        // M sweep, N sweep, K sweep with the other two at awkward sizes
+        const int s = kSizes[i];
+        const int shapes[3][3] = {{s, 33, 17}, {13, s, 9}, {7, 31, s}};
+        for (const auto& sh : shapes) {
+          qtest::problem_data d = qtest::make_gemm(sh[0], sh[1], sh[2], bw, ba, sh[2], data_mode::random, r);
+          qtest::fill_epilogue(d, r, true, i % 2 == 0);
+          qtest::layout_outputs(d, sh[1], r);
+          REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("qgemm: implicit-GEMM conv addressing (ResNet20-like shapes)") {
+  qtest::rng r(7);
+  struct conv_shape {
+    int h, w, c, n, k, s;
+  };
+  // ResNet20 stages at reduced spatial size, plus the RGB first layer and a 1x1 shortcut
+  const conv_shape shapes[] = {{6, 7, 16, 16, 3, 1}, {5, 5, 32, 32, 3, 1}, {4, 4, 64, 64, 3, 1},
+                               {7, 6, 16, 32, 3, 2}, {6, 5, 3, 16, 3, 1},  {5, 4, 16, 32, 1, 2},
+                               {3, 9, 5, 17, 3, 1}};
+  const int pairs[4][2] = {{8, 8}, {4, 4}, {2, 2}, {3, 7}};
+  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+    for (const auto& pr : pairs) {
+      if (!mk::kernel_supports(ki.id, pr[0], pr[1])) continue;
+      for (const conv_shape& cs : shapes) {
+        CAPTURE(ki.name);
+        CAPTURE(cs.c);
+        CAPTURE(cs.n);
+        CAPTURE(cs.s);
+        qtest::problem_data d =
+            qtest::make_conv(cs.h, cs.w, cs.c, cs.n, cs.k, cs.k, cs.s, pr[0], pr[1], data_mode::random, r);
+        qtest::fill_epilogue(d, r, true, cs.n == cs.c);
+        qtest::layout_outputs(d, cs.n, r);
+        REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("qgemm: full-size ResNet20 stage-1 conv through the OpenMP driver") {
+  qtest::rng r(8);
+  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+    if (ki.id == mk::kernel_id::scalar_ref) continue;  // the oracle is the same computation
+    for (int bits : {8, 4, 2}) {
+      if (!mk::kernel_supports(ki.id, bits, bits)) continue;
+      CAPTURE(ki.name);
+      qtest::problem_data d = qtest::make_conv(32, 32, 16, 16, 3, 3, 1, bits, bits, data_mode::random, r);
+      qtest::fill_epilogue(d, r, true, true);
+      qtest::layout_outputs(d, 16, r);
+      REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d), /*parallel=*/true) == 0);
+    }
+  }
+}
+
+TEST_CASE("qgemm: worst-case codes at large K prove the overflow bounds") {
+  qtest::rng r(5);
+  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+    for (int bw = 2; bw <= 8; ++bw)
+      for (int ba = 2; ba <= 8; ++ba) {
+        if (!mk::kernel_supports(ki.id, bw, ba)) continue;
+        // W8A8 runs at the documented maximum depth; others at 9 * 64 * 8
+        const int taps = 9;
+        const int k_seg = (bw == 8 && ba == 8) ? mk::max_k_total / 9 : 512;
+        for (data_mode mode : {data_mode::max_neg, data_mode::max_pos}) {
+          CAPTURE(ki.name);
+          CAPTURE(bw);
+          CAPTURE(ba);
+          qtest::problem_data d = qtest::make_conv(2, 2, k_seg, 3, 3, 3, 1, bw, ba, mode, r);
+          REQUIRE(d.taps == taps);
+          qtest::fill_epilogue(d, r, false, false);
+          qtest::layout_outputs(d, 3, r);
+          const std::vector<std::int64_t> want = qtest::oracle_acc(d);
+          // all A = 2^ba - 1, all W = extreme: the exact value is known
+          const std::int64_t wv = mode == data_mode::max_neg ? -(1 << (bw - 1)) : (1 << (bw - 1)) - 1;
+          CHECK(want[0] == std::int64_t(taps) * k_seg * ((1 << ba) - 1) * wv);
+          REQUIRE(qtest::check_kernel(ki.id, d, want) == 0);
+        }
+      }
+  }
+}
+
+TEST_CASE("qgemm: all-zero weights and tiles split by qgemm_tile") {
+  qtest::rng r(6);
+  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+    CAPTURE(ki.name);
+    qtest::problem_data d = qtest::make_gemm(29, 40, 21, 8, 8, 21, data_mode::zero, r);
+    if (!mk::kernel_supports(ki.id, 8, 8)) d = qtest::make_gemm(29, 40, 21, 4, 4, 21, data_mode::zero, r);
+    qtest::fill_epilogue(d, r, true, true);
+    qtest::layout_outputs(d, 40, r);
+    REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+    // disjoint tiles through qgemm_tile cover the output exactly once
+    qtest::fill_codes(d, data_mode::random, r);
+    const std::vector<std::int64_t> want = qtest::oracle_acc(d);
+    const mk::packed_weights pw = mk::pack_weights_for(ki.id, d.w.data(), d.n, 1, d.k_seg, d.bw, d.ba);
+    mk::qgemm_problem p;
+    p.m = d.m;
+    p.a = d.a.data();
+    p.pix_off = d.pix_off.data();
+    std::vector<std::int32_t> out(std::size_t(d.m) * d.n, -1);
+    mk::epilogue ep;
+    ep.out_i32 = out.data();
+    ep.ld_i32 = d.n;
+    for (std::int64_t m0 = 0; m0 < d.m; m0 += 10)
+      for (std::int32_t n0 = 0; n0 < d.n; n0 += pw.nr)
+        mk::qgemm_tile(p, pw, ep, m0, std::min<std::int64_t>(m0 + 10, d.m), n0, std::min(n0 + pw.nr, d.n));
+    for (std::size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == want[i]);
+  }
+}
