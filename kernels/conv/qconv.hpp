@@ -1,0 +1,260 @@
+#pragma once
+// Integer NHWC convolution driver on top of the qgemm micro-kernels.
+//
+// ## Math
+//   out[i][oy][ox][n] = requant_n( sum_{dy,dx<K} sum_{c<C_in}
+//                         xpad[i][oy*S + dy + (1 - P)][ox*S + dx + (1 - P)][c] * w[n][dy][dx][c]
+//                         + bias[n],  residual(i, oy, ox, n) )
+// K in {1, 3}, S in {1, 2}, P = K/2 (pad 1 for 3x3, 0 for 1x1),
+// OH = (H + 2P - K)/S + 1, OW likewise; requant_n is the one rule of
+// kernels/requant.hpp (single rounding, half away from zero, clamp [lo, hi]).
+//
+// ## Layouts
+// - Input: a PADDED NHWC uint8 buffer [batch][H+2][W+2][C_in] (contiguous,
+//   pixel stride C_in): interior pixel (y, x) of image i lives at padded
+//   (y+1, x+1); the one-pixel halo holds the activation zero point (0 after
+//   ReLU) and is provided by the caller (usually written once, since the
+//   producing conv only writes the interior). The same buffer layout serves
+//   1x1 convs, which read the interior only. The buffer must stay readable
+//   for qconv_input_bytes(g) bytes: the padded image plus a_overread_bytes
+//   (kernels/common.hpp), because the micro-kernels read whole 4-byte groups
+//   (and up to 64 bytes) past the last addressed byte; those bytes only ever
+//   meet zero weights.
+// - Weights: int8 [C_out][K][K][C_in] (tap-major, channel-minor), signed
+//   symmetric b_w-bit codes, packed once by qconv_pack().
+// - Output: uint8 NHWC with pixel stride C_out, pixel (oy, ox) of image i at
+//   out.data[i*img_stride + oy*row_stride + ox*C_out]. Point out.data at the
+//   interior origin of the next layer's padded buffer (img_stride =
+//   (OH+2)(OW+2)C_out, row_stride = (OW+2)C_out) to produce its input
+//   directly, or use the dense strides. Alternatively raw int32 acc + bias,
+//   dense [batch*OH*OW][C_out] (tests, debugging).
+// - Residual (optional), added inside the same rounding with res_qm[n]:
+//   code(i, oy, ox, n) = res.data[i*img_stride + oy*RS*row_stride + ox*RS*pix_stride + n - ch_lo].
+//   Identity shortcut: RS = 1, ch_lo = 0. ResNet option A (stride-2
+//   subsample + zero channel padding): RS = 2, ch_lo = C_out/4, RC = C_res
+//   channels, and res_qm[n] = 0 for n outside [ch_lo, ch_lo + RC): those
+//   lanes read a neighbouring byte of the buffer (inside the padded residual
+//   buffer, or within res_overread_bytes past its end) and multiply it by 0.
+//   Point res.data at the interior origin of a padded buffer so that
+//   n - ch_lo < 0 stays inside the halo.
+//
+// ## Implicit GEMM (no im2col buffer)
+//   M = batch*OH*OW output pixels (flattened over images and rows, so 8x8
+//   maps still fill a 12- or 16-row register tile), N = C_out,
+//   taps = K*K, k_seg = C_in, tap_off[dy*K+dx] = (dy*Wp + dx)*C_in,
+//   pix_off(i, oy, ox) = i*(H+2)*Wp*C_in + (oy*S*Wp + ox*S)*C_in
+//   (+ (Wp + 1)*C_in for 1x1, which skips the halo), Wp = W + 2.
+//   Small C_in (the 3-channel first layer) can instead use a per-chunk packed
+//   copy of the 3x3xC_in patch (27 bytes for RGB, rows padded to a multiple
+//   of 4) and one tap of k_seg = 9*C_in; pick with conv_small_c.
+//
+// ## Threading and memory
+//   OpenMP over chunks of output pixels (a multiple of 48 = lcm of the
+//   register-tile heights, at most 480, about 4 chunks per thread); each
+//   chunk builds its offset arrays on the stack and calls qgemm_tile for all
+//   channels. The micro-kernels stay single-threaded. Nothing is allocated.
+//
+// ## Overflow
+//   |acc| <= 9*C_in*(2^b_a - 1)*2^(b_w-1) <= 9*C_in*32640 (< 2^31 for
+//   C_in <= 7300); the caller keeps |acc + bias| < 2^31 (qgemm.hpp).
+#include <cstdint>
+#include <cstring>
+
+#include "../qgemm.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace mixq {
+namespace kernels {
+
+struct conv_geometry {
+  std::int64_t batch = 1, h = 1, w = 1, c_in = 1, c_out = 1;
+  int kernel = 3;  ///< 1 or 3
+  int stride = 1;  ///< 1 or 2
+  int pad() const noexcept { return kernel / 2; }
+  std::int64_t out_h() const noexcept { return (h + 2 * pad() - kernel) / stride + 1; }
+  std::int64_t out_w() const noexcept { return (w + 2 * pad() - kernel) / stride + 1; }
+  std::int64_t pixels_out() const noexcept { return batch * out_h() * out_w(); }
+  std::int64_t macs() const noexcept { return pixels_out() * c_out * c_in * kernel * kernel; }
+};
+
+/// Bytes the caller allocates for the padded input (image + halo + over-read).
+inline std::int64_t qconv_input_bytes(const conv_geometry& g) noexcept {
+  return g.batch * (g.h + 2) * (g.w + 2) * g.c_in + std::int64_t(a_overread_bytes);
+}
+
+/// How a 3x3 conv addresses its K dimension.
+enum class conv_small_c : int {
+  automatic = 0,  ///< packed patch when 9*C_in <= 64 and C_in is not a multiple of 4
+  taps = 1,       ///< 9 taps of k_seg = C_in straight from the padded input
+  packed = 2,     ///< one tap of k_seg = 9*C_in from a per-chunk packed copy
+};
+
+/// Packed weights plus the addressing mode they were packed for.
+struct qconv_weights {
+  packed_weights pw;
+  bool packed_patch = false;
+  std::int64_t c_in = 0, c_out = 0;
+  int kernel = 3;
+};
+
+/// Largest patch (9*C_in) the packed mode accepts.
+constexpr std::int64_t qconv_max_packed_patch = 64;
+
+/// Packs w[C_out][K][K][C_in] (int8 b_w-bit codes) for b_a-bit activations.
+/// Throws std::invalid_argument (from pack_weights) on bad codes/bits.
+inline qconv_weights qconv_pack(const conv_geometry& g, const std::int8_t* w, int b_w, int b_a,
+                                isa level = isa::automatic, conv_small_c mode = conv_small_c::automatic) {
+  qconv_weights q;
+  q.c_in = g.c_in;
+  q.c_out = g.c_out;
+  q.kernel = g.kernel;
+  const std::int64_t patch = 9 * g.c_in;
+  if (g.kernel == 3 && patch <= qconv_max_packed_patch) {
+    if (mode == conv_small_c::packed) q.packed_patch = true;
+    if (mode == conv_small_c::automatic) q.packed_patch = (g.c_in % 4) != 0;
+  }
+  const auto n = static_cast<std::int32_t>(g.c_out);
+  if (q.packed_patch)
+    q.pw = pack_weights(w, n, 1, static_cast<std::int32_t>(patch), b_w, b_a, level);
+  else
+    q.pw = pack_weights(w, n, g.kernel * g.kernel, static_cast<std::int32_t>(g.c_in), b_w, b_a, level);
+  return q;
+}
+
+struct conv_requant {
+  const std::int32_t* bias = nullptr;  ///< [C_out] or nullptr
+  const std::int32_t* qm = nullptr;    ///< [C_out]
+  const std::int32_t* rshift = nullptr;
+  std::int32_t zp = 0, lo = 0, hi = 255;
+};
+
+struct conv_output {
+  std::uint8_t* data = nullptr;  ///< pixel (0, 0) of image 0
+  std::int64_t img_stride = 0, row_stride = 0;
+};
+
+struct conv_residual {
+  const std::uint8_t* data = nullptr;  ///< nullptr = no residual
+  std::int64_t img_stride = 0, row_stride = 0, pix_stride = 0;
+  int stride = 1;           ///< RS
+  std::int64_t ch_lo = 0;   ///< output channel of residual channel 0
+  const std::int32_t* res_qm = nullptr;  ///< [C_out], 0 outside the residual's channels
+};
+
+/// Dense output strides for an unpadded [batch][OH][OW][C_out] tensor.
+inline conv_output dense_output(const conv_geometry& g, std::uint8_t* data) noexcept {
+  return {data, g.out_h() * g.out_w() * g.c_out, g.out_w() * g.c_out};
+}
+
+/// Output written into the interior of a padded [batch][OH+2][OW+2][C_out] buffer.
+inline conv_output padded_output(const conv_geometry& g, std::uint8_t* padded_base) noexcept {
+  const std::int64_t wp = g.out_w() + 2;
+  return {padded_base + (wp + 1) * g.c_out, (g.out_h() + 2) * wp * g.c_out, wp * g.c_out};
+}
+
+namespace detail {
+constexpr std::int64_t conv_chunk_max = 480;  // 10 * 48
+constexpr std::int64_t conv_chunk_quantum = 48;
+inline std::int64_t conv_chunk(std::int64_t pixels, int threads) noexcept {
+  std::int64_t c = (pixels + 4 * threads - 1) / (4 * std::int64_t(threads));
+  c = round_up(c < 1 ? 1 : c, conv_chunk_quantum);
+  return c > conv_chunk_max ? conv_chunk_max : c;
+}
+}  // namespace detail
+
+/// Runs the convolution. `raw` (optional, dense [batch*OH*OW][C_out] int32)
+/// takes precedence over the uint8 output; `res` may be nullptr.
+/// Preconditions (checked in debug builds): wts was packed by qconv_pack for
+/// this geometry; in holds qconv_input_bytes(g) readable bytes.
+inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std::uint8_t* in, const conv_requant& rq,
+                    const conv_residual* res, const conv_output& out, std::int32_t* raw = nullptr) noexcept {
+  MIXQ_KDASSERT(wts.c_in == g.c_in && wts.c_out == g.c_out && wts.kernel == g.kernel);
+  MIXQ_KDASSERT(g.kernel == 1 || g.kernel == 3);
+  MIXQ_KDASSERT(g.stride == 1 || g.stride == 2);
+  const std::int64_t C = g.c_in, wp = g.w + 2, img = (g.h + 2) * wp * C;
+  const std::int64_t oh = g.out_h(), ow = g.out_w(), per_img = oh * ow, P = g.batch * per_img;
+  const std::int64_t s = g.stride;
+  const std::int64_t base = g.kernel == 1 ? (wp + 1) * C : 0;
+  std::int64_t tap_off[9];
+  for (int dy = 0; dy < g.kernel; ++dy)
+    for (int dx = 0; dx < g.kernel; ++dx) tap_off[dy * g.kernel + dx] = (dy * wp + dx) * C;
+  const std::int64_t patch = 9 * C, patch_ld = round_up(patch, 4);
+  const bool packed = wts.packed_patch;
+  const conv_residual* r = (res && res->data) ? res : nullptr;
+
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+#endif
+  const std::int64_t chunk = detail::conv_chunk(P, threads);
+  const std::int64_t nchunks = (P + chunk - 1) / chunk;
+  ::mixq::kernels::detail::record_kernel(wts.pw.name.data());
+
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) if (threads > 1 && nchunks > 1)
+#endif
+  for (std::int64_t ci = 0; ci < nchunks; ++ci) {
+    std::int64_t pix[detail::conv_chunk_max], opix[detail::conv_chunk_max], rpix[detail::conv_chunk_max];
+    alignas(64) std::uint8_t patch_buf[detail::conv_chunk_max * qconv_max_packed_patch + a_overread_bytes];
+    const std::int64_t p0 = ci * chunk, cnt = (P - p0 < chunk) ? P - p0 : chunk;
+    std::int64_t i = p0 / per_img, rem = p0 % per_img, oy = rem / ow, ox = rem % ow;
+    for (std::int64_t j = 0; j < cnt; ++j) {
+      pix[j] = i * img + base + (oy * s * wp + ox * s) * C;
+      opix[j] = i * out.img_stride + oy * out.row_stride + ox * g.c_out;
+      if (r) rpix[j] = i * r->img_stride + oy * r->stride * r->row_stride + ox * r->stride * r->pix_stride - r->ch_lo;
+      if (++ox == ow) {
+        ox = 0;
+        if (++oy == oh) {
+          oy = 0;
+          ++i;
+        }
+      }
+    }
+    qgemm_problem prob;
+    prob.m = cnt;
+    if (packed) {
+      // per-chunk patch copy: row j = the 3x3xC window of pixel j, zero tail
+      std::uint8_t* pb = patch_buf;
+      for (std::int64_t j = 0; j < cnt; ++j) {
+        std::uint8_t* dst = pb + j * patch_ld;
+        const std::uint8_t* src = in + pix[j];
+        for (int t = 0; t < 9; ++t) std::memcpy(dst + t * C, src + tap_off[t], static_cast<std::size_t>(C));
+        for (std::int64_t k = patch; k < patch_ld; ++k) dst[k] = 0;
+        pix[j] = j * patch_ld;
+      }
+      std::memset(pb + cnt * patch_ld, 0, a_overread_bytes);
+      prob.a = pb;
+      prob.tap_off = nullptr;
+    } else {
+      prob.a = in;
+      prob.tap_off = tap_off;
+    }
+    prob.pix_off = pix;
+    epilogue ep;
+    ep.bias = rq.bias;
+    if (raw) {
+      ep.out_i32 = raw + p0 * g.c_out;
+      ep.ld_i32 = g.c_out;
+    } else {
+      ep.qm = rq.qm;
+      ep.rshift = rq.rshift;
+      ep.zp_out = rq.zp;
+      ep.lo = rq.lo;
+      ep.hi = rq.hi;
+      ep.out = out.data;
+      ep.out_pix_off = opix;
+      if (r) {
+        ep.res = r->data;
+        ep.res_pix_off = rpix;
+        ep.res_qm = r->res_qm;
+      }
+    }
+    qgemm_tile(prob, wts.pw, ep, 0, cnt, 0, wts.pw.n);
+  }
+}
+
+}  // namespace kernels
+}  // namespace mixq
