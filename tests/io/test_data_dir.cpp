@@ -1,0 +1,114 @@
+// Data directory resolution: explicit path, then MIXQ_DATA, then defaults.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "io_test_util.hpp"
+#include "mixq/io/data_dir.hpp"
+
+using namespace mixq_test;
+namespace io = mixq::io;
+
+namespace {
+io::data_dir_spec spec_with_defaults(std::vector<std::string> defaults) {
+  io::data_dir_spec s;
+  s.dataset = "toy";
+  s.subdir = "toy";
+  s.marker_files = {"a.bin", "b.bin"};
+  s.defaults = std::move(defaults);
+  return s;
+}
+void make_data(const std::string& dir, bool gz_b = false) {
+  std::filesystem::create_directories(dir);
+  write_bytes(dir + "/a.bin", {1});
+  if (gz_b)
+    write_gz(dir + "/b.bin.gz", {2});
+  else
+    write_bytes(dir + "/b.bin", {2});
+}
+}  // namespace
+
+TEST_CASE("data_dir: an explicit directory wins, and may be the parent of <subdir>") {
+  temp_dir t;
+  make_data(t.file("x"));
+  make_data(t.file("parent/toy"), true);
+  make_data(t.file("default"));
+  env_guard env("MIXQ_DATA", t.file("parent").c_str());
+  const auto spec = spec_with_defaults({t.file("default")});
+  CHECK(io::resolve_data_dir(spec, t.file("x")) == t.file("x"));
+  CHECK(io::resolve_data_dir(spec, t.file("parent")) == t.file("parent") + "/toy");
+}
+
+TEST_CASE("data_dir: MIXQ_DATA comes before the defaults") {
+  temp_dir t;
+  make_data(t.file("env"));
+  make_data(t.file("default"));
+  const auto spec = spec_with_defaults({t.file("default")});
+  {
+    env_guard env("MIXQ_DATA", t.file("env").c_str());
+    CHECK(io::resolve_data_dir(spec) == t.file("env"));
+  }
+  {
+    env_guard env("MIXQ_DATA", "");  // empty counts as unset
+    CHECK(io::resolve_data_dir(spec) == t.file("default"));
+  }
+  {
+    env_guard env("MIXQ_DATA", nullptr);
+    CHECK(io::resolve_data_dir(spec) == t.file("default"));
+  }
+}
+
+TEST_CASE("data_dir: the first default that holds the data is used") {
+  temp_dir t;
+  make_data(t.file("second"));
+  std::filesystem::create_directories(t.file("first"));
+  write_bytes(t.file("first/a.bin"), {1});  // b.bin missing
+  env_guard env("MIXQ_DATA", nullptr);
+  CHECK(io::resolve_data_dir(spec_with_defaults({t.file("none"), t.file("first"), t.file("second")})) ==
+        t.file("second"));
+}
+
+TEST_CASE("data_dir: failures list every place tried and why") {
+  temp_dir t;
+  std::filesystem::create_directories(t.file("partial"));
+  write_bytes(t.file("partial/a.bin"), {1});
+  make_data(t.file("good"));
+  SUBCASE("nothing found") {
+    env_guard env("MIXQ_DATA", nullptr);
+    const std::string msg = error_of(
+        [&] { io::resolve_data_dir(spec_with_defaults({t.file("none"), t.file("partial")})); });
+    CHECK(contains(msg, "toy: data directory not found"));
+    CHECK(contains(msg, t.file("none") + " (default): not a directory"));
+    CHECK(contains(msg, t.file("partial") + " (default): missing b.bin"));
+    CHECK(contains(msg, "MIXQ_DATA"));
+  }
+  SUBCASE("a wrong explicit path does not fall back to a default") {
+    env_guard env("MIXQ_DATA", nullptr);
+    const std::string msg = error_of(
+        [&] { io::resolve_data_dir(spec_with_defaults({t.file("good")}), t.file("partial")); });
+    CHECK(contains(msg, "data not found in the explicit directory"));
+    CHECK(contains(msg, t.file("partial") + " (explicit path): missing b.bin"));
+    CHECK(contains(msg, t.file("partial") + "/toy (explicit path): not a directory"));
+  }
+  SUBCASE("a wrong MIXQ_DATA does not fall back to a default") {
+    env_guard env("MIXQ_DATA", t.file("nowhere").c_str());
+    const std::string msg =
+        error_of([&] { io::resolve_data_dir(spec_with_defaults({t.file("good")})); });
+    CHECK(contains(msg, "data not found in MIXQ_DATA"));
+    CHECK(contains(msg, t.file("nowhere") + " (MIXQ_DATA): not a directory"));
+  }
+}
+
+TEST_CASE("data_dir: the built-in specs name the expected default places") {
+  env_guard env("MIXQ_DATA", nullptr);
+  const auto c = io::cifar10_dir_spec();
+  const std::string shared =
+      std::filesystem::path(std::string(MIXQ_SOURCE_DIR) + "/../shared/datasets/cifar10")
+          .lexically_normal()
+          .string();
+  REQUIRE(!c.defaults.empty());
+  CHECK(c.defaults.front() == shared);
+  const auto f = io::fashion_mnist_dir_spec();
+  REQUIRE(!f.defaults.empty());
+  CHECK(f.defaults.front() == "/usr/share/datasets/fashion-mnist");
+}
