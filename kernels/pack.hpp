@@ -96,9 +96,11 @@ inline kernel_id choose_kernel(isa level, int bw, int ba, std::int32_t n) noexce
   (void)ba;
   (void)n;
   switch (level) {
-#if MIXQ_KERNELS_X86 && defined(MIXQ_KERNELS_SIMD_READY)
+#if MIXQ_KERNELS_X86
     case isa::avx512:
       return n <= 16 ? kernel_id::avx512vnni_16x16c4 : kernel_id::avx512vnni_12x32c4;
+#endif
+#if MIXQ_KERNELS_X86 && defined(MIXQ_KERNELS_SIMD_READY)
     case isa::avx2: {
       const int t = acc16_widen_every(bw, ba);
       if (t >= 8) return kernel_id::avx2_acc16_6x16c4;

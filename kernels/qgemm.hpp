@@ -42,6 +42,9 @@
 #include "problem.hpp"
 #include "requant.hpp"
 #include "ref/qgemm_ref.hpp"
+#if MIXQ_KERNELS_X86
+#include "x86_avx512vnni/qgemm_c4_vnni.hpp"
+#endif
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -55,6 +58,14 @@ namespace detail {
 inline void run_kernel(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep, std::int64_t m0,
                        std::int64_t m1, std::int32_t n0, std::int32_t n1) noexcept {
   switch (pw.kernel) {
+#if MIXQ_KERNELS_X86
+    case kernel_id::avx512vnni_12x32c4:
+      avx512vnni::qgemm_range<12, 2>(p, pw, ep, m0, m1, n0, n1);
+      break;
+    case kernel_id::avx512vnni_16x16c4:
+      avx512vnni::qgemm_range<16, 1>(p, pw, ep, m0, m1, n0, n1);
+      break;
+#endif
     default:
       ref::qgemm_range(p, pw, ep, m0, m1, n0, n1);
       break;
