@@ -2,6 +2,10 @@
 // Umbrella header: everything a user needs to train and run mixq models.
 #include "mixq/version.hpp"
 #include "mixq/core/error.hpp"
+// Tensors, RNG, autograd tape and ops (FP32 core).
+#include "mixq/core/rng.hpp"
+#include "mixq/core/tensor.hpp"
+#include "mixq/autograd/autograd.hpp"
 // Data and file I/O (no dependency on tensors).
 #include "mixq/io/archive.hpp"
 #include "mixq/io/batch_loader.hpp"

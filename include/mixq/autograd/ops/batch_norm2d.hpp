@@ -1,0 +1,213 @@
+#pragma once
+// batch_norm2d: per-channel normalisation of an NHWC tensor, optional fused ReLU.
+//
+//   training: mean/var over N*H*W rows (biased var for normalising; the
+//             running variance gets the unbiased one, as in PyTorch):
+//             running = (1 - momentum) * running + momentum * batch_stat
+//   eval:     normalise with the running statistics.
+//   y = gamma * (x - mean) / sqrt(var + eps) + beta, then max(y, 0) if relu.
+// Saved: the input x (x-hat is recomputed in backward, which saves one
+// activation-sized buffer per layer), the output y (ReLU mask), per-channel
+// mean and 1/sqrt(var+eps) in the arena.
+#include <cmath>
+
+#include "mixq/autograd/tape.hpp"
+#include "mixq/core/parallel.hpp"
+
+namespace mixq {
+
+struct batch_norm2d_saved {
+  const float* mean;
+  const float* invstd;
+  bool training;
+  bool relu;
+};
+
+struct batch_norm2d_args {
+  bool training = true;
+  float momentum = 0.1f;
+  float eps = 1e-5f;
+  bool relu = false;  // fuse a ReLU after the affine transform
+};
+
+namespace detail {
+// Per-channel sums over rows of a [rows, c] matrix into s0, s1 (doubles).
+// f(row, acc0, acc1) adds one row. buf holds 2*c*max_threads() doubles of
+// per-thread partials, reduced serially (deterministic for a thread count).
+template <class F>
+inline void channel_sums(int64_t rows, int64_t c, double* buf, double* s0, double* s1, F f) {
+  const int nt = max_threads();
+  for (int64_t i = 0; i < 2 * c * nt; ++i) buf[i] = 0.0;
+#pragma omp parallel
+  {
+    double* a0 = buf + 2 * c * thread_id();
+    double* a1 = a0 + c;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) f(r, a0, a1);
+  }
+  for (int64_t j = 0; j < c; ++j) s0[j] = s1[j] = 0.0;
+  for (int th = 0; th < nt; ++th)
+    for (int64_t j = 0; j < c; ++j) {
+      s0[j] += buf[2 * c * th + j];
+      s1[j] += buf[2 * c * th + c + j];
+    }
+}
+// Scratch of (2*nt + 2) * c doubles (+ 3*c floats) from the tape.
+inline double* bn_scratch(tape& t, int64_t c) {
+  const int64_t doubles = (2 * max_threads() + 2) * c;
+  return reinterpret_cast<double*>(t.scratch(2 * doubles + 3 * c + 16));
+}
+}  // namespace detail
+
+// requires: x [N,H,W,C] (or [N,C]); gamma, beta [C]; running_mean/var views of [C].
+// ensures:  y has x's shape; in training mode running stats are updated.
+inline var batch_norm2d(var x, var gamma, var beta, const tensor_view& running_mean,
+                        const tensor_view& running_var, const batch_norm2d_args& a = {}) {
+  detail::check_same_tape(x, gamma, "batch_norm2d");
+  detail::check_same_tape(x, beta, "batch_norm2d");
+  tape& t = *x.t;
+  const shape& xs = x.shape();
+  MIXQ_CHECK(xs.rank() >= 2, "batch_norm2d: input must be [N,...,C], got ", xs);
+  const int64_t c = xs[xs.rank() - 1];
+  const int64_t rows = xs.numel() / (c ? c : 1);
+  MIXQ_CHECK(gamma.shape() == shape({c}) && beta.shape() == shape({c}),
+             "batch_norm2d: gamma/beta must be [", c, "], got ", gamma.shape(), " and ",
+             beta.shape());
+  MIXQ_CHECK(running_mean.numel() == c && running_var.numel() == c,
+             "batch_norm2d: running stats must have ", c, " elements, got ", running_mean.numel(),
+             " and ", running_var.numel());
+  MIXQ_CHECK(!a.training || rows > 1, "batch_norm2d: training needs more than one value per channel, input ", xs);
+  const bool rg = x.requires_grad() || gamma.requires_grad() || beta.requires_grad();
+  var y = t.new_value(xs, rg);
+  float* mean = t.alloc(c);
+  float* invstd = t.alloc(c);
+  const float* xd = x.value().data();
+  if (a.training) {
+    double* buf = detail::bn_scratch(t, c);
+    double* s0 = buf + 2 * c * max_threads();
+    double* s1 = s0 + c;
+    detail::channel_sums(rows, c, buf, s0, s1, [&](int64_t r, double* a0, double* a1) {
+      const float* p = xd + r * c;
+      for (int64_t j = 0; j < c; ++j) {
+        double v = p[j];
+        a0[j] += v;
+        a1[j] += v * v;
+      }
+    });
+    for (int64_t j = 0; j < c; ++j) {
+      double m = s0[j] / static_cast<double>(rows);
+      double var = s1[j] / static_cast<double>(rows) - m * m;
+      if (var < 0) var = 0;
+      mean[j] = static_cast<float>(m);
+      invstd[j] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(a.eps)));
+      double unbiased = var * static_cast<double>(rows) / static_cast<double>(rows - 1);
+      running_mean[j] = (1.0f - a.momentum) * running_mean[j] + a.momentum * static_cast<float>(m);
+      running_var[j] =
+          (1.0f - a.momentum) * running_var[j] + a.momentum * static_cast<float>(unbiased);
+    }
+  } else {
+    for (int64_t j = 0; j < c; ++j) {
+      mean[j] = running_mean[j];
+      invstd[j] = 1.0f / std::sqrt(running_var[j] + a.eps);
+    }
+  }
+  // y = x * scale + shift
+  float* scale = t.alloc(c);
+  float* shift = t.alloc(c);
+  const float* gd = gamma.value().data();
+  const float* bd = beta.value().data();
+  for (int64_t j = 0; j < c; ++j) {
+    scale[j] = gd[j] * invstd[j];
+    shift[j] = bd[j] - mean[j] * scale[j];
+  }
+  float* yd = y.value().data();
+  const bool relu = a.relu;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* p = xd + r * c;
+    float* q = yd + r * c;
+    if (relu) {
+      for (int64_t j = 0; j < c; ++j) {
+        float v = p[j] * scale[j] + shift[j];
+        q[j] = v > 0.0f ? v : 0.0f;
+      }
+    } else {
+      for (int64_t j = 0; j < c; ++j) q[j] = p[j] * scale[j] + shift[j];
+    }
+  }
+  if (rg && t.grad_enabled())
+    t.record(op_kind::batch_norm2d, {x, gamma, beta}, y,
+             batch_norm2d_saved{mean, invstd, a.training, a.relu});
+  return y;
+}
+
+inline void batch_norm2d_backward(tape& t, const node& nd) {
+  const batch_norm2d_saved sv = nd.saved_as<batch_norm2d_saved>();
+  const int32_t xi = nd.inputs[0], gi = nd.inputs[1], bi = nd.inputs[2];
+  const tensor_view x = t.at(xi).value;
+  const int64_t c = x.dim(x.rank() - 1);
+  const int64_t rows = x.numel() / c;
+  const float* xd = x.data();
+  const float* yd = t.at(nd.output).value.data();
+  const float* dy = t.grad_of(nd.output);
+  const float* mean = sv.mean;
+  const float* invstd = sv.invstd;
+  const float* gamma = t.at(gi).value.data();
+  const bool relu = sv.relu;
+  // sums: s0 = sum g, s1 = sum g * xhat, with g = dy masked by the ReLU.
+  double* buf = detail::bn_scratch(t, c);
+  double* s0 = buf + 2 * c * max_threads();
+  double* s1 = s0 + c;
+  detail::channel_sums(rows, c, buf, s0, s1, [&](int64_t r, double* a0, double* a1) {
+    const float* p = xd + r * c;
+    const float* gy = dy + r * c;
+    const float* q = yd + r * c;
+    for (int64_t j = 0; j < c; ++j) {
+      float g = (!relu || q[j] > 0.0f) ? gy[j] : 0.0f;
+      a0[j] += g;
+      a1[j] += static_cast<double>(g * (p[j] - mean[j]) * invstd[j]);
+    }
+  });
+  bool acc = false;
+  if (t.needs_grad(gi)) {
+    float* dg = t.grad_for_write(gi, &acc);
+    for (int64_t j = 0; j < c; ++j) {
+      float v = static_cast<float>(s1[j]);
+      dg[j] = acc ? dg[j] + v : v;
+    }
+  }
+  if (t.needs_grad(bi)) {
+    float* db = t.grad_for_write(bi, &acc);
+    for (int64_t j = 0; j < c; ++j) {
+      float v = static_cast<float>(s0[j]);
+      db[j] = acc ? db[j] + v : v;
+    }
+  }
+  if (!t.needs_grad(xi)) return;
+  float* dx = t.grad_for_write(xi, &acc);
+  // training: dx = gamma*invstd * (g - mean(g) - xhat * mean(g*xhat))
+  // eval:     dx = gamma*invstd * g
+  float* K0 = reinterpret_cast<float*>(s1 + c);
+  float* K1 = K0 + c;
+  float* K2 = K1 + c;
+  for (int64_t j = 0; j < c; ++j) {
+    K0[j] = gamma[j] * invstd[j];
+    K1[j] = sv.training ? static_cast<float>(s0[j] / static_cast<double>(rows)) : 0.0f;
+    K2[j] = sv.training ? static_cast<float>(s1[j] / static_cast<double>(rows)) : 0.0f;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* p = xd + r * c;
+    const float* gy = dy + r * c;
+    const float* q = yd + r * c;
+    float* d = dx + r * c;
+    for (int64_t j = 0; j < c; ++j) {
+      float g = (!relu || q[j] > 0.0f) ? gy[j] : 0.0f;
+      float xh = (p[j] - mean[j]) * invstd[j];
+      float v = K0[j] * (g - K1[j] - xh * K2[j]);
+      d[j] = acc ? d[j] + v : v;
+    }
+  }
+}
+
+}  // namespace mixq

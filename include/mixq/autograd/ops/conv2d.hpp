@@ -1,0 +1,179 @@
+#pragma once
+// conv2d: 2-D convolution, NHWC input, OHWI weight, optional bias.
+//
+//   x [N, H, W, C], w [Cout, KH, KW, C], b [Cout] (optional) -> y [N, OH, OW, Cout]
+//   OH = (H + 2*pad - KH) / stride + 1 (likewise OW).
+// Forward and both backward products run the implicit-GEMM micro-kernels of
+// core/detail/conv2d_f32.hpp, one image per OpenMP iteration. The input
+// gradient is computed only when x needs one (the network's first conv skips
+// it), the weight gradient is reduced from per-thread partials.
+#include <algorithm>
+#include <cstring>
+
+#include "mixq/autograd/tape.hpp"
+#include "mixq/core/detail/conv2d_f32.hpp"
+#include "mixq/core/parallel.hpp"
+
+namespace mixq {
+
+struct conv2d_saved {
+  int64_t stride;
+  int64_t pad;
+};
+
+namespace detail {
+inline conv::geom conv_geom_of(const shape& xs, const shape& ws, int64_t stride, int64_t pad) {
+  return conv::make_geom(xs[0], xs[1], xs[2], xs[3], ws[0], ws[1], ws[2], stride, pad);
+}
+}  // namespace detail
+
+// requires: x is [N,H,W,C]; w is [Cout,KH,KW,C]; b is invalid (var{}) or [Cout];
+//           stride >= 1, pad >= 0, KH <= H + 2*pad, KW <= W + 2*pad.
+// ensures:  returns y [N,OH,OW,Cout]; records a node when gradients are on.
+inline var conv2d(var x, var w, var b, int64_t stride = 1, int64_t pad = 0) {
+  detail::check_same_tape(x, w, "conv2d");
+  tape& t = *x.t;
+  const shape& xs = x.shape();
+  const shape& ws = w.shape();
+  MIXQ_CHECK(xs.rank() == 4, "conv2d: input must be NHWC [N,H,W,C], got ", xs);
+  MIXQ_CHECK(ws.rank() == 4, "conv2d: weight must be [Cout,KH,KW,Cin], got ", ws);
+  MIXQ_CHECK(ws[3] == xs[3], "conv2d: weight ", ws, " expects ", ws[3],
+             " input channels, input ", xs, " has ", xs[3]);
+  MIXQ_CHECK(stride >= 1 && pad >= 0, "conv2d: need stride >= 1 and pad >= 0, got stride ",
+             stride, " pad ", pad);
+  MIXQ_CHECK(ws[1] <= xs[1] + 2 * pad && ws[2] <= xs[2] + 2 * pad, "conv2d: kernel ", ws,
+             " larger than padded input ", xs, " with pad ", pad);
+  if (b.valid()) {
+    detail::check_same_tape(x, b, "conv2d");
+    MIXQ_CHECK(b.shape().rank() == 1 && b.shape()[0] == ws[0], "conv2d: bias must be [",
+               ws[0], "], got ", b.shape());
+  }
+  const detail::conv::geom g = detail::conv_geom_of(xs, ws, stride, pad);
+  bool rg = x.requires_grad() || w.requires_grad() || (b.valid() && b.requires_grad());
+  var y = t.new_value({g.n, g.oh, g.ow, g.cout}, rg);
+
+  const int nt = max_threads();
+  const int64_t wf_n = g.k * g.cp, bias_n = g.cp;
+  const int64_t xp_n = detail::conv::round_up(g.img_pad(), 16);
+  float* s = t.scratch(wf_n + bias_n + (g.pad ? xp_n * nt : 0));
+  float* wf = s;
+  float* bias = s + wf_n;
+  detail::conv::pack_w_forward(g, w.value().data(), wf);
+  if (b.valid()) {
+    std::memset(bias, 0, static_cast<size_t>(g.cp) * sizeof(float));
+    std::memcpy(bias, b.value().data(), static_cast<size_t>(g.cout) * sizeof(float));
+  }
+  const float* xd = x.value().data();
+  float* yd = y.value().data();
+  const float* bp = b.valid() ? bias : nullptr;
+#pragma omp parallel
+  {
+    float* xp = s + wf_n + bias_n + xp_n * thread_id();
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g.n; ++n) {
+      const float* xi = xd + n * g.img_in();
+      if (g.pad) {
+        detail::conv::pad_image(g, xi, xp);
+        xi = xp;
+      }
+      detail::conv::forward_image(g, xi, wf, bp, yd + n * g.img_out());
+    }
+  }
+  if (rg && t.grad_enabled()) t.record(op_kind::conv2d, {x, w, b}, y, conv2d_saved{stride, pad});
+  return y;
+}
+
+inline void conv2d_backward(tape& t, const node& nd) {
+  const conv2d_saved sv = nd.saved_as<conv2d_saved>();
+  const int32_t xi = nd.inputs[0], wi = nd.inputs[1], bi = nd.inputs[2];
+  const tensor_view x = t.at(xi).value, w = t.at(wi).value;
+  const detail::conv::geom g = detail::conv_geom_of(x.shape(), w.shape(), sv.stride, sv.pad);
+  const float* dy = t.grad_of(nd.output);
+  const bool need_x = t.needs_grad(xi);
+  const bool need_w = t.needs_grad(wi) || (bi >= 0 && t.needs_grad(bi));
+  if (!need_x && !need_w) return;
+
+  const int nt = max_threads();
+  const int64_t r16 = 16;
+  const int64_t wb_n = need_x ? detail::conv::round_up(g.kh * g.cout * g.seg_pad, r16) : 0;
+  const int64_t xp_n = detail::conv::round_up(g.img_pad(), r16);
+  const bool pad_dy = (g.cout % detail::conv::lanes) != 0;
+  const int64_t dyp_n = pad_dy ? detail::conv::round_up(g.oh * g.ow * g.cp, r16) : 0;
+  const int64_t dwp_n = need_w ? detail::conv::round_up(g.k * g.cp + g.cp, r16) : 0;
+  const int64_t per_thread = (need_x ? xp_n : 0) + (need_w ? xp_n + dyp_n + dwp_n : 0);
+  float* s = t.scratch(wb_n + per_thread * nt);
+  float* wb = s;
+  if (need_x) detail::conv::pack_w_backward(g, w.data(), wb);
+
+  bool acc_x = false;
+  float* dx = need_x ? t.grad_for_write(xi, &acc_x) : nullptr;
+  const float* xd = x.data();
+#pragma omp parallel
+  {
+    float* mine = s + wb_n + per_thread * thread_id();
+    float* dxp = mine;
+    float* xp = mine + (need_x ? xp_n : 0);
+    float* dyp = xp + xp_n;
+    float* dwp = dyp + dyp_n;
+    if (need_w) std::memset(dwp, 0, static_cast<size_t>(dwp_n) * sizeof(float));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g.n; ++n) {
+      const float* dyi = dy + n * g.img_out();
+      if (need_w) {
+        const float* xin = xd + n * g.img_in();
+        if (g.pad) {
+          detail::conv::pad_image(g, xin, xp);
+          xin = xp;
+        }
+        const float* dsrc = dyi;
+        int64_t ldd = g.cout;
+        if (pad_dy) {
+          for (int64_t p = 0; p < g.oh * g.ow; ++p) {
+            float* d = dyp + p * g.cp;
+            std::memcpy(d, dyi + p * g.cout, static_cast<size_t>(g.cout) * sizeof(float));
+            for (int64_t c = g.cout; c < g.cp; ++c) d[c] = 0.0f;
+          }
+          dsrc = dyp;
+          ldd = g.cp;
+        }
+        detail::conv::backward_weight_image(g, xin, dsrc, ldd, dwp);
+        float* dbp = dwp + g.k * g.cp;
+        for (int64_t p = 0; p < g.oh * g.ow; ++p)
+          for (int64_t c = 0; c < g.cout; ++c) dbp[c] += dyi[p * g.cout + c];
+      }
+      if (need_x) {
+        std::memset(dxp, 0, static_cast<size_t>(g.img_pad()) * sizeof(float));
+        detail::conv::backward_input_image(g, dyi, wb, dxp);
+        float* dxi = dx + n * g.img_in();
+        const int64_t row = g.w * g.c;
+        for (int64_t i = 0; i < g.h; ++i) {
+          const float* src = dxp + ((i + g.pad) * g.wp + g.pad) * g.c;
+          detail::store_grad(dxi + i * row, src, row, acc_x);
+        }
+      }
+    }
+  }
+  if (need_w) {
+    // Reduce the per-thread partials ([k][cp] + bias[cp]).
+    bool acc_w = false, acc_b = false;
+    float* dw = t.needs_grad(wi) ? t.grad_for_write(wi, &acc_w) : nullptr;
+    float* db = (bi >= 0 && t.needs_grad(bi)) ? t.grad_for_write(bi, &acc_b) : nullptr;
+    const int64_t off = wb_n + (need_x ? 2 * xp_n : xp_n) + dyp_n;
+    for (int64_t co = 0; co < g.cout; ++co) {
+      if (dw) {
+        for (int64_t k = 0; k < g.k; ++k) {
+          float sum = 0.0f;
+          for (int th = 0; th < nt; ++th) sum += s[off + per_thread * th + k * g.cp + co];
+          dw[co * g.k + k] = acc_w ? dw[co * g.k + k] + sum : sum;
+        }
+      }
+      if (db) {
+        float sum = 0.0f;
+        for (int th = 0; th < nt; ++th) sum += s[off + per_thread * th + g.k * g.cp + co];
+        db[co] = acc_b ? db[co] + sum : sum;
+      }
+    }
+  }
+}
+
+}  // namespace mixq
