@@ -6,6 +6,7 @@
 #include "mixq/core/rng.hpp"
 #include "mixq/core/tensor.hpp"
 #include "mixq/autograd/autograd.hpp"
+#include "mixq/nn/nn.hpp"
 // Data and file I/O (no dependency on tensors).
 #include "mixq/io/archive.hpp"
 #include "mixq/io/batch_loader.hpp"

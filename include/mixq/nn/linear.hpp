@@ -1,0 +1,43 @@
+#pragma once
+// nn::linear: y = x w^T + b. Parameters: "weight" [out, in] (kaiming-normal,
+// fan_in = in, weight decay on), "bias" [out] (uniform +-1/sqrt(in) as in
+// PyTorch, no weight decay).
+#include <cmath>
+
+#include "mixq/autograd/ops/linear.hpp"
+#include "mixq/core/rng.hpp"
+#include "mixq/nn/module.hpp"
+
+namespace mixq {
+namespace nn {
+
+class linear : public module {
+ public:
+  linear(int64_t in, int64_t out, bool with_bias, rng& r)
+      : weight("weight", {out, in}),
+        bias(with_bias ? parameter("bias", {out}, false) : parameter()),
+        has_bias_(with_bias) {
+    MIXQ_CHECK(in > 0 && out > 0, "nn::linear: bad configuration in=", in, " out=", out);
+    kaiming_normal(weight.value.view(), r, in);
+    register_parameter("weight", weight);
+    if (has_bias_) {
+      const float b = 1.0f / std::sqrt(static_cast<float>(in));
+      fill_uniform(bias.value.view(), r, -b, b);
+      register_parameter("bias", bias);
+    }
+  }
+
+  var forward(tape& t, var x) {
+    return ::mixq::linear(x, t.param(weight), has_bias_ ? t.param(bias) : var{});
+  }
+  bool has_bias() const { return has_bias_; }
+
+  parameter weight;
+  parameter bias;
+
+ private:
+  bool has_bias_;
+};
+
+}  // namespace nn
+}  // namespace mixq
