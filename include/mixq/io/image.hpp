@@ -36,6 +36,12 @@ struct image_u8 {
   }
 };
 
+// GCC reports stb_image internals inlined here as "may be used uninitialized"
+// (a false positive in the library's I/O callbacks, unused with memory input).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // Decodes an image held in memory to RGB (grey and alpha are converted:
 // grey is replicated, alpha dropped). `name` is used in messages.
 // throws: mixq::error "<name>: not a decodable image (<reason>)".
@@ -55,6 +61,9 @@ inline image_u8 decode_image_rgb(const std::vector<std::uint8_t>& bytes, const s
   s::stbi_image_free(px);
   return img;
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 // Reads and decodes the image file at `path` to RGB.
 // throws: mixq::error naming the file when it cannot be opened or decoded.

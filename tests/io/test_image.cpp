@@ -1,0 +1,172 @@
+// Image reading (stb_image, private copy) and the triangle-filter resize.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#if __has_include(<stb/stb_image_write.h>)
+#include <stb/stb_image_write.h>
+#else
+#include <stb_image_write.h>
+#endif
+
+#include "io_test_util.hpp"
+#include "mixq/io/image.hpp"
+
+using namespace mixq_test;
+namespace io = mixq::io;
+
+namespace {
+std::vector<std::uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
+
+// An RGB PNG (written with stb_image_write) whose pixel (y, x) is
+// (x * 16, y * 16, 7).
+std::vector<std::uint8_t> png_bytes(int h, int w) {
+  std::vector<std::uint8_t> px;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      px.push_back(static_cast<std::uint8_t>(x * 16));
+      px.push_back(static_cast<std::uint8_t>(y * 16));
+      px.push_back(7);
+    }
+  std::vector<std::uint8_t> out;
+  const int ok = stbi_write_png_to_func(
+      [](void* ctx, void* data, int size) {
+        auto* o = static_cast<std::vector<std::uint8_t>*>(ctx);
+        o->insert(o->end(), static_cast<std::uint8_t*>(data), static_cast<std::uint8_t*>(data) + size);
+      },
+      &out, w, h, 3, px.data(), w * 3);
+  REQUIRE(ok != 0);
+  return out;
+}
+
+io::image_u8 make(std::int64_t h, std::int64_t w, std::int64_t c, std::vector<std::uint8_t> v) {
+  io::image_u8 im;
+  im.h = h;
+  im.w = w;
+  im.c = c;
+  im.data = std::move(v);
+  return im;
+}
+}  // namespace
+
+TEST_CASE("image: binary PPM and PGM decode to RGB HWC") {
+  temp_dir d;
+  // 3 wide, 2 high, RGB.
+  auto ppm = bytes_of("P6\n3 2\n255\n");
+  const std::vector<std::uint8_t> rgb{255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 40, 50, 60, 70, 80, 90};
+  ppm.insert(ppm.end(), rgb.begin(), rgb.end());
+  write_bytes(d.file("a.ppm"), ppm);
+  const auto im = io::load_image_rgb(d.file("a.ppm"));
+  CHECK(im.h == 2);
+  CHECK(im.w == 3);
+  CHECK(im.c == 3);
+  CHECK(im.data == rgb);
+  CHECK(int(im.at(1, 2, 0)) == 70);
+  // Grey is replicated into R, G, B.
+  auto pgm = bytes_of("P5\n2 1\n255\n");
+  pgm.push_back(7);
+  pgm.push_back(200);
+  write_bytes(d.file("g.pgm"), pgm);
+  const auto g = io::load_image_rgb(d.file("g.pgm"));
+  CHECK(g.data == std::vector<std::uint8_t>{7, 7, 7, 200, 200, 200});
+}
+
+TEST_CASE("image: a PNG decodes losslessly") {
+  temp_dir d;
+  write_bytes(d.file("a.png"), png_bytes(5, 9));
+  const auto im = io::load_image_rgb(d.file("a.png"));
+  REQUIRE(im.h == 5);
+  REQUIRE(im.w == 9);
+  for (int y = 0; y < 5; ++y)
+    for (int x = 0; x < 9; ++x) {
+      CHECK(int(im.at(y, x, 0)) == x * 16);
+      CHECK(int(im.at(y, x, 1)) == y * 16);
+      CHECK(int(im.at(y, x, 2)) == 7);
+    }
+}
+
+TEST_CASE("image: unreadable files give a clear error naming the file") {
+  temp_dir d;
+  std::string msg = error_of([&] { io::load_image_rgb(d.file("missing.png")); });
+  CHECK(contains(msg, d.file("missing.png")));
+  CHECK(contains(msg, "cannot open image"));
+  write_bytes(d.file("junk.png"), bytes_of("this is not an image at all"));
+  msg = error_of([&] { io::load_image_rgb(d.file("junk.png")); });
+  CHECK(contains(msg, d.file("junk.png")));
+  CHECK(contains(msg, "not a decodable image ("));
+  write_bytes(d.file("empty.jpg"), {});
+  CHECK(contains(error_of([&] { io::load_image_rgb(d.file("empty.jpg")); }), "empty file"));
+  // A PNG cut in half (stb_image checks PNG chunk lengths).
+  const auto png = png_bytes(16, 16);
+  write_bytes(d.file("cut.png"), std::vector<std::uint8_t>(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(png.size() / 2)));
+  CHECK(contains(error_of([&] { io::load_image_rgb(d.file("cut.png")); }), "not a decodable image"));
+}
+
+TEST_CASE("resize: hand-computed enlarge and shrink along one axis") {
+  // Enlarge 2 -> 4: output centres at -0.25, 0.25, 0.75, 1.25 input pixels,
+  // edges clamped: [p0, .75 p0 + .25 p1, .25 p0 + .75 p1, p1].
+  const auto up = io::resize_bilinear(make(1, 2, 1, {0, 100}), 1, 4);
+  CHECK(up.data == std::vector<std::uint8_t>{0, 25, 75, 100});
+  // Shrink 4 -> 2: triangle of half-width 2 around centres 0.5 and 2.5,
+  // normalized weights (.125, .375, .375, .125) with the outer tap clamped:
+  // [.5 p0 + .375 p1 + .125 p2, .125 p1 + .375 p2 + .5 p3].
+  const auto down = io::resize_bilinear(make(1, 4, 1, {0, 40, 80, 120}), 1, 2);
+  CHECK(down.data == std::vector<std::uint8_t>{25, 95});
+  // Same along the vertical axis, with 3 channels kept apart.
+  const auto col = io::resize_bilinear(make(2, 1, 3, {0, 10, 200, 100, 50, 200}), 4, 1);
+  CHECK(col.data == std::vector<std::uint8_t>{0, 10, 200, 25, 20, 200, 75, 40, 200, 100, 50, 200});
+}
+
+TEST_CASE("resize: constants stay constant, same size is identity, checks") {
+  std::vector<std::uint8_t> v(97 * 61 * 3);
+  for (std::size_t i = 0; i < v.size(); i += 3) {
+    v[i] = 12;
+    v[i + 1] = 200;
+    v[i + 2] = 255;
+  }
+  const auto im = make(97, 61, 3, v);
+  for (auto [h, w] : {std::pair<int, int>{32, 32}, {200, 7}, {1, 1}}) {
+    const auto r = io::resize_bilinear(im, h, w);
+    REQUIRE(r.data.size() == static_cast<std::size_t>(h * w * 3));
+    for (std::size_t i = 0; i < r.data.size(); i += 3) {
+      REQUIRE(int(r.data[i]) == 12);
+      REQUIRE(int(r.data[i + 1]) == 200);
+      REQUIRE(int(r.data[i + 2]) == 255);
+    }
+  }
+  auto ramp = make(3, 5, 1, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15});
+  CHECK(io::resize_bilinear(ramp, 3, 5).data == ramp.data);
+  CHECK_THROWS_AS(io::resize_bilinear(ramp, 0, 5), mixq::error);
+  ramp.data.pop_back();
+  CHECK_THROWS_AS(io::resize_bilinear(ramp, 2, 2), mixq::error);
+}
+
+TEST_CASE("resize: shrinking averages instead of point-sampling (no aliasing)") {
+  // A 1-pixel checkerboard shrunk 8x must come out mid-grey everywhere;
+  // point-sampled bilinear would give pure black or white.
+  std::vector<std::uint8_t> v(256 * 256);
+  for (int y = 0; y < 256; ++y)
+    for (int x = 0; x < 256; ++x) v[static_cast<std::size_t>(y * 256 + x)] = ((x + y) % 2) ? 255 : 0;
+  const auto r = io::resize_bilinear(make(256, 256, 1, v), 32, 32);
+  for (auto p : r.data) REQUIRE((p >= 120 && p <= 135));
+}
+
+TEST_CASE("image: load_image_rgb_resized gives 32x32 RGB") {
+  temp_dir d;
+  auto ppm = bytes_of("P6\n64 48\n255\n");
+  for (int i = 0; i < 64 * 48; ++i) {
+    ppm.push_back(static_cast<std::uint8_t>(i % 64 * 4));
+    ppm.push_back(0);
+    ppm.push_back(99);
+  }
+  write_bytes(d.file("photo.ppm"), ppm);
+  const auto im = io::load_image_rgb_resized(d.file("photo.ppm"));
+  CHECK(im.h == 32);
+  CHECK(im.w == 32);
+  CHECK(im.c == 3);
+  CHECK(int(im.at(5, 0, 1)) == 0);
+  CHECK(int(im.at(5, 0, 2)) == 99);
+  CHECK(im.at(5, 31, 0) > im.at(5, 0, 0));  // the ramp survives
+}
