@@ -46,7 +46,10 @@
 //   (+ (Wp + 1)*C_in for 1x1, which skips the halo), Wp = W + 2.
 //   Small C_in (the 3-channel first layer) can instead use a per-chunk packed
 //   copy of the 3x3xC_in patch (27 bytes for RGB, rows padded to a multiple
-//   of 4) and one tap of k_seg = 9*C_in; pick with conv_small_c.
+//   of 4) and one tap of k_seg = 9*C_in; pick with conv_small_c. Measured on
+//   Zen 4 (AVX-512 VNNI, 3->16 @ 32x32, W8A8): taps 82-86 GOP/s, packed
+//   74-75 GOP/s per thread: the copy costs more than the 9 -> 7 k-groups
+//   saves, so automatic = taps.
 //
 // ## Threading and memory
 //   OpenMP over chunks of output pixels (a multiple of 48 = lcm of the
@@ -87,7 +90,7 @@ inline std::int64_t qconv_input_bytes(const conv_geometry& g) noexcept {
 
 /// How a 3x3 conv addresses its K dimension.
 enum class conv_small_c : int {
-  automatic = 0,  ///< packed patch when 9*C_in <= 64 and C_in is not a multiple of 4
+  automatic = 0,  ///< taps (measured faster, see below and docs/kernels_bench.md)
   taps = 1,       ///< 9 taps of k_seg = C_in straight from the padded input
   packed = 2,     ///< one tap of k_seg = 9*C_in from a per-chunk packed copy
 };
@@ -101,7 +104,7 @@ struct qconv_weights {
 };
 
 /// Largest patch (9*C_in) the packed mode accepts.
-constexpr std::int64_t qconv_max_packed_patch = 64;
+constexpr std::int64_t qconv_max_packed_patch = 63;  // 9*C_in, i.e. C_in <= 7
 
 /// Packs w[C_out][K][K][C_in] (int8 b_w-bit codes) for b_a-bit activations.
 /// Throws std::invalid_argument (from pack_weights) on bad codes/bits.
@@ -114,7 +117,6 @@ inline qconv_weights qconv_pack(const conv_geometry& g, const std::int8_t* w, in
   const std::int64_t patch = 9 * g.c_in;
   if (g.kernel == 3 && patch <= qconv_max_packed_patch) {
     if (mode == conv_small_c::packed) q.packed_patch = true;
-    if (mode == conv_small_c::automatic) q.packed_patch = (g.c_in % 4) != 0;
   }
   const auto n = static_cast<std::int32_t>(g.c_out);
   if (q.packed_patch)
@@ -198,7 +200,7 @@ inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std:
 #endif
   for (std::int64_t ci = 0; ci < nchunks; ++ci) {
     std::int64_t pix[detail::conv_chunk_max], opix[detail::conv_chunk_max], rpix[detail::conv_chunk_max];
-    alignas(64) std::uint8_t patch_buf[detail::conv_chunk_max * qconv_max_packed_patch + a_overread_bytes];
+    alignas(64) std::uint8_t patch_buf[detail::conv_chunk_max * qconv_max_packed_patch + 64 + a_overread_bytes];
     const std::int64_t p0 = ci * chunk, cnt = (P - p0 < chunk) ? P - p0 : chunk;
     std::int64_t i = p0 / per_img, rem = p0 % per_img, oy = rem / ow, ox = rem % ow;
     for (std::int64_t j = 0; j < cnt; ++j) {
@@ -216,13 +218,21 @@ inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std:
     qgemm_problem prob;
     prob.m = cnt;
     if (packed) {
-      // per-chunk patch copy: row j = the 3x3xC window of pixel j, zero tail
+      // per-chunk patch copy: row j = the 3x3xC window of pixel j. Each of the
+      // 3 window rows is 3*C <= 21 contiguous input bytes, copied as one fixed
+      // 32-byte move (two SSE moves) in ascending order: the bytes past 3*C
+      // spill into the next row / next pixel, which are written afterwards,
+      // and into row j's K padding (bytes patch..patch_ld-1, which only meet
+      // zero weights). Source over-read: < 32 bytes past the last window,
+      // inside the caller's a_overread_bytes.
       std::uint8_t* pb = patch_buf;
+      const std::int64_t row_bytes = 3 * C;
       for (std::int64_t j = 0; j < cnt; ++j) {
         std::uint8_t* dst = pb + j * patch_ld;
         const std::uint8_t* src = in + pix[j];
-        for (int t = 0; t < 9; ++t) std::memcpy(dst + t * C, src + tap_off[t], static_cast<std::size_t>(C));
-        for (std::int64_t k = patch; k < patch_ld; ++k) dst[k] = 0;
+        std::memcpy(dst, src, 32);
+        std::memcpy(dst + row_bytes, src + wp * C, 32);
+        std::memcpy(dst + 2 * row_bytes, src + 2 * wp * C, 32);
         pix[j] = j * patch_ld;
       }
       std::memset(pb + cnt * patch_ld, 0, a_overread_bytes);

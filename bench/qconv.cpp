@@ -1,0 +1,310 @@
+// mixq_bench_qconv: ResNet20 convolutions and square GEMMs through mixq's
+// integer conv driver (kernels/conv/qconv.hpp) for every (b_w, b_a) and
+// every ISA the CPU has, interleaved with the peer libraries (peers.hpp) on
+// the same shapes, in one run.
+//
+// Rows (CSV or JSON lines, see harness.hpp for the options):
+//   bench=peak   the machine's measured arithmetic peaks (peak.hpp)
+//   bench=conv   one 3x3 (or first-layer) convolution at batch 1 / 128
+//   bench=gemm   a square M=N=K GEMM (a 1x1 conv over M one-pixel images)
+// Columns: gops = 2*MACs / min time; pct_peak = gops / the measured int8 peak
+// of the ISA at that thread count (VNNI vpdpbusd for avx512, vpmaddubsw +
+// vpmaddwd for avx2; FP32 FMA for float peers); ratio_w8a8 = gops / the same
+// ISA's W8A8 on the same shape and thread count; ratio_onednn = gops /
+// oneDNN's int8 conv (or int8 GEMM for GEMM rows) measured just before.
+// Every mixq configuration is validated bit-exactly against the scalar int64
+// reference convolution (kernels/conv/qconv_ref.hpp) on the first and last
+// image before it is timed; a mismatch is reported in `valid` and not timed.
+// Row names for --filter: <bench>/<shape>/b<batch>/t<threads>/<impl>[/<isa>/w<W>a<A>].
+#include <cmath>
+#include <cstring>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <mixq/kernels/conv/qconv.hpp>
+#include <mixq/kernels/conv/qconv_ref.hpp>
+
+#include "harness.hpp"
+#include "peak.hpp"
+#include "peers.hpp"
+
+namespace mk = mixq::kernels;
+using namespace mixq_bench;
+
+namespace {
+
+struct problem {
+  std::string bench;  // conv | gemm
+  std::string name;
+  mk::conv_geometry g;  // batch filled per run for convs
+  bool first_layer = false;
+};
+
+std::vector<problem> problems() {
+  auto conv = [](const char* name, int64_t c_in, int64_t hw, int64_t c_out, int stride) {
+    problem p;
+    p.bench = "conv";
+    p.name = name;
+    p.g.h = p.g.w = hw;
+    p.g.c_in = c_in;
+    p.g.c_out = c_out;
+    p.g.kernel = 3;
+    p.g.stride = stride;
+    return p;
+  };
+  std::vector<problem> v;
+  v.push_back(conv("s1_16to16_32x32", 16, 32, 16, 1));
+  v.push_back(conv("s1_32to32_16x16", 32, 16, 32, 1));
+  v.push_back(conv("s1_64to64_8x8", 64, 8, 64, 1));
+  v.push_back(conv("s2_16to32_32x32", 16, 32, 32, 2));
+  v.push_back(conv("s2_32to64_16x16", 32, 16, 64, 2));
+  problem f = conv("first_3to16_32x32", 3, 32, 16, 1);
+  f.first_layer = true;
+  v.push_back(f);
+  for (int64_t n : {512, 1024}) {
+    problem p;
+    p.bench = "gemm";
+    p.name = "square_" + std::to_string(n);
+    p.g.batch = 1;
+    p.g.h = 1;
+    p.g.w = n;  // M
+    p.g.c_in = n;  // K
+    p.g.c_out = n;  // N
+    p.g.kernel = 1;
+    p.g.stride = 1;
+    v.push_back(p);
+  }
+  return v;
+}
+
+// Operands and requant parameters for one (problem, b_w, b_a); deterministic.
+struct operands {
+  std::vector<uint8_t> x, xpad, outbuf;
+  std::vector<int8_t> w;
+  std::vector<int32_t> bias, qm, rshift;
+  int32_t zp = 0, lo = 0, hi = 255;
+};
+
+operands make_operands(const mk::conv_geometry& g, int bw, int ba) {
+  operands o;
+  rng r(uint64_t(bw) * 131 + uint64_t(ba) * 7 + uint64_t(g.c_in) * 1000003 + uint64_t(g.w));
+  const int64_t n_x = g.batch * g.h * g.w * g.c_in;
+  o.x.resize(size_t(n_x));
+  for (auto& v : o.x) v = uint8_t(r.uniform(0, (1 << ba) - 1));
+  const int64_t wp = g.w + 2, hp = g.h + 2;
+  o.xpad.assign(size_t(mk::qconv_input_bytes(g)), 0);
+  for (int64_t i = 0; i < g.batch; ++i)
+    for (int64_t y = 0; y < g.h; ++y)
+      for (int64_t xx = 0; xx < g.w; ++xx)
+        std::memcpy(&o.xpad[size_t(((i * hp + y + 1) * wp + xx + 1) * g.c_in)],
+                    &o.x[size_t(((i * g.h + y) * g.w + xx) * g.c_in)], size_t(g.c_in));
+  o.w.resize(size_t(g.c_out * g.kernel * g.kernel * g.c_in));
+  for (auto& v : o.w) v = int8_t(r.uniform(-(1 << (bw - 1)), (1 << (bw - 1)) - 1));
+  // output scale: about sqrt(K) * mean(a) * mean|w| maps to the middle of the b_a-bit range
+  const double k = double(g.kernel * g.kernel * g.c_in);
+  const double typical = std::sqrt(k) * ((1 << ba) - 1) * 0.5 * (1 << (bw - 1)) * 0.5 + 1;
+  const double m = double((1 << ba) - 1) / (4.0 * typical);
+  for (int64_t n = 0; n < g.c_out; ++n) {
+    auto q = mk::quantize_multiplier(m * (0.75 + 0.5 * r.uniform(0, 100) / 100.0));
+    o.qm.push_back(q.qm);
+    o.rshift.push_back(q.rshift);
+    o.bias.push_back(r.uniform(-64, 64));
+  }
+  o.hi = (1 << ba) - 1;
+  o.outbuf.assign(size_t(g.batch * (g.out_h() + 2) * (g.out_w() + 2) * g.c_out), 0);
+  return o;
+}
+
+// Reference results for the validated images.
+struct reference {
+  std::vector<int64_t> images;
+  std::vector<std::vector<int64_t>> acc;
+  std::vector<std::vector<uint8_t>> out;
+};
+
+reference make_reference(const mk::conv_geometry& g, const operands& o) {
+  reference ref;
+  ref.images.push_back(0);
+  if (g.batch > 1) ref.images.push_back(g.batch - 1);
+  mk::ref::conv_ref_shape s;
+  s.batch = 1;
+  s.h = g.h;
+  s.w = g.w;
+  s.c_in = g.c_in;
+  s.c_out = g.c_out;
+  s.kernel = g.kernel;
+  s.stride = g.stride;
+  s.pad = g.kernel / 2;
+  const int64_t per = g.out_h() * g.out_w() * g.c_out;
+  for (int64_t i : ref.images) {
+    std::vector<int64_t> acc(static_cast<size_t>(per));
+    mk::ref::qconv_ref_acc(s, o.x.data() + i * g.h * g.w * g.c_in, o.w.data(), acc.data());
+    std::vector<uint8_t> out(static_cast<size_t>(per));
+    mk::ref::conv_ref_requant rq{o.bias.data(), o.qm.data(), o.rshift.data(), o.zp, o.lo, o.hi};
+    mk::ref::qconv_ref_requantize(s, acc.data(), rq, mk::ref::conv_ref_residual{}, out.data());
+    ref.acc.push_back(std::move(acc));
+    ref.out.push_back(std::move(out));
+  }
+  return ref;
+}
+
+// Runs the fast path in raw and u8 mode and compares with the reference.
+bool validate(const mk::conv_geometry& g, const mk::qconv_weights& wts, operands& o, const reference& ref) {
+  const int64_t oh = g.out_h(), ow = g.out_w(), per = oh * ow * g.c_out;
+  std::vector<int32_t> raw(static_cast<size_t>(g.batch * per));
+  mk::conv_requant rq{o.bias.data(), o.qm.data(), o.rshift.data(), o.zp, o.lo, o.hi};
+  mk::qconv2d(g, wts, o.xpad.data(), rq, nullptr, mk::conv_output{}, raw.data());
+  const mk::conv_output out = mk::padded_output(g, o.outbuf.data());
+  mk::qconv2d(g, wts, o.xpad.data(), rq, nullptr, out);
+  for (size_t t = 0; t < ref.images.size(); ++t) {
+    const int64_t i = ref.images[t];
+    for (int64_t j = 0; j < per; ++j)
+      if (raw[size_t(i * per + j)] != ref.acc[t][size_t(j)] + o.bias[size_t(j % g.c_out)]) return false;
+    for (int64_t y = 0; y < oh; ++y)
+      for (int64_t x = 0; x < ow; ++x)
+        for (int64_t n = 0; n < g.c_out; ++n)
+          if (out.data[i * out.img_stride + y * out.row_stride + x * g.c_out + n] !=
+              ref.out[t][size_t((y * ow + x) * g.c_out + n)])
+            return false;
+  }
+  return true;
+}
+
+std::vector<std::pair<int, int>> bit_pairs(const options& o) {
+  std::vector<std::pair<int, int>> v{{8, 8}};  // the ratio base first
+  for (int bw : o.bits)
+    for (int ba : o.bits) {
+      if (bw == 8 && ba == 8) continue;
+      if (o.quick && !(bw == ba || bw == 8 || ba == 8)) continue;
+      v.emplace_back(bw, ba);
+    }
+  return v;
+}
+
+mk::isa parse_isa_name(const std::string& s) { return mk::parse_isa(s.c_str()); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o = parse(argc, argv);
+  writer w(o.csv, {"bench", "name", "impl", "isa", "kernel", "batch", "threads", "w_bits", "a_bits", "M", "N", "K",
+                   "min_ms", "median_ms", "gops", "peak_gops", "pct_peak", "ratio_w8a8", "ratio_onednn", "valid",
+                   "unit", "ghz", "note"});
+
+  // 1) peaks at each thread count (measured here, in this run)
+  std::map<int, peaks> pk;
+  for (int t : o.threads) {
+    pk[t] = measure_peaks(t);
+    if (!matches(o, "peak")) continue;
+    auto emit = [&](const char* impl, double v, const char* unit) {
+      row r;
+      r.set("bench", "peak").set("name", "peak").set("impl", impl).set("threads", t).setf("gops", v, 1);
+      r.set("unit", unit).setf("ghz", pk[t].ghz, 3);
+      w.print(r);
+    };
+    emit("fp32_fma_zmm", pk[t].fp32_zmm, "GFLOP/s");
+    emit("fp32_fma_ymm", pk[t].fp32_ymm, "GFLOP/s");
+    emit("vnni_vpdpbusd_zmm", pk[t].vnni_zmm, "GOP/s");
+    emit("vnni_vpdpbusd_ymm", pk[t].vnni_ymm, "GOP/s");
+    emit("avx2_maddubs_maddwd_i32", pk[t].avx2_maddubs32, "GOP/s");
+    emit("avx2_maddubs_paddw_i16", pk[t].avx2_maddubs16, "GOP/s");
+  }
+
+  // 2) which ISAs to run
+  std::vector<mk::isa> isas;
+  if (o.isas.empty()) {
+    if (mk::isa_supported(mk::isa::avx512)) isas.push_back(mk::isa::avx512);
+    if (mk::isa_supported(mk::isa::avx2)) isas.push_back(mk::isa::avx2);
+    if (mk::isa_supported(mk::isa::neon_dotprod)) isas.push_back(mk::isa::neon_dotprod);
+    else if (mk::isa_supported(mk::isa::neon)) isas.push_back(mk::isa::neon);
+  } else {
+    for (const auto& s : o.isas) {
+      mk::isa l = parse_isa_name(s);
+      if (l == mk::isa::automatic || !mk::isa_supported(l)) {
+        std::fprintf(stderr, "skipping ISA %s: not available on this CPU/build\n", s.c_str());
+        continue;
+      }
+      isas.push_back(l);
+    }
+  }
+
+  const auto pairs = bit_pairs(o);
+  for (const problem& pb : problems()) {
+    const std::vector<int> batches = pb.bench == "gemm" ? std::vector<int>{1} : o.batches;
+    for (int batch : batches) {
+      mk::conv_geometry g = pb.g;
+      g.batch = pb.bench == "gemm" ? 1 : batch;
+      const std::string shape_prefix = pb.bench + "/" + pb.name + "/b" + std::to_string(batch);
+      std::map<std::pair<int, int>, reference> ref_cache;
+      for (int t : o.threads) {
+        set_threads(t);
+        const std::string prefix = shape_prefix + "/t" + std::to_string(t);
+        const long long M = g.pixels_out(), N = g.c_out, K = g.c_in * g.kernel * g.kernel;
+        row base;
+        base.set("bench", pb.bench).set("name", pb.name).set("batch", (int)g.batch).set("threads", t);
+        base.set("M", M).set("N", N).set("K", K);
+        double onednn = 0;
+        if (o.peers) {
+          conv_geom cg{int(g.batch), int(g.c_in), int(g.h), int(g.w), int(g.c_out), g.kernel, g.stride, g.kernel / 2};
+          onednn = run_peers(o, w, prefix, pb.bench == "conv" ? &cg : nullptr, M, N, K, t, pk[t].fp32(),
+                             pk[t].vnni() > 0 ? pk[t].vnni() : pk[t].avx2_maddubs32, base);
+        }
+        for (mk::isa l : isas) {
+          const std::string isa_s = mk::isa_name(l);
+          double w8a8 = 0;
+          std::vector<std::pair<int, int>> my_pairs = pb.first_layer ? std::vector<std::pair<int, int>>{{8, 8}} : pairs;
+          std::vector<mk::conv_small_c> modes{mk::conv_small_c::automatic};
+          if (pb.first_layer) modes = {mk::conv_small_c::taps, mk::conv_small_c::packed};
+          for (auto [bw, ba] : my_pairs)
+            for (mk::conv_small_c mode : modes) {
+              const std::string impl = pb.first_layer
+                                           ? std::string(mode == mk::conv_small_c::packed ? "mixq_packed27" : "mixq_taps")
+                                           : std::string("mixq");
+              const std::string name = prefix + "/" + impl + "/" + isa_s + "/w" + std::to_string(bw) + "a" +
+                                       std::to_string(ba);
+              if (!matches(o, name)) continue;
+              operands ops = make_operands(g, bw, ba);
+              mk::qconv_weights wts = mk::qconv_pack(g, ops.w.data(), bw, ba, l, mode);
+              row r = base;
+              r.set("impl", impl).set("isa", isa_s).set("kernel", wts.pw.name.data());
+              r.set("w_bits", bw).set("a_bits", ba);
+              if (l != mk::isa::scalar && wts.pw.kernel == mk::kernel_id::scalar_ref) {
+                r.set("valid", "skipped").set("note", "no SIMD kernel registered for this ISA");
+                w.print(r);
+                continue;
+              }
+              if (o.validate) {
+                auto key = std::make_pair(bw, ba);
+                auto it = ref_cache.find(key);
+                if (it == ref_cache.end()) it = ref_cache.emplace(key, make_reference(g, ops)).first;
+                if (!validate(g, wts, ops, it->second)) {
+                  r.set("valid", "MISMATCH");
+                  w.print(r);
+                  continue;
+                }
+                r.set("valid", "ok");
+              } else {
+                r.set("valid", "unchecked");
+              }
+              mk::conv_requant rq{ops.bias.data(), ops.qm.data(), ops.rshift.data(), ops.zp, ops.lo, ops.hi};
+              const mk::conv_output out = mk::padded_output(g, ops.outbuf.data());
+              timing tm = time_it(o, [&] { mk::qconv2d(g, wts, ops.xpad.data(), rq, nullptr, out); });
+              const double gops = 2.0 * double(g.macs()) / tm.min_s * 1e-9;
+              const double peak = pk[t].int8_for_isa(isa_s);
+              r.setf("min_ms", tm.min_s * 1e3, 4).setf("median_ms", tm.median_s * 1e3, 4).setf("gops", gops, 2);
+              if (peak > 0) r.setf("peak_gops", peak, 1).setf("pct_peak", 100.0 * gops / peak, 1);
+              if (bw == 8 && ba == 8 && mode != mk::conv_small_c::packed) w8a8 = gops;
+              if (w8a8 > 0) r.setf("ratio_w8a8", gops / w8a8, 3);
+              if (onednn > 0) r.setf("ratio_onednn", gops / onednn, 3);
+              w.print(r);
+            }
+        }
+      }
+    }
+  }
+  return 0;
+}
