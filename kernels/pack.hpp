@@ -99,8 +99,6 @@ inline kernel_id choose_kernel(isa level, int bw, int ba, std::int32_t n) noexce
 #if MIXQ_KERNELS_X86
     case isa::avx512:
       return n <= 16 ? kernel_id::avx512vnni_16x16c4 : kernel_id::avx512vnni_12x32c4;
-#endif
-#if MIXQ_KERNELS_X86 && defined(MIXQ_KERNELS_SIMD_READY)
     case isa::avx2: {
       const int t = acc16_widen_every(bw, ba);
       if (t >= 8) return kernel_id::avx2_acc16_6x16c4;
@@ -251,7 +249,7 @@ inline packed_weights pack_weights_for(kernel_id id, const std::int8_t* w, std::
       p.data.reset(static_cast<std::size_t>(total));
       std::memcpy(p.data.data(), w, static_cast<std::size_t>(total));
       break;
-#if MIXQ_KERNELS_X86 && defined(MIXQ_KERNELS_SIMD_READY)
+#if MIXQ_KERNELS_X86
     case kernel_id::avx2_madd16_4x16c4:
       p.data.reset(static_cast<std::size_t>(padded) * 2);
       detail::pack_c4_i16(w, n, taps, k_seg, p.nr, p.kg, reinterpret_cast<std::int16_t*>(p.data.data()));

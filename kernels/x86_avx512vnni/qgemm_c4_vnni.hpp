@@ -121,7 +121,7 @@ MIXQ_TARGET_AVX512VNNI void qgemm_range(const qgemm_problem& p, const packed_wei
   const std::int8_t* wbase = reinterpret_cast<const std::int8_t*>(pw.data.data());
   for (std::int32_t nb0 = n0; nb0 < n1; nb0 += NR) {
     const std::int8_t* wb = wbase + (nb0 / NR) * block_bytes;
-    epi_consts ec[NV];
+    epi_consts ec[NV]{};
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       const std::int32_t cnt = n1 - (nb0 + 16 * v);

@@ -94,7 +94,7 @@ TEST_CASE("last_used_kernel names the kernel that ran") {
     mk::set_isa(l);
     qtest::problem_data d = qtest::make_gemm(5, 16, 8, 4, 4, 8, qtest::data_mode::random, r);
     const mk::packed_weights pw = mk::pack_weights(d.w.data(), d.n, 1, d.k_seg, 4, 4);
-    CHECK((pw.level == l || pw.kernel == mk::kernel_id::scalar_ref));  // TODO(kernels): tighten once SIMD lands
+    CHECK(pw.level == l);
     std::vector<std::int32_t> out(5 * 16);
     mk::qgemm_problem p;
     p.m = d.m;

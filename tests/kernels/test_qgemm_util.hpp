@@ -209,7 +209,7 @@ inline int check_kernel(mk::kernel_id id, const problem_data& d, const std::vect
         const std::int32_t got = out[std::size_t(i * ld + j)];
         const std::int64_t exp = j < d.n ? want[std::size_t(i * d.n + j)] + d.bias[std::size_t(j)] : 0x5A5A5A5A;
         if (got != exp && bad++ < 5)
-          FAIL_CHECK(pw.name.data() << " raw m=" << i << " n=" << j << " got " << got << " want " << exp
+          FAIL_CHECK(std::string(pw.name.data()) << " raw m=" << i << " n=" << j << " got " << got << " want " << exp
                                     << " (M=" << d.m << " N=" << d.n << " taps=" << d.taps << " k_seg=" << d.k_seg
                                     << ")");
       }
@@ -238,7 +238,7 @@ inline int check_kernel(mk::kernel_id id, const problem_data& d, const std::vect
         exp[std::size_t(d.out_off[i] + j)] = oracle_requant(d, want[std::size_t(i * d.n + j)], i, j);
     for (std::size_t b = 0; b < out.size(); ++b)
       if (out[b] != exp[b] && bad++ < 10)
-        FAIL_CHECK(pw.name.data() << " u8 byte " << b << " got " << int(out[b]) << " want " << int(exp[b])
+        FAIL_CHECK(std::string(pw.name.data()) << " u8 byte " << b << " got " << int(out[b]) << " want " << int(exp[b])
                                   << " (M=" << d.m << " N=" << d.n << " taps=" << d.taps << " k_seg=" << d.k_seg
                                   << " res=" << d.use_res << ")");
   }
