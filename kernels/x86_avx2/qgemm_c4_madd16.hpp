@@ -6,10 +6,12 @@
 // sign-extended as int16; vpmaddwd gives a0*w0 + a1*w1 in int32 exactly
 // (|.| <= 2 * 255 * 128), vpaddd accumulates. 16 MAC per vpmaddwd.
 //
-// Layouts: A: per row and k-group the 4 bytes a0..a3 become int16 pairs
-//   (a0, a1) and (a2, a3), each broadcast to all dwords.
-//   W: int16 [ceil(N/16)][taps][kg][2][16][2] (pack.hpp, pairs 01 | 23).
-// Tile 4 x 16: 8 int32 accumulators + 4 weight registers + 2 broadcasts.
+// Layouts: A: per row and k-group the 4 bytes a0..a3 are broadcast to every
+//   dword (vpbroadcastd from memory, a load); "and 0x00FF" and "srl 8" then
+//   give the int16 pairs (a0, a2) and (a1, a3) in each dword without any
+//   shuffle-port work.
+//   W: int16 [ceil(N/16)][taps][kg][2][16][2] (pack.hpp, pairs (k0,k2) | (k1,k3)).
+// Tile 4 x 16: 8 int32 accumulators + 4 weight registers + 2 activation registers.
 // Over-read: up to 3 bytes past k_seg (zero weights).
 // Overflow: int32 as for VNNI.
 #include <immintrin.h>
@@ -35,6 +37,7 @@ MIXQ_TARGET_AVX2 void qgemm_madd16_range(const qgemm_problem& p, const packed_we
   const std::int32_t taps = pw.taps, kg = pw.kg;
   const std::int64_t block_elems = std::int64_t(taps) * kg * NR * 4;
   const std::int16_t* wbase = reinterpret_cast<const std::int16_t*>(pw.data.data());
+  const __m256i low_bytes = _mm256_set1_epi16(0x00FF);
   for (std::int32_t nb0 = n0; nb0 < n1; nb0 += NR) {
     const std::int16_t* wb = wbase + (nb0 / NR) * block_elems;
     epi_consts ec[NV]{};
@@ -69,9 +72,9 @@ MIXQ_TARGET_AVX2 void qgemm_madd16_range(const qgemm_problem& p, const packed_we
           for (int r = 0; r < MR; ++r) {
             std::int32_t a4;
             std::memcpy(&a4, ap[r] + 4 * g, 4);
-            const __m128i x = _mm_cvtepu8_epi16(_mm_cvtsi32_si128(a4));
-            const __m256i lo = _mm256_broadcastd_epi32(x);
-            const __m256i hi = _mm256_broadcastd_epi32(_mm_srli_si128(x, 4));
+            const __m256i x = _mm256_set1_epi32(a4);
+            const __m256i lo = _mm256_and_si256(x, low_bytes);  // (a0, a2)
+            const __m256i hi = _mm256_srli_epi16(x, 8);          // (a1, a3)
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v)
               acc[r][v] = _mm256_add_epi32(

@@ -86,7 +86,7 @@ TEST_CASE("pack_weights: c4 layout, zero padding, column sums, names") {
           const std::int32_t b = col / nr, j = col % nr, g = c / 4, q = c % 4;
           int got;
           if (i16) {
-            const std::size_t idx = ((((std::size_t(b) * taps + tp) * 2 + g) * 2 + q / 2) * nr + j) * 2 + q % 2;
+            const std::size_t idx = ((((std::size_t(b) * taps + tp) * 2 + g) * 2 + q % 2) * nr + j) * 2 + q / 2;
             got = reinterpret_cast<const std::int16_t*>(pw.data.data())[idx];
           } else {
             const std::size_t idx = (((std::size_t(b) * taps + tp) * 2 + g) * nr + j) * 4 + q;
