@@ -107,11 +107,11 @@ inline kernel_id choose_kernel(isa level, int bw, int ba, std::int32_t n) noexce
       return kernel_id::avx2_madd16_4x16c4;
     }
 #endif
-#if MIXQ_KERNELS_ARM64 && defined(MIXQ_KERNELS_SIMD_READY)
+#if MIXQ_KERNELS_ARM64
     case isa::neon:
       return kernel_id::neon_smlal_4x16c4;
 #endif
-#if MIXQ_KERNELS_NEON_DOTPROD && defined(MIXQ_KERNELS_SIMD_READY)
+#if MIXQ_KERNELS_NEON_DOTPROD
     case isa::neon_dotprod:
       return kernel_id::neondot_8x8c4;
 #endif

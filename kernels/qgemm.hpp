@@ -48,6 +48,12 @@
 #include "x86_avx2/qgemm_c4_madd16.hpp"
 #include "x86_avx2/qgemm_c4_maddubs.hpp"
 #endif
+#if MIXQ_KERNELS_ARM64
+#include "arm_neon/qgemm_c4_smlal.hpp"
+#endif
+#if MIXQ_KERNELS_NEON_DOTPROD
+#include "arm_neon_dotprod/qgemm_c4_sdot.hpp"
+#endif
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -76,6 +82,16 @@ inline void run_kernel(const qgemm_problem& p, const packed_weights& pw, const e
       break;
     case kernel_id::avx2_madd16_4x16c4:
       avx2::qgemm_madd16_range<4, 2>(p, pw, ep, m0, m1, n0, n1);
+      break;
+#endif
+#if MIXQ_KERNELS_ARM64
+    case kernel_id::neon_smlal_4x16c4:
+      neon::qgemm_range<4>(p, pw, ep, m0, m1, n0, n1);
+      break;
+#endif
+#if MIXQ_KERNELS_NEON_DOTPROD
+    case kernel_id::neondot_8x8c4:
+      neon_dotprod::qgemm_range<8>(p, pw, ep, m0, m1, n0, n1);
       break;
 #endif
     default:

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Cross-compiles the qgemm kernel tests for aarch64 twice (armv8.2-a+dotprod:
+# sdot + smlal + scalar kernels; armv8-a: smlal + scalar) and runs them under
+# qemu-aarch64 -cpu max. Exit 77 (skipped) when the cross compiler or qemu is
+# missing.
+#   usage: neon_qemu.sh <source_dir> <work_dir>
+set -u
+src=${1:?source dir}
+work=${2:?work dir}
+CXX=${MIXQ_AARCH64_CXX:-aarch64-linux-gnu-g++}
+QEMU=${MIXQ_QEMU_AARCH64:-qemu-aarch64}
+if ! command -v "$CXX" >/dev/null 2>&1; then
+  echo "SKIPPED: cross compiler $CXX not found (apt-get install g++-aarch64-linux-gnu)"
+  exit 77
+fi
+if ! command -v "$QEMU" >/dev/null 2>&1; then
+  echo "SKIPPED: $QEMU not found (apt-get install qemu-user)"
+  exit 77
+fi
+if [ ! -f /usr/include/doctest/doctest.h ]; then
+  echo "SKIPPED: /usr/include/doctest/doctest.h not found"
+  exit 77
+fi
+mkdir -p "$work/inc/mixq"
+# Only doctest and the kernels go on the cross include path, never host /usr/include.
+ln -sfn /usr/include/doctest "$work/inc/doctest"
+ln -sfn "$src/kernels" "$work/inc/mixq/kernels"
+tests=("$src"/tests/kernels/test_qgemm*.cpp "$src"/tests/kernels/test_requant*.cpp
+       "$src"/tests/kernels/test_pack*.cpp "$src"/tests/kernels/test_dispatch*.cpp)
+status=0
+for march in armv8.2-a+dotprod armv8-a; do
+  exe="$work/kernels_${march//[^a-z0-9]/_}"
+  echo "== building for -march=$march"
+  if ! "$CXX" -std=c++17 -O2 -static -march="$march" -Wall -Wextra -Wno-unused-parameter \
+      -I"$work/inc" "$src/tests/main.cpp" "${tests[@]}" -o "$exe"; then
+    echo "FAILED: cross build for $march"
+    status=1
+    continue
+  fi
+  echo "== running under $QEMU -cpu max ($march)"
+  if ! "$QEMU" -cpu max "$exe" 2>&1 | tee "$exe.log" | grep -E "MESSAGE|ERROR|FAIL|\[doctest\] (test cases|assertions|Status)"; then
+    status=1
+  fi
+  if ! grep -q "Status: SUCCESS" "$exe.log"; then
+    echo "FAILED: tests under qemu for $march"
+    status=1
+  fi
+done
+exit $status
