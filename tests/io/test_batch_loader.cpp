@@ -58,7 +58,7 @@ bool same(const io::batch& a, const io::batch& b) {
 }
 }  // namespace
 
-TEST_CASE("batch_loader: each epoch visits every image once; sizes and drop_last") {
+TEST_CASE("batch_loader: each epoch visits every image once, with sizes and drop_last") {
   const auto ds = toy_dataset(37, 4, 5, 3);
   for (bool drop : {false, true}) {
     CAPTURE(drop);

@@ -150,7 +150,7 @@ TEST_CASE("cifar10: a corrupt gzip stream is reported with the file") {
   CHECK(contains(msg, "corrupt gzip stream"));
 }
 
-TEST_CASE("cifar10: batches.meta.txt gives class names; a wrong count is an error") {
+TEST_CASE("cifar10: batches.meta.txt gives class names, a wrong count is an error") {
   temp_dir d;
   write_bytes(d.file("test_batch.bin"), make_batch());
   const std::string names = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n";

@@ -42,7 +42,7 @@ TEST_CASE("read_file_bytes: concatenated gzip members are one stream") {
   CHECK(io::read_file_bytes(d.file("ab.gz")) == want);
 }
 
-TEST_CASE("resolve_maybe_gz: the plain path first, then path.gz; missing names both") {
+TEST_CASE("resolve_maybe_gz: the plain path first, then path.gz, missing names both") {
   temp_dir d;
   write_bytes(d.file("x.bin"), {1, 2, 3});
   write_gz(d.file("x.bin.gz"), {9});
