@@ -2,6 +2,11 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include <algorithm>
 #include <cmath>
@@ -219,6 +224,40 @@ TEST_CASE("archive: saving is atomic") {
   }
 #endif
 }
+
+#ifdef __linux__
+TEST_CASE("archive: a writer killed mid-save leaves the old or the new file, never a broken one") {
+  temp_dir d;
+  const std::string path = d.file("ckpt.mixq");
+  io::archive old_a;
+  old_a.add<float>("w", std::vector<float>(1000, 1.0f));
+  io::save_archive(old_a, path);
+  io::archive new_a;
+  new_a.add<float>("w", std::vector<float>(4000000, 2.0f));  // 16 MB: saving takes a while
+  for (int delay_ms : {0, 5, 20, 60}) {
+    CAPTURE(delay_ms);
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      for (;;) {
+        try {
+          io::save_archive(new_a, path);
+        } catch (...) {
+          _exit(1);
+        }
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status));
+    const auto got = io::load_archive(path);  // must not throw
+    const auto n = got.at("w").numel();
+    CHECK((n == 1000 || n == 4000000));
+  }
+}
+#endif
 
 TEST_CASE("archive: a checkpoint with loader position resumes the same batches") {
   // The convention of docs/data.md: epoch/step/seed as metadata, RNG state as i64.
