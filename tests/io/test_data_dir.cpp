@@ -90,12 +90,20 @@ TEST_CASE("data_dir: failures list every place tried and why") {
     CHECK(contains(msg, t.file("partial") + " (explicit path): missing b.bin"));
     CHECK(contains(msg, t.file("partial") + "/toy (explicit path): not a directory"));
   }
-  SUBCASE("a wrong MIXQ_DATA does not fall back to a default") {
-    env_guard env("MIXQ_DATA", t.file("nowhere").c_str());
+  SUBCASE("a MIXQ_DATA without this data set falls through to the defaults") {
+    env_guard env("MIXQ_DATA", t.file("partial").c_str());
+    CHECK(io::resolve_data_dir(spec_with_defaults({t.file("good")})) == t.file("good"));
+    // ... and is listed when nothing is found.
     const std::string msg =
-        error_of([&] { io::resolve_data_dir(spec_with_defaults({t.file("good")})); });
-    CHECK(contains(msg, "data not found in MIXQ_DATA"));
-    CHECK(contains(msg, t.file("nowhere") + " (MIXQ_DATA): not a directory"));
+        error_of([&] { io::resolve_data_dir(spec_with_defaults({t.file("none")})); });
+    CHECK(contains(msg, "toy: data directory not found"));
+    CHECK(contains(msg, t.file("partial") + " (MIXQ_DATA): missing b.bin"));
+    CHECK(contains(msg, t.file("none") + " (default): not a directory"));
+  }
+  SUBCASE("no defaults at all says so") {
+    env_guard env("MIXQ_DATA", nullptr);
+    CHECK(contains(error_of([&] { io::resolve_data_dir(spec_with_defaults({})); }),
+                   "no default places"));
   }
 }
 

@@ -242,9 +242,9 @@ class archive {
 
 namespace detail {
 
-constexpr char archive_magic[8] = {'M', 'I', 'X', 'Q', 'A', 'R', 'C', 'H'};
-constexpr char archive_end[8] = {'M', 'I', 'X', 'Q', 'E', 'N', 'D', '!'};
-constexpr std::uint32_t archive_version = 1;
+inline constexpr char archive_magic[8] = {'M', 'I', 'X', 'Q', 'A', 'R', 'C', 'H'};
+inline constexpr char archive_end[8] = {'M', 'I', 'X', 'Q', 'E', 'N', 'D', '!'};
+inline constexpr std::uint32_t archive_version = 1;
 
 inline std::uint32_t crc32_of(const std::uint8_t* p, std::size_t n, std::uint32_t crc = 0) {
   uLong c = crc;

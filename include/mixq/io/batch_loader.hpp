@@ -30,6 +30,7 @@
 //
 // Lifetime: the loader keeps a reference to the data set, which must outlive
 // it (constructing from a temporary does not compile).
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>

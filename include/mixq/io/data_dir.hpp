@@ -7,10 +7,13 @@
 //
 // For 1 and 2 the directory may be the data set's own folder or a parent that
 // holds it under its usual sub-folder name ("cifar10", "fashion-mnist"), so
-// MIXQ_DATA can point at one folder holding all data sets. An explicit
-// directory or MIXQ_DATA that does not hold the data set is an error (no
-// silent fall-through to a default: a typo in a flag must not train on other
-// data). The error lists every place tried and why each was rejected.
+// MIXQ_DATA can point at one folder holding several data sets. An explicit
+// directory that does not hold the data set is an error (no silent
+// fall-through: a typo in a flag must not train on data from elsewhere). A
+// MIXQ_DATA that does not hold this data set falls through to the defaults
+// (MIXQ_DATA is shared by all data sets and may hold only some of them). When
+// nothing is found, the error lists every place tried and why each was
+// rejected.
 //
 // A directory "holds" a data set when each of its marker files exists, plain
 // or with ".gz" appended.
@@ -61,11 +64,16 @@ inline std::vector<std::string> repo_roots() {
 #endif
   std::error_code ec;
   auto d = std::filesystem::current_path(ec);
-  for (int up = 0; !ec && up < 8; ++up) {
-    if (std::filesystem::exists(d / "include/mixq/mixq.hpp", ec)) {
+  if (ec) return roots;
+  for (int up = 0; up < 8; ++up) {
+    std::error_code e1;
+    if (std::filesystem::exists(d / "include/mixq/mixq.hpp", e1)) {
       const std::string s = d.string();
       bool seen = false;
-      for (const auto& r : roots) seen = seen || std::filesystem::equivalent(r, s, ec);
+      for (const auto& r : roots) {
+        std::error_code e2;
+        seen = seen || std::filesystem::equivalent(r, s, e2);
+      }
       if (!seen) roots.push_back(s);
     }
     if (!d.has_parent_path() || d.parent_path() == d) break;
@@ -105,11 +113,11 @@ inline std::string resolve_data_dir(const data_dir_spec& spec, const std::string
   const char* env = std::getenv("MIXQ_DATA");
   if (env && *env) {
     std::string r = try_with_sub(env, "MIXQ_DATA");
-    if (r.empty()) fail("data not found in MIXQ_DATA");
-    return r;
+    if (!r.empty()) return r;
   }
   for (const auto& d : spec.defaults)
     if (try_dir(d, "default")) return d;
+  if (spec.defaults.empty()) tried += "\n  (no default places: not run from inside a mixq source tree)";
   fail("data directory not found");
   return {};
 }

@@ -16,8 +16,11 @@
 // 1000-pixel photo goes to 32x32. Edges are clamped. Results are rounded to
 // the nearest uint8.
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
