@@ -285,7 +285,7 @@ TEST_CASE("archive: a checkpoint with loader position resumes the same batches")
   ck.set_meta_int("epoch", L.position().epoch);
   ck.set_meta_int("step", L.position().step);
   ck.set_meta_u64("loader_seed", o.seed);
-  ck.add<std::int64_t>("rng/other", std::vector<std::int64_t>{static_cast<std::int64_t>(other.state())});
+  ck.add_u64_words("rng/other", {other.state(), 0xffffffffffffffffULL});
   io::save_archive(ck, d.file("ck.mixq"));
 
   REQUIRE(L.next(b));  // the batch a straight run sees next
@@ -300,6 +300,9 @@ TEST_CASE("archive: a checkpoint with loader position resumes the same batches")
   REQUIRE(L2.next(b2));
   CHECK(b2.indices == b.indices);
   CHECK(std::memcmp(b2.images.data(), b.images.data(), b.images.size() * sizeof(float)) == 0);
-  io::splitmix64 other2(static_cast<std::uint64_t>(r.get<std::int64_t>("rng/other")[0]));
+  const auto words = r.get_u64_words("rng/other");
+  REQUIRE(words.size() == 2u);
+  CHECK(words[1] == 0xffffffffffffffffULL);
+  io::splitmix64 other2(words[0]);
   CHECK(other2.next_u64() == want_draw);
 }

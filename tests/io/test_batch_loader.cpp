@@ -316,3 +316,35 @@ TEST_CASE("splitmix64: state round-trips and draws are in range") {
   CHECK(io::derive_seed(1, 2, 3) != io::derive_seed(1, 3, 2));
   CHECK(io::derive_seed(1, 2, 3) == io::derive_seed(1, 2, 3));
 }
+
+TEST_CASE("batch_loader: preset options for CIFAR-10 and Fashion-MNIST") {
+  const auto tr = io::cifar10_loader_options(true, 64, 3);
+  CHECK(tr.shuffle);
+  CHECK(tr.augment);
+  CHECK(tr.pad == 4);
+  CHECK(tr.flip);
+  CHECK(tr.batch_size == 64);
+  CHECK(tr.seed == 3u);
+  REQUIRE(tr.mean.size() == 3u);
+  CHECK(tr.mean[1] == io::cifar10::mean_rgb[1]);
+  CHECK(tr.stddev[2] == io::cifar10::std_rgb[2]);
+  const auto ev = io::cifar10_loader_options(false);
+  CHECK_FALSE(ev.shuffle);
+  CHECK_FALSE(ev.augment);
+  const auto fm = io::fashion_mnist_loader_options(true);
+  CHECK(fm.shuffle);
+  CHECK_FALSE(fm.augment);
+  REQUIRE(fm.mean.size() == 1u);
+  // A 1-channel data set works with the Fashion-MNIST preset, not the CIFAR one.
+  const auto gray = toy_dataset(5, 28, 28, 1);
+  CHECK_NOTHROW(io::batch_loader(gray, fm));
+  const std::string msg = [&] {
+    try {
+      io::batch_loader L(gray, tr);
+    } catch (const mixq::error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  }();
+  CHECK(msg.find("toy has 1 channels but mean has 3") != std::string::npos);
+}

@@ -148,6 +148,13 @@ class archive {
   archive_entry& add(const std::string& name, const std::vector<T>& values) {
     return add(name, {static_cast<std::int64_t>(values.size())}, values.data());
   }
+  // uint64 words (RNG states, counters), stored as an i64 entry with the
+  // same bits; read back with get_u64_words.
+  archive_entry& add_u64_words(const std::string& name, const std::vector<std::uint64_t>& words) {
+    std::vector<std::int64_t> v(words.size());
+    if (!v.empty()) std::memcpy(v.data(), words.data(), words.size() * sizeof(std::uint64_t));
+    return add(name, v);
+  }
   archive_entry& add_entry(archive_entry e) {
     MIXQ_CHECK(find(e.name) == nullptr, "archive: duplicate entry name '", e.name, "'");
     MIXQ_CHECK(e.name.size() < (1u << 16), "archive: entry name longer than 65535 bytes");
@@ -182,6 +189,12 @@ class archive {
       MIXQ_CHECK(e.shape == *shape, "archive ", source_or_memory(), ": entry '", name,
                  "' has shape ", shape_string(e.shape), ", expected ", shape_string(*shape));
     return e.to_vector<T>();
+  }
+  std::vector<std::uint64_t> get_u64_words(const std::string& name) const {
+    const auto v = get<std::int64_t>(name);
+    std::vector<std::uint64_t> w(v.size());
+    if (!w.empty()) std::memcpy(w.data(), v.data(), v.size() * sizeof(std::uint64_t));
+    return w;
   }
   const std::vector<archive_entry>& entries() const { return entries_; }
 

@@ -43,6 +43,7 @@
 #include "mixq/core/error.hpp"
 #include "mixq/io/cifar10.hpp"
 #include "mixq/io/dataset.hpp"
+#include "mixq/io/fashion_mnist.hpp"
 #include "mixq/io/rng.hpp"
 
 namespace mixq::io {
@@ -59,6 +60,31 @@ struct batch_loader_options {
   std::uint64_t seed = 0;
   int prefetch = 2;  // batches made ahead on a worker thread; 0 = no thread
 };
+
+// The usual CIFAR-10 settings: training (train = true) shuffles and augments
+// (4-pixel padded crop + flip); evaluation does neither. CIFAR-10 mean/stddev.
+inline batch_loader_options cifar10_loader_options(bool train, std::int64_t batch_size = 128,
+                                                   std::uint64_t seed = 0) {
+  batch_loader_options o;
+  o.batch_size = batch_size;
+  o.shuffle = train;
+  o.augment = train;
+  o.seed = seed;
+  return o;
+}
+
+// Fashion-MNIST: shuffle when training, no augmentation, its own mean/stddev.
+inline batch_loader_options fashion_mnist_loader_options(bool train, std::int64_t batch_size = 128,
+                                                         std::uint64_t seed = 0) {
+  batch_loader_options o;
+  o.batch_size = batch_size;
+  o.shuffle = train;
+  o.augment = false;
+  o.mean = {fashion_mnist::mean_gray[0]};
+  o.stddev = {fashion_mnist::std_gray[0]};
+  o.seed = seed;
+  return o;
+}
 
 // One mini-batch: float32 NHWC images and int32 labels.
 struct batch {
