@@ -32,29 +32,45 @@ struct batch_norm2d_args {
 
 namespace detail {
 // Per-channel sums over rows of a [rows, c] matrix into s0, s1 (doubles).
-// f(row, acc0, acc1) adds one row. buf holds 2*c*max_threads() doubles of
-// per-thread partials, reduced serially (deterministic for a thread count).
+// f(r0, r1, acc0, acc1) adds rows [r0, r1) into float accumulators; blocks
+// of 256 rows are summed in float (vectorised) and the block sums in double,
+// so long reductions keep double-like accuracy at float speed. buf holds
+// (2*c doubles + 2*c floats) per thread; reduced serially (deterministic for
+// a given thread count).
 template <class F>
 inline void channel_sums(int64_t rows, int64_t c, double* buf, double* s0, double* s1, F f) {
   const int nt = max_threads();
-  for (int64_t i = 0; i < 2 * c * nt; ++i) buf[i] = 0.0;
+  const int64_t per = 2 * c + c;  // doubles: 2c sums, then 2c floats (= c doubles)
+  constexpr int64_t block = 256;
+  const int64_t nblocks = (rows + block - 1) / block;
 #pragma omp parallel
   {
-    double* a0 = buf + 2 * c * thread_id();
-    double* a1 = a0 + c;
+    double* d0 = buf + per * thread_id();
+    double* d1 = d0 + c;
+    float* f0 = reinterpret_cast<float*>(d1 + c);
+    float* f1 = f0 + c;
+    for (int64_t j = 0; j < c; ++j) d0[j] = d1[j] = 0.0;
 #pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) f(r, a0, a1);
+    for (int64_t bi = 0; bi < nblocks; ++bi) {
+      for (int64_t j = 0; j < c; ++j) f0[j] = f1[j] = 0.0f;
+      const int64_t r0 = bi * block, r1 = r0 + block < rows ? r0 + block : rows;
+      f(r0, r1, f0, f1);
+      for (int64_t j = 0; j < c; ++j) {
+        d0[j] += f0[j];
+        d1[j] += f1[j];
+      }
+    }
   }
   for (int64_t j = 0; j < c; ++j) s0[j] = s1[j] = 0.0;
   for (int th = 0; th < nt; ++th)
     for (int64_t j = 0; j < c; ++j) {
-      s0[j] += buf[2 * c * th + j];
-      s1[j] += buf[2 * c * th + c + j];
+      s0[j] += buf[per * th + j];
+      s1[j] += buf[per * th + c + j];
     }
 }
-// Scratch of (2*nt + 2) * c doubles (+ 3*c floats) from the tape.
+// Scratch of (3*nt + 2) * c doubles (+ 3*c floats) from the tape.
 inline double* bn_scratch(tape& t, int64_t c) {
-  const int64_t doubles = (2 * max_threads() + 2) * c;
+  const int64_t doubles = (3 * max_threads() + 2) * c;
   return reinterpret_cast<double*>(t.scratch(2 * doubles + 3 * c + 16));
 }
 }  // namespace detail
@@ -84,20 +100,27 @@ inline var batch_norm2d(var x, var gamma, var beta, const tensor_view& running_m
   const float* xd = x.value().data();
   if (a.training) {
     double* buf = detail::bn_scratch(t, c);
-    double* s0 = buf + 2 * c * max_threads();
+    double* s0 = buf + 3 * c * max_threads();
     double* s1 = s0 + c;
-    detail::channel_sums(rows, c, buf, s0, s1, [&](int64_t r, double* a0, double* a1) {
-      const float* p = xd + r * c;
-      for (int64_t j = 0; j < c; ++j) {
-        double v = p[j];
-        a0[j] += v;
-        a1[j] += v * v;
+    // Sums of (x - k) and (x - k)^2 with k = the first row: shifting by a
+    // sample keeps E[d^2] - E[d]^2 accurate when |mean| >> std.
+    const float* k = xd;
+    detail::channel_sums(rows, c, buf, s0, s1, [&](int64_t r0, int64_t r1, float* a0, float* a1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const float* p = xd + r * c;
+#pragma omp simd
+        for (int64_t j = 0; j < c; ++j) {
+          const float d = p[j] - k[j];
+          a0[j] += d;
+          a1[j] += d * d;
+        }
       }
     });
     for (int64_t j = 0; j < c; ++j) {
-      double m = s0[j] / static_cast<double>(rows);
-      double var = s1[j] / static_cast<double>(rows) - m * m;
+      double dm = s0[j] / static_cast<double>(rows);
+      double var = s1[j] / static_cast<double>(rows) - dm * dm;
       if (var < 0) var = 0;
+      double m = static_cast<double>(k[j]) + dm;
       mean[j] = static_cast<float>(m);
       invstd[j] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(a.eps)));
       double unbiased = var * static_cast<double>(rows) / static_cast<double>(rows - 1);
@@ -156,18 +179,22 @@ inline void batch_norm2d_backward(tape& t, const node& nd) {
   const bool relu = sv.relu;
   // sums: s0 = sum g, s1 = sum g * xhat, with g = dy masked by the ReLU.
   double* buf = detail::bn_scratch(t, c);
-  double* s0 = buf + 2 * c * max_threads();
+  double* s0 = buf + 3 * c * max_threads();
   double* s1 = s0 + c;
-  detail::channel_sums(rows, c, buf, s0, s1, [&](int64_t r, double* a0, double* a1) {
-    const float* p = xd + r * c;
-    const float* gy = dy + r * c;
-    const float* q = yd + r * c;
-    for (int64_t j = 0; j < c; ++j) {
-      float g = (!relu || q[j] > 0.0f) ? gy[j] : 0.0f;
-      a0[j] += g;
-      a1[j] += static_cast<double>(g * (p[j] - mean[j]) * invstd[j]);
+  detail::channel_sums(rows, c, buf, s0, s1, [&](int64_t r0, int64_t r1, float* a0, float* a1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* p = xd + r * c;
+      const float* gy = dy + r * c;
+      const float* q = yd + r * c;
+#pragma omp simd
+      for (int64_t j = 0; j < c; ++j) {
+        float g = (!relu || q[j] > 0.0f) ? gy[j] : 0.0f;
+        a0[j] += g;
+        a1[j] += g * (p[j] - mean[j]);  // times invstd after the sum
+      }
     }
   });
+  for (int64_t j = 0; j < c; ++j) s1[j] *= static_cast<double>(invstd[j]);
   bool acc = false;
   if (t.needs_grad(gi)) {
     float* dg = t.grad_for_write(gi, &acc);

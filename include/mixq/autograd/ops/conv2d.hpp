@@ -95,15 +95,25 @@ inline void conv2d_backward(tape& t, const node& nd) {
 
   const int nt = max_threads();
   const int64_t r16 = 16;
-  const int64_t wb_n = need_x ? detail::conv::round_up(g.kh * g.cout * g.seg_pad, r16) : 0;
-  const int64_t xp_n = detail::conv::round_up(g.img_pad(), r16);
+  // Stride 1: the input gradient is a forward conv of the padded dy with the
+  // flipped kernel (gt); otherwise scatter-add tiles into a padded dx (g).
+  const bool as_fwd = detail::conv::backward_input_as_forward(g);
+  const detail::conv::geom gt = detail::conv::transposed_geom(g);
+  const int64_t wb_n =
+      need_x ? detail::conv::round_up(as_fwd ? gt.k * gt.cp : g.kh * g.cout * g.seg_pad, r16) : 0;
+  const int64_t xp_n = detail::conv::round_up(std::max(g.img_pad(), gt.img_pad()), r16);
   const bool pad_dy = (g.cout % detail::conv::lanes) != 0;
   const int64_t dyp_n = pad_dy ? detail::conv::round_up(g.oh * g.ow * g.cp, r16) : 0;
   const int64_t dwp_n = need_w ? detail::conv::round_up(g.k * g.cp + g.cp, r16) : 0;
   const int64_t per_thread = (need_x ? xp_n : 0) + (need_w ? xp_n + dyp_n + dwp_n : 0);
   float* s = t.scratch(wb_n + per_thread * nt);
   float* wb = s;
-  if (need_x) detail::conv::pack_w_backward(g, w.data(), wb);
+  if (need_x) {
+    if (as_fwd)
+      detail::conv::pack_w_transposed(g, w.data(), wb);
+    else
+      detail::conv::pack_w_backward(g, w.data(), wb);
+  }
 
   bool acc_x = false;
   float* dx = need_x ? t.grad_for_write(xi, &acc_x) : nullptr;
@@ -141,7 +151,14 @@ inline void conv2d_backward(tape& t, const node& nd) {
         for (int64_t p = 0; p < g.oh * g.ow; ++p)
           for (int64_t c = 0; c < g.cout; ++c) dbp[c] += dyi[p * g.cout + c];
       }
-      if (need_x) {
+      if (need_x && as_fwd) {
+        const float* src = dyi;
+        if (gt.pad) {
+          detail::conv::pad_image(gt, dyi, dxp);
+          src = dxp;
+        }
+        detail::conv::forward_image(gt, src, wb, nullptr, dx + n * g.img_in(), acc_x);
+      } else if (need_x) {
         std::memset(dxp, 0, static_cast<size_t>(g.img_pad()) * sizeof(float));
         detail::conv::backward_input_image(g, dyi, wb, dxp);
         float* dxi = dx + n * g.img_in();

@@ -42,6 +42,10 @@ constexpr int max_nv = 2;
 
 inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
+// Broadcast a scalar (GCC folds it into the FMA as an embedded-broadcast
+// memory operand, {1to16}, which measured as fast as a separate broadcast).
+inline vf splat(const float* p) noexcept { return vf(*p); }
+
 struct geom {
   int64_t n, h, w, c;      // input NHWC
   int64_t cout, kh, kw;    // weight OHWI
@@ -127,7 +131,7 @@ inline void put(float* p, const vf& v, int64_t n) noexcept {
 // a: padded input at (row oh*s, col ow0*s); pixel r reads a + r*rstep + kh*khstep.
 // wf: packed weights at column co0; bias: padded bias at co0 (or nullptr).
 // y: output at pixel ow0, column co0 (row stride ldy); ncols valid columns.
-template <int MR, int NV>
+template <int MR, int NV, bool Add>
 inline void fwd_tile(const geom& g, const float* a, const float* wf, const float* bias, float* y,
                      int64_t ldy, int64_t ncols) noexcept {
   const int64_t rstep = g.stride * g.c, khstep = g.wp * g.c, seg = g.seg, ldb = g.cp;
@@ -145,7 +149,7 @@ inline void fwd_tile(const geom& g, const float* a, const float* wf, const float
       for (int v = 0; v < NV; ++v) b[v] = vf::load_aligned(bk + k * ldb + v * lanes);
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
-        vf av(ak[r * rstep + k]);
+        vf av = splat(ak + r * rstep + k);
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[r][v] = xsimd::fma(av, b[v], acc[r][v]);
       }
@@ -154,27 +158,29 @@ inline void fwd_tile(const geom& g, const float* a, const float* wf, const float
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) put<false>(y + r * ldy + v * lanes, acc[r][v], ncols - v * lanes);
+    for (int v = 0; v < NV; ++v) put<Add>(y + r * ldy + v * lanes, acc[r][v], ncols - v * lanes);
 }
 
-template <int NV>
+template <int NV, bool Add>
 inline void fwd_tile_rows(int mr, const geom& g, const float* a, const float* wf,
                           const float* bias, float* y, int64_t ldy, int64_t ncols) noexcept {
   switch (mr) {
-    case 8: fwd_tile<8, NV>(g, a, wf, bias, y, ldy, ncols); break;
-    case 7: fwd_tile<7, NV>(g, a, wf, bias, y, ldy, ncols); break;
-    case 6: fwd_tile<6, NV>(g, a, wf, bias, y, ldy, ncols); break;
-    case 5: fwd_tile<5, NV>(g, a, wf, bias, y, ldy, ncols); break;
-    case 4: fwd_tile<4, NV>(g, a, wf, bias, y, ldy, ncols); break;
-    case 3: fwd_tile<3, NV>(g, a, wf, bias, y, ldy, ncols); break;
-    case 2: fwd_tile<2, NV>(g, a, wf, bias, y, ldy, ncols); break;
-    default: fwd_tile<1, NV>(g, a, wf, bias, y, ldy, ncols); break;
+    case 8: fwd_tile<8, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
+    case 7: fwd_tile<7, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
+    case 6: fwd_tile<6, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
+    case 5: fwd_tile<5, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
+    case 4: fwd_tile<4, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
+    case 3: fwd_tile<3, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
+    case 2: fwd_tile<2, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
+    default: fwd_tile<1, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
   }
 }
 
 // One image: xp padded input, y output (oh*ow*cout).
-inline void forward_image(const geom& g, const float* xp, const float* wf, const float* bias,
-                          float* y) noexcept {
+// accumulate: add into y instead of overwriting it.
+template <bool Add>
+inline void forward_image_impl(const geom& g, const float* xp, const float* wf, const float* bias,
+                               float* y) noexcept {
   for (int64_t oh = 0; oh < g.oh; ++oh) {
     for (int64_t ow0 = 0; ow0 < g.ow; ow0 += tile_rows) {
       int mr = static_cast<int>(g.ow - ow0 < tile_rows ? g.ow - ow0 : tile_rows);
@@ -184,12 +190,44 @@ inline void forward_image(const geom& g, const float* xp, const float* wf, const
         const float* bb = bias ? bias + co0 : nullptr;
         int64_t ncols = g.cout - co0;
         if (g.cp - co0 >= 2 * lanes)
-          fwd_tile_rows<2>(mr, g, a, wf + co0, bb, yt + co0, g.cout, ncols);
+          fwd_tile_rows<2, Add>(mr, g, a, wf + co0, bb, yt + co0, g.cout, ncols);
         else
-          fwd_tile_rows<1>(mr, g, a, wf + co0, bb, yt + co0, g.cout, ncols);
+          fwd_tile_rows<1, Add>(mr, g, a, wf + co0, bb, yt + co0, g.cout, ncols);
       }
     }
   }
+}
+
+inline void forward_image(const geom& g, const float* xp, const float* wf, const float* bias,
+                          float* y, bool accumulate = false) noexcept {
+  if (accumulate)
+    forward_image_impl<true>(g, xp, wf, bias, y);
+  else
+    forward_image_impl<false>(g, xp, wf, bias, y);
+}
+
+// ---- backward-input as a forward convolution (stride 1) ------------------
+// For stride 1, dx = conv(dy zero-padded by KH-1-pad, w') with the flipped,
+// transposed kernel w'[c][kh][kw][co] = w[co][KH-1-kh][KW-1-kw][c]. This
+// runs the forward micro-kernel (the whole reduction in registers, no
+// read-modify-write of a padded input gradient).
+inline bool backward_input_as_forward(const geom& g) {
+  return g.stride == 1 && g.kh == g.kw && g.pad <= g.kh - 1;
+}
+inline geom transposed_geom(const geom& g) {
+  return make_geom(g.n, g.oh, g.ow, g.cout, g.c, g.kh, g.kw, 1, g.kh - 1 - g.pad);
+}
+// Pack w' into the forward layout of transposed_geom(g): [kh][kw][co] x cp'.
+inline void pack_w_transposed(const geom& g, const float* w, float* wt) noexcept {
+  const geom gt = transposed_geom(g);
+  for (int64_t kh = 0; kh < g.kh; ++kh)
+    for (int64_t kw = 0; kw < g.kw; ++kw)
+      for (int64_t co = 0; co < g.cout; ++co) {
+        float* d = wt + ((kh * g.kw + kw) * g.cout + co) * gt.cp;
+        const float* src = w + ((co * g.kh + (g.kh - 1 - kh)) * g.kw + (g.kw - 1 - kw)) * g.c;
+        for (int64_t c = 0; c < g.c; ++c) d[c] = src[c];
+        for (int64_t c = g.c; c < gt.cp; ++c) d[c] = 0.0f;
+      }
 }
 
 // ---- backward-input tile ---------------------------------------------------
@@ -211,7 +249,7 @@ inline void bwd_in_tile(const geom& g, const float* dy, const float* wb, float* 
     for (int v = 0; v < NV; ++v) b[v] = vf::load_aligned(wb + co * ldb + v * lanes);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
-      vf av(dy[r * ldy + co]);
+      vf av = splat(dy + r * ldy + co);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = xsimd::fma(av, b[v], acc[r][v]);
     }
@@ -282,7 +320,7 @@ inline void bwd_w_tile(const geom& g, const float* xp, const float* dy, int64_t 
       for (int v = 0; v < NV; ++v) b[v] = vf::load_unaligned(dd + v * lanes);
 #pragma GCC unroll 16
       for (int j = 0; j < MK; ++j) {
-        vf av(a[j]);
+        vf av = splat(a + j);
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[j][v] = xsimd::fma(av, b[v], acc[j][v]);
       }
