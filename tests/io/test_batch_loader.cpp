@@ -348,3 +348,23 @@ TEST_CASE("batch_loader: preset options for CIFAR-10 and Fashion-MNIST") {
   }();
   CHECK(msg.find("toy has 1 channels but mean has 3") != std::string::npos);
 }
+
+TEST_CASE("batch_loader: an error on the worker thread is rethrown by next()") {
+  auto ds = toy_dataset(40, 2, 2, 3);
+  for (int prefetch : {0, 2}) {
+    CAPTURE(prefetch);
+    io::batch_loader L(ds, opts(8, false, 0, prefetch));
+    ds.labels.pop_back();  // breaks the data set under the loader (no worker runs yet)
+    L.start_epoch(0);      // the worker fails on its first batch
+    io::batch b;
+    bool threw = false;
+    try {
+      while (L.next(b)) {
+      }
+    } catch (const mixq::error& e) {
+      threw = std::string(e.what()).find("changed after the loader was made") != std::string::npos;
+    }
+    CHECK(threw);
+    ds.labels.push_back(0);
+  }
+}

@@ -249,6 +249,13 @@ class batch_loader {
     const std::int64_t first = step * opt_.batch_size;
     const std::int64_t n = std::min(opt_.batch_size, ds_.n - first);
     const std::int64_t per = ds_.image_bytes();
+    // The data set must not change size under a live loader (cheap check).
+    MIXQ_CHECK(ds_.images.size() == static_cast<std::size_t>(ds_.n * per) &&
+                   ds_.labels.size() == static_cast<std::size_t>(ds_.n) &&
+                   static_cast<std::int64_t>(order.size()) == ds_.n,
+               "batch_loader: ", ds_.name, " changed after the loader was made (", ds_.n,
+               " images expected, ", ds_.images.size(), " bytes and ", ds_.labels.size(),
+               " labels present)");
     out.n = n;
     out.h = ds_.h;
     out.w = ds_.w;
