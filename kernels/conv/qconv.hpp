@@ -202,12 +202,24 @@ inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std:
     std::int64_t pix[detail::conv_chunk_max], opix[detail::conv_chunk_max], rpix[detail::conv_chunk_max];
     alignas(64) std::uint8_t patch_buf[detail::conv_chunk_max * qconv_max_packed_patch + 64 + a_overread_bytes];
     const std::int64_t p0 = ci * chunk, cnt = (P - p0 < chunk) ? P - p0 : chunk;
-    std::int64_t i = p0 / per_img, rem = p0 % per_img, oy = rem / ow, ox = rem % ow;
-    for (std::int64_t j = 0; j < cnt; ++j) {
-      pix[j] = i * img + base + (oy * s * wp + ox * s) * C;
-      opix[j] = i * out.img_stride + oy * out.row_stride + ox * g.c_out;
-      if (r) rpix[j] = i * r->img_stride + oy * r->stride * r->row_stride + ox * r->stride * r->pix_stride - r->ch_lo;
-      if (++ox == ow) {
+    // Offsets row segment by row segment: inside an output row they advance
+    // by a constant step, so the inner loops are plain strided fills.
+    {
+      std::int64_t i = p0 / per_img, rem = p0 % per_img, oy = rem / ow, ox = rem % ow;
+      std::int64_t j = 0;
+      while (j < cnt) {
+        const std::int64_t len = (ow - ox < cnt - j) ? ow - ox : cnt - j;
+        const std::int64_t a0 = i * img + base + (oy * s * wp + ox * s) * C, astep = s * C;
+        const std::int64_t o0 = i * out.img_stride + oy * out.row_stride + ox * g.c_out, ostep = g.c_out;
+        for (std::int64_t q = 0; q < len; ++q) pix[j + q] = a0 + q * astep;
+        for (std::int64_t q = 0; q < len; ++q) opix[j + q] = o0 + q * ostep;
+        if (r) {
+          const std::int64_t r0 =
+              i * r->img_stride + oy * r->stride * r->row_stride + ox * r->stride * r->pix_stride - r->ch_lo;
+          const std::int64_t rstep = r->stride * r->pix_stride;
+          for (std::int64_t q = 0; q < len; ++q) rpix[j + q] = r0 + q * rstep;
+        }
+        j += len;
         ox = 0;
         if (++oy == oh) {
           oy = 0;
