@@ -55,7 +55,9 @@
 //   OpenMP over chunks of output pixels (a multiple of 48 = lcm of the
 //   register-tile heights, at most 480, about 4 chunks per thread); each
 //   chunk builds its offset arrays on the stack and calls qgemm_tile for all
-//   channels. The micro-kernels stay single-threaded. Nothing is allocated.
+//   channels. With fewer than 2 chunks per thread (small batch-1 maps) the
+//   channels are split into NR blocks as well. The micro-kernels stay
+//   single-threaded. Nothing is allocated.
 //
 // ## Overflow
 //   |acc| <= 9*C_in*(2^b_a - 1)*2^(b_w-1) <= 9*C_in*32640 (< 2^31 for
@@ -193,12 +195,21 @@ inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std:
 #endif
   const std::int64_t chunk = detail::conv_chunk(P, threads);
   const std::int64_t nchunks = (P + chunk - 1) / chunk;
+  // Too few pixel chunks to keep every thread busy (batch-1 8x8 maps): also
+  // split the output channels into NR blocks (each work item = chunk x block).
+  const std::int32_t nblocks = wts.pw.n_blocks();
+  const std::int32_t nsplit = (threads > 1 && nchunks < 2 * threads && nblocks > 1) ? nblocks : 1;
+  const std::int64_t items = nchunks * nsplit;
   ::mixq::kernels::detail::record_kernel(wts.pw.name.data());
 
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) if (threads > 1 && nchunks > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (threads > 1 && items > 1)
 #endif
-  for (std::int64_t ci = 0; ci < nchunks; ++ci) {
+  for (std::int64_t item = 0; item < items; ++item) {
+    const std::int64_t ci = item / nsplit;
+    const std::int32_t nb = static_cast<std::int32_t>(item % nsplit);
+    const std::int32_t n0 = nsplit == 1 ? 0 : nb * wts.pw.nr;
+    const std::int32_t n1 = nsplit == 1 ? wts.pw.n : (n0 + wts.pw.nr < wts.pw.n ? n0 + wts.pw.nr : wts.pw.n);
     std::int64_t pix[detail::conv_chunk_max], opix[detail::conv_chunk_max], rpix[detail::conv_chunk_max];
     alignas(64) std::uint8_t patch_buf[detail::conv_chunk_max * qconv_max_packed_patch + 64 + a_overread_bytes];
     const std::int64_t p0 = ci * chunk, cnt = (P - p0 < chunk) ? P - p0 : chunk;
@@ -274,7 +285,7 @@ inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std:
         ep.res_qm = r->res_qm;
       }
     }
-    qgemm_tile(prob, wts.pw, ep, 0, cnt, 0, wts.pw.n);
+    qgemm_tile(prob, wts.pw, ep, 0, cnt, n0, n1);
   }
 }
 

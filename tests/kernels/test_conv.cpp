@@ -11,6 +11,10 @@
 
 #include "test_conv_common.hpp"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace {
 
 using namespace ctest;
@@ -258,13 +262,23 @@ TEST_CASE("qconv2d == reference: odd shapes, every ISA, every (b_w, b_a)") {
 }
 
 TEST_CASE("qconv2d == reference: ResNet20 channel counts, multi-chunk") {
+#ifdef _OPENMP
+  // two threads even on a 1-core runner: exercises the chunk x channel-block
+  // split that small maps take (and the plain chunk split for large ones)
+  const int saved_threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+#endif
   std::vector<conv_case> cases;
   cases.push_back({2, 16, 16, 16, 16, 3, 1, res_kind::identity, 0, 0, true});
   cases.push_back({2, 16, 16, 16, 32, 3, 2, res_kind::option_a, 16, 8, true});  // option A 16 -> 32
   cases.push_back({1, 8, 8, 32, 64, 3, 2, res_kind::option_a, 32, 16, false});  // option A 32 -> 64
   cases.push_back({3, 5, 5, 64, 64, 3, 1, res_kind::identity, 0, 0, false});
   cases.push_back({2, 8, 8, 16, 32, 1, 2, res_kind::none, 0, 0, false});      // option-B style 1x1 s2
+  cases.push_back({1, 8, 8, 64, 64, 3, 1, res_kind::identity, 0, 0, true});    // batch-1 8x8: channel split
   run_all(cases, {{2, 2}, {3, 3}, {4, 4}, {5, 5}, {8, 8}, {2, 8}, {8, 2}, {4, 7}, {7, 4}});
+#ifdef _OPENMP
+  omp_set_num_threads(saved_threads);
+#endif
 }
 
 TEST_CASE("qconv2d == reference: worst-case accumulators (C_in = 64)") {
