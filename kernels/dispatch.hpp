@@ -63,6 +63,7 @@ struct cpu_caps {
   bool avx2 = false;
   bool avx512vnni = false;  ///< F + BW + VL + VNNI
   bool avx512vbmi = false;
+  bool avx512lut = false;   ///< VNNI + VBMI + BITALG (the LUT family)
   bool neon = false;
   bool neon_dotprod = false;
 };
@@ -75,6 +76,7 @@ inline cpu_caps detect_cpu() noexcept {
   c.avx512vnni = c.avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                  __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
   c.avx512vbmi = c.avx512vnni && __builtin_cpu_supports("avx512vbmi");
+  c.avx512lut = c.avx512vbmi && __builtin_cpu_supports("avx512bitalg");
 #endif
 #if MIXQ_KERNELS_ARM64
   c.neon = true;

@@ -30,6 +30,7 @@
 #include "common.hpp"
 #include "dispatch.hpp"
 
+
 namespace mixq {
 namespace kernels {
 
@@ -47,7 +48,7 @@ static_assert(acc16_widen_every(8, 8) == 0, "W8A8 saturates vpmaddubsw");
 
 /// One enumerator per kernel family, from kernels.inc.
 enum class kernel_id : int {
-#define MIXQ_QGEMM_KERNEL(id, isa_, sfx, mr, nr, kr, ok) id,
+#define MIXQ_QGEMM_KERNEL(id, isa_, sfx, mr, nr, kr, ok, vbmi) id,
 #include "kernels.inc"
 #undef MIXQ_QGEMM_KERNEL
   count
@@ -59,11 +60,12 @@ struct kernel_info {
   const char* name;    ///< enumerator name
   const char* suffix;  ///< arch suffix after "__"
   int mr, nr, kr;
+  bool needs_vbmi;  ///< also needs AVX-512 VBMI + BITALG
 };
 
 inline const kernel_info* kernel_table(std::size_t* count) noexcept {
   static const kernel_info table[] = {
-#define MIXQ_QGEMM_KERNEL(id, isa_, sfx, mr, nr, kr, ok) {kernel_id::id, isa::isa_, #id, sfx, mr, nr, kr},
+#define MIXQ_QGEMM_KERNEL(id, isa_, sfx, mr, nr, kr, ok, vbmi) {kernel_id::id, isa::isa_, #id, sfx, mr, nr, kr, vbmi},
 #include "kernels.inc"
 #undef MIXQ_QGEMM_KERNEL
   };
@@ -76,11 +78,17 @@ inline const kernel_info& get_kernel_info(kernel_id id) noexcept {
   return kernel_table(&n)[static_cast<int>(id)];
 }
 
+/// Whether this CPU (and build) can run kernel `id`.
+inline bool kernel_runnable(kernel_id id) noexcept {
+  const kernel_info& k = get_kernel_info(id);
+  return isa_supported(k.level) && (!k.needs_vbmi || detect_cpu().avx512lut);
+}
+
 /// Whether kernel `id` is exact for the pair (bw, ba) (its overflow bound).
 inline bool kernel_supports(kernel_id id, int bw, int ba) noexcept {
   if (bw < 2 || bw > 8 || ba < 2 || ba > 8) return false;
   switch (id) {
-#define MIXQ_QGEMM_KERNEL(id_, isa_, sfx, mr, nr, kr, ok) \
+#define MIXQ_QGEMM_KERNEL(id_, isa_, sfx, mr, nr, kr, ok, vbmi) \
   case kernel_id::id_:                                   \
     return (ok);
 #include "kernels.inc"
@@ -98,6 +106,10 @@ inline kernel_id choose_kernel(isa level, int bw, int ba, std::int32_t n) noexce
   switch (level) {
 #if MIXQ_KERNELS_X86
     case isa::avx512:
+      // LUT only where it measured faster than VNNI: A2 with wide N (its
+      // in-kernel index preparation is amortized over N / 16 channel blocks)
+      if (ba == 2 && bw <= 6 && n >= 128 && detail::state().caps.avx512lut)
+        return kernel_id::avx512vbmi_lut_16x16c16;
       // 16x16 measured >= 12x32 on every ResNet20 shape and on square GEMMs
       return kernel_id::avx512vnni_16x16c4;
     case isa::avx2: {
@@ -206,6 +218,40 @@ inline void pack_c4_i16(const std::int8_t* w, std::int32_t n, std::int32_t taps,
 
 }  // namespace detail
 
+// ---- LUT family tables (kernel avx512vbmi_lut_16x16c16) ----------------------
+
+/// zmm index vectors the LUT kernel can prepare per tile (16 KB of stack).
+constexpr std::int32_t lut_index_capacity = 256;
+
+/// Table bytes of a LUT pack (the c4 copy follows them).
+inline std::int64_t lut_table_bytes(std::int32_t n, std::int32_t taps, std::int32_t k_seg) noexcept {
+  return std::int64_t((n + 15) / 16) * taps * ((k_seg + 15) / 16) * 16 * 64;
+}
+
+namespace detail {
+
+inline void pack_lut_tables(const std::int8_t* w, std::int32_t n, std::int32_t taps, std::int32_t k_seg,
+                            std::int8_t* out) {
+  const std::int32_t nb = (n + 15) / 16, kb = (k_seg + 15) / 16;
+  for (std::int32_t b = 0; b < nb; ++b)
+    for (std::int32_t t = 0; t < taps; ++t)
+      for (std::int32_t blk = 0; blk < kb; ++blk)
+        for (std::int32_t j = 0; j < 16; ++j)
+          for (std::int32_t g = 0; g < 4; ++g)
+            for (std::int32_t i = 0; i < 16; ++i) {
+              const std::int32_t col = b * 16 + j;
+              int s = 0;
+              for (std::int32_t q = 0; q < 4; ++q) {
+                const std::int32_t c = 16 * blk + 4 * g + q;
+                if ((i >> q & 1) && col < n && c < k_seg) s += w[(std::int64_t(col) * taps + t) * k_seg + c];
+              }
+              out[((((std::int64_t(b) * taps + t) * kb + blk) * 16 + j) * 64) + 16 * g + i] =
+                  static_cast<std::int8_t>(s);
+            }
+}
+
+}  // namespace detail
+
 /// Pack W[n][taps][k_seg] (int8 codes of b_w bits) for kernel `id`, to be
 /// run on b_a-bit activations. Throws std::invalid_argument on bad arguments
 /// (codes out of range, bits outside 2..8, a kernel that is not exact for
@@ -251,6 +297,15 @@ inline packed_weights pack_weights_for(kernel_id id, const std::int8_t* w, std::
       std::memcpy(p.data.data(), w, static_cast<std::size_t>(total));
       break;
 #if MIXQ_KERNELS_X86
+    case kernel_id::avx512vbmi_lut_16x16c16: {
+      const std::int64_t tb = lut_table_bytes(n, taps, k_seg);
+      const std::int64_t c4 = std::int64_t((n + 15) / 16) * 16 * taps * p.kg * 4;
+      p.data.reset(static_cast<std::size_t>(tb + c4));
+      std::int8_t* d = reinterpret_cast<std::int8_t*>(p.data.data());
+      detail::pack_lut_tables(w, n, taps, k_seg, d);
+      detail::pack_c4(w, n, taps, k_seg, 16, p.kg, d + tb);
+      break;
+    }
     case kernel_id::avx2_madd16_4x16c4:
       p.data.reset(static_cast<std::size_t>(padded) * 2);
       detail::pack_c4_i16(w, n, taps, k_seg, p.nr, p.kg, reinterpret_cast<std::int16_t*>(p.data.data()));

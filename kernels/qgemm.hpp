@@ -44,6 +44,7 @@
 #include "ref/qgemm_ref.hpp"
 #if MIXQ_KERNELS_X86
 #include "x86_avx512vnni/qgemm_c4_vnni.hpp"
+#include "x86_avx512vnni/qgemm_lut_vbmi.hpp"
 #include "x86_avx2/qgemm_c4_acc16.hpp"
 #include "x86_avx2/qgemm_c4_madd16.hpp"
 #include "x86_avx2/qgemm_c4_maddubs.hpp"
@@ -73,6 +74,12 @@ inline void run_kernel(const qgemm_problem& p, const packed_weights& pw, const e
       break;
     case kernel_id::avx512vnni_16x16c4:
       avx512vnni::qgemm_range<16, 1>(p, pw, ep, m0, m1, n0, n1);
+      break;
+    case kernel_id::avx512vbmi_lut_16x16c16:
+      if (pw.b_a == 2)
+        avx512vbmi::qgemm_lut<2>(p, pw, ep, m0, m1, n0, n1);
+      else
+        avx512vbmi::qgemm_lut<3>(p, pw, ep, m0, m1, n0, n1);
       break;
     case kernel_id::avx2_acc16_6x16c4:
       avx2::qgemm_acc16_range<6, 2>(p, pw, ep, m0, m1, n0, n1);

@@ -110,15 +110,14 @@ MIXQ_INLINE_AVX512VNNI inline void epi16(__m512i acc, const epilogue& ep, const 
 }
 
 /// Rows [m0, m1) x channels [n0, n1) with an MR x (16*NV) register tile.
+/// The kernel on c4 weights at `wbase` (taps, kg groups per tap).
 template <int MR, int NV>
-MIXQ_TARGET_AVX512VNNI void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
-                                        std::int64_t m0, std::int64_t m1, std::int32_t n0,
-                                        std::int32_t n1) noexcept {
+MIXQ_TARGET_AVX512VNNI void qgemm_range_w(const qgemm_problem& p, std::int32_t taps, std::int32_t kg,
+                                          const std::int8_t* wbase, const epilogue& ep, std::int64_t m0,
+                                          std::int64_t m1, std::int32_t n0, std::int32_t n1) noexcept {
   constexpr int NR = 16 * NV;
-  MIXQ_KDASSERT(pw.nr == NR && n0 % NR == 0);
-  const std::int32_t taps = pw.taps, kg = pw.kg;
+  MIXQ_KDASSERT(n0 % NR == 0);
   const std::int64_t block_bytes = std::int64_t(taps) * kg * NR * 4;
-  const std::int8_t* wbase = reinterpret_cast<const std::int8_t*>(pw.data.data());
   for (std::int32_t nb0 = n0; nb0 < n1; nb0 += NR) {
     const std::int8_t* wb = wbase + (nb0 / NR) * block_bytes;
     epi_consts ec[NV]{};
@@ -167,6 +166,15 @@ MIXQ_TARGET_AVX512VNNI void qgemm_range(const qgemm_problem& p, const packed_wei
       }
     }
   }
+}
+
+template <int MR, int NV>
+MIXQ_TARGET_AVX512VNNI void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
+                                        std::int64_t m0, std::int64_t m1, std::int32_t n0,
+                                        std::int32_t n1) noexcept {
+  MIXQ_KDASSERT(pw.nr == 16 * NV);
+  qgemm_range_w<MR, NV>(p, pw.taps, pw.kg, reinterpret_cast<const std::int8_t*>(pw.data.data()), ep, m0, m1, n0,
+                        n1);
 }
 
 }  // namespace avx512vnni

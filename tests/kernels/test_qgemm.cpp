@@ -117,13 +117,15 @@ TEST_CASE("qgemm: worst-case codes at large K prove the overflow bounds") {
     for (int bw = 2; bw <= 8; ++bw)
       for (int ba = 2; ba <= 8; ++ba) {
         if (!mk::kernel_supports(ki.id, bw, ba)) continue;
-        // W8A8 runs at the documented maximum depth; others at 9 * 64 * 8
         const int taps = 9;
-        const int k_seg = (bw == 8 && ba == 8) ? mk::max_k_total / 9 : 512;
+        // W8A8 runs at the documented maximum depth; others at 9 * 512 and at
+        // 9 * 64 (the ResNet20 maximum, within the LUT family's index buffer)
+        for (int k_seg : {(bw == 8 && ba == 8) ? static_cast<int>(mk::max_k_total / 9) : 512, 64})
         for (data_mode mode : {data_mode::max_neg, data_mode::max_pos}) {
           CAPTURE(ki.name);
           CAPTURE(bw);
           CAPTURE(ba);
+          CAPTURE(k_seg);
           qtest::problem_data d = qtest::make_conv(2, 2, k_seg, 3, 3, 3, 1, bw, ba, mode, r);
           REQUIRE(d.taps == taps);
           qtest::fill_epilogue(d, r, false, false);
@@ -142,8 +144,9 @@ TEST_CASE("qgemm: all-zero weights and tiles split by qgemm_tile") {
   qtest::rng r(6);
   for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
     CAPTURE(ki.name);
-    qtest::problem_data d = qtest::make_gemm(29, 40, 21, 8, 8, 21, data_mode::zero, r);
-    if (!mk::kernel_supports(ki.id, 8, 8)) d = qtest::make_gemm(29, 40, 21, 4, 4, 21, data_mode::zero, r);
+    int bits = 8;
+    while (!mk::kernel_supports(ki.id, bits, bits)) --bits;  // 8, else the widest the kernel takes
+    qtest::problem_data d = qtest::make_gemm(29, 40, 21, bits, bits, 21, data_mode::zero, r);
     qtest::fill_epilogue(d, r, true, true);
     qtest::layout_outputs(d, 40, r);
     REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);

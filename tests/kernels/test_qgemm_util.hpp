@@ -253,10 +253,11 @@ inline std::vector<mk::kernel_info> runnable_kernels() {
   const mk::kernel_info* t = mk::kernel_table(&cnt);
   std::vector<mk::kernel_info> out;
   for (std::size_t i = 0; i < cnt; ++i) {
-    if (mk::isa_supported(t[i].level))
+    if (mk::kernel_runnable(t[i].id))
       out.push_back(t[i]);
     else
-      MESSAGE("SKIPPED kernel " << std::string(t[i].name) << ": this CPU lacks ISA " << std::string(mk::isa_name(t[i].level)));
+      MESSAGE("SKIPPED kernel " << std::string(t[i].name) << ": this CPU lacks ISA " << std::string(mk::isa_name(t[i].level))
+                                << (t[i].needs_vbmi ? " + VBMI/BITALG" : ""));
   }
   return out;
 }
