@@ -19,8 +19,9 @@
 //   use masked loads/stores (no residual over-read either).
 // Overflow: |acc| <= taps*k_seg * 255 * 128 <= 65536 * 32640 < 2^31
 //   (max_k_total); bias is added in int32 (caller keeps |acc + bias| < 2^31).
-// Epilogue: requant.hpp's rule in 8 x int64 lanes: vpmuldq, + rounding
-//   constant + sign (srai 63), vpsravq, + zp, vpmaxsq/vpminsq clamp, vpmovqb.
+// Epilogue: requant.hpp's rule in 8 x int64 lanes, even and odd channels
+//   separately: vpmuldq, + rounding constant + sign (srai 63), vpsravq,
+//   vpmaxsq/vpminsq clamp to [lo - zp, hi - zp], recombine, + zp, vpmovdb.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -45,12 +46,17 @@ namespace detail {
 namespace avx512vnni {
 
 /// Per 16-channel block epilogue constants (hoisted out of the row loop).
+/// The int64 work runs on the even and the odd int32 lanes separately
+/// (vpmuldq reads the low dword of each qword), so no cross-lane widening is
+/// needed; one vpmovdb narrows the recombined 16 lanes.
 struct epi_consts {
   __m512i bias;
-  __m512i qm_lo, qm_hi;    // int64 lanes
-  __m512i sh_lo, sh_hi;    // int64 lanes
-  __m512i rnd_lo, rnd_hi;  // 2^(sh-1)
-  __m512i rq_lo, rq_hi;    // residual multipliers, int64 lanes
+  __m512i qm_e, qm_o;    // multipliers of the even / odd channels (low dword of each qword)
+  __m512i sh_e, sh_o;    // shifts, int64 lanes
+  __m512i rnd_e, rnd_o;  // 2^(sh-1)
+  __m512i rq_e, rq_o;    // residual multipliers (low dword of each qword)
+  __m512i lo, hi;        // clamp bounds minus zp_out, int64
+  __m512i zp;            // zp_out, int32 lanes
   __mmask16 mask;
 };
 
@@ -61,55 +67,66 @@ MIXQ_INLINE_AVX512VNNI inline void make_consts(const epilogue& ep, std::int32_t 
   if (ep.out_i32) return;
   const __m512i qm = _mm512_maskz_loadu_epi32(c.mask, ep.qm + n);
   const __m512i sh = _mm512_mask_loadu_epi32(_mm512_set1_epi32(31), c.mask, ep.rshift + n);
-  c.qm_lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(qm));
-  c.qm_hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(qm, 1));
-  c.sh_lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(sh));
-  c.sh_hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(sh, 1));
+  const __m512i low32 = _mm512_set1_epi64(0xFFFFFFFFll);
+  c.qm_e = qm;
+  c.qm_o = _mm512_srli_epi64(qm, 32);
+  c.sh_e = _mm512_and_si512(sh, low32);
+  c.sh_o = _mm512_srli_epi64(sh, 32);
   const __m512i one = _mm512_set1_epi64(1);
-  c.rnd_lo = _mm512_sllv_epi64(one, _mm512_sub_epi64(c.sh_lo, one));
-  c.rnd_hi = _mm512_sllv_epi64(one, _mm512_sub_epi64(c.sh_hi, one));
+  c.rnd_e = _mm512_sllv_epi64(one, _mm512_sub_epi64(c.sh_e, one));
+  c.rnd_o = _mm512_sllv_epi64(one, _mm512_sub_epi64(c.sh_o, one));
   if (ep.res) {
     const __m512i rq = _mm512_maskz_loadu_epi32(c.mask, ep.res_qm + n);
-    c.rq_lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(rq));
-    c.rq_hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(rq, 1));
+    c.rq_e = rq;
+    c.rq_o = _mm512_srli_epi64(rq, 32);
   } else {
-    c.rq_lo = c.rq_hi = _mm512_setzero_si512();
+    c.rq_e = c.rq_o = _mm512_setzero_si512();
   }
+  // clamp(zp + r, lo, hi) == zp + clamp(r, lo - zp, hi - zp), done in int64
+  c.lo = _mm512_set1_epi64(std::int64_t(ep.lo) - ep.zp_out);
+  c.hi = _mm512_set1_epi64(std::int64_t(ep.hi) - ep.zp_out);
+  c.zp = _mm512_set1_epi32(ep.zp_out);
 }
 
-MIXQ_INLINE_AVX512VNNI inline __m512i requant8(__m512i v64, __m512i qm, __m512i rq, __m512i rc, __m512i rnd,
-                                               __m512i sh, __m512i zp, __m512i lo, __m512i hi) noexcept {
-  __m512i t = _mm512_mul_epi32(v64, qm);
-  t = _mm512_add_epi64(t, _mm512_mul_epi32(rc, rq));
+MIXQ_INLINE_AVX512VNNI inline __m512i requant8(__m512i t, __m512i rnd, __m512i sh, __m512i lo,
+                                               __m512i hi) noexcept {
   t = _mm512_add_epi64(_mm512_add_epi64(t, rnd), _mm512_srai_epi64(t, 63));
-  __m512i y = _mm512_add_epi64(_mm512_srav_epi64(t, sh), zp);
-  return _mm512_min_epi64(_mm512_max_epi64(y, lo), hi);
+  return _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(t, sh), lo), hi);
 }
 
 /// Epilogue of one row's 16 channels n .. n+15 (masked by c.mask).
+template <bool Raw, bool Res>
 MIXQ_INLINE_AVX512VNNI inline void epi16(__m512i acc, const epilogue& ep, const epi_consts& c, std::int64_t m,
                                          std::int32_t n) noexcept {
   acc = _mm512_add_epi32(acc, c.bias);
-  if (ep.out_i32) {
+  if (Raw) {
     _mm512_mask_storeu_epi32(ep.out_i32 + m * ep.ld_i32 + n, c.mask, acc);
     return;
   }
-  __m512i rc_lo = _mm512_setzero_si512(), rc_hi = _mm512_setzero_si512();
-  if (ep.res) {
-    const __m128i r8 = _mm_maskz_loadu_epi8(c.mask, ep.res + ep.res_pix_off[m] + n);
-    rc_lo = _mm512_cvtepu8_epi64(r8);
-    rc_hi = _mm512_cvtepu8_epi64(_mm_srli_si128(r8, 8));
+  __m512i t_e = _mm512_mul_epi32(acc, c.qm_e);
+  __m512i t_o = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), c.qm_o);
+  if (Res) {
+    const __m512i r32 = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(c.mask, ep.res + ep.res_pix_off[m] + n));
+    t_e = _mm512_add_epi64(t_e, _mm512_mul_epi32(r32, c.rq_e));
+    t_o = _mm512_add_epi64(t_o, _mm512_mul_epi32(_mm512_srli_epi64(r32, 32), c.rq_o));
   }
-  const __m512i zp = _mm512_set1_epi64(ep.zp_out), lo = _mm512_set1_epi64(ep.lo), hi = _mm512_set1_epi64(ep.hi);
-  const __m512i y_lo = requant8(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc)), c.qm_lo, c.rq_lo, rc_lo,
-                                c.rnd_lo, c.sh_lo, zp, lo, hi);
-  const __m512i y_hi = requant8(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc, 1)), c.qm_hi, c.rq_hi,
-                                rc_hi, c.rnd_hi, c.sh_hi, zp, lo, hi);
-  const __m128i b = _mm_unpacklo_epi64(_mm512_cvtepi64_epi8(y_lo), _mm512_cvtepi64_epi8(y_hi));
-  _mm_mask_storeu_epi8(ep.out + ep.out_pix_off[m] + n, c.mask, b);
+  const __m512i y_e = requant8(t_e, c.rnd_e, c.sh_e, c.lo, c.hi);
+  const __m512i y_o = requant8(t_o, c.rnd_o, c.sh_o, c.lo, c.hi);
+  const __m512i y = _mm512_add_epi32(_mm512_mask_blend_epi32(0xAAAA, y_e, _mm512_slli_epi64(y_o, 32)), c.zp);
+  _mm512_mask_cvtepi32_storeu_epi8(ep.out + ep.out_pix_off[m] + n, c.mask, y);
 }
 
-/// Rows [m0, m1) x channels [n0, n1) with an MR x (16*NV) register tile.
+/// Runtime epilogue mode -> template instance.
+MIXQ_INLINE_AVX512VNNI inline void epi16(__m512i acc, const epilogue& ep, const epi_consts& c, std::int64_t m,
+                                         std::int32_t n) noexcept {
+  if (ep.out_i32)
+    epi16<true, false>(acc, ep, c, m, n);
+  else if (ep.res)
+    epi16<false, true>(acc, ep, c, m, n);
+  else
+    epi16<false, false>(acc, ep, c, m, n);
+}
+
 /// The kernel on c4 weights at `wbase` (taps, kg groups per tap).
 template <int MR, int NV>
 MIXQ_TARGET_AVX512VNNI void qgemm_range_w(const qgemm_problem& p, std::int32_t taps, std::int32_t kg,
@@ -157,13 +174,20 @@ MIXQ_TARGET_AVX512VNNI void qgemm_range_w(const qgemm_problem& p, std::int32_t t
           w += NR * 4;
         }
       }
-#pragma GCC unroll 16
-      for (int r = 0; r < MR; ++r) {
-        if (r >= mr) break;
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v)
-          if (nb0 + 16 * v < n1) epi16(acc[r][v], ep, ec[v], m + r, nb0 + 16 * v);
+#define MIXQ_VNNI_EPI(RAW, RES)                                                              \
+  _Pragma("GCC unroll 16") for (int r = 0; r < MR; ++r) {                                     \
+    if (r >= mr) break;                                                                        \
+    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) if (nb0 + 16 * v < n1)                \
+        epi16<RAW, RES>(acc[r][v], ep, ec[v], m + r, nb0 + 16 * v);                            \
+  }
+      if (ep.out_i32) {
+        MIXQ_VNNI_EPI(true, false)
+      } else if (ep.res) {
+        MIXQ_VNNI_EPI(false, true)
+      } else {
+        MIXQ_VNNI_EPI(false, false)
       }
+#undef MIXQ_VNNI_EPI
     }
   }
 }
