@@ -204,10 +204,13 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"impl\":\"mixq-core\",\"mode\":\"train\",\"threads\":%d,\"batch\":%d,\"params\":%lld,"
         "\"images_per_s\":%.1f,\"images_per_s_best\":%.1f,\"fwd_ms\":%.1f,\"bwd_ms\":%.1f,"
-        "\"step_ms\":%.1f,\"loss\":%.4f,\"tape_reserved_mib\":%.1f,\"peak_rss_mib\":%.1f}\n",
+        "\"step_ms\":%.1f,\"loss\":%.4f,\"tape_values_mib\":%.1f,\"tape_grads_mib\":%.1f,"
+        "\"tape_scratch_mib\":%.1f,\"peak_rss_mib\":%.1f}\n",
         max_threads(), batch, (long long)model.num_parameters(), batch / median(tstep),
         batch / best, median(tfwd) * 1e3, median(tbwd) * 1e3, median(tstep) * 1e3, loss_v,
-        static_cast<double>(t.reserved_bytes()) / (1024.0 * 1024.0), peak_rss_mib());
+        static_cast<double>(t.memory().values_bytes) / (1024.0 * 1024.0),
+        static_cast<double>(t.memory().grads_bytes) / (1024.0 * 1024.0),
+        static_cast<double>(t.memory().scratch_bytes) / (1024.0 * 1024.0), peak_rss_mib());
     std::fflush(stdout);
   }
   return 0;

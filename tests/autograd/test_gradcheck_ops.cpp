@@ -67,6 +67,27 @@ TEST_CASE("gradcheck conv2d with many output channels (several register tiles)")
   CHECK(rep.ok);
 }
 
+TEST_CASE("gradcheck conv2d whose input gradient accumulates (input used twice)") {
+  // Stride 1 (input gradient via the flipped-kernel forward path, accumulating)
+  // and stride 2 (scatter path), each after another consumer wrote x's gradient.
+  for (int64_t stride : {1, 2}) {
+    CAPTURE(stride);
+    tensor x = random_tensor({3, 7, 9, 5}, 60);
+    tensor w = random_tensor({5, 3, 3, 5}, 61, -0.5f, 0.5f);
+    auto rep = gradcheck(
+        [&](tape&, const std::vector<var>& v) {
+          // conv is recorded first, so its backward runs last and adds into
+          // the gradient that the shortcut / identity path already wrote.
+          var c = conv2d(v[0], v[1], var{}, stride, 1);
+          var s = stride == 1 ? v[0] : shortcut_a(v[0], 5, 2);
+          return add(s, c);
+        },
+        {x.view(), w.view()});
+    INFO(rep.message);
+    CHECK(rep.ok);
+  }
+}
+
 TEST_CASE("gradcheck linear") {
   tensor x = random_tensor({3, 7}, 7);
   tensor w = random_tensor({5, 7}, 8);

@@ -225,6 +225,14 @@ class tape {
   bool backward_done() const { return backward_done_; }
 
   // Memory the tape holds (for reporting / tests).
+  struct memory_stats {
+    int64_t values_bytes;   // forward values and saved state
+    int64_t grads_bytes;    // intermediate gradients (recycled during backward)
+    int64_t scratch_bytes;  // per-op scratch
+  };
+  memory_stats memory() const {
+    return {values_.capacity_bytes(), grads_.capacity_bytes(), scratch_.capacity_bytes()};
+  }
   int64_t reserved_bytes() const {
     return values_.capacity_bytes() + grads_.capacity_bytes() + scratch_.capacity_bytes();
   }

@@ -3,7 +3,7 @@
 //
 // alloc() hands out uninitialised memory; reset() makes all of it free again
 // without returning it to the system. If one pass needed more than the first
-// chunk, reset() replaces the chunks by one chunk of the total size, so from
+// chunk, reset() replaces the chunks by one chunk of the peak size, so from
 // the second identical pass on (a training step after warm-up) alloc() never
 // calls the system allocator.
 #include <cstdint>
@@ -38,9 +38,11 @@ class arena {
 
   void reset() {
     if (chunks_.size() > 1) {
-      int64_t total = 0;
-      for (const chunk& c : chunks_) total += c.size;
+      // One chunk that holds the largest pass seen so far.
+      const int64_t total = peak_;
+      const int64_t keep_peak = peak_;
       release();
+      peak_ = keep_peak;
       chunks_.push_back(chunk{detail::aligned_alloc_floats(total), total, 0});
     } else if (!chunks_.empty()) {
       chunks_.back().used = 0;

@@ -90,7 +90,8 @@ inline void conv2d_backward(tape& t, const node& nd) {
   const detail::conv::geom g = detail::conv_geom_of(x.shape(), w.shape(), sv.stride, sv.pad);
   const float* dy = t.grad_of(nd.output);
   const bool need_x = t.needs_grad(xi);
-  const bool need_w = t.needs_grad(wi) || (bi >= 0 && t.needs_grad(bi));
+  const bool need_b = bi >= 0 && t.needs_grad(bi);
+  const bool need_w = t.needs_grad(wi) || need_b;
   if (!need_x && !need_w) return;
 
   const int nt = max_threads();
@@ -147,9 +148,14 @@ inline void conv2d_backward(tape& t, const node& nd) {
           ldd = g.cp;
         }
         detail::conv::backward_weight_image(g, xin, dsrc, ldd, dwp);
-        float* dbp = dwp + g.k * g.cp;
-        for (int64_t p = 0; p < g.oh * g.ow; ++p)
-          for (int64_t c = 0; c < g.cout; ++c) dbp[c] += dyi[p * g.cout + c];
+        if (need_b) {
+          float* dbp = dwp + g.k * g.cp;
+          for (int64_t p = 0; p < g.oh * g.ow; ++p) {
+            const float* row = dyi + p * g.cout;
+#pragma omp simd
+            for (int64_t c = 0; c < g.cout; ++c) dbp[c] += row[c];
+          }
+        }
       }
       if (need_x && as_fwd) {
         const float* src = dyi;
