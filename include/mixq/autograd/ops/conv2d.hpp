@@ -107,8 +107,11 @@ inline void conv2d_backward(tape& t, const node& nd) {
   const int64_t dyp_n = pad_dy ? detail::conv::round_up(g.oh * g.ow * g.cp, r16) : 0;
   const int64_t dwp_n = need_w ? detail::conv::round_up(g.k * g.cp + g.cp, r16) : 0;
   const int64_t per_thread = (need_x ? xp_n : 0) + (need_w ? xp_n + dyp_n + dwp_n : 0);
-  float* s = t.scratch(wb_n + per_thread * nt);
+  const int64_t off_n = need_w ? detail::conv::round_up(g.oh * g.ow, r16) : 0;
+  float* s = t.scratch(wb_n + per_thread * nt + off_n);
   float* wb = s;
+  int32_t* off = reinterpret_cast<int32_t*>(s + wb_n + per_thread * nt);
+  if (need_w) detail::conv::pixel_offsets(g, off);
   if (need_x) {
     if (as_fwd)
       detail::conv::pack_w_transposed(g, w.data(), wb);
@@ -147,7 +150,7 @@ inline void conv2d_backward(tape& t, const node& nd) {
           dsrc = dyp;
           ldd = g.cp;
         }
-        detail::conv::backward_weight_image(g, xin, dsrc, ldd, dwp);
+        detail::conv::backward_weight_image(g, xin, dsrc, ldd, off, dwp);
         if (need_b) {
           float* dbp = dwp + g.k * g.cp;
           for (int64_t p = 0; p < g.oh * g.ow; ++p) {

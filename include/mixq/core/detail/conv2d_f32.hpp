@@ -298,32 +298,34 @@ inline void backward_input_image(const geom& g, const float* dy, const float* wb
 }
 
 // ---- backward-weight tile --------------------------------------------------
-// Sums over all pixels of one image:
-//   dwp[kh*seg + j0 + j][co0 + lane] += sum_p xp(p, kh, j0 + j) * dy[p][co0 + lane]
-// dy has row stride ldd (>= co0 + NV*lanes readable floats per row).
+// Sums over all pixels p of one image:
+//   dwp[kh*seg + j0 + j][co0 + lane] += sum_p xp[off[p] + kh*wp*c + j0 + j] * dy[p][co0 + lane]
+// off[p] = (oh*s*wp + ow*s)*c is the pixel's offset in the padded image (one
+// flat loop over all pixels: no short inner loops for small maps). dy has row
+// stride ldd (>= co0 + NV*lanes readable floats per row).
 template <int MK, int NV>
-inline void bwd_w_tile(const geom& g, const float* xp, const float* dy, int64_t ldd, int64_t kh,
-                       int64_t j0, int64_t co0, float* dwp) noexcept {
+inline void bwd_w_tile(const geom& g, const float* xp, const float* dy, int64_t ldd,
+                       const int32_t* off, int64_t kh, int64_t j0, int64_t co0,
+                       float* dwp) noexcept {
   vf acc[MK][NV];
 #pragma GCC unroll 16
   for (int j = 0; j < MK; ++j)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[j][v] = vf(0.0f);
-  for (int64_t oh = 0; oh < g.oh; ++oh) {
-    const float* arow = xp + (oh * g.stride + kh) * g.wp * g.c + j0;
-    const float* drow = dy + oh * g.ow * ldd + co0;
-    for (int64_t ow = 0; ow < g.ow; ++ow) {
-      const float* a = arow + ow * g.stride * g.c;
-      const float* dd = drow + ow * ldd;
-      vf b[NV];
+  const float* base = xp + kh * g.wp * g.c + j0;
+  const float* drow = dy + co0;
+  const int64_t np = g.oh * g.ow;
+  for (int64_t p = 0; p < np; ++p) {
+    const float* a = base + off[p];
+    const float* dd = drow + p * ldd;
+    vf b[NV];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) b[v] = vf::load_unaligned(dd + v * lanes);
+    for (int v = 0; v < NV; ++v) b[v] = vf::load_unaligned(dd + v * lanes);
 #pragma GCC unroll 16
-      for (int j = 0; j < MK; ++j) {
-        vf av = splat(a + j);
+    for (int j = 0; j < MK; ++j) {
+      vf av = splat(a + j);
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[j][v] = xsimd::fma(av, b[v], acc[j][v]);
-      }
+      for (int v = 0; v < NV; ++v) acc[j][v] = xsimd::fma(av, b[v], acc[j][v]);
     }
   }
 #pragma GCC unroll 16
@@ -335,37 +337,53 @@ inline void bwd_w_tile(const geom& g, const float* xp, const float* dy, int64_t 
   }
 }
 
-constexpr int wtile_cols = lanes >= 16 ? 8 : 4;
+// Columns per weight-gradient tile: 16 accumulators (32 vector registers) or
+// 8 (16 registers), i.e. 16 columns for one output-channel vector, 8 for two.
+constexpr int wtile_acc = lanes >= 16 ? 16 : 8;
 
 template <int NV>
 inline void bwd_w_tile_cols(int mk, const geom& g, const float* xp, const float* dy, int64_t ldd,
-                            int64_t kh, int64_t j0, int64_t co0, float* dwp) noexcept {
+                            const int32_t* off, int64_t kh, int64_t j0, int64_t co0,
+                            float* dwp) noexcept {
+#define MIXQ_BWDW_CASE(M) \
+  case M: bwd_w_tile<M, NV>(g, xp, dy, ldd, off, kh, j0, co0, dwp); break;
   switch (mk) {
-    case 8: bwd_w_tile<8, NV>(g, xp, dy, ldd, kh, j0, co0, dwp); break;
-    case 7: bwd_w_tile<7, NV>(g, xp, dy, ldd, kh, j0, co0, dwp); break;
-    case 6: bwd_w_tile<6, NV>(g, xp, dy, ldd, kh, j0, co0, dwp); break;
-    case 5: bwd_w_tile<5, NV>(g, xp, dy, ldd, kh, j0, co0, dwp); break;
-    case 4: bwd_w_tile<4, NV>(g, xp, dy, ldd, kh, j0, co0, dwp); break;
-    case 3: bwd_w_tile<3, NV>(g, xp, dy, ldd, kh, j0, co0, dwp); break;
-    case 2: bwd_w_tile<2, NV>(g, xp, dy, ldd, kh, j0, co0, dwp); break;
-    default: bwd_w_tile<1, NV>(g, xp, dy, ldd, kh, j0, co0, dwp); break;
+    MIXQ_BWDW_CASE(16) MIXQ_BWDW_CASE(15) MIXQ_BWDW_CASE(14) MIXQ_BWDW_CASE(13)
+    MIXQ_BWDW_CASE(12) MIXQ_BWDW_CASE(11) MIXQ_BWDW_CASE(10) MIXQ_BWDW_CASE(9)
+    MIXQ_BWDW_CASE(8) MIXQ_BWDW_CASE(7) MIXQ_BWDW_CASE(6) MIXQ_BWDW_CASE(5)
+    MIXQ_BWDW_CASE(4) MIXQ_BWDW_CASE(3) MIXQ_BWDW_CASE(2)
+    default: bwd_w_tile<1, NV>(g, xp, dy, ldd, off, kh, j0, co0, dwp); break;
   }
+#undef MIXQ_BWDW_CASE
+}
+
+// Pixel offsets for bwd_w_tile: off[oh*ow_n + ow] = (oh*s*wp + ow*s)*c.
+inline void pixel_offsets(const geom& g, int32_t* off) noexcept {
+  for (int64_t oh = 0; oh < g.oh; ++oh)
+    for (int64_t ow = 0; ow < g.ow; ++ow)
+      off[oh * g.ow + ow] = static_cast<int32_t>((oh * g.stride * g.wp + ow * g.stride) * g.c);
 }
 
 // One image: accumulate into dwp [k][cp]. dy rows have stride ldd and at
 // least cp readable floats (the caller pads dy when cout % lanes != 0).
 inline void backward_weight_image(const geom& g, const float* xp, const float* dy, int64_t ldd,
-                                  float* dwp) noexcept {
-  for (int64_t kh = 0; kh < g.kh; ++kh)
-    for (int64_t j0 = 0; j0 < g.seg; j0 += wtile_cols) {
-      int mk = static_cast<int>(g.seg - j0 < wtile_cols ? g.seg - j0 : wtile_cols);
-      for (int64_t co0 = 0; co0 < g.cp; co0 += max_nv * lanes) {
-        if (g.cp - co0 >= 2 * lanes)
-          bwd_w_tile_cols<2>(mk, g, xp, dy, ldd, kh, j0, co0, dwp);
+                                  const int32_t* off, float* dwp) noexcept {
+  for (int64_t co0 = 0; co0 < g.cp; co0 += max_nv * lanes) {
+    const bool two = g.cp - co0 >= 2 * lanes;
+    const int64_t cols = two ? wtile_acc / 2 : wtile_acc;
+    for (int64_t kh = 0; kh < g.kh; ++kh) {
+      // Split the kernel row into tiles of at most `cols` columns, as even as possible.
+      const int64_t ntiles = (g.seg + cols - 1) / cols;
+      for (int64_t ti = 0; ti < ntiles; ++ti) {
+        const int64_t j0 = g.seg * ti / ntiles, j1 = g.seg * (ti + 1) / ntiles;
+        const int mk = static_cast<int>(j1 - j0);
+        if (two)
+          bwd_w_tile_cols<2>(mk, g, xp, dy, ldd, off, kh, j0, co0, dwp);
         else
-          bwd_w_tile_cols<1>(mk, g, xp, dy, ldd, kh, j0, co0, dwp);
+          bwd_w_tile_cols<1>(mk, g, xp, dy, ldd, off, kh, j0, co0, dwp);
       }
     }
+  }
 }
 
 }  // namespace conv
