@@ -257,7 +257,7 @@ inline std::vector<mk::kernel_info> runnable_kernels() {
       out.push_back(t[i]);
     else
       MESSAGE("SKIPPED kernel " << std::string(t[i].name) << ": this CPU lacks ISA " << std::string(mk::isa_name(t[i].level))
-                                << (t[i].needs_vbmi ? " + VBMI/BITALG" : ""));
+                                << std::string(t[i].needs_vbmi ? " + VBMI/BITALG" : ""));
   }
   return out;
 }

@@ -3,6 +3,10 @@
 # sdot + smlal + scalar kernels; armv8-a: smlal + scalar) and runs them under
 # qemu-aarch64 -cpu max. Exit 77 (skipped) when the cross compiler or qemu is
 # missing.
+# When the host is x86-64 and qemu-x86_64 exists, it also builds the same tests
+# for the host without any -march flag and runs them under qemu-x86_64 with
+# -cpu Haswell (AVX2, no AVX-512) and -cpu Nehalem (no AVX2): the run-time
+# dispatch must skip the missing ISAs visibly and never raise SIGILL.
 #   usage: neon_qemu.sh <source_dir> <work_dir>
 set -u
 src=${1:?source dir}
@@ -46,4 +50,29 @@ for march in armv8.2-a+dotprod armv8-a; do
     status=1
   fi
 done
+QEMU_X86=${MIXQ_QEMU_X86_64:-qemu-x86_64}
+if [ "$(uname -m)" = x86_64 ] && command -v "$QEMU_X86" >/dev/null 2>&1 && command -v "${CXX_HOST:-g++}" >/dev/null 2>&1; then
+  exe="$work/kernels_x86_baseline"
+  mkdir -p "$work/inc_host/mixq"
+  ln -sfn "$src/kernels" "$work/inc_host/mixq/kernels"
+  echo "== building x86-64 baseline (no -march) for CPU emulation"
+  if "${CXX_HOST:-g++}" -std=c++17 -O1 -I"$work/inc_host" "$src/tests/main.cpp" "${tests[@]}" -o "$exe"; then
+    for cpu in Haswell Nehalem; do
+      echo "== running under $QEMU_X86 -cpu $cpu"
+      "$QEMU_X86" -cpu "$cpu" "$exe" > "$exe.$cpu.log" 2>&1
+      rc=$?
+      grep -E "SKIPPED kernel|bit pairs checked|\[doctest\] (test cases|Status)" "$exe.$cpu.log" |
+        sed 's/^.*MESSAGE: //' | sort | uniq -c
+      if [ $rc -ne 0 ] || ! grep -q "Status: SUCCESS" "$exe.$cpu.log"; then
+        echo "FAILED: kernel tests under -cpu $cpu (exit $rc)"
+        status=1
+      fi
+    done
+  else
+    echo "FAILED: host build for CPU emulation"
+    status=1
+  fi
+else
+  echo "note: x86 CPU emulation stage skipped (not x86-64 or $QEMU_X86 missing)"
+fi
 exit $status
