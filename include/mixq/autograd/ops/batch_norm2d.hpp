@@ -6,9 +6,9 @@
 //             running = (1 - momentum) * running + momentum * batch_stat
 //   eval:     normalise with the running statistics.
 //   y = gamma * (x - mean) / sqrt(var + eps) + beta, then max(y, 0) if relu.
-// Saved: the input x (x-hat is recomputed in backward, which saves one
-// activation-sized buffer per layer), the output y (ReLU mask), per-channel
-// mean and 1/sqrt(var+eps) in the arena.
+// Saved: the input x (x-hat and the ReLU mask are recomputed from x in
+// backward, so backward never reads y), per-channel mean, 1/sqrt(var+eps) and
+// the affine scale/shift in the arena.
 #include <cmath>
 
 #include "mixq/autograd/tape.hpp"
@@ -19,6 +19,8 @@ namespace mixq {
 struct batch_norm2d_saved {
   const float* mean;
   const float* invstd;
+  const float* scale;  // gamma * invstd
+  const float* shift;  // beta - mean * scale
   bool training;
   bool relu;
 };
@@ -150,19 +152,46 @@ inline var batch_norm2d(var x, var gamma, var beta, const tensor_view& running_m
     const float* p = xd + r * c;
     float* q = yd + r * c;
     if (relu) {
+#pragma omp simd
       for (int64_t j = 0; j < c; ++j) {
-        float v = p[j] * scale[j] + shift[j];
+        const float v = p[j] * scale[j] + shift[j];
         q[j] = v > 0.0f ? v : 0.0f;
       }
     } else {
+#pragma omp simd
       for (int64_t j = 0; j < c; ++j) q[j] = p[j] * scale[j] + shift[j];
     }
   }
   if (rg && t.grad_enabled())
     t.record(op_kind::batch_norm2d, {x, gamma, beta}, y,
-             batch_norm2d_saved{mean, invstd, a.training, a.relu});
+             batch_norm2d_saved{mean, invstd, scale, shift, a.training, a.relu});
   return y;
 }
+
+namespace detail {
+// dx rows for batch-norm backward; Relu: mask by x*scale + shift > 0 (the
+// forward's pre-activation, recomputed), Acc: add into dx.
+template <bool Relu, bool Acc>
+inline void bn_backward_rows(int64_t rows, int64_t c, const float* xd, const float* dy,
+                             const float* mean, const float* invstd, const float* scale,
+                             const float* shift, const float* K0, const float* K1,
+                             const float* K2, float* dx) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* p = xd + r * c;
+    const float* gy = dy + r * c;
+    float* d = dx + r * c;
+#pragma omp simd
+    for (int64_t j = 0; j < c; ++j) {
+      float g = gy[j];
+      if (Relu) g = (p[j] * scale[j] + shift[j] > 0.0f) ? g : 0.0f;
+      const float xh = (p[j] - mean[j]) * invstd[j];
+      const float v = K0[j] * (g - K1[j] - xh * K2[j]);
+      d[j] = Acc ? d[j] + v : v;
+    }
+  }
+}
+}  // namespace detail
 
 inline void batch_norm2d_backward(tape& t, const node& nd) {
   const batch_norm2d_saved sv = nd.saved_as<batch_norm2d_saved>();
@@ -171,10 +200,11 @@ inline void batch_norm2d_backward(tape& t, const node& nd) {
   const int64_t c = x.dim(x.rank() - 1);
   const int64_t rows = x.numel() / c;
   const float* xd = x.data();
-  const float* yd = t.at(nd.output).value.data();
   const float* dy = t.grad_of(nd.output);
   const float* mean = sv.mean;
   const float* invstd = sv.invstd;
+  const float* scale = sv.scale;
+  const float* shift = sv.shift;
   const float* gamma = t.at(gi).value.data();
   const bool relu = sv.relu;
   // sums: s0 = sum g, s1 = sum g * xhat, with g = dy masked by the ReLU.
@@ -185,12 +215,19 @@ inline void batch_norm2d_backward(tape& t, const node& nd) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* p = xd + r * c;
       const float* gy = dy + r * c;
-      const float* q = yd + r * c;
+      if (relu) {
 #pragma omp simd
-      for (int64_t j = 0; j < c; ++j) {
-        float g = (!relu || q[j] > 0.0f) ? gy[j] : 0.0f;
-        a0[j] += g;
-        a1[j] += g * (p[j] - mean[j]);  // times invstd after the sum
+        for (int64_t j = 0; j < c; ++j) {
+          const float g = (p[j] * scale[j] + shift[j] > 0.0f) ? gy[j] : 0.0f;
+          a0[j] += g;
+          a1[j] += g * (p[j] - mean[j]);  // times invstd after the sum
+        }
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < c; ++j) {
+          a0[j] += gy[j];
+          a1[j] += gy[j] * (p[j] - mean[j]);
+        }
       }
     }
   });
@@ -222,19 +259,14 @@ inline void batch_norm2d_backward(tape& t, const node& nd) {
     K1[j] = sv.training ? static_cast<float>(s0[j] / static_cast<double>(rows)) : 0.0f;
     K2[j] = sv.training ? static_cast<float>(s1[j] / static_cast<double>(rows)) : 0.0f;
   }
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* p = xd + r * c;
-    const float* gy = dy + r * c;
-    const float* q = yd + r * c;
-    float* d = dx + r * c;
-    for (int64_t j = 0; j < c; ++j) {
-      float g = (!relu || q[j] > 0.0f) ? gy[j] : 0.0f;
-      float xh = (p[j] - mean[j]) * invstd[j];
-      float v = K0[j] * (g - K1[j] - xh * K2[j]);
-      d[j] = acc ? d[j] + v : v;
-    }
-  }
+  if (relu && acc)
+    detail::bn_backward_rows<true, true>(rows, c, xd, dy, mean, invstd, scale, shift, K0, K1, K2, dx);
+  else if (relu)
+    detail::bn_backward_rows<true, false>(rows, c, xd, dy, mean, invstd, scale, shift, K0, K1, K2, dx);
+  else if (acc)
+    detail::bn_backward_rows<false, true>(rows, c, xd, dy, mean, invstd, scale, shift, K0, K1, K2, dx);
+  else
+    detail::bn_backward_rows<false, false>(rows, c, xd, dy, mean, invstd, scale, shift, K0, K1, K2, dx);
 }
 
 }  // namespace mixq
