@@ -62,6 +62,8 @@ def panel(out, x0, y0, w, h, title, series, refs):
     for b in range(2, 9):
         out.append(f'<text x="{xpos(b):.1f}" y="{h + 12}" text-anchor="middle" font-size="9">{b}</text>')
     out.append(f'<text x="{w / 2}" y="{h + 25}" text-anchor="middle" font-size="10">bits (W = A)</text>')
+    out.append(f'<text x="-34" y="{h / 2}" text-anchor="middle" font-size="10" '
+               f'transform="rotate(-90 -34 {h / 2})">GOP/s</text>')
     for label, v, dash, color in refs:
         yy = h - h * v / ymax
         out.append(f'<line x1="0" y1="{yy:.1f}" x2="{w}" y2="{yy:.1f}" stroke="{color}" stroke-dasharray="{dash}"/>')

@@ -47,9 +47,9 @@
 //   Small C_in (the 3-channel first layer) can instead use a per-chunk packed
 //   copy of the 3x3xC_in patch (27 bytes for RGB, rows padded to a multiple
 //   of 4) and one tap of k_seg = 9*C_in; pick with conv_small_c. Measured on
-//   Zen 4 (AVX-512 VNNI, 3->16 @ 32x32, W8A8): taps 82-86 GOP/s, packed
-//   74-75 GOP/s per thread: the copy costs more than the 9 -> 7 k-groups
-//   saves, so automatic = taps.
+//   Zen 4 (3->16 @ 32x32, W8A8, 1 thread): AVX-512 VNNI taps 102-107 GOP/s,
+//   packed 90-94; AVX2 equal within noise (51-53). The copy costs more than
+//   the 9 -> 7 k-groups save, so automatic = taps.
 //
 // ## Threading and memory
 //   OpenMP over chunks of output pixels (a multiple of 48 = lcm of the
