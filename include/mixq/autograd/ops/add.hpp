@@ -20,13 +20,13 @@ inline var add(var a, var b, bool fuse_relu = false) {
   float* r = y.value().data();
   const int64_t n = a.value().numel();
   if (fuse_relu) {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > 65536)
     for (int64_t i = 0; i < n; ++i) {
       float v = p[i] + q[i];
       r[i] = v > 0.0f ? v : 0.0f;
     }
   } else {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > 65536)
     for (int64_t i = 0; i < n; ++i) r[i] = p[i] + q[i];
   }
   if (rg && t.grad_enabled()) t.record(op_kind::add, {a, b}, y, add_saved{fuse_relu});
@@ -46,7 +46,7 @@ inline void add_backward(tape& t, const node& nd) {
     bool acc = false;
     float* dx = t.grad_for_write(id, &acc);
     const bool relu = sv.relu;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > 65536)
     for (int64_t i = 0; i < n; ++i) {
       float g = (!relu || y[i] > 0.0f) ? dy[i] : 0.0f;
       dx[i] = acc ? dx[i] + g : g;

@@ -33,47 +33,53 @@ struct batch_norm2d_args {
 };
 
 namespace detail {
+constexpr int64_t bn_block_rows = 256;
+inline int64_t bn_blocks(int64_t rows) { return (rows + bn_block_rows - 1) / bn_block_rows; }
+
 // Per-channel sums over rows of a [rows, c] matrix into s0, s1 (doubles).
-// f(r0, r1, acc0, acc1) adds rows [r0, r1) into float accumulators; blocks
-// of 256 rows are summed in float (vectorised) and the block sums in double,
-// so long reductions keep double-like accuracy at float speed. buf holds
-// (2*c doubles + 2*c floats) per thread; reduced serially (deterministic for
-// a given thread count).
+// f(r0, r1, acc0, acc1) adds rows [r0, r1) into float accumulators. Each
+// block of 256 rows is summed in float (vectorised) into its own slot of
+// `parts` (2*c floats per block), and the block sums are added in double in
+// block order: double-like accuracy at float speed, and bitwise the same
+// result for any thread count or schedule.
 template <class F>
-inline void channel_sums(int64_t rows, int64_t c, double* buf, double* s0, double* s1, F f) {
-  const int nt = max_threads();
-  const int64_t per = 2 * c + c;  // doubles: 2c sums, then 2c floats (= c doubles)
-  constexpr int64_t block = 256;
-  const int64_t nblocks = (rows + block - 1) / block;
-#pragma omp parallel
-  {
-    double* d0 = buf + per * thread_id();
-    double* d1 = d0 + c;
-    float* f0 = reinterpret_cast<float*>(d1 + c);
+inline void channel_sums(int64_t rows, int64_t c, float* parts, double* s0, double* s1, F f) {
+  const int64_t nblocks = bn_blocks(rows);
+#pragma omp parallel for schedule(dynamic, 4)
+  for (int64_t bi = 0; bi < nblocks; ++bi) {
+    float* f0 = parts + 2 * c * bi;
     float* f1 = f0 + c;
-    for (int64_t j = 0; j < c; ++j) d0[j] = d1[j] = 0.0;
-#pragma omp for schedule(static)
-    for (int64_t bi = 0; bi < nblocks; ++bi) {
-      for (int64_t j = 0; j < c; ++j) f0[j] = f1[j] = 0.0f;
-      const int64_t r0 = bi * block, r1 = r0 + block < rows ? r0 + block : rows;
-      f(r0, r1, f0, f1);
-      for (int64_t j = 0; j < c; ++j) {
-        d0[j] += f0[j];
-        d1[j] += f1[j];
-      }
-    }
+    for (int64_t j = 0; j < c; ++j) f0[j] = f1[j] = 0.0f;
+    const int64_t r0 = bi * bn_block_rows;
+    const int64_t r1 = r0 + bn_block_rows < rows ? r0 + bn_block_rows : rows;
+    f(r0, r1, f0, f1);
   }
   for (int64_t j = 0; j < c; ++j) s0[j] = s1[j] = 0.0;
-  for (int th = 0; th < nt; ++th)
+  for (int64_t bi = 0; bi < nblocks; ++bi) {
+    const float* f0 = parts + 2 * c * bi;
     for (int64_t j = 0; j < c; ++j) {
-      s0[j] += buf[per * th + j];
-      s1[j] += buf[per * th + c + j];
+      s0[j] += f0[j];
+      s1[j] += f0[c + j];
     }
+  }
 }
-// Scratch of (3*nt + 2) * c doubles (+ 3*c floats) from the tape.
-inline double* bn_scratch(tape& t, int64_t c) {
-  const int64_t doubles = (3 * max_threads() + 2) * c;
-  return reinterpret_cast<double*>(t.scratch(2 * doubles + 3 * c + 16));
+// Tape scratch: s0, s1 (2*c doubles), then 3*c floats (K0..K2), then the
+// block partials (2*c floats per block).
+struct bn_scratch_layout {
+  double* s0;
+  double* s1;
+  float* k;
+  float* parts;
+};
+inline bn_scratch_layout bn_scratch(tape& t, int64_t c, int64_t rows) {
+  const int64_t head = 4 * c + 3 * c + 16;  // floats: 2c doubles + 3c floats + slack
+  float* base = t.scratch(head + 2 * c * bn_blocks(rows));
+  bn_scratch_layout l;
+  l.s0 = reinterpret_cast<double*>(base);
+  l.s1 = l.s0 + c;
+  l.k = reinterpret_cast<float*>(l.s1 + c);
+  l.parts = base + ((4 * c + 3 * c + 15) / 16 * 16);
+  return l;
 }
 }  // namespace detail
 
@@ -101,13 +107,13 @@ inline var batch_norm2d(var x, var gamma, var beta, const tensor_view& running_m
   float* invstd = t.alloc(c);
   const float* xd = x.value().data();
   if (a.training) {
-    double* buf = detail::bn_scratch(t, c);
-    double* s0 = buf + 3 * c * max_threads();
-    double* s1 = s0 + c;
+    const detail::bn_scratch_layout sl = detail::bn_scratch(t, c, rows);
+    double* s0 = sl.s0;
+    double* s1 = sl.s1;
     // Sums of (x - k) and (x - k)^2 with k = the first row: shifting by a
     // sample keeps E[d^2] - E[d]^2 accurate when |mean| >> std.
     const float* k = xd;
-    detail::channel_sums(rows, c, buf, s0, s1, [&](int64_t r0, int64_t r1, float* a0, float* a1) {
+    detail::channel_sums(rows, c, sl.parts, s0, s1, [&](int64_t r0, int64_t r1, float* a0, float* a1) {
       for (int64_t r = r0; r < r1; ++r) {
         const float* p = xd + r * c;
 #pragma omp simd
@@ -147,7 +153,7 @@ inline var batch_norm2d(var x, var gamma, var beta, const tensor_view& running_m
   }
   float* yd = y.value().data();
   const bool relu = a.relu;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 256)
   for (int64_t r = 0; r < rows; ++r) {
     const float* p = xd + r * c;
     float* q = yd + r * c;
@@ -176,7 +182,7 @@ inline void bn_backward_rows(int64_t rows, int64_t c, const float* xd, const flo
                              const float* mean, const float* invstd, const float* scale,
                              const float* shift, const float* K0, const float* K1,
                              const float* K2, float* dx) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 256)
   for (int64_t r = 0; r < rows; ++r) {
     const float* p = xd + r * c;
     const float* gy = dy + r * c;
@@ -208,10 +214,10 @@ inline void batch_norm2d_backward(tape& t, const node& nd) {
   const float* gamma = t.at(gi).value.data();
   const bool relu = sv.relu;
   // sums: s0 = sum g, s1 = sum g * xhat, with g = dy masked by the ReLU.
-  double* buf = detail::bn_scratch(t, c);
-  double* s0 = buf + 3 * c * max_threads();
-  double* s1 = s0 + c;
-  detail::channel_sums(rows, c, buf, s0, s1, [&](int64_t r0, int64_t r1, float* a0, float* a1) {
+  const detail::bn_scratch_layout sl = detail::bn_scratch(t, c, rows);
+  double* s0 = sl.s0;
+  double* s1 = sl.s1;
+  detail::channel_sums(rows, c, sl.parts, s0, s1, [&](int64_t r0, int64_t r1, float* a0, float* a1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* p = xd + r * c;
       const float* gy = dy + r * c;
@@ -251,7 +257,7 @@ inline void batch_norm2d_backward(tape& t, const node& nd) {
   float* dx = t.grad_for_write(xi, &acc);
   // training: dx = gamma*invstd * (g - mean(g) - xhat * mean(g*xhat))
   // eval:     dx = gamma*invstd * g
-  float* K0 = reinterpret_cast<float*>(s1 + c);
+  float* K0 = sl.k;
   float* K1 = K0 + c;
   float* K2 = K1 + c;
   for (int64_t j = 0; j < c; ++j) {

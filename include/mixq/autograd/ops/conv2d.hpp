@@ -6,7 +6,9 @@
 // Forward and both backward products run the implicit-GEMM micro-kernels of
 // core/detail/conv2d_f32.hpp, one image per OpenMP iteration. The input
 // gradient is computed only when x needs one (the network's first conv skips
-// it), the weight gradient is reduced from per-thread partials.
+// it). Images are scheduled dynamically; the weight gradient is reduced from
+// partials of fixed chunks of 8 images in chunk order, so results are
+// bitwise identical for any thread count.
 #include <algorithm>
 #include <cstring>
 
@@ -69,7 +71,7 @@ inline var conv2d(var x, var w, var b, int64_t stride = 1, int64_t pad = 0) {
 #pragma omp parallel
   {
     float* xp = s + wf_n + bias_n + xp_n * thread_id();
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < g.n; ++n) {
       const float* xi = xd + n * g.img_in();
       if (g.pad) {
@@ -105,12 +107,20 @@ inline void conv2d_backward(tape& t, const node& nd) {
   const int64_t xp_n = detail::conv::round_up(std::max(g.img_pad(), gt.img_pad()), r16);
   const bool pad_dy = (g.cout % detail::conv::lanes) != 0;
   const int64_t dyp_n = pad_dy ? detail::conv::round_up(g.oh * g.ow * g.cp, r16) : 0;
-  const int64_t dwp_n = need_w ? detail::conv::round_up(g.k * g.cp + g.cp, r16) : 0;
-  const int64_t per_thread = (need_x ? xp_n : 0) + (need_w ? xp_n + dyp_n + dwp_n : 0);
+  const int64_t per_thread = (need_x ? xp_n : 0) + (need_w ? xp_n + dyp_n : 0);
   const int64_t off_n = need_w ? detail::conv::round_up(g.oh * g.ow, r16) : 0;
-  float* s = t.scratch(wb_n + per_thread * nt + off_n);
+  // Weight-gradient partials per fixed chunk of images (not per thread): the
+  // chunks are reduced in chunk order, so the result does not depend on the
+  // thread count or on which thread ran which chunk (dynamic scheduling keeps
+  // both cores busy when one of them is shared with another process).
+  const int64_t chunk = 8;
+  const int64_t nchunks = (g.n + chunk - 1) / chunk;
+  const int64_t part_n = detail::conv::round_up(g.k * g.cp + g.cp, r16);
+  const int64_t parts_n = need_w ? part_n * nchunks : 0;
+  float* s = t.scratch(wb_n + per_thread * nt + off_n + parts_n);
   float* wb = s;
   int32_t* off = reinterpret_cast<int32_t*>(s + wb_n + per_thread * nt);
+  float* parts = s + wb_n + per_thread * nt + off_n;
   if (need_w) detail::conv::pixel_offsets(g, off);
   if (need_x) {
     if (as_fwd)
@@ -128,75 +138,80 @@ inline void conv2d_backward(tape& t, const node& nd) {
     float* dxp = mine;
     float* xp = mine + (need_x ? xp_n : 0);
     float* dyp = xp + xp_n;
-    float* dwp = dyp + dyp_n;
-    if (need_w) std::memset(dwp, 0, static_cast<size_t>(dwp_n) * sizeof(float));
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < g.n; ++n) {
-      const float* dyi = dy + n * g.img_out();
-      if (need_w) {
-        const float* xin = xd + n * g.img_in();
-        if (g.pad) {
-          detail::conv::pad_image(g, xin, xp);
-          xin = xp;
-        }
-        const float* dsrc = dyi;
-        int64_t ldd = g.cout;
-        if (pad_dy) {
-          for (int64_t p = 0; p < g.oh * g.ow; ++p) {
-            float* d = dyp + p * g.cp;
-            std::memcpy(d, dyi + p * g.cout, static_cast<size_t>(g.cout) * sizeof(float));
-            for (int64_t c = g.cout; c < g.cp; ++c) d[c] = 0.0f;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t ci = 0; ci < nchunks; ++ci) {
+      float* dwp = parts + ci * part_n;
+      if (need_w) std::memset(dwp, 0, static_cast<size_t>(part_n) * sizeof(float));
+      const int64_t n_end = std::min(g.n, (ci + 1) * chunk);
+      for (int64_t n = ci * chunk; n < n_end; ++n) {
+        const float* dyi = dy + n * g.img_out();
+        if (need_w) {
+          const float* xin = xd + n * g.img_in();
+          if (g.pad) {
+            detail::conv::pad_image(g, xin, xp);
+            xin = xp;
           }
-          dsrc = dyp;
-          ldd = g.cp;
-        }
-        detail::conv::backward_weight_image(g, xin, dsrc, ldd, off, dwp);
-        if (need_b) {
-          float* dbp = dwp + g.k * g.cp;
-          for (int64_t p = 0; p < g.oh * g.ow; ++p) {
-            const float* row = dyi + p * g.cout;
+          const float* dsrc = dyi;
+          int64_t ldd = g.cout;
+          if (pad_dy) {
+            for (int64_t p = 0; p < g.oh * g.ow; ++p) {
+              float* d = dyp + p * g.cp;
+              std::memcpy(d, dyi + p * g.cout, static_cast<size_t>(g.cout) * sizeof(float));
+              for (int64_t c = g.cout; c < g.cp; ++c) d[c] = 0.0f;
+            }
+            dsrc = dyp;
+            ldd = g.cp;
+          }
+          detail::conv::backward_weight_image(g, xin, dsrc, ldd, off, dwp);
+          if (need_b) {
+            float* dbp = dwp + g.k * g.cp;
+            for (int64_t p = 0; p < g.oh * g.ow; ++p) {
+              const float* row = dyi + p * g.cout;
 #pragma omp simd
-            for (int64_t c = 0; c < g.cout; ++c) dbp[c] += row[c];
+              for (int64_t c = 0; c < g.cout; ++c) dbp[c] += row[c];
+            }
           }
         }
-      }
-      if (need_x && as_fwd) {
-        const float* src = dyi;
-        if (gt.pad) {
-          detail::conv::pad_image(gt, dyi, dxp);
-          src = dxp;
-        }
-        detail::conv::forward_image(gt, src, wb, nullptr, dx + n * g.img_in(), acc_x);
-      } else if (need_x) {
-        std::memset(dxp, 0, static_cast<size_t>(g.img_pad()) * sizeof(float));
-        detail::conv::backward_input_image(g, dyi, wb, dxp);
-        float* dxi = dx + n * g.img_in();
-        const int64_t row = g.w * g.c;
-        for (int64_t i = 0; i < g.h; ++i) {
-          const float* src = dxp + ((i + g.pad) * g.wp + g.pad) * g.c;
-          detail::store_grad(dxi + i * row, src, row, acc_x);
+        if (need_x && as_fwd) {
+          const float* src = dyi;
+          if (gt.pad) {
+            detail::conv::pad_image(gt, dyi, dxp);
+            src = dxp;
+          }
+          detail::conv::forward_image(gt, src, wb, nullptr, dx + n * g.img_in(), acc_x);
+        } else if (need_x) {
+          std::memset(dxp, 0, static_cast<size_t>(g.img_pad()) * sizeof(float));
+          detail::conv::backward_input_image(g, dyi, wb, dxp);
+          float* dxi = dx + n * g.img_in();
+          const int64_t row = g.w * g.c;
+          for (int64_t i = 0; i < g.h; ++i) {
+            const float* src = dxp + ((i + g.pad) * g.wp + g.pad) * g.c;
+            detail::store_grad(dxi + i * row, src, row, acc_x);
+          }
         }
       }
     }
   }
   if (need_w) {
-    // Reduce the per-thread partials ([k][cp] + bias[cp]).
+    // Reduce the chunk partials ([k][cp] + bias[cp]) in chunk order.
     bool acc_w = false, acc_b = false;
     float* dw = t.needs_grad(wi) ? t.grad_for_write(wi, &acc_w) : nullptr;
-    float* db = (bi >= 0 && t.needs_grad(bi)) ? t.grad_for_write(bi, &acc_b) : nullptr;
-    const int64_t off = wb_n + (need_x ? 2 * xp_n : xp_n) + dyp_n;
+    float* db = need_b ? t.grad_for_write(bi, &acc_b) : nullptr;
+    for (int64_t ci = 1; ci < nchunks; ++ci) {
+      const float* src = parts + ci * part_n;
+#pragma omp simd
+      for (int64_t i = 0; i < part_n; ++i) parts[i] += src[i];
+    }
     for (int64_t co = 0; co < g.cout; ++co) {
       if (dw) {
         for (int64_t k = 0; k < g.k; ++k) {
-          float sum = 0.0f;
-          for (int th = 0; th < nt; ++th) sum += s[off + per_thread * th + k * g.cp + co];
-          dw[co * g.k + k] = acc_w ? dw[co * g.k + k] + sum : sum;
+          const float v = parts[k * g.cp + co];
+          dw[co * g.k + k] = acc_w ? dw[co * g.k + k] + v : v;
         }
       }
       if (db) {
-        float sum = 0.0f;
-        for (int th = 0; th < nt; ++th) sum += s[off + per_thread * th + g.k * g.cp + co];
-        db[co] = acc_b ? db[co] + sum : sum;
+        const float v = parts[g.k * g.cp + co];
+        db[co] = acc_b ? db[co] + v : v;
       }
     }
   }

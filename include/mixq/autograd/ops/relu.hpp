@@ -15,7 +15,7 @@ inline var relu(var x) {
   const float* a = x.value().data();
   float* b = y.value().data();
   const int64_t n = x.value().numel();
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) b[i] = a[i] > 0.0f ? a[i] : 0.0f;
   if (x.requires_grad() && t.grad_enabled()) t.record(op_kind::relu, {x}, y, relu_saved{0});
   return y;
@@ -29,7 +29,7 @@ inline void relu_backward(tape& t, const node& nd) {
   const int64_t n = t.at(xi).value.numel();
   bool acc = false;
   float* dx = t.grad_for_write(xi, &acc);
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) {
     float g = y[i] > 0.0f ? dy[i] : 0.0f;
     dx[i] = acc ? dx[i] + g : g;
