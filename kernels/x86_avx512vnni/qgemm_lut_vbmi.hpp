@@ -107,63 +107,78 @@ MIXQ_TARGET_AVX512VBMI void qgemm_lut_range(const qgemm_problem& p, const packed
     for (int i = 0; i < 64; ++i) c[i] = static_cast<std::int8_t>(8 * (i % 8) + j);
     bit_ctrl[j] = _mm512_load_si512(c);
   }
-  for (std::int64_t m = m0; m < m1; m += MR) {
-    const int mr = (m1 - m) < MR ? static_cast<int>(m1 - m) : MR;
-    const std::uint8_t* rp[MR];
-    for (int r = 0; r < MR; ++r) rp[r] = p.a + p.pix_off[m + (r < mr ? r : mr - 1)];
-    // 1) index vectors for every (tap, 16-k block, plane) of this tile
+  // Row tiles are processed in groups of G: the index vectors of G tiles are
+  // prepared first, then every 16-channel block of tables is used for all G
+  // tiles while it is hot in L1 (the tables are 4x the int8 weights).
+  const std::int32_t per_tile = taps * kbt * P;
+  std::int32_t G = lut_index_capacity / per_tile;
+  if (G > 8) G = 8;
+  for (std::int64_t mg = m0; mg < m1; mg += std::int64_t(MR) * G) {
+    const std::int32_t ntiles = static_cast<std::int32_t>(
+        (m1 - mg + MR - 1) / MR < G ? (m1 - mg + MR - 1) / MR : G);
+    // 1) index vectors for every (tile, tap, 16-k block, plane)
     __m512i* ix = idx;
-    for (std::int32_t t = 0; t < taps; ++t) {
-      const std::int64_t toff = p.tap_off ? p.tap_off[t] : 0;
-      for (std::int32_t kb = 0; kb < kbt; ++kb) {
-        std::uint64_t mk[P][4];
-        for (int q = 0; q < 4; ++q) {
-          const std::int64_t o = toff + 16 * kb;
-          __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q] + o)));
-          v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q + 1] + o)), 1);
-          v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q + 2] + o)), 2);
-          v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q + 3] + o)), 3);
+    for (std::int32_t gi = 0; gi < ntiles; ++gi) {
+      const std::int64_t m = mg + std::int64_t(MR) * gi;
+      const int mr = (m1 - m) < MR ? static_cast<int>(m1 - m) : MR;
+      const std::uint8_t* rp[MR];
+      for (int r = 0; r < MR; ++r) rp[r] = p.a + p.pix_off[m + (r < mr ? r : mr - 1)];
+      for (std::int32_t t = 0; t < taps; ++t) {
+        const std::int64_t toff = p.tap_off ? p.tap_off[t] : 0;
+        for (std::int32_t kb = 0; kb < kbt; ++kb) {
+          std::uint64_t mk[P][4];
+          for (int q = 0; q < 4; ++q) {
+            const std::int64_t o = toff + 16 * kb;
+            __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q] + o)));
+            v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q + 1] + o)), 1);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q + 2] + o)), 2);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q + 3] + o)), 3);
 #pragma GCC unroll 3
-          for (int j = 0; j < P; ++j) mk[j][q] = _cvtmask64_u64(_mm512_bitshuffle_epi64_mask(v, bit_ctrl[j]));
-        }
+            for (int j = 0; j < P; ++j) mk[j][q] = _cvtmask64_u64(_mm512_bitshuffle_epi64_mask(v, bit_ctrl[j]));
+          }
 #pragma GCC unroll 3
-        for (int j = 0; j < P; ++j) {
-          const __m512i src = _mm512_set_epi64(
-              static_cast<long long>(mk[j][3]), static_cast<long long>(mk[j][3]), static_cast<long long>(mk[j][2]),
-              static_cast<long long>(mk[j][2]), static_cast<long long>(mk[j][1]), static_cast<long long>(mk[j][1]),
-              static_cast<long long>(mk[j][0]), static_cast<long long>(mk[j][0]));
-          const __m512i nib = _mm512_and_si512(_mm512_multishift_epi64_epi8(msh_ctrl, src), low4);
-          *ix++ = _mm512_or_si512(nib, grp);
+          for (int j = 0; j < P; ++j) {
+            const __m512i src = _mm512_set_epi64(
+                static_cast<long long>(mk[j][3]), static_cast<long long>(mk[j][3]), static_cast<long long>(mk[j][2]),
+                static_cast<long long>(mk[j][2]), static_cast<long long>(mk[j][1]), static_cast<long long>(mk[j][1]),
+                static_cast<long long>(mk[j][0]), static_cast<long long>(mk[j][0]));
+            const __m512i nib = _mm512_and_si512(_mm512_multishift_epi64_epi8(msh_ctrl, src), low4);
+            *ix++ = _mm512_or_si512(nib, grp);
+          }
         }
       }
     }
-    // 2) lookups per 16-channel block
+    // 2) lookups per 16-channel block, for each prepared tile
     for (std::int32_t nb0 = n0; nb0 < n1; nb0 += 16) {
-      const std::int8_t* tb = tables + (nb0 / 16) * block_bytes;
-      __m512i acc[16];
-#pragma GCC unroll 16
-      for (int c = 0; c < 16; ++c) acc[c] = _mm512_setzero_si512();
-      const __m512i* ixp = idx;
-      for (std::int32_t blk = 0; blk < taps * kbt; ++blk) {
-        __m512i iv[P];
-#pragma GCC unroll 3
-        for (int j = 0; j < P; ++j) iv[j] = ixp[j];
-        ixp += P;
-#pragma GCC unroll 16
-        for (int c = 0; c < 16; ++c) {
-          const __m512i tab = _mm512_load_si512(reinterpret_cast<const void*>(tb + 64 * c));
-#pragma GCC unroll 3
-          for (int j = 0; j < P; ++j)
-            acc[c] = _mm512_dpbusd_epi32(acc[c], _mm512_set1_epi8(static_cast<char>(1 << j)),
-                                         _mm512_permutexvar_epi8(iv[j], tab));
-        }
-        tb += 16 * 64;
-      }
-      transpose16(acc);  // acc[s] = row (pixel) s, lanes = channels
       avx512vnni::epi_consts ec{};
       const std::int32_t cnt = (n1 - nb0) < 16 ? (n1 - nb0) : 16;
       avx512vnni::make_consts(ep, nb0, cnt, ec);
-      for (int r = 0; r < mr; ++r) avx512vnni::epi16(acc[r], ep, ec, m + r, nb0);
+      for (std::int32_t gi = 0; gi < ntiles; ++gi) {
+        const std::int64_t m = mg + std::int64_t(MR) * gi;
+        const int mr = (m1 - m) < MR ? static_cast<int>(m1 - m) : MR;
+        const std::int8_t* tb = tables + (nb0 / 16) * block_bytes;
+        __m512i acc[16];
+#pragma GCC unroll 16
+        for (int c = 0; c < 16; ++c) acc[c] = _mm512_setzero_si512();
+        const __m512i* ixp = idx + std::int64_t(gi) * per_tile;
+        for (std::int32_t blk = 0; blk < taps * kbt; ++blk) {
+          __m512i iv[P];
+#pragma GCC unroll 3
+          for (int j = 0; j < P; ++j) iv[j] = ixp[j];
+          ixp += P;
+#pragma GCC unroll 16
+          for (int c = 0; c < 16; ++c) {
+            const __m512i tab = _mm512_load_si512(reinterpret_cast<const void*>(tb + 64 * c));
+#pragma GCC unroll 3
+            for (int j = 0; j < P; ++j)
+              acc[c] = _mm512_dpbusd_epi32(acc[c], _mm512_set1_epi8(static_cast<char>(1 << j)),
+                                           _mm512_permutexvar_epi8(iv[j], tab));
+          }
+          tb += 16 * 64;
+        }
+        transpose16(acc);  // acc[s] = row (pixel) s, lanes = channels
+        for (int r = 0; r < mr; ++r) avx512vnni::epi16(acc[r], ep, ec, m + r, nb0);
+      }
     }
   }
 }
