@@ -1,4 +1,5 @@
-// core_step: FP32 ResNet20 training-step throughput of the mixq core.
+// core_step: FP32 training-step throughput of the mixq core (ResNet20, or
+// --model small_cnn on 28x28x1 inputs).
 //
 // One step = zero_grad, forward, softmax cross-entropy, backward, and an
 // in-bench SGD-momentum update with weight decay (the same work as the
@@ -136,45 +137,12 @@ void bench_convs(int batch, int reps) {
     std::fflush(stdout);
   }
 }
-}  // namespace
-
-int main(int argc, char** argv) {
-  int batch = 128, steps = 10, warmup = 2;
-  bool convs = false, step = true;
-  int conv_reps = 5;
-  std::vector<int> threads = {max_threads()};
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() { return i + 1 < argc ? argv[++i] : (const char*)"0"; };
-    if (a == "--batch") batch = std::atoi(next());
-    else if (a == "--steps") steps = std::atoi(next());
-    else if (a == "--warmup") warmup = std::atoi(next());
-    else if (a == "--threads") threads = parse_list(next());
-    else if (a == "--convs") convs = true;
-    else if (a == "--conv-reps") conv_reps = std::atoi(next());
-    else if (a == "--no-step") step = false;
-    else if (a == "--cpu-time") use_cpu_time = true;
-    else {
-      std::fprintf(stderr,
-                   "usage: %s [--batch 128] [--steps 10] [--warmup 2] [--threads 1,2] [--convs]"
-                   " [--conv-reps 5] [--no-step] [--cpu-time]\n",
-                   argv[0]);
-      return 2;
-    }
-  }
-  const char* bind = std::getenv("OMP_PROC_BIND");
-  if (!bind) std::fprintf(stderr, "note: OMP_PROC_BIND is not set; results are less stable\n");
-
-  for (int nt : threads) {
-#ifdef _OPENMP
-    omp_set_num_threads(nt);
-#endif
-    if (convs) bench_convs(batch, conv_reps);
-    if (!step) continue;
-    nn::resnet_cifar model;
+template <class Model>
+void bench_step(Model& model, const char* name, int64_t hw, int64_t in_c, int batch, int steps,
+                int warmup) {
     std::vector<parameter*> ps = model.parameters();
     sgd_state st;
-    tensor x({batch, 32, 32, 3});
+    tensor x({batch, hw, hw, in_c});
     rng r(123);
     fill_normal(x.view(), r, 0.0f, 1.0f);
     std::vector<int32_t> labels(static_cast<size_t>(batch));
@@ -202,16 +170,61 @@ int main(int argc, char** argv) {
     }
     const double best = *std::min_element(tstep.begin(), tstep.end());
     std::printf(
-        "{\"impl\":\"mixq-core\",\"mode\":\"train\",\"threads\":%d,\"batch\":%d,\"params\":%lld,"
+        "{\"impl\":\"mixq-core\",\"model\":\"%s\",\"mode\":\"train\",\"threads\":%d,\"batch\":%d,\"params\":%lld,"
         "\"images_per_s\":%.1f,\"images_per_s_best\":%.1f,\"fwd_ms\":%.1f,\"bwd_ms\":%.1f,"
         "\"step_ms\":%.1f,\"loss\":%.4f,\"tape_values_mib\":%.1f,\"tape_grads_mib\":%.1f,"
         "\"tape_scratch_mib\":%.1f,\"peak_rss_mib\":%.1f}\n",
-        max_threads(), batch, (long long)model.num_parameters(), batch / median(tstep),
+        name, max_threads(), batch, (long long)model.num_parameters(), batch / median(tstep),
         batch / best, median(tfwd) * 1e3, median(tbwd) * 1e3, median(tstep) * 1e3, loss_v,
         static_cast<double>(t.memory().values_bytes) / (1024.0 * 1024.0),
         static_cast<double>(t.memory().grads_bytes) / (1024.0 * 1024.0),
         static_cast<double>(t.memory().scratch_bytes) / (1024.0 * 1024.0), peak_rss_mib());
     std::fflush(stdout);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  int batch = 128, steps = 10, warmup = 2;
+  bool convs = false, step = true;
+  std::string model_name = "resnet20";
+  int conv_reps = 5;
+  std::vector<int> threads = {max_threads()};
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() { return i + 1 < argc ? argv[++i] : (const char*)"0"; };
+    if (a == "--batch") batch = std::atoi(next());
+    else if (a == "--steps") steps = std::atoi(next());
+    else if (a == "--warmup") warmup = std::atoi(next());
+    else if (a == "--threads") threads = parse_list(next());
+    else if (a == "--convs") convs = true;
+    else if (a == "--conv-reps") conv_reps = std::atoi(next());
+    else if (a == "--no-step") step = false;
+    else if (a == "--cpu-time") use_cpu_time = true;
+    else if (a == "--model") model_name = next();
+    else {
+      std::fprintf(stderr,
+                   "usage: %s [--batch 128] [--steps 10] [--warmup 2] [--threads 1,2] [--convs]"
+                   " [--conv-reps 5] [--no-step] [--cpu-time] [--model resnet20|small_cnn]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  const char* bind = std::getenv("OMP_PROC_BIND");
+  if (!bind) std::fprintf(stderr, "note: OMP_PROC_BIND is not set; results are less stable\n");
+
+  for (int nt : threads) {
+#ifdef _OPENMP
+    omp_set_num_threads(nt);
+#endif
+    if (convs) bench_convs(batch, conv_reps);
+    if (!step) continue;
+    if (model_name == "small_cnn") {
+      nn::small_cnn model;
+      bench_step(model, "small_cnn", 28, 1, batch, steps, warmup);
+    } else {
+      nn::resnet_cifar model;
+      bench_step(model, "resnet20", 32, 3, batch, steps, warmup);
+    }
   }
   return 0;
 }
