@@ -32,7 +32,8 @@
 // - qgemm_parallel(p, pw, ep): OpenMP over (M tiles x N blocks) when built
 //   with OpenMP, else the same as qgemm.
 // - last_used_kernel(): name of the micro-kernel the last call on this
-//   thread ran, e.g. "qgemm_a8w8_12x32c4__avx512vnni".
+//   thread ran (qgemm, qgemm_parallel or qgemm_tile), e.g.
+//   "qgemm_a8w8_16x16c4__avx512vnni".
 // All entry points are noexcept and allocate nothing.
 #include <cstdint>
 
@@ -115,6 +116,7 @@ inline void qgemm_tile(const qgemm_problem& p, const packed_weights& pw, const e
   MIXQ_KDASSERT(m0 >= 0 && m1 <= p.m && n0 >= 0 && n1 <= pw.n && n0 % pw.nr == 0);
   MIXQ_KDASSERT(ep.out_i32 || (ep.out && ep.out_pix_off && ep.qm && ep.rshift));
   if (m0 >= m1 || n0 >= n1) return;
+  detail::record_kernel(pw.name.data());
   detail::run_kernel(p, pw, ep, m0, m1, n0, n1);
 }
 

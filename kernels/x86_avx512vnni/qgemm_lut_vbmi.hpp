@@ -19,9 +19,10 @@
 // 16-byte loads of each pixel's 16 codes, vpshufbitqmb (BITALG) with control
 // bytes 8 c + j gathers bit j of 8 channels into 8 mask bits per qword,
 // vpmultishiftqb spreads the 64 nibbles into bytes, and-0x0F, or-16 b. The
-// prepared indices of a tile live in a stack buffer of lut_index_capacity
-// zmm; problems whose taps * ceil(k_seg/16) * b_a exceed it run the VNNI
-// kernel on the c4 copy of the weights that the packing also keeps.
+// prepared indices of up to 8 row tiles live in a stack buffer of
+// lut_index_capacity zmm (16 KB), so each 16-channel table block is reused
+// from L1 by all of them; problems whose taps * ceil(k_seg/16) * b_a exceed
+// the buffer run the VNNI kernel on the c4 copy the packing also keeps.
 //
 // Layouts: tables [ceil(N/16)][taps][ceil(k_seg/16)][16 ch][64 B] (zero
 //   entries for k >= k_seg and n >= N), followed by the c4 VNNI layout.
