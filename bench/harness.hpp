@@ -6,7 +6,9 @@
 //    comma-separated part of SUBSTR), --reps N (timed repetitions, default
 //    15), --warmup N (untimed, default 3), --threads 1,2 (list),
 //    --format csv|jsonl, --isa scalar,avx2,avx512 (list), --batch 1,128,
-//    --bits 2-8 or a list, --no-peers, --no-validate, --quick.
+//    --bits 2-8 or a list, --no-peers, --no-validate, --quick, --all-kernels
+//    (time every kernel family of kernels.inc that is exact for the pair,
+//    not only the dispatcher's pick; those rows have impl = mixq_alt).
 //  * Timing: min and median of N repetitions after warm-up, on
 //    std::chrono::steady_clock. The minimum is the best estimate of what the
 //    code can do on a quiet machine; the median shows how noisy the run was.
@@ -50,6 +52,7 @@ struct options {
   bool peers = true;
   bool validate = true;
   bool quick = false;  // fewer bit pairs: the W=A diagonal plus W8A*/W*A8
+  bool all_kernels = false;  // every kernel family of kernels.inc, not only the dispatcher's pick
 };
 
 inline std::vector<std::string> split(const std::string& s, char sep) {
@@ -86,7 +89,7 @@ inline void usage(const char* prog) {
   std::fprintf(stderr,
                "usage: %s [--filter a,b] [--reps N] [--warmup N] [--threads 1,2]\n"
                "          [--format csv|jsonl] [--isa scalar,avx2,avx512] [--batch 1,128]\n"
-               "          [--bits 2-8] [--no-peers] [--no-validate] [--quick]\n",
+               "          [--bits 2-8] [--no-peers] [--no-validate] [--quick] [--all-kernels]\n",
                prog);
 }
 
@@ -136,6 +139,7 @@ inline options parse(int argc, char** argv) {
     } else if (a == "--no-peers") o.peers = false;
     else if (a == "--no-validate") o.validate = false;
     else if (a == "--quick") o.quick = true;
+    else if (a == "--all-kernels") o.all_kernels = true;
     else if (a == "--help" || a == "-h") {
       usage(argv[0]);
       std::exit(0);

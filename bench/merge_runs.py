@@ -25,7 +25,8 @@ def num(v):
 
 
 def key(r):
-    return (r["bench"], r["name"], r["impl"], r["isa"], r["batch"], r["threads"], r["w_bits"], r["a_bits"])
+    return (r["bench"], r["name"], r["impl"], r["isa"], r.get("kernel", ""), r["batch"], r["threads"], r["w_bits"],
+            r["a_bits"])
 
 
 def main():

@@ -18,6 +18,7 @@
 // Row names for --filter: <bench>/<shape>/b<batch>/t<threads>/<impl>[/<isa>/w<W>a<A>].
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -261,14 +262,34 @@ int main(int argc, char** argv) {
           if (pb.first_layer) modes = {mk::conv_small_c::taps, mk::conv_small_c::packed};
           for (auto [bw, ba] : my_pairs)
             for (mk::conv_small_c mode : modes) {
-              const std::string impl = pb.first_layer
-                                           ? std::string(mode == mk::conv_small_c::packed ? "mixq_packed27" : "mixq_taps")
-                                           : std::string("mixq");
+              // the dispatcher's pick first (ratios use it), then with
+              // --all-kernels every other family of this ISA exact for the pair
+              std::vector<mk::kernel_id> kids{mk::choose_kernel(l, bw, ba, static_cast<std::int32_t>(g.c_out))};
+              if (o.all_kernels) {
+                std::size_t count = 0;
+                const mk::kernel_info* table = mk::kernel_table(&count);
+                for (std::size_t k = 0; k < count; ++k)
+                  if (table[k].level == l && table[k].id != kids[0] && mk::kernel_runnable(table[k].id) &&
+                      mk::kernel_supports(table[k].id, bw, ba))
+                    kids.push_back(table[k].id);
+              }
+              for (mk::kernel_id kid : kids) {
+              const bool alt = kid != kids[0];
+              std::string impl = pb.first_layer
+                                     ? std::string(mode == mk::conv_small_c::packed ? "mixq_packed27" : "mixq_taps")
+                                     : std::string("mixq");
+              if (alt) impl += "_alt";
               const std::string name = prefix + "/" + impl + "/" + isa_s + "/w" + std::to_string(bw) + "a" +
                                        std::to_string(ba);
               if (!matches(o, name)) continue;
               operands ops = make_operands(g, bw, ba);
-              mk::qconv_weights wts = mk::qconv_pack(g, ops.w.data(), bw, ba, l, mode);
+              mk::qconv_weights wts;
+              try {
+                wts = mk::qconv_pack_for(kid, g, ops.w.data(), bw, ba, mode);
+              } catch (const std::exception& e) {
+                std::fprintf(stderr, "%s: %s\n", name.c_str(), e.what());
+                continue;
+              }
               row r = base;
               r.set("impl", impl).set("isa", isa_s).set("kernel", wts.pw.name.data());
               r.set("w_bits", bw).set("a_bits", ba);
@@ -297,10 +318,11 @@ int main(int argc, char** argv) {
               const double peak = pk[t].int8_for_isa(isa_s);
               r.setf("min_ms", tm.min_s * 1e3, 4).setf("median_ms", tm.median_s * 1e3, 4).setf("gops", gops, 2);
               if (peak > 0) r.setf("peak_gops", peak, 1).setf("pct_peak", 100.0 * gops / peak, 1);
-              if (bw == 8 && ba == 8 && mode != mk::conv_small_c::packed) w8a8 = gops;
+              if (bw == 8 && ba == 8 && mode != mk::conv_small_c::packed && !alt) w8a8 = gops;
               if (w8a8 > 0) r.setf("ratio_w8a8", gops / w8a8, 3);
               if (onednn > 0) r.setf("ratio_onednn", gops / onednn, 3);
               w.print(r);
+              }
             }
         }
       }

@@ -108,24 +108,34 @@ struct qconv_weights {
 /// Largest patch (9*C_in) the packed mode accepts.
 constexpr std::int64_t qconv_max_packed_patch = 63;  // 9*C_in, i.e. C_in <= 7
 
-/// Packs w[C_out][K][K][C_in] (int8 b_w-bit codes) for b_a-bit activations.
-/// Throws std::invalid_argument (from pack_weights) on bad codes/bits.
-inline qconv_weights qconv_pack(const conv_geometry& g, const std::int8_t* w, int b_w, int b_a,
-                                isa level = isa::automatic, conv_small_c mode = conv_small_c::automatic) {
+/// Packs w[C_out][K][K][C_in] (int8 b_w-bit codes) for b_a-bit activations,
+/// for one given kernel family (benchmarks, tests); see qconv_pack.
+/// Throws std::invalid_argument (from pack_weights_for) when the family is not
+/// exact for (b_w, b_a) or the codes are out of range.
+inline qconv_weights qconv_pack_for(kernel_id id, const conv_geometry& g, const std::int8_t* w, int b_w, int b_a,
+                                    conv_small_c mode = conv_small_c::automatic) {
   qconv_weights q;
   q.c_in = g.c_in;
   q.c_out = g.c_out;
   q.kernel = g.kernel;
   const std::int64_t patch = 9 * g.c_in;
-  if (g.kernel == 3 && patch <= qconv_max_packed_patch) {
-    if (mode == conv_small_c::packed) q.packed_patch = true;
-  }
+  q.packed_patch = g.kernel == 3 && patch <= qconv_max_packed_patch && mode == conv_small_c::packed;
   const auto n = static_cast<std::int32_t>(g.c_out);
   if (q.packed_patch)
-    q.pw = pack_weights(w, n, 1, static_cast<std::int32_t>(patch), b_w, b_a, level);
+    q.pw = pack_weights_for(id, w, n, 1, static_cast<std::int32_t>(patch), b_w, b_a);
   else
-    q.pw = pack_weights(w, n, g.kernel * g.kernel, static_cast<std::int32_t>(g.c_in), b_w, b_a, level);
+    q.pw = pack_weights_for(id, w, n, g.kernel * g.kernel, static_cast<std::int32_t>(g.c_in), b_w, b_a);
   return q;
+}
+
+/// Packs w[C_out][K][K][C_in] (int8 b_w-bit codes) for b_a-bit activations,
+/// for the kernel the dispatcher picks on `level` (default: active_isa(),
+/// i.e. CPUID clamped by MIXQ_ISA / set_isa()).
+/// Throws std::invalid_argument (from pack_weights) on bad codes/bits.
+inline qconv_weights qconv_pack(const conv_geometry& g, const std::int8_t* w, int b_w, int b_a,
+                                isa level = isa::automatic, conv_small_c mode = conv_small_c::automatic) {
+  const isa l = level == isa::automatic ? active_isa() : clamp_isa(::mixq::kernels::detail::state().caps, level);
+  return qconv_pack_for(choose_kernel(l, b_w, b_a, static_cast<std::int32_t>(g.c_out)), g, w, b_w, b_a, mode);
 }
 
 struct conv_requant {

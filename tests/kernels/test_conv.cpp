@@ -39,7 +39,9 @@ std::string describe(const conv_case& c, mk::isa l, int bw, int ba) {
 }
 
 // Returns the number of mismatching values (raw int32 + uint8 codes + halo).
-std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint64_t seed, std::string* first) {
+// `forced`: pack for this kernel family instead of the dispatcher's choice.
+std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint64_t seed, std::string* first,
+                      const mk::kernel_id* forced = nullptr) {
   rng r(seed);
   mk::conv_geometry g;
   g.batch = cc.batch;
@@ -54,12 +56,14 @@ std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint6
   const auto xp = make_padded(x, g.batch, g.h, g.w, g.c_in, 0);
   REQUIRE(std::int64_t(xp.size()) == mk::qconv_input_bytes(g));
   const auto w = random_weights(g.c_out * g.kernel * g.kernel * g.c_in, bw, r);
-  const mk::qconv_weights wts = mk::qconv_pack(g, w.data(), bw, ba, l, cc.mode);
+  const mk::qconv_weights wts = forced ? mk::qconv_pack_for(*forced, g, w.data(), bw, ba, cc.mode)
+                                       : mk::qconv_pack(g, w.data(), bw, ba, l, cc.mode);
   std::int64_t bad = 0;
   auto note = [&](const std::string& s) {
     if (bad++ == 0 && first) *first = s;
   };
-  if (!kernel_is_dispatch_choice(wts.pw, l)) note(std::string("packed for kernel ") + wts.pw.name.data());
+  if (forced ? wts.pw.kernel != *forced : !kernel_is_dispatch_choice(wts.pw, l))
+    note(std::string("packed for kernel ") + wts.pw.name.data());
 
   // reference accumulators
   mk::ref::conv_ref_shape rs;
@@ -279,6 +283,39 @@ TEST_CASE("qconv2d == reference: ResNet20 channel counts, multi-chunk") {
 #ifdef _OPENMP
   omp_set_num_threads(saved_threads);
 #endif
+}
+
+TEST_CASE("qconv2d == reference: every registered kernel family, every pair it claims") {
+  // Not only the dispatcher's picks: each family of kernels.inc that runs on
+  // this CPU, through the conv addressing (taps, stride 2, 1x1, residual).
+  std::vector<conv_case> cases;
+  cases.push_back({2, 7, 9, 5, 7, 3, 1, res_kind::identity, 0, 0, true});
+  cases.push_back({1, 8, 8, 16, 32, 3, 2, res_kind::option_a, 16, 8, false});
+  cases.push_back({2, 5, 6, 32, 40, 1, 1, res_kind::none, 0, 0, false});
+  std::size_t count = 0;
+  const mk::kernel_info* table = mk::kernel_table(&count);
+  for (std::size_t k = 0; k < count; ++k) {
+    const mk::kernel_info& ki = table[k];
+    if (!mk::kernel_runnable(ki.id)) {
+      MESSAGE("SKIPPED kernel " << std::string(ki.name) << ": its ISA is not available on this CPU/build");
+      continue;
+    }
+    std::int64_t runs = 0, total_bad = 0;
+    for (const auto& cc : cases)
+      for (auto [bw, ba] : every_pair()) {
+        if (!mk::kernel_supports(ki.id, bw, ba)) continue;
+        std::string first;
+        const std::int64_t bad = run_case(cc, ki.level, bw, ba, 7000u + 100u * bw + ba + runs, &first, &ki.id);
+        ++runs;
+        if (bad) {
+          total_bad += bad;
+          FAIL_CHECK(std::string(ki.name) << ": " << describe(cc, ki.level, bw, ba) << ": " << bad
+                                          << " mismatches, first: " << first);
+        }
+      }
+    CHECK(total_bad == 0);
+    MESSAGE("kernel " << std::string(ki.name) << ": " << runs << " conv cases compared");
+  }
 }
 
 TEST_CASE("qconv2d == reference: worst-case accumulators (C_in = 64)") {
