@@ -63,6 +63,14 @@ std::vector<problem> problems() {
   v.push_back(conv("s1_64to64_8x8", 64, 8, 64, 1));
   v.push_back(conv("s2_16to32_32x32", 16, 32, 32, 2));
   v.push_back(conv("s2_32to64_16x16", 32, 16, 64, 2));
+  // 1x1 stride-2 projections (ResNet option-B shortcuts): plain GEMMs over
+  // the subsampled pixels, addressed inside the padded input
+  problem pw1 = conv("pw_s2_16to32_32x32", 16, 32, 32, 2);
+  pw1.g.kernel = 1;
+  v.push_back(pw1);
+  problem pw2 = conv("pw_s2_32to64_16x16", 32, 16, 64, 2);
+  pw2.g.kernel = 1;
+  v.push_back(pw2);
   problem f = conv("first_3to16_32x32", 3, 32, 16, 1);
   f.first_layer = true;
   v.push_back(f);
