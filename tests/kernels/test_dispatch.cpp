@@ -111,3 +111,35 @@ TEST_CASE("last_used_kernel names the kernel that ran") {
   }
   mk::set_isa(saved);
 }
+
+TEST_CASE("dispatch never gives a lower bit-width a slower family") {
+  // measured speed rank of the families (docs/kernels.md section 8), per ISA
+  auto rank = [](mk::kernel_id id) {
+    switch (id) {
+#if MIXQ_KERNELS_X86
+      case mk::kernel_id::avx512vbmi_lut_16x16c16: return 5;
+      case mk::kernel_id::avx512vnni_16x16c4: return 4;
+      case mk::kernel_id::avx512vnni_12x32c4: return 4;
+      case mk::kernel_id::avx2_acc16_6x16c4: return 3;
+      case mk::kernel_id::avx2_maddubs_4x16c4: return 2;
+      case mk::kernel_id::avx2_madd16_4x16c4: return 1;
+#endif
+      default: return 0;
+    }
+  };
+  for (mk::isa l : {mk::isa::scalar, mk::isa::avx2, mk::isa::avx512, mk::isa::neon, mk::isa::neon_dotprod})
+    for (std::int32_t n : {16, 64, 256})
+      for (int bw = 2; bw <= 8; ++bw)
+        for (int ba = 2; ba <= 8; ++ba) {
+          const int r = rank(mk::choose_kernel(l, bw, ba, n));
+          if (bw < 8) CHECK(r >= rank(mk::choose_kernel(l, bw + 1, ba, n)));
+          if (ba < 8) CHECK(r >= rank(mk::choose_kernel(l, bw, ba + 1, n)));
+        }
+#if MIXQ_KERNELS_X86
+  // the AVX2 thresholds follow the int16 accumulation depth T
+  CHECK(mk::choose_kernel(mk::isa::avx2, 4, 4, 16) == mk::kernel_id::avx2_acc16_6x16c4);
+  CHECK(mk::choose_kernel(mk::isa::avx2, 8, 5, 16) == mk::kernel_id::avx2_acc16_6x16c4);  // T = 4
+  CHECK(mk::choose_kernel(mk::isa::avx2, 8, 6, 16) == mk::kernel_id::avx2_maddubs_4x16c4);  // T = 2
+  CHECK(mk::choose_kernel(mk::isa::avx2, 8, 8, 16) == mk::kernel_id::avx2_madd16_4x16c4);
+#endif
+}

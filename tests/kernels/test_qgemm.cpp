@@ -111,6 +111,24 @@ TEST_CASE("qgemm: full-size ResNet20 stage-1 conv through the OpenMP driver") {
   }
 }
 
+TEST_CASE("qgemm: qgemm_parallel inside an enclosing parallel region") {
+  qtest::rng r(9);
+  const mk::kernel_id id = mk::choose_kernel(mk::active_isa(), 4, 4, 32);
+  qtest::problem_data d = qtest::make_conv(9, 8, 32, 32, 3, 3, 1, 4, 4, data_mode::random, r);
+  qtest::fill_epilogue(d, r, true, true);
+  qtest::layout_outputs(d, 32, r);
+  const std::vector<std::int64_t> want = qtest::oracle_acc(d);
+  int bad = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(2) reduction(+ : bad)
+#endif
+  {
+    // each thread runs the whole problem; the nested call must run serially and correctly
+    bad += qtest::check_kernel(id, d, want, /*parallel=*/true);
+  }
+  CHECK(bad == 0);
+}
+
 TEST_CASE("qgemm: worst-case codes at large K prove the overflow bounds") {
   qtest::rng r(5);
   for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
