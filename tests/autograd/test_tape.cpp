@@ -169,3 +169,17 @@ TEST_CASE("accuracy helpers") {
   CHECK(count_correct(z.view(), labels) == 2);
   CHECK(accuracy(z.view(), labels) == doctest::Approx(2.0 / 3.0));
 }
+
+TEST_CASE("a var from before clear() is rejected") {
+  tensor x = random_tensor({2, 3}, 2);
+  tape t;
+  var a = t.input(x.view());
+  var r = relu(a);
+  t.clear();
+  CHECK_THROWS_AS(r.value(), mixq::error);
+  CHECK_THROWS_AS(relu(a), mixq::error);
+  var b = t.input(x.view());  // same id as a, new generation
+  CHECK(b.id == a.id);
+  CHECK_NOTHROW(relu(b));
+  CHECK_THROWS_AS(add(a, b), mixq::error);
+}

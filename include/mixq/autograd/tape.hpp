@@ -72,6 +72,7 @@ class tape;
 struct var {
   tape* t = nullptr;
   int32_t id = -1;
+  uint32_t generation = 0;  // the tape's clear() count when the var was made
 
   bool valid() const { return t != nullptr && id >= 0; }
   inline tensor_view value() const;
@@ -117,6 +118,7 @@ class tape {
 
   // Forget all values and nodes; keep the memory for the next step.
   void clear() {
+    ++generation_;
     slots_.clear();
     nodes_.clear();
     free_grads_.clear();
@@ -240,7 +242,7 @@ class tape {
  private:
   var push(const slot& s) {
     slots_.push_back(s);
-    return var{this, static_cast<int32_t>(slots_.size() - 1)};
+    return var{this, static_cast<int32_t>(slots_.size() - 1), generation_};
   }
   float* take_grad_buffer(int64_t n) {
     for (size_t i = 0; i < free_grads_.size(); ++i) {
@@ -262,6 +264,15 @@ class tape {
   scratch_buffer scratch_;
   bool grad_enabled_ = true;
   bool backward_done_ = false;
+  uint32_t generation_ = 0;
+
+ public:
+  // Throws if v is not a live var of this tape (made before the last clear()).
+  void check_live(const var& v) const {
+    MIXQ_CHECK(v.t == this && v.id >= 0 && v.generation == generation_ &&
+                   v.id < static_cast<int32_t>(slots_.size()),
+               "var: stale or foreign var (id ", v.id, "); vars are valid until tape::clear()");
+  }
 };
 
 // RAII: disable gradient recording on a tape within a scope.
@@ -277,10 +288,24 @@ class no_grad_guard {
   bool prev_;
 };
 
-inline tensor_view var::value() const { return t->at(id).value; }
-inline const mixq::shape& var::shape() const { return t->at(id).value.shape(); }
-inline bool var::requires_grad() const { return t->at(id).requires_grad; }
+inline tensor_view var::value() const {
+  MIXQ_CHECK(t, "var: empty var");
+  t->check_live(*this);
+  return t->at(id).value;
+}
+inline const mixq::shape& var::shape() const {
+  MIXQ_CHECK(t, "var: empty var");
+  t->check_live(*this);
+  return t->at(id).value.shape();
+}
+inline bool var::requires_grad() const {
+  MIXQ_CHECK(t, "var: empty var");
+  t->check_live(*this);
+  return t->at(id).requires_grad;
+}
 inline tensor_view var::grad() const {
+  MIXQ_CHECK(t, "var: empty var");
+  t->check_live(*this);
   const float* g = t->grad_of(id);
   return g ? tensor_view(const_cast<float*>(g), shape()) : tensor_view();
 }
