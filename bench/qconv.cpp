@@ -11,7 +11,9 @@
 // of the ISA at that thread count (VNNI vpdpbusd for avx512, vpmaddubsw +
 // vpmaddwd for avx2; FP32 FMA for float peers); ratio_w8a8 = gops / the same
 // ISA's W8A8 on the same shape and thread count; ratio_onednn = gops /
-// oneDNN's int8 conv (or int8 GEMM for GEMM rows) measured just before.
+// oneDNN's int8 conv (or int8 GEMM for GEMM rows) measured just before;
+// res_min_ms / res_overhead_pct (W=A rows of ResNet block shapes) = the same
+// conv with the residual fused into the epilogue (identity or option A).
 // Every mixq configuration is validated bit-exactly against the scalar int64
 // reference convolution (kernels/conv/qconv_ref.hpp) on the first and last
 // image before it is timed; a mismatch is reported in `valid` and not timed.
@@ -202,7 +204,7 @@ int main(int argc, char** argv) {
   options o = parse(argc, argv);
   writer w(o.csv, {"bench", "name", "impl", "isa", "kernel", "batch", "threads", "w_bits", "a_bits", "M", "N", "K",
                    "min_ms", "median_ms", "gops", "peak_gops", "pct_peak", "ratio_w8a8", "ratio_onednn", "valid",
-                   "unit", "ghz", "note"});
+                   "res_min_ms", "res_overhead_pct", "unit", "ghz", "note"});
 
   // 1) peaks at each thread count (measured here, in this run)
   std::map<int, peaks> pk;
@@ -323,6 +325,28 @@ int main(int argc, char** argv) {
               const mk::conv_output out = mk::padded_output(g, ops.outbuf.data());
               timing tm = time_it(o, [&] { mk::qconv2d(g, wts, ops.xpad.data(), rq, nullptr, out); });
               const double gops = 2.0 * double(g.macs()) / tm.min_s * 1e-9;
+              // W=A rows of ResNet block shapes also time the residual fused
+              // into the epilogue: identity (stride 1, C_out = C_in) or option A
+              // (stride 2, C_out = 2 C_in, channels at C_out/4). The residual is
+              // the block input itself (the padded conv input buffer).
+              const bool res_shape = g.kernel == 3 && !pb.first_layer && pb.bench == "conv" &&
+                                     ((g.stride == 1 && g.c_out == g.c_in) || (g.stride == 2 && g.c_out == 2 * g.c_in));
+              if (res_shape && bw == ba && !alt) {
+                std::vector<int32_t> res_qm(size_t(g.c_out), 0);
+                const int64_t ch_lo = g.stride == 1 ? 0 : g.c_out / 4;
+                for (int64_t n = ch_lo; n < ch_lo + g.c_in; ++n) res_qm[size_t(n)] = 1 << 20;
+                const int64_t wp = g.w + 2;
+                mk::conv_residual res;
+                res.data = ops.xpad.data() + (wp + 1) * g.c_in;
+                res.img_stride = (g.h + 2) * wp * g.c_in;
+                res.row_stride = wp * g.c_in;
+                res.pix_stride = g.c_in;
+                res.stride = g.stride;
+                res.ch_lo = ch_lo;
+                res.res_qm = res_qm.data();
+                timing tr = time_it(o, [&] { mk::qconv2d(g, wts, ops.xpad.data(), rq, &res, out); });
+                r.setf("res_min_ms", tr.min_s * 1e3, 4).setf("res_overhead_pct", 100.0 * (tr.min_s / tm.min_s - 1), 1);
+              }
               const double peak = pk[t].int8_for_isa(isa_s);
               r.setf("min_ms", tm.min_s * 1e3, 4).setf("median_ms", tm.median_s * 1e3, 4).setf("gops", gops, 2);
               if (peak > 0) r.setf("peak_gops", peak, 1).setf("pct_peak", 100.0 * gops / peak, 1);

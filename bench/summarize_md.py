@@ -84,6 +84,23 @@ def main():
                 cells.append(f"{best / dn:.2f}" if dn and best else "-")
                 print("| " + " | ".join(cells) + " |")
             print()
+    if any(num(r.get("res_overhead_pct")) is not None for r in rows):
+        print("### Fused residual: extra time over the same conv without it (W=A rows, min ms)\n")
+        print("| shape | batch | threads | " + " | ".join(f"{i} W8A8 | {i} W4A4 | {i} W2A2" for i in isas) + " |")
+        print("|---" * (3 + 3 * len(isas)) + "|")
+        for n in names:
+            for b in batches:
+                for t in threads:
+                    cells = []
+                    for i in isas:
+                        for k in (8, 4, 2):
+                            rr = [r for r in rows if r["name"] == n and r["batch"] == b and r["threads"] == t and
+                                  r["isa"] == i and r["impl"] == "mixq" and r["w_bits"] == str(k) and
+                                  r["a_bits"] == str(k) and num(r.get("res_overhead_pct")) is not None]
+                            cells.append(f"+{num(rr[0]['res_overhead_pct']):.1f} %" if rr else "-")
+                    if any(c != "-" for c in cells):
+                        print(f"| {n} | {b} | {t} | " + " | ".join(cells) + " |")
+        print()
     for i in isas:
         for b in (batches[-1:] if batches else []):
             t = threads[0]
