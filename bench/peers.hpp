@@ -283,6 +283,9 @@ inline double run_peers(const options& o, writer& w, const std::string& name, co
 #endif
   (void)threads;
   (void)conv;
+  (void)ops;
+  (void)mk;
+  (void)want;
   return onednn_int8;
 }
 
