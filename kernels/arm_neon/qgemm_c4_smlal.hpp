@@ -15,7 +15,7 @@
 //   vectors of 16 channels (one per k).
 // Tile 4 x 16: 16 int32x4 + 8 int16x8 accumulators + 4 weight vectors.
 // Over-read: up to 3 bytes past k_seg (zero weights).
-// Epilogue: the scalar rule of requant.hpp on the int32 tile.
+// Epilogue: epilogue_neon.hpp (4 channels per call; tails scalar).
 #include <arm_neon.h>
 
 #include <cstdint>
@@ -24,6 +24,7 @@
 #include "../pack.hpp"
 #include "../problem.hpp"
 #include "../requant.hpp"
+#include "epilogue_neon.hpp"
 
 namespace mixq {
 namespace kernels {
@@ -54,6 +55,9 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
     std::int32_t corr[NR] = {};
     if (flip)
       for (std::int32_t j = 0; j < cnt; ++j) corr[j] = 128 * pw.col_sum[nb0 + j];
+    neon_epi::epi_consts ec[4]{};
+    for (int v = 0; v < 4; ++v)
+      if (4 * v < cnt) neon_epi::make_consts(ep, nb0 + 4 * v, (cnt - 4 * v) < 4 ? (cnt - 4 * v) : 4, ec[v]);
     for (std::int64_t m = m0; m < m1; m += MR) {
       const int mr = (m1 - m) < MR ? static_cast<int>(m1 - m) : MR;
       const std::uint8_t* rp[MR];
@@ -101,16 +105,15 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
         }
       }
       for (int r = 0; r < mr; ++r) {
-        std::int32_t tmp[NR];
         for (int v = 0; v < 4; ++v) {
+          if (4 * v >= cnt) break;
           int32x4_t s = acc[r][v];
           if (v == 0) s = vaddw_s16(s, vget_low_s16(a16[r][0]));
           if (v == 1) s = vaddw_high_s16(s, a16[r][0]);
           if (v == 2) s = vaddw_s16(s, vget_low_s16(a16[r][1]));
           if (v == 3) s = vaddw_high_s16(s, a16[r][1]);
-          vst1q_s32(tmp + 4 * v, vaddq_s32(s, vld1q_s32(corr + 4 * v)));
+          neon_epi::epi4(vaddq_s32(s, vld1q_s32(corr + 4 * v)), ep, ec[v], m + r, nb0 + 4 * v);
         }
-        ref::epilogue_row(ep, m + r, nb0, cnt, tmp);
       }
     }
   }

@@ -18,7 +18,7 @@
 // Over-read: up to 3 bytes past k_seg (zero weights, so also (a-128)*0 = 0).
 // Overflow: |acc| <= 65536 * 128 * 128 = 2^30 (+ 128 * |col_sum| <= 2^31 - 2^24
 //   after the correction for taps*k_seg <= 65536).
-// Epilogue: the scalar rule of requant.hpp on the int32 tile.
+// Epilogue: arm_neon/epilogue_neon.hpp (4 channels per call; tails scalar).
 #include <arm_neon.h>
 
 #include <cstdint>
@@ -27,6 +27,7 @@
 #include "../pack.hpp"
 #include "../problem.hpp"
 #include "../requant.hpp"
+#include "../arm_neon/epilogue_neon.hpp"
 
 namespace mixq {
 namespace kernels {
@@ -49,6 +50,9 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
     std::int32_t corr[NR] = {0, 0, 0, 0, 0, 0, 0, 0};
     if (flip)
       for (std::int32_t j = 0; j < cnt; ++j) corr[j] = 128 * pw.col_sum[nb0 + j];
+    neon_epi::epi_consts ec[2]{};
+    neon_epi::make_consts(ep, nb0, cnt < 4 ? cnt : 4, ec[0]);
+    if (cnt > 4) neon_epi::make_consts(ep, nb0 + 4, cnt - 4, ec[1]);
     for (std::int64_t m = m0; m < m1; m += MR) {
       const int mr = (m1 - m) < MR ? static_cast<int>(m1 - m) : MR;
       const std::uint8_t* rp[MR];
@@ -92,10 +96,8 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
       }
       const int32x4_t c0 = vld1q_s32(corr), c1 = vld1q_s32(corr + 4);
       for (int r = 0; r < mr; ++r) {
-        std::int32_t tmp[NR];
-        vst1q_s32(tmp, vaddq_s32(acc[r][0], c0));
-        vst1q_s32(tmp + 4, vaddq_s32(acc[r][1], c1));
-        ref::epilogue_row(ep, m + r, nb0, cnt, tmp);
+        neon_epi::epi4(vaddq_s32(acc[r][0], c0), ep, ec[0], m + r, nb0);
+        if (cnt > 4) neon_epi::epi4(vaddq_s32(acc[r][1], c1), ep, ec[1], m + r, nb0 + 4);
       }
     }
   }

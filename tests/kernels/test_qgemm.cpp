@@ -129,6 +129,32 @@ TEST_CASE("qgemm: qgemm_parallel inside an enclosing parallel region") {
   CHECK(bad == 0);
 }
 
+TEST_CASE("qgemm: requant ties (both signs), extreme shifts, residual ties in every SIMD epilogue") {
+  qtest::rng r(10);
+  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+    int bits = 2;
+    while (!mk::kernel_supports(ki.id, bits, bits)) ++bits;
+    CAPTURE(ki.name);
+    // |acc| <= 8 * 3 * 2 = 48 for W2A2: no clamping around zp = 128
+    qtest::problem_data d = qtest::make_gemm(21, 37, 8, bits, bits, 8, data_mode::random, r);
+    qtest::fill_epilogue(d, r, true, true);
+    qtest::layout_outputs(d, 40, r);
+    for (std::int32_t j = 0; j < d.n; ++j) {
+      d.bias[j] = r.uniform(-20, 20);
+      switch (j % 4) {
+        case 0: d.qm[j] = 1 << 30; d.rshift[j] = 31; d.res_qm[j] = 1 << 30; break;          // x.5 ties everywhere
+        case 1: d.qm[j] = 1 << 30; d.rshift[j] = 32; d.res_qm[j] = -(1 << 30); break;       // quarter steps, negative res
+        case 2: d.qm[j] = 2147483647; d.rshift[j] = 62; d.res_qm[j] = 2147483647; break;  // largest shift
+        default: d.qm[j] = 1 << 30; d.rshift[j] = 1; d.res_qm[j] = 0; break;              // tiny shift: saturates
+      }
+    }
+    d.zp_out = 128;
+    d.lo = 0;
+    d.hi = 255;
+    REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+  }
+}
+
 TEST_CASE("qgemm: worst-case codes at large K prove the overflow bounds") {
   qtest::rng r(5);
   for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
