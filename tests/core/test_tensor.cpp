@@ -36,8 +36,16 @@ TEST_CASE("tensor: zero-initialised, aligned, deep copy, cheap move") {
   tensor m = std::move(t);
   CHECK(m.data() == p);
   CHECK(m[7] == 2.5f);
-  CHECK(t.numel() == 1);  // moved-from: rank 0, no data
+  CHECK(t.numel() == 0);  // moved-from: no storage
+  CHECK(t.empty());
   CHECK(t.data() == nullptr);
+  tensor d;  // default: empty; copying and filling it are no-ops
+  tensor d2 = d;
+  d2.fill(1.0f);
+  CHECK(d2.numel() == 0);
+  tensor scalar(shape{});
+  CHECK(scalar.numel() == 1);
+  CHECK(scalar[0] == 0.0f);
 }
 
 TEST_CASE("views: reshape and slice along dim 0 share memory") {

@@ -47,7 +47,8 @@ class tensor_view {
   const mixq::shape& shape() const { return shape_; }
   int rank() const { return shape_.rank(); }
   int64_t dim(int i) const { return shape_[i]; }
-  int64_t numel() const { return shape_.numel(); }
+  // Element count; 0 for an empty (default-constructed) view.
+  int64_t numel() const { return data_ ? shape_.numel() : 0; }
   int64_t stride(int i) const { return shape_.stride(i); }
   bool empty() const { return data_ == nullptr; }
   float& operator[](int64_t i) const { return data_[i]; }
@@ -122,7 +123,10 @@ class tensor {
   const mixq::shape& shape() const { return shape_; }
   int rank() const { return shape_.rank(); }
   int64_t dim(int i) const { return shape_[i]; }
-  int64_t numel() const { return shape_.numel(); }
+  // Element count; 0 for a default-constructed or moved-from tensor (which
+  // has no storage), 1 for a scalar (shape {}).
+  int64_t numel() const { return data_ ? shape_.numel() : 0; }
+  bool empty() const { return data_ == nullptr; }
   int64_t stride(int i) const { return shape_.stride(i); }
   float& operator[](int64_t i) { return data_[i]; }
   float operator[](int64_t i) const { return data_[i]; }
