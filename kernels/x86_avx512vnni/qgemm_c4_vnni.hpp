@@ -36,9 +36,11 @@
 
 // GCC 12's intrinsic headers implement _mm512_undefined_* as a self-initialized
 // variable, which -Wmaybe-uninitialized reports at every use; silence it here.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 namespace mixq {
 namespace kernels {
@@ -206,4 +208,6 @@ MIXQ_TARGET_AVX512VNNI void qgemm_range(const qgemm_problem& p, const packed_wei
 }  // namespace kernels
 }  // namespace mixq
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif

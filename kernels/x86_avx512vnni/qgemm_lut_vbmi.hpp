@@ -46,9 +46,11 @@
   __attribute__((always_inline,  \
                  target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx512bitalg")))
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 namespace mixq {
 namespace kernels {
@@ -205,4 +207,6 @@ MIXQ_TARGET_AVX512VBMI void qgemm_lut(const qgemm_problem& p, const packed_weigh
 }  // namespace kernels
 }  // namespace mixq
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
