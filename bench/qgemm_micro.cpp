@@ -96,6 +96,7 @@ __attribute__((target("avx512f,avx512vnni"))) double vnni_peak_macs() {
 struct shape {
   const char* name;
   int h, w, c, n, k, s;  // conv: h x w output, c in, n out, k x k kernel, stride; k = 0: GEMM M=h N=n K=c
+  bool rows = false;     // conv taps merged per kernel row: k taps of k_seg = k*c (dx and c contiguous)
 };
 
 }  // namespace
@@ -123,6 +124,7 @@ int main(int argc, char** argv) {
       {"gemm256", 256, 0, 256, 256, 0, 1},     {"gemm512", 512, 0, 512, 512, 0, 1},
       {"r20_s1_3x3", 32, 32, 16, 16, 3, 1},    {"r20_s2_3x3", 16, 16, 32, 32, 3, 1},
       {"r20_s3_3x3", 8, 8, 64, 64, 3, 1},      {"r20_first", 32, 32, 3, 16, 3, 1},
+      {"r20_first_rows", 32, 32, 3, 16, 3, 1, true},
   };
   std::printf("kernel,isa,a_bits,w_bits,shape,M,N,K,ns,gops,mac_per_cycle,pct_vnni_peak\n");
   std::size_t nk = 0;
@@ -157,10 +159,10 @@ int main(int argc, char** argv) {
           } else {
             const int wp = sh.w + sh.k - 1, hp = sh.h + sh.k - 1;
             m = std::int64_t(sh.h) * sh.w;
-            taps = sh.k * sh.k;
-            kseg = sh.c;
+            taps = sh.rows ? sh.k : sh.k * sh.k;
+            kseg = sh.rows ? sh.k * sh.c : sh.c;
             for (int dy = 0; dy < sh.k; ++dy)
-              for (int dx = 0; dx < sh.k; ++dx) tap.push_back((std::int64_t(dy) * wp + dx) * sh.c);
+              for (int dx = 0; dx < (sh.rows ? 1 : sh.k); ++dx) tap.push_back((std::int64_t(dy) * wp + dx) * sh.c);
             for (int y = 0; y < sh.h; ++y)
               for (int x = 0; x < sh.w; ++x) pix.push_back((std::int64_t(y) * wp + x) * sh.c);
             abytes = std::size_t(hp) * wp * sh.c;

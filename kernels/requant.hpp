@@ -60,6 +60,20 @@ inline quant_multiplier quantize_multiplier(double m) noexcept {
   return r;
 }
 
+/// A second multiplier expressed on an existing shift: round(m * 2^rshift) as
+/// int32 (saturated to the int32 range). Used for res_qm, which must share the
+/// channel's rshift so the residual joins the same rounding:
+///   y = zp + rhaz(acc * qm + res * res_qm, rshift), res_qm = multiplier_at_shift(m_res, rshift).
+/// Accuracy: |error| <= 2^-(rshift+1) absolute, so pick the channel's qm/rshift
+/// from the larger of the two multipliers when they differ a lot.
+inline std::int32_t multiplier_at_shift(double m, std::int32_t rshift) noexcept {
+  if (!std::isfinite(m) || rshift < 1 || rshift > 62) return 0;
+  const double q = std::nearbyint(std::ldexp(m, rshift));
+  if (q >= 2147483647.0) return 2147483647;
+  if (q <= -2147483648.0) return -2147483647 - 1;
+  return static_cast<std::int32_t>(q);
+}
+
 /// The fused epilogue, shared by every kernel. Either raw mode (out_i32 set)
 /// or requantized uint8 mode (out set). Row m of the output tile lives at
 ///   raw : out_i32[m * ld_i32 + n]           (acc + bias, int32)

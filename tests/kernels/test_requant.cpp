@@ -94,3 +94,19 @@ TEST_CASE("requant_one: clamp, zero point, residual, extreme accumulators") {
   CHECK(int(mk::requant_one(std::numeric_limits<std::int32_t>::max(), qmax, 62, 5, 0, 255, 0, 0)) ==
         5 + qtest::oracle_round_shift(t, 62));
 }
+
+TEST_CASE("multiplier_at_shift: residual multipliers on the channel's shift") {
+  CHECK(mk::multiplier_at_shift(0.5, 31) == (1 << 30));
+  CHECK(mk::multiplier_at_shift(-0.25, 32) == -(1 << 30));
+  CHECK(mk::multiplier_at_shift(1.0, 40) == 2147483647);            // saturates
+  CHECK(mk::multiplier_at_shift(-1.0, 40) == -2147483647 - 1);
+  CHECK(mk::multiplier_at_shift(std::nan(""), 31) == 0);
+  CHECK(mk::multiplier_at_shift(0.3, 0) == 0);                       // shift out of range
+  qtest::rng r(12);
+  for (int it = 0; it < 1000; ++it) {
+    const int s = r.uniform(20, 40);
+    const double m = (r.uniform(-100000, 100000) / 100000.0) * std::ldexp(1.0, 30 - s);
+    const std::int32_t q = mk::multiplier_at_shift(m, s);
+    CHECK(std::fabs(std::ldexp(double(q), -s) - m) <= std::ldexp(1.0, -s - 1));
+  }
+}
