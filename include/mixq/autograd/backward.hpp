@@ -33,6 +33,7 @@ inline void run_node_backward(tape& t, const node& nd) {
     case op_kind::flatten: flatten_backward(t, nd); break;
     case op_kind::softmax_cross_entropy: softmax_cross_entropy_backward(t, nd); break;
     case op_kind::shortcut_a: shortcut_a_backward(t, nd); break;
+    case op_kind::extension: nd.extension_backward()(t, nd); break;
   }
 }
 

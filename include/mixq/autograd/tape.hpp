@@ -49,6 +49,10 @@ enum class op_kind : uint8_t {
   flatten,
   softmax_cross_entropy,
   shortcut_a,
+  // Escape hatch (like ggml's map_custom): an op defined outside autograd/
+  // (e.g. the quantization layer's fake_quant) records a plain function
+  // pointer as its backward; see tape::record_extension.
+  extension,
 };
 
 inline const char* op_name(op_kind k) {
@@ -62,6 +66,7 @@ inline const char* op_name(op_kind k) {
     case op_kind::flatten: return "flatten";
     case op_kind::softmax_cross_entropy: return "softmax_cross_entropy";
     case op_kind::shortcut_a: return "shortcut_a";
+    case op_kind::extension: return "extension";
   }
   return "?";
 }
@@ -98,6 +103,24 @@ struct node {
                   "saved state must be a small trivially copyable struct");
     T v;
     std::memcpy(&v, saved, sizeof(T));
+    return v;
+  }
+
+  // op_kind::extension: the saved block starts with the backward function.
+  using backward_fn = void (*)(tape&, const node&);
+  static constexpr size_t extension_offset = 16;
+  backward_fn extension_backward() const {
+    backward_fn f;
+    std::memcpy(&f, saved, sizeof(f));
+    return f;
+  }
+  template <class T>
+  T extension_saved() const {
+    static_assert(std::is_trivially_copyable<T>::value &&
+                      sizeof(T) <= saved_bytes - extension_offset,
+                  "extension saved state must be a small trivially copyable struct");
+    T v;
+    std::memcpy(&v, saved + extension_offset, sizeof(T));
     return v;
   }
 };
@@ -179,6 +202,27 @@ class tape {
     for (var v : inputs) n.inputs[n.n_inputs++] = v.id;
     n.output = out.id;
     std::memcpy(n.saved, &saved, sizeof(Saved));
+    nodes_.push_back(n);
+  }
+
+  // Record an op defined outside autograd/: `fn` (a plain function, no
+  // captures) is called by backward with this node; it reads its state with
+  // node::extension_saved<Saved>() and writes input gradients through
+  // grad_for_write() like the built-in ops.
+  template <class Saved>
+  void record_extension(node::backward_fn fn, std::initializer_list<var> inputs, var out,
+                        const Saved& saved) {
+    static_assert(std::is_trivially_copyable<Saved>::value &&
+                      sizeof(Saved) <= node::saved_bytes - node::extension_offset,
+                  "extension saved state must be a small trivially copyable struct");
+    MIXQ_CHECK(fn != nullptr, "tape::record_extension: null backward function");
+    MIXQ_CHECK(inputs.size() <= static_cast<size_t>(node::max_inputs), "tape: too many inputs");
+    node n;
+    n.kind = op_kind::extension;
+    for (var v : inputs) n.inputs[n.n_inputs++] = v.id;
+    n.output = out.id;
+    std::memcpy(n.saved, &fn, sizeof(fn));
+    std::memcpy(n.saved + node::extension_offset, &saved, sizeof(Saved));
     nodes_.push_back(n);
   }
 
