@@ -96,11 +96,13 @@ MIXQ_INLINE_AVX512VNNI inline __m512i requant8(__m512i t, __m512i rnd, __m512i s
   return _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(t, sh), lo), hi);
 }
 
-/// Epilogue of one row's 16 channels n .. n+15 (masked by c.mask).
-template <bool Raw, bool Res>
+/// Epilogue of one row's 16 channels n .. n+15 (masked by c.mask). With
+/// HasBias the accumulator already holds the bias (the kernel starts its sums
+/// from it), otherwise it is added here.
+template <bool Raw, bool Res, bool HasBias = false>
 MIXQ_INLINE_AVX512VNNI inline void epi16(__m512i acc, const epilogue& ep, const epi_consts& c, std::int64_t m,
                                          std::int32_t n) noexcept {
-  acc = _mm512_add_epi32(acc, c.bias);
+  if (!HasBias) acc = _mm512_add_epi32(acc, c.bias);
   if (Raw) {
     _mm512_mask_storeu_epi32(ep.out_i32 + m * ep.ld_i32 + n, c.mask, acc);
     return;
@@ -154,7 +156,7 @@ MIXQ_TARGET_AVX512VNNI void qgemm_range_w(const qgemm_problem& p, std::int32_t t
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_si512();
+        for (int v = 0; v < NV; ++v) acc[r][v] = ec[v].bias;  // the sums start from the bias
       const std::int8_t* w = wb;
       for (std::int32_t t = 0; t < taps; ++t) {
         const std::int64_t toff = p.tap_off ? p.tap_off[t] : 0;
@@ -180,7 +182,7 @@ MIXQ_TARGET_AVX512VNNI void qgemm_range_w(const qgemm_problem& p, std::int32_t t
   _Pragma("GCC unroll 16") for (int r = 0; r < MR; ++r) {                                     \
     if (r >= mr) break;                                                                        \
     _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) if (nb0 + 16 * v < n1)                \
-        epi16<RAW, RES>(acc[r][v], ep, ec[v], m + r, nb0 + 16 * v);                            \
+        epi16<RAW, RES, true>(acc[r][v], ep, ec[v], m + r, nb0 + 16 * v);                            \
   }
       if (ep.out_i32) {
         MIXQ_VNNI_EPI(true, false)
