@@ -30,9 +30,26 @@
 
 #include "mixq/core/error.hpp"
 
+// The kernels' code depends on the vector width the including TU is compiled
+// for, so they live in an inline namespace named after it: two TUs built for
+// different ISAs (say AVX2 and AVX-512) get distinct symbols instead of one
+// ODR-merged definition that could execute AVX-512 code on the AVX2 path.
+#if defined(__AVX512F__)
+#define MIXQ_F32_ISA_NS isa_avx512f
+#elif defined(__AVX2__) && defined(__FMA__)
+#define MIXQ_F32_ISA_NS isa_avx2_fma
+#elif defined(__AVX__)
+#define MIXQ_F32_ISA_NS isa_avx
+#elif defined(__ARM_NEON)
+#define MIXQ_F32_ISA_NS isa_neon
+#else
+#define MIXQ_F32_ISA_NS isa_baseline
+#endif
+
 namespace mixq {
 namespace detail {
 namespace conv {
+inline namespace MIXQ_F32_ISA_NS {
 
 using vf = xsimd::batch<float>;
 constexpr int lanes = static_cast<int>(vf::size);
@@ -386,6 +403,7 @@ inline void backward_weight_image(const geom& g, const float* xp, const float* d
   }
 }
 
+}  // namespace MIXQ_F32_ISA_NS
 }  // namespace conv
 }  // namespace detail
 }  // namespace mixq
