@@ -196,3 +196,32 @@ TEST_CASE("small_cnn learns a synthetic task (loss falls, accuracy rises)") {
   var logits = m.forward(t, t.input(x.view()));
   CHECK(accuracy(logits.value(), labels.data()) > 0.9);
 }
+
+TEST_CASE("conv2d / linear modules: shapes, names, decay flags, init scale, forward shapes") {
+  rng r(11);
+  nn::conv2d c(5, 7, 3, nn::conv2d_options{2, 1, true}, r);
+  auto ps = c.parameters();
+  REQUIRE(ps.size() == 2);
+  CHECK(ps[0]->name == "weight");
+  CHECK(ps[0]->shape() == shape({7, 3, 3, 5}));
+  CHECK(ps[0]->weight_decay);
+  CHECK(ps[1]->name == "bias");
+  CHECK_FALSE(ps[1]->weight_decay);
+  double s2 = 0;
+  for (int64_t i = 0; i < c.weight.numel(); ++i) s2 += static_cast<double>(c.weight.value[i]) * c.weight.value[i];
+  CHECK(s2 / static_cast<double>(c.weight.numel()) == doctest::Approx(2.0 / 45.0).epsilon(0.35));
+  nn::conv2d nb(5, 7, 1, nn::conv2d_options{}, r);
+  CHECK(nb.parameters().size() == 1);
+  nn::linear l(6, 4, true, r), l2(6, 4, false, r);
+  CHECK(l.parameters().size() == 2);
+  CHECK(l2.parameters().size() == 1);
+  CHECK(l.bias.value.shape() == shape({4}));
+  tensor x({3, 7, 9, 5});
+  fill_uniform(x.view(), r, -1.0f, 1.0f);
+  tape t;
+  var y = c.forward(t, t.input(x.view()));
+  CHECK(y.shape() == shape({3, 4, 5, 7}));
+  tensor z({3, 6});
+  CHECK(l.forward(t, t.input(z.view())).shape() == shape({3, 4}));
+  CHECK_THROWS_AS(nn::conv2d(0, 7, 3, nn::conv2d_options{}, r), mixq::error);
+}
