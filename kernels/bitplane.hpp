@@ -1,0 +1,250 @@
+#pragma once
+// Bit-plane index activations for the 64-entry LUT kernels (b_a in {2, 3}).
+//
+// ## Why a second activation format
+// The LUT family looks up table entries with vpermb; its index bytes are made
+// of activation bits. Rebuilding them from one-code-per-byte NHWC activations
+// inside the consumer kernel (once per tile, tap and k block) costs about as
+// many shuffle-port ops as the lookups themselves (docs/kernels.md section 10).
+// Here the PRODUCER writes the indices: its epilogue (or one conversion pass)
+// emits this format, and the consumer kernel only loads ready index vectors.
+//
+// ## The format
+// - cpb = channels per index byte = floor(6 / b_a): 3 for b_a = 2, 2 for
+//   b_a = 3; G = ceil(C / cpb) groups of channels.
+// - Index byte of (pixel, group g): bit (b_a*j + p) = bit p (plane p) of the
+//   code of channel cpb*g + j, for j < cpb; channels >= C count as code 0;
+//   bits 6 and 7 are 0. So one byte holds every plane of cpb channels and is
+//   directly a 6-bit vpermb index into a 64-entry table of subset sums
+//   (lookups per MAC = b_a / 6, the same as a one-plane-per-byte layout with
+//   6 channels, but no per-plane scaling or merging is needed).
+// - Layout: group-planar. Byte (pixel at offset o, group g) lives at
+//   base[o + g * group_stride]; within one group plane, pixels are addressed
+//   like a u8 image with ONE byte per pixel. For a zero-padded image of
+//   Hp x Wp pixels: plane = [Hp][Wp], group_stride >= Hp*Wp, and a 3x3 conv
+//   reads tap (dy, dx) at pix_off + dy*Wp + dx. Consecutive output pixels of
+//   a row are consecutive bytes, so a 64-pixel index vector of one (tap,
+//   group) is one load (or one masked load per image row it spans).
+// - Padding: the halo holds index 0 (= all codes 0, the zero point).
+// - Over-read: readers may load up to 63 bytes past the last addressed index
+//   byte of the last group (allocate bitplane_overread_bytes = 64 there), and
+//   masked loads may address (never touch) bytes before a row start.
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "common.hpp"
+#include "pack.hpp"
+#include "requant.hpp"
+
+namespace mixq {
+namespace kernels {
+
+/// Readable bytes callers allocate after the last addressed index byte.
+constexpr std::size_t bitplane_overread_bytes = 64;
+
+/// Channels per index byte for b_a-bit codes (0 if the format does not exist).
+inline constexpr int bitplane_cpb(int b_a) noexcept { return (b_a >= 2 && b_a <= 3) ? 6 / b_a : 0; }
+
+/// Groups (index bytes per pixel) for c channels of b_a-bit codes.
+inline constexpr std::int32_t bitplane_groups(std::int32_t c, int b_a) noexcept {
+  return (c + bitplane_cpb(b_a) - 1) / bitplane_cpb(b_a);
+}
+
+/// Index byte of cpb consecutive codes (codes[j] for j < cnt, the rest 0).
+inline std::uint8_t bitplane_index_byte(const std::uint8_t* codes, int cnt, int b_a) noexcept {
+  unsigned v = 0;
+  for (int j = 0; j < cnt; ++j) v |= static_cast<unsigned>(codes[j]) << (b_a * j);
+  return static_cast<std::uint8_t>(v);
+}
+
+/// Reference converter: npix pixels of u8 codes (pixel x at codes + x*pix_stride,
+/// c channels, each < 2^b_a) -> index bytes dst[g*group_stride + x].
+inline void bitplane_from_codes_ref(const std::uint8_t* codes, std::int64_t npix, std::int64_t pix_stride,
+                                    std::int32_t c, int b_a, std::uint8_t* dst, std::int64_t group_stride) noexcept {
+  const int cpb = bitplane_cpb(b_a);
+  const std::int32_t g_n = bitplane_groups(c, b_a);
+  for (std::int64_t x = 0; x < npix; ++x)
+    for (std::int32_t g = 0; g < g_n; ++g) {
+      const int cnt = (c - cpb * g) < cpb ? c - cpb * g : cpb;
+      dst[g * group_stride + x] = bitplane_index_byte(codes + x * pix_stride + cpb * g, cnt, b_a);
+    }
+}
+
+/// Inverse (tests, ref kernel): code of channel ch at pixel offset o.
+inline std::uint8_t bitplane_code_at(const std::uint8_t* base, std::int64_t o, std::int64_t group_stride,
+                                     std::int32_t ch, int b_a) noexcept {
+  const int cpb = bitplane_cpb(b_a);
+  const unsigned v = base[o + (ch / cpb) * group_stride];
+  return static_cast<std::uint8_t>((v >> (b_a * (ch % cpb))) & ((1u << b_a) - 1u));
+}
+
+/// Activations of one LUT6 problem (implicit GEMM over index planes):
+///   C[m][n] = sum_t sum_{c<k_seg} code(a, pix_off[m] + tap_off[t], channel c) * W[n][t][c]
+struct bitplane_problem {
+  std::int64_t m = 0;
+  const std::uint8_t* a = nullptr;        ///< group-0 plane base
+  std::int64_t group_stride = 0;          ///< bytes between group planes
+  const std::int64_t* pix_off = nullptr;  ///< [m] offsets (one byte per pixel)
+  const std::int64_t* tap_off = nullptr;  ///< [taps]; nullptr = all zero
+};
+
+/// Optional fused output in the SAME format (the next layer's input): codes
+/// (epilogue rule of requant.hpp, no residual) written as index bytes of
+/// b_out-bit codes, byte (m, go) at base[pix_off[m] + go * group_stride]. The
+/// epilogue compares acc + bias with per-channel thresholds (exactly the
+/// requant rule, bitplane_thresholds()) instead of multiplying.
+struct bitplane_output {
+  std::uint8_t* base = nullptr;
+  std::int64_t group_stride = 0;
+  const std::int64_t* pix_off = nullptr;  ///< [m]
+  int b_out = 2;
+  const std::int64_t* thresholds = nullptr;  ///< [n][hi - lo] from bitplane_thresholds()
+};
+
+/// Per-channel thresholds of the requant rule (qm >= 0 makes it monotone in
+/// v = acc + bias): thr[n*(hi-lo) + j] = min { v in int32 : requant(v) >= lo+j+1 },
+/// or 2^31 when no int32 v reaches it. Then requant(v) = lo + #{j : v >= thr_j}.
+/// ep must have qm, rshift, zp_out, lo <= hi, and no residual.
+inline void bitplane_thresholds(const epilogue& ep, std::int32_t n, std::int64_t* thr) noexcept {
+  const std::int32_t levels = ep.hi - ep.lo;
+  for (std::int32_t c = 0; c < n; ++c)
+    for (std::int32_t j = 0; j < levels; ++j) {
+      const std::int32_t want = ep.lo + j + 1;
+      auto q = [&](std::int64_t v) {
+        return requant_one(static_cast<std::int32_t>(v), ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo, ep.hi, 0, 0);
+      };
+      std::int64_t lo = std::numeric_limits<std::int32_t>::min(), hi = std::numeric_limits<std::int32_t>::max();
+      if (q(hi) < want) {
+        thr[std::int64_t(c) * levels + j] = std::int64_t(1) << 31;
+        continue;
+      }
+      while (lo < hi) {  // smallest v with q(v) >= want
+        const std::int64_t mid = lo + (hi - lo) / 2;
+        if (q(mid) >= want)
+          hi = mid;
+        else
+          lo = mid + 1;
+      }
+      thr[std::int64_t(c) * levels + j] = lo;
+    }
+}
+
+/// Weights packed as 64-entry subset-sum tables for the LUT6 kernels.
+/// Table (n, t, g), entry i: T[i] = sum_{j<cpb} ((i >> b_a j) & (2^b_a - 1)) * W[n][t][cpb g + j],
+/// stored as the unsigned byte T[i] - emin, emin = cpb (2^b_a - 1) (-2^(b_w-1))
+/// (the smallest possible entry; the kernel adds K' * emin back, K' = taps*G).
+/// Exact in u8 while span = cpb (2^b_a - 1) (2^b_w - 1) <= 255: b_w <= 4.
+/// Layout: [ceil(N/NB)][taps][G][NB][64] bytes, NB = bitplane_nb; zero weights
+/// (entry 0 - emin) for n >= N and channels >= k_seg.
+constexpr std::int32_t bitplane_nb = 4;
+
+struct bitplane_weights {
+  std::int32_t n = 0, taps = 0, k_seg = 0, b_w = 0, b_a = 0;
+  std::int32_t cpb = 0, groups = 0, ksteps = 0;  ///< ksteps = taps * groups (lookups per output)
+  std::int32_t emin = 0, span = 0;
+  std::int32_t widen_every = 0;  ///< u8 sums per lane before widening: floor(255 / span)
+  std::int32_t flush_every = 0;  ///< lookups per u16 chunk (multiple of widen_every, * span <= 65534)
+  std::vector<std::int8_t> codes;  ///< W [n][taps][k_seg] (ref twin)
+  aligned_buffer tables;
+  std::array<char, 64> name{};
+};
+
+/// Whether the LUT6 format and kernel are exact for (b_w, b_a).
+inline constexpr bool bitplane_supports(int b_w, int b_a) noexcept {
+  return b_a >= 2 && b_a <= 3 && b_w >= 2 && b_w <= 8 &&
+         (6 / b_a) * ((1 << b_a) - 1) * ((1 << b_w) - 1) <= 255;
+}
+static_assert(bitplane_supports(2, 2) && bitplane_supports(4, 2) && bitplane_supports(4, 3), "W<=4, A<=3");
+static_assert(!bitplane_supports(5, 2) && !bitplane_supports(2, 4), "W5 or A4 would overflow u8 entries");
+
+/// Pack W [n][taps][k_seg] (b_w-bit codes) for b_a-bit bit-plane activations.
+/// Throws std::invalid_argument on unsupported pairs or bad codes.
+inline bitplane_weights pack_bitplane_weights(const std::int8_t* w, std::int32_t n, std::int32_t taps,
+                                              std::int32_t k_seg, int b_w, int b_a) {
+  detail::pack_check(bitplane_supports(b_w, b_a), "bit-plane LUT: needs b_a in {2,3} and b_w <= 4");
+  detail::pack_check(w != nullptr && n >= 1 && taps >= 1 && k_seg >= 1, "n, taps, k_seg must be >= 1");
+  detail::pack_check(std::int64_t(taps) * k_seg <= max_k_total, "taps * k_seg exceeds max_k_total (65536)");
+  const std::int64_t total = std::int64_t(n) * taps * k_seg;
+  const int wmin = -(1 << (b_w - 1)), wmax = (1 << (b_w - 1)) - 1;
+  for (std::int64_t i = 0; i < total; ++i)
+    detail::pack_check(w[i] >= wmin && w[i] <= wmax, "weight code outside the signed b_w-bit range");
+  bitplane_weights p;
+  p.n = n;
+  p.taps = taps;
+  p.k_seg = k_seg;
+  p.b_w = b_w;
+  p.b_a = b_a;
+  p.cpb = bitplane_cpb(b_a);
+  p.groups = bitplane_groups(k_seg, b_a);
+  p.ksteps = taps * p.groups;
+  const int amax = (1 << b_a) - 1;
+  p.emin = p.cpb * amax * wmin;
+  p.span = p.cpb * amax * (wmax - wmin);
+  p.widen_every = 255 / p.span;
+  p.flush_every = (65534 / p.span) / p.widen_every * p.widen_every;
+  p.codes.assign(w, w + total);
+  std::snprintf(p.name.data(), p.name.size(), "qgemm_a%dw%d_%dx%dc%d__avx512vbmi_lut6", b_a, b_w, 64, bitplane_nb,
+                p.cpb);
+  const std::int32_t nb = (n + bitplane_nb - 1) / bitplane_nb;
+  p.tables.reset(static_cast<std::size_t>(nb) * p.ksteps * bitplane_nb * 64);
+  std::uint8_t* d = p.tables.data();
+  for (std::int32_t b = 0; b < nb; ++b)
+    for (std::int32_t t = 0; t < taps; ++t)
+      for (std::int32_t g = 0; g < p.groups; ++g)
+        for (std::int32_t j = 0; j < bitplane_nb; ++j)
+          for (int i = 0; i < 64; ++i) {
+            const std::int32_t col = b * bitplane_nb + j;
+            int s = 0;
+            for (int q = 0; q < p.cpb; ++q) {
+              const std::int32_t c = p.cpb * g + q;
+              const int code = (i >> (b_a * q)) & amax;
+              if (col < n && c < k_seg) s += code * w[(std::int64_t(col) * taps + t) * k_seg + c];
+            }
+            *d++ = static_cast<std::uint8_t>(s - p.emin);
+          }
+  return p;
+}
+
+namespace ref {
+
+/// Scalar twin of the LUT6 kernel: same operands (index planes), int64 sums,
+/// the requant.hpp epilogue (raw, u8 NHWC without residual) and/or the
+/// bit-plane output. Rows [m0, m1), all channels.
+inline void qgemm_bitplane_range(const bitplane_problem& p, const bitplane_weights& pw, const epilogue& ep,
+                                 const bitplane_output* bo, std::int64_t m0, std::int64_t m1) noexcept {
+  auto acc_of = [&](std::int64_t m, std::int32_t c) {
+    std::int64_t s = 0;
+    for (std::int32_t t = 0; t < pw.taps; ++t) {
+      const std::int64_t o = p.pix_off[m] + (p.tap_off ? p.tap_off[t] : 0);
+      for (std::int32_t k = 0; k < pw.k_seg; ++k)
+        s += std::int64_t(bitplane_code_at(p.a, o, p.group_stride, k, pw.b_a)) *
+             pw.codes[(std::int64_t(c) * pw.taps + t) * pw.k_seg + k];
+    }
+    return static_cast<std::int32_t>(s);
+  };
+  for (std::int64_t m = m0; m < m1; ++m) {
+    if (ep.out_i32 || ep.out)
+      for (std::int32_t c = 0; c < pw.n; ++c) {
+        const std::int32_t a = acc_of(m, c);
+        epilogue_row(ep, m, c, 1, &a);
+      }
+    if (!bo) continue;
+    const int cpo = bitplane_cpb(bo->b_out);
+    for (std::int32_t go = 0; go < bitplane_groups(pw.n, bo->b_out); ++go) {
+      std::uint8_t codes[3] = {0, 0, 0};
+      const int cnt = (pw.n - cpo * go) < cpo ? pw.n - cpo * go : cpo;
+      for (int j = 0; j < cnt; ++j) {
+        const std::int32_t c = cpo * go + j;
+        codes[j] = requant_one(acc_of(m, c) + (ep.bias ? ep.bias[c] : 0), ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo,
+                               ep.hi, 0, 0);
+      }
+      bo->base[bo->pix_off[m] + go * bo->group_stride] = bitplane_index_byte(codes, cnt, bo->b_out);
+    }
+  }
+}
+
+}  // namespace ref
+}  // namespace kernels
+}  // namespace mixq

@@ -1,0 +1,76 @@
+#pragma once
+// Opt-in entry points of the 64-entry LUT family on bit-plane index
+// activations (bitplane.hpp). qgemm() and its dispatch are unchanged: a
+// caller opts in by keeping its activations in the bit-plane format (the
+// producer writes it through bitplane_output, or bitplane_from_codes()
+// converts u8 codes once) and packing with pack_bitplane_weights().
+//
+//   qgemm_bitplane(p, pw, ep, bo)        rows [0, p.m), all channels
+//   qgemm_bitplane_tile(p, pw, ep, bo, m0, m1)   rows [m0, m1) (disjoint row
+//       ranges may run concurrently; all channels, so fused bit-plane output
+//       groups are always complete)
+// ep: raw int32 (out_i32) or u8 NHWC (out) output, no residual (both taken
+// by the scalar epilogue on this path); bo (optional): codes written as the
+// next layer's bit-plane index bytes through per-channel thresholds
+// (bitplane_thresholds(ep, n, thr), computed once per layer). ep.qm/rshift
+// must then be set; the fast path needs n <= lut6_stage_channels.
+// Runs the AVX-512 VBMI kernel when the CPU has it and MIXQ_ISA / set_isa()
+// allow avx512, else the scalar twin. last_used_kernel() names what ran.
+#include <cstdint>
+
+#include "bitplane.hpp"
+#include "dispatch.hpp"
+#if MIXQ_KERNELS_X86
+#include "x86_avx512vnni/qgemm_bitplane_lut6_vbmi.hpp"
+#endif
+
+namespace mixq {
+namespace kernels {
+
+/// Whether qgemm_bitplane runs the AVX-512 VBMI kernel (else the scalar twin).
+inline bool bitplane_simd_active() noexcept {
+#if MIXQ_KERNELS_X86
+  return active_isa() == isa::avx512 && detail::state().caps.avx512lut;
+#else
+  return false;
+#endif
+}
+
+inline void qgemm_bitplane_tile(const bitplane_problem& p, const bitplane_weights& pw, const epilogue& ep,
+                                const bitplane_output* bo, std::int64_t m0, std::int64_t m1) noexcept {
+  MIXQ_KDASSERT(!ep.res);
+  MIXQ_KDASSERT(!bo || (ep.qm && ep.rshift && bo->thresholds && ep.hi < (1 << bo->b_out)));
+  if (m0 >= m1) return;
+#if MIXQ_KERNELS_X86
+  if (bitplane_simd_active()) {
+    detail::record_kernel(pw.name.data());
+    detail::avx512vbmi::qgemm_bitplane_lut6(p, pw, ep, bo, m0, m1);
+    return;
+  }
+#endif
+  char name[64];
+  std::snprintf(name, sizeof(name), "qgemm_a%dw%d_1x1c1__scalar_bitplane", pw.b_a, pw.b_w);
+  detail::record_kernel(name);
+  ref::qgemm_bitplane_range(p, pw, ep, bo, m0, m1);
+}
+
+inline void qgemm_bitplane(const bitplane_problem& p, const bitplane_weights& pw, const epilogue& ep,
+                           const bitplane_output* bo = nullptr) noexcept {
+  qgemm_bitplane_tile(p, pw, ep, bo, 0, p.m);
+}
+
+/// u8 codes -> bit-plane index planes (see bitplane_from_codes_ref), AVX-512
+/// when available and C % 16 == 0.
+inline void bitplane_from_codes(const std::uint8_t* codes, std::int64_t npix, std::int64_t pix_stride,
+                                std::int32_t c, int b_a, std::uint8_t* dst, std::int64_t group_stride) noexcept {
+#if MIXQ_KERNELS_X86
+  if (bitplane_simd_active()) {
+    detail::avx512vbmi::bitplane_from_codes_avx512(codes, npix, pix_stride, c, b_a, dst, group_stride);
+    return;
+  }
+#endif
+  bitplane_from_codes_ref(codes, npix, pix_stride, c, b_a, dst, group_stride);
+}
+
+}  // namespace kernels
+}  // namespace mixq

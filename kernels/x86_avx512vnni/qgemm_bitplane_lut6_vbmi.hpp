@@ -1,0 +1,413 @@
+#pragma once
+// AVX-512 VBMI 64-entry LUT kernel on bit-plane index activations (bitplane.hpp):
+// qgemm_a<A>w<W>_64x4c<cpb>__avx512vbmi_lut6, b_a in {2, 3}, b_w <= 4.
+//
+// Math: one index byte = every plane of cpb channels (6 bits), one table zmm
+// = the 64 subset sums of one (output channel n, tap t, group g):
+//   C[m][n] = sum_{t, g} T_{n,t,g}[ idx(pix_off[m] + tap_off[t], g) ]
+// vpermb(idx_vec, table) performs 64 lookups = 64 pixels x cpb channels x
+// b_a planes (192 MACs for A2). Lanes are PIXELS: a (tap, group) index
+// vector of 64 output pixels is one load from the group plane (stride-1 rows
+// are contiguous), or one masked load per row segment it spans.
+//
+// Exact accumulation (entries stored as u8 T - emin, span = max - min):
+//   u8   : vpaddb of L = floor(255 / span) lookups (W2A2: L = 9)      -> no wrap
+//   u16  : all += a8 (as words), odd += a8 >> 8, every L lookups; then
+//          even = all - (odd << 8) (mod 2^16, exact since even <= 65534) and
+//          odd are the sums of the even / odd pixels; F = flush_every lookups
+//          keep F * span <= 65534 (W2A2: 2421 lookups = K 7263 per chunk)
+//   int32: longer K flushes the u16 sums into an int32 stack tile (scalar).
+//   C = sum + K' * emin  (K' = taps * groups lookups per output).
+// Tile: 2 x 64 pixels x 4 channels (24 accumulator zmm); each table load
+//   feeds 2 vpermb, each index load 4.
+// Index vectors: read directly when each 64-pixel tile is one contiguous run
+//   of index bytes (GEMM, wide rows), else gathered once per tile by masked
+//   byte loads (one per run, up to 8 runs = 8-pixel rows) into a stack buffer
+//   (lut6_index_capacity zmm) reused by every channel block; beyond that, or
+//   with more than 8 runs (e.g. stride 2), gathered per use.
+// Epilogues: (1) bit-plane output (the next layer's input, fast): per-channel
+//   thresholds (exactly the requant rule) compared on the u16 sums
+//   (vpcmpuw, 32 pixels each), counted into codes, combined into index bytes
+//   and stored with masked stores per output run; (2) raw int32 / u8 NHWC
+//   (requant.hpp rule, no residual): scalar, for tests and compatibility.
+// Over-read: up to 63 bytes past the last addressed index byte (direct loads
+//   of a partial last tile); masked loads may address bytes before a run.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "../bitplane.hpp"
+#include "../requant.hpp"
+#include "qgemm_lut_vbmi.hpp"
+
+#define MIXQ_TARGET_LUT6 \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx512bitalg")))
+#define MIXQ_INLINE_LUT6 \
+  __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx512bitalg")))
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+namespace mixq {
+namespace kernels {
+
+/// zmm index vectors the LUT6 kernel can keep per 2-tile step (40 KB of stack).
+constexpr std::int32_t lut6_index_capacity = 640;
+/// Channels the fused bit-plane epilogue can stage per tile (else scalar).
+constexpr std::int32_t lut6_stage_channels = 256;
+
+namespace detail {
+namespace avx512vbmi {
+
+constexpr int lut6_p = 2;  // 64-pixel tiles per step
+
+/// Maximal runs of consecutive offsets among off[0..mr): cnt in 1..8, or
+/// cnt = 0 when there are more than 8 runs.
+struct lut6_runs {
+  int cnt = 0;
+  int start[9] = {};
+  std::int64_t off[8] = {};
+};
+
+inline void lut6_find_runs(const std::int64_t* off, int mr, lut6_runs& r) noexcept {
+  r.cnt = 0;
+  int s = 0;
+  while (s < mr) {
+    int e = s + 1;
+    while (e < mr && off[e] == off[e - 1] + 1) ++e;
+    if (r.cnt == 8) {
+      r.cnt = 0;
+      return;
+    }
+    r.start[r.cnt] = s;
+    r.off[r.cnt] = off[s];
+    ++r.cnt;
+    s = e;
+  }
+  r.start[r.cnt] = mr;
+}
+
+MIXQ_INLINE_LUT6 inline __mmask64 lut6_lane_mask(int s, int e) noexcept {
+  const std::uint64_t hi = e >= 64 ? ~0ull : ((1ull << e) - 1);
+  const std::uint64_t lo = (1ull << s) - 1;
+  return _cvtu64_mask64(hi & ~lo);
+}
+
+/// 64 index bytes base[off[i]] (i < mr) into lanes i (lanes >= mr: any value).
+MIXQ_INLINE_LUT6 inline __m512i lut6_gather(const std::uint8_t* base, const lut6_runs& r, const std::int64_t* off,
+                                            int mr) noexcept {
+  if (r.cnt == 1) return _mm512_loadu_si512(reinterpret_cast<const void*>(base + r.off[0]));
+  if (r.cnt > 1) {
+    __m512i v = _mm512_setzero_si512();
+    for (int i = 0; i < r.cnt; ++i) {
+      const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(base + r.off[i]) - std::uintptr_t(r.start[i]);
+      v = _mm512_mask_loadu_epi8(v, lut6_lane_mask(r.start[i], r.start[i + 1]), reinterpret_cast<const void*>(a));
+    }
+    return v;
+  }
+  alignas(64) std::uint8_t tmp[64] = {};
+  for (int i = 0; i < mr; ++i) tmp[i] = base[off[i]];
+  return _mm512_load_si512(tmp);
+}
+
+MIXQ_INLINE_LUT6 inline void lut6_scatter(std::uint8_t* base, const lut6_runs& r, const std::int64_t* off, int mr,
+                                          __m512i v) noexcept {
+  if (r.cnt >= 1) {
+    for (int i = 0; i < r.cnt; ++i) {
+      const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(base + r.off[i]) - std::uintptr_t(r.start[i]);
+      _mm512_mask_storeu_epi8(reinterpret_cast<void*>(a), lut6_lane_mask(r.start[i], r.start[i + 1]), v);
+    }
+    return;
+  }
+  alignas(64) std::uint8_t tmp[64];
+  _mm512_store_si512(tmp, v);
+  for (int i = 0; i < mr; ++i) base[off[i]] = tmp[i];
+}
+
+/// Where the index vectors of one 2-tile step come from.
+struct lut6_src {
+  const bitplane_problem* p;
+  std::int32_t taps, groups;
+  std::int64_t m[lut6_p];
+  int mr[lut6_p];
+  lut6_runs runs[lut6_p];
+  const __m512i* buf;  // prepared [lut6_p][ksteps] or nullptr
+  bool direct;
+};
+
+/// Cursor over (t, g) in k order.
+template <int Mode>  // 0 direct, 1 buffer, 2 gather per use
+struct lut6_cursor {
+  const lut6_src* s;
+  std::int32_t t = 0, g = 0, k = 0, ksteps = 0;
+  const std::uint8_t* cur = nullptr;  // a + tap_off[t] + g * gs
+
+  MIXQ_INLINE_LUT6 void set_tap() noexcept {
+    if (t < s->taps) cur = s->p->a + (s->p->tap_off ? s->p->tap_off[t] : 0) + g * s->p->group_stride;
+  }
+  MIXQ_INLINE_LUT6 void reset(const lut6_src* src) noexcept {
+    s = src;
+    t = g = k = 0;
+    ksteps = src->taps * src->groups;
+    set_tap();
+  }
+  MIXQ_INLINE_LUT6 __m512i get(int i) const noexcept {
+    if (Mode == 1) return _mm512_load_si512(reinterpret_cast<const void*>(s->buf + std::int64_t(i) * ksteps + k));
+    if (Mode == 0) return _mm512_loadu_si512(reinterpret_cast<const void*>(cur + s->runs[i].off[0]));
+    return lut6_gather(cur, s->runs[i], s->p->pix_off + s->m[i], s->mr[i]);
+  }
+  MIXQ_INLINE_LUT6 void advance() noexcept {
+    ++k;
+    if (Mode == 1) return;
+    if (++g == s->groups) {
+      g = 0;
+      ++t;
+      set_tap();
+    } else {
+      cur += s->p->group_stride;
+    }
+  }
+};
+
+/// Sums of one 4-channel block for both tiles: u16 even/odd accumulators.
+template <int Mode>
+MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t* tb, std::int32_t ksteps, int L,
+                                        int F, __m512i (&all)[lut6_p][bitplane_nb],
+                                        __m512i (&odd)[lut6_p][bitplane_nb], std::int32_t* flush32,
+                                        bool& flushed) noexcept {
+  constexpr int P = lut6_p, NB = bitplane_nb;
+  lut6_cursor<Mode> cur;
+  cur.reset(&src);
+  for (int i = 0; i < P; ++i)
+    for (int j = 0; j < NB; ++j) all[i][j] = odd[i][j] = _mm512_setzero_si512();
+  std::int32_t since = 0;
+  for (std::int32_t k = 0; k < ksteps;) {
+    const int len = (ksteps - k) < L ? static_cast<int>(ksteps - k) : L;
+    __m512i a8[P][NB];
+    {
+      __m512i ix[P];
+#pragma GCC unroll 2
+      for (int i = 0; i < P; ++i) ix[i] = cur.get(i);
+      cur.advance();
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) {
+        const __m512i tab = _mm512_load_si512(reinterpret_cast<const void*>(tb + 64 * j));
+#pragma GCC unroll 2
+        for (int i = 0; i < P; ++i) a8[i][j] = _mm512_permutexvar_epi8(ix[i], tab);
+      }
+      tb += 64 * NB;
+    }
+    for (int s = 1; s < len; ++s) {
+      __m512i ix[P];
+#pragma GCC unroll 2
+      for (int i = 0; i < P; ++i) ix[i] = cur.get(i);
+      cur.advance();
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) {
+        const __m512i tab = _mm512_load_si512(reinterpret_cast<const void*>(tb + 64 * j));
+#pragma GCC unroll 2
+        for (int i = 0; i < P; ++i) a8[i][j] = _mm512_add_epi8(a8[i][j], _mm512_permutexvar_epi8(ix[i], tab));
+      }
+      tb += 64 * NB;
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < P; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) {
+        all[i][j] = _mm512_add_epi16(all[i][j], a8[i][j]);
+        odd[i][j] = _mm512_add_epi16(odd[i][j], _mm512_srli_epi16(a8[i][j], 8));
+      }
+    k += len;
+    since += len;
+    if (since >= F && k < ksteps) {  // u16 chunk full: move it to int32 (rare: K' > F)
+      for (int i = 0; i < P; ++i)
+        for (int j = 0; j < NB; ++j) {
+          alignas(64) std::uint16_t ue[32], uo[32];
+          _mm512_store_si512(ue, _mm512_sub_epi16(all[i][j], _mm512_slli_epi16(odd[i][j], 8)));
+          _mm512_store_si512(uo, odd[i][j]);
+          std::int32_t* f = flush32 + (i * NB + j) * 64;
+          for (int l = 0; l < 32; ++l) {
+            f[2 * l] += ue[l];
+            f[2 * l + 1] += uo[l];
+          }
+          all[i][j] = odd[i][j] = _mm512_setzero_si512();
+        }
+      since = 0;
+      flushed = true;
+    }
+  }
+}
+
+/// Rows [m0, m1), all channels. See the header comment.
+MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p, const bitplane_weights& pw,
+                                                 const epilogue& ep, const bitplane_output* bo, std::int64_t m0,
+                                                 std::int64_t m1) noexcept {
+  constexpr int P = lut6_p, NB = bitplane_nb, MT = 64;
+  const std::int32_t ksteps = pw.ksteps, n = pw.n, nblocks = (n + NB - 1) / NB;
+  const int L = pw.widen_every, F = pw.flush_every;
+  const std::int64_t corr = std::int64_t(ksteps) * pw.emin;  // C = sum + corr
+  const bool want_u8 = ep.out_i32 || ep.out;
+  const bool fast_bo = bo && n <= lut6_stage_channels;
+  const std::int32_t levels = ep.hi - ep.lo;
+  alignas(64) __m512i ibuf[lut6_index_capacity];
+  alignas(64) std::uint8_t stage[lut6_p][lut6_stage_channels][64];
+  alignas(64) std::int32_t flush32[P * NB * 64];
+  const bool can_prep = std::int64_t(P) * ksteps <= lut6_index_capacity;
+  for (std::int64_t ms = m0; ms < m1; ms += P * MT) {
+    lut6_src src;
+    src.p = &p;
+    src.taps = pw.taps;
+    src.groups = pw.groups;
+    src.buf = nullptr;
+    bool direct = true;
+    for (int i = 0; i < P; ++i) {
+      const std::int64_t mi = ms + std::int64_t(i) * MT;
+      const std::int64_t mb = mi < m1 ? mi : ms;  // an absent tile repeats tile 0 (never stored)
+      src.m[i] = mb;
+      src.mr[i] = static_cast<int>((m1 - mb) < MT ? (m1 - mb) : MT);
+      lut6_find_runs(p.pix_off + mb, src.mr[i], src.runs[i]);
+      direct = direct && src.runs[i].cnt == 1;
+    }
+    int mode = direct ? 0 : (can_prep ? 1 : 2);
+    if (mode == 1) {  // gather every (tile, tap, group) vector once for all channel blocks
+      lut6_cursor<2> c;
+      c.reset(&src);
+      for (std::int32_t k = 0; k < ksteps; ++k) {
+        for (int i = 0; i < P; ++i) _mm512_store_si512(ibuf + std::int64_t(i) * ksteps + k, c.get(i));
+        c.advance();
+      }
+      src.buf = ibuf;
+    }
+    for (std::int32_t b = 0; b < nblocks; ++b) {
+      const std::uint8_t* tb = pw.tables.data() + std::int64_t(b) * ksteps * NB * 64;
+      __m512i all[P][NB], odd[P][NB];
+      bool flushed = false;
+      if (F < ksteps) std::memset(flush32, 0, sizeof(flush32));
+      if (mode == 0)
+        lut6_block<0>(src, tb, ksteps, L, F, all, odd, flush32, flushed);
+      else if (mode == 1)
+        lut6_block<1>(src, tb, ksteps, L, F, all, odd, flush32, flushed);
+      else
+        lut6_block<2>(src, tb, ksteps, L, F, all, odd, flush32, flushed);
+      for (int i = 0; i < P; ++i) {
+        if (ms + std::int64_t(i) * MT >= m1) break;
+        const std::int64_t mt = ms + std::int64_t(i) * MT;
+        const int mr = src.mr[i];
+        for (int j = 0; j < NB; ++j) {
+          const std::int32_t c = b * NB + j;
+          if (c >= n) break;
+          const std::int32_t bias = ep.bias ? ep.bias[c] : 0;
+          const __m512i ev = _mm512_sub_epi16(all[i][j], _mm512_slli_epi16(odd[i][j], 8));
+          if (fast_bo && !flushed) {
+            __m512i ce = _mm512_setzero_si512(), co = _mm512_setzero_si512();
+            const __m512i one = _mm512_set1_epi16(1);
+            for (std::int32_t l = 0; l < levels; ++l) {
+              std::int64_t t = bo->thresholds[std::int64_t(c) * levels + l] - bias - corr;
+              t = t < 0 ? 0 : (t > 65535 ? 65535 : t);  // sums never reach 65535
+              const __m512i tv = _mm512_set1_epi16(static_cast<short>(static_cast<std::uint16_t>(t)));
+              ce = _mm512_mask_add_epi16(ce, _mm512_cmpge_epu16_mask(ev, tv), ce, one);
+              co = _mm512_mask_add_epi16(co, _mm512_cmpge_epu16_mask(odd[i][j], tv), co, one);
+            }
+            const __m512i codes =
+                _mm512_add_epi8(_mm512_or_si512(ce, _mm512_slli_epi16(co, 8)), _mm512_set1_epi8(char(ep.lo)));
+            _mm512_store_si512(stage[i][c], codes);
+            if (!want_u8) continue;
+          }
+          // scalar path: raw int32 / u8 NHWC / flushed sums
+          alignas(64) std::uint16_t ue[32], uo[32];
+          _mm512_store_si512(ue, ev);
+          _mm512_store_si512(uo, odd[i][j]);
+          const std::int32_t* f = flush32 + (i * NB + j) * 64;
+          alignas(64) std::uint8_t cb[64];
+          for (int r = 0; r < mr; ++r) {
+            std::int32_t v = static_cast<std::int32_t>((r & 1 ? uo[r >> 1] : ue[r >> 1]) + corr);
+            if (flushed) v += f[r];
+            if (want_u8) ref::epilogue_row(ep, mt + r, c, 1, &v);
+            if (fast_bo && flushed)
+              cb[r] = requant_one(v + bias, ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo, ep.hi, 0, 0);
+          }
+          if (fast_bo && flushed) std::memcpy(stage[i][c], cb, 64);
+        }
+      }
+    }
+    if (!bo) continue;
+    for (int i = 0; i < P; ++i) {
+      if (ms + std::int64_t(i) * MT >= m1) break;
+      const std::int64_t mt = ms + std::int64_t(i) * MT;
+      const int mr = src.mr[i];
+      if (!fast_bo) {
+        ref::qgemm_bitplane_range(p, pw, epilogue{ep.bias, nullptr, 0, ep.qm, ep.rshift, ep.zp_out, ep.lo, ep.hi},
+                                  bo, mt, mt + mr);
+        continue;
+      }
+      lut6_runs orun;
+      lut6_find_runs(bo->pix_off + mt, mr, orun);
+      const int cpo = bitplane_cpb(bo->b_out);
+      for (std::int32_t go = 0; go < bitplane_groups(n, bo->b_out); ++go) {
+        __m512i v = _mm512_load_si512(stage[i][cpo * go]);
+        for (int j = 1; j < cpo && cpo * go + j < n; ++j)
+          v = _mm512_or_si512(v, _mm512_slli_epi16(_mm512_load_si512(stage[i][cpo * go + j]), bo->b_out * j));
+        lut6_scatter(bo->base + go * bo->group_stride, orun, bo->pix_off + mt, mr, v);
+      }
+    }
+  }
+}
+
+/// u8 codes -> bit-plane index planes, 64 pixels per step (C % 16 == 0,
+/// C <= 256; else the scalar converter). Pixel x at codes + x*pix_stride.
+MIXQ_TARGET_LUT6 inline void bitplane_from_codes_avx512(const std::uint8_t* codes, std::int64_t npix,
+                                                        std::int64_t pix_stride, std::int32_t c, int b_a,
+                                                        std::uint8_t* dst, std::int64_t group_stride) noexcept {
+  if (c % 16 != 0 || c > 256) {
+    bitplane_from_codes_ref(codes, npix, pix_stride, c, b_a, dst, group_stride);
+    return;
+  }
+  // vpermb control: byte 4 ch + i <- byte 16 i + ch (4 pixels x 16 channels -> [ch][4 px])
+  alignas(64) std::uint8_t ctl[64];
+  for (int ch = 0; ch < 16; ++ch)
+    for (int i = 0; i < 4; ++i) ctl[4 * ch + i] = static_cast<std::uint8_t>(16 * i + ch);
+  const __m512i tctl = _mm512_load_si512(ctl);
+  alignas(64) std::uint8_t planes[256][64];
+  const int cpb = bitplane_cpb(b_a);
+  const std::int32_t groups = bitplane_groups(c, b_a);
+  for (std::int64_t x0 = 0; x0 < npix; x0 += 64) {
+    const int cnt = (npix - x0) < 64 ? static_cast<int>(npix - x0) : 64;
+    for (std::int32_t s = 0; s < c / 16; ++s) {
+      __m512i r[16];
+      for (int q = 0; q < 16; ++q) {
+        const std::uint8_t* px[4];
+        for (int i = 0; i < 4; ++i) {
+          const std::int64_t x = x0 + 4 * q + i;
+          px[i] = codes + (x < npix ? x : npix - 1) * pix_stride + 16 * s;
+        }
+        __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(px[0])));
+        v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(px[1])), 1);
+        v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(px[2])), 2);
+        v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(px[3])), 3);
+        r[q] = _mm512_permutexvar_epi8(tctl, v);  // dword ch = channel ch of pixels 4q..4q+3
+      }
+      transpose16(r);  // r[ch] dword q = channel ch of pixels 4q..4q+3: natural pixel order
+      for (int ch = 0; ch < 16; ++ch) _mm512_store_si512(planes[16 * s + ch], r[ch]);
+    }
+    const __mmask64 km = lut6_lane_mask(0, cnt);
+    for (std::int32_t g = 0; g < groups; ++g) {
+      __m512i v = _mm512_load_si512(planes[cpb * g]);
+      for (int j = 1; j < cpb && cpb * g + j < c; ++j)
+        v = _mm512_or_si512(v, _mm512_slli_epi16(_mm512_load_si512(planes[cpb * g + j]), b_a * j));
+      _mm512_mask_storeu_epi8(dst + g * group_stride + x0, km, v);
+    }
+  }
+}
+
+}  // namespace avx512vbmi
+}  // namespace detail
+}  // namespace kernels
+}  // namespace mixq
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
