@@ -45,7 +45,7 @@ inline int64_t bn_blocks(int64_t rows) { return (rows + bn_block_rows - 1) / bn_
 template <class F>
 inline void channel_sums(int64_t rows, int64_t c, float* parts, double* s0, double* s1, F f) {
   const int64_t nblocks = bn_blocks(rows);
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for schedule(dynamic, 4) if (rows * c > 65536)
   for (int64_t bi = 0; bi < nblocks; ++bi) {
     float* f0 = parts + 2 * c * bi;
     float* f1 = f0 + c;
@@ -153,7 +153,7 @@ inline var batch_norm2d(var x, var gamma, var beta, const tensor_view& running_m
   }
   float* yd = y.value().data();
   const bool relu = a.relu;
-#pragma omp parallel for schedule(dynamic, 256)
+#pragma omp parallel for schedule(dynamic, 256) if (rows * c > 65536)
   for (int64_t r = 0; r < rows; ++r) {
     const float* p = xd + r * c;
     float* q = yd + r * c;
@@ -182,7 +182,7 @@ inline void bn_backward_rows(int64_t rows, int64_t c, const float* xd, const flo
                              const float* mean, const float* invstd, const float* scale,
                              const float* shift, const float* K0, const float* K1,
                              const float* K2, float* dx) {
-#pragma omp parallel for schedule(dynamic, 256)
+#pragma omp parallel for schedule(dynamic, 256) if (rows * c > 65536)
   for (int64_t r = 0; r < rows; ++r) {
     const float* p = xd + r * c;
     const float* gy = dy + r * c;

@@ -68,7 +68,10 @@ inline var conv2d(var x, var w, var b, int64_t stride = 1, int64_t pad = 0) {
   const float* xd = x.value().data();
   float* yd = y.value().data();
   const float* bp = b.valid() ? bias : nullptr;
-#pragma omp parallel
+  // Tiny convolutions (gradchecks, batch-1 inference of small maps) run on
+  // the calling thread: a parallel region costs more than they do.
+  const bool par = g.n > 1 && g.n * g.oh * g.ow * g.cout * g.k > (int64_t{1} << 18);
+#pragma omp parallel if (par)
   {
     float* xp = s + wf_n + bias_n + xp_n * thread_id();
 #pragma omp for schedule(dynamic, 1)
@@ -132,7 +135,8 @@ inline void conv2d_backward(tape& t, const node& nd) {
   bool acc_x = false;
   float* dx = need_x ? t.grad_for_write(xi, &acc_x) : nullptr;
   const float* xd = x.data();
-#pragma omp parallel
+  const bool par = g.n > 1 && g.n * g.oh * g.ow * g.cout * g.k > (int64_t{1} << 18);
+#pragma omp parallel if (par)
   {
     float* mine = s + wb_n + per_thread * thread_id();
     float* dxp = mine;

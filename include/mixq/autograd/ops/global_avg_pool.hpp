@@ -18,7 +18,7 @@ inline var global_avg_pool(var x) {
   const float* a = x.value().data();
   float* b = y.value().data();
   const float inv = hw ? 1.0f / static_cast<float>(hw) : 0.0f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * hw * c > 65536)
   for (int64_t i = 0; i < n; ++i) {
     float* o = b + i * c;
     for (int64_t j = 0; j < c; ++j) o[j] = 0.0f;
@@ -42,7 +42,7 @@ inline void global_avg_pool_backward(tape& t, const node& nd) {
   bool acc = false;
   float* dx = t.grad_for_write(xi, &acc);
   const float inv = hw ? 1.0f / static_cast<float>(hw) : 0.0f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * hw * c > 65536)
   for (int64_t i = 0; i < n; ++i)
     for (int64_t p = 0; p < hw; ++p) {
       float* d = dx + (i * hw + p) * c;

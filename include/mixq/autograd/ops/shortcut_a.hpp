@@ -28,7 +28,7 @@ inline var shortcut_a(var x, int64_t out_channels, int64_t stride = 2) {
   var y = t.new_value({n, oh, ow, out_channels}, x.requires_grad());
   const float* a = x.value().data();
   float* b = y.value().data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * oh * ow * out_channels > 65536)
   for (int64_t i = 0; i < n * oh; ++i) {
     const int64_t img = i / oh, r = i % oh;
     for (int64_t q = 0; q < ow; ++q) {
@@ -57,7 +57,7 @@ inline void shortcut_a_backward(tape& t, const node& nd) {
   float* dx = t.grad_for_write(xi, &acc);
   if (!acc)
     for (int64_t i = 0; i < n * h * w * c; ++i) dx[i] = 0.0f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * oh * ow * co > 65536)
   for (int64_t i = 0; i < n * oh; ++i) {
     const int64_t img = i / oh, r = i % oh;
     for (int64_t q = 0; q < ow; ++q) {
