@@ -228,6 +228,7 @@ inline double bench_peer(const options& o, writer& w, peer& p, double ops, row r
     timing t = time_it(o, [&] { p.run(); });
     gops = ops / t.min_s * 1e-9;
     r.setf("min_ms", t.min_s * 1e3, 4).setf("median_ms", t.median_s * 1e3, 4).setf("gops", gops, 2);
+    r.setf("wall_min_ms", t.wall_min_s * 1e3, 4);
     if (peak > 0) r.setf("peak_gops", peak, 1).setf("pct_peak", 100.0 * gops / peak, 1);
   }
   w.print(r);
