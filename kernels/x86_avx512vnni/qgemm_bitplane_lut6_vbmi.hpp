@@ -58,7 +58,7 @@ namespace kernels {
 /// zmm index vectors the LUT6 kernel can keep per 2-tile step (40 KB of stack).
 constexpr std::int32_t lut6_index_capacity = 640;
 /// Channels the fused bit-plane epilogue can stage per tile (else scalar).
-constexpr std::int32_t lut6_stage_channels = 256;
+constexpr std::int32_t lut6_stage_channels = 512;
 
 namespace detail {
 namespace avx512vbmi {
@@ -66,35 +66,50 @@ namespace avx512vbmi {
 constexpr int lut6_p = 2;  // 64-pixel tiles per step
 
 /// Maximal runs of consecutive offsets among off[0..mr): cnt in 1..8, or
-/// cnt = 0 when there are more than 8 runs.
+/// cnt = 0 when there are more than 8 runs. For run i: lanes
+/// [start[i], start[i+1]) = mask[i], and base + adj[i] + lane addresses lane's
+/// byte (adj = off[start] - start).
 struct lut6_runs {
   int cnt = 0;
   int start[9] = {};
   std::int64_t off[8] = {};
+  std::int64_t adj[8] = {};
+  __mmask64 mask[8] = {};
 };
-
-inline void lut6_find_runs(const std::int64_t* off, int mr, lut6_runs& r) noexcept {
-  r.cnt = 0;
-  int s = 0;
-  while (s < mr) {
-    int e = s + 1;
-    while (e < mr && off[e] == off[e - 1] + 1) ++e;
-    if (r.cnt == 8) {
-      r.cnt = 0;
-      return;
-    }
-    r.start[r.cnt] = s;
-    r.off[r.cnt] = off[s];
-    ++r.cnt;
-    s = e;
-  }
-  r.start[r.cnt] = mr;
-}
 
 MIXQ_INLINE_LUT6 inline __mmask64 lut6_lane_mask(int s, int e) noexcept {
   const std::uint64_t hi = e >= 64 ? ~0ull : ((1ull << e) - 1);
   const std::uint64_t lo = (1ull << s) - 1;
   return _cvtu64_mask64(hi & ~lo);
+}
+
+MIXQ_INLINE_LUT6 inline void lut6_find_runs(const std::int64_t* off, int mr, lut6_runs& r) noexcept {
+  // bit i of brk: lane i starts a run (i == 0 or off[i] != off[i-1] + 1), i < mr
+  std::uint64_t brk = 1;
+  const __m512i one = _mm512_set1_epi64(1);
+  for (int q = 0; q < 8 && 8 * q + 1 < mr; ++q) {
+    const int lanes = mr - 1 - 8 * q;  // pairs (i, i+1) with i + 1 < mr in this chunk
+    const __mmask8 km = static_cast<__mmask8>(lanes >= 8 ? 0xFF : ((1u << lanes) - 1u));
+    const __m512i a = _mm512_maskz_loadu_epi64(km, off + 8 * q);
+    const __m512i b = _mm512_maskz_loadu_epi64(km, off + 8 * q + 1);
+    const __mmask8 ne = _mm512_mask_cmpneq_epi64_mask(km, _mm512_sub_epi64(b, a), one);
+    brk |= std::uint64_t(_cvtmask8_u32(ne)) << (8 * q + 1);
+  }
+  const int cnt = __builtin_popcountll(brk);
+  if (cnt > 8) {
+    r.cnt = 0;
+    return;
+  }
+  r.cnt = cnt;
+  for (int i = 0; i < cnt; ++i) {
+    const int st = __builtin_ctzll(brk);
+    brk &= brk - 1;
+    r.start[i] = st;
+    r.off[i] = off[st];
+    r.adj[i] = off[st] - st;
+  }
+  r.start[cnt] = mr;
+  for (int i = 0; i < cnt; ++i) r.mask[i] = lut6_lane_mask(r.start[i], r.start[i + 1]);
 }
 
 /// 64 index bytes base[off[i]] (i < mr) into lanes i (lanes >= mr: any value).
@@ -104,8 +119,8 @@ MIXQ_INLINE_LUT6 inline __m512i lut6_gather(const std::uint8_t* base, const lut6
   if (r.cnt > 1) {
     __m512i v = _mm512_setzero_si512();
     for (int i = 0; i < r.cnt; ++i) {
-      const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(base + r.off[i]) - std::uintptr_t(r.start[i]);
-      v = _mm512_mask_loadu_epi8(v, lut6_lane_mask(r.start[i], r.start[i + 1]), reinterpret_cast<const void*>(a));
+      const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(base) + static_cast<std::uintptr_t>(r.adj[i]);
+      v = _mm512_mask_loadu_epi8(v, r.mask[i], reinterpret_cast<const void*>(a));
     }
     return v;
   }
@@ -118,8 +133,8 @@ MIXQ_INLINE_LUT6 inline void lut6_scatter(std::uint8_t* base, const lut6_runs& r
                                           __m512i v) noexcept {
   if (r.cnt >= 1) {
     for (int i = 0; i < r.cnt; ++i) {
-      const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(base + r.off[i]) - std::uintptr_t(r.start[i]);
-      _mm512_mask_storeu_epi8(reinterpret_cast<void*>(a), lut6_lane_mask(r.start[i], r.start[i + 1]), v);
+      const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(base) + static_cast<std::uintptr_t>(r.adj[i]);
+      _mm512_mask_storeu_epi8(reinterpret_cast<void*>(a), r.mask[i], v);
     }
     return;
   }
@@ -173,16 +188,21 @@ struct lut6_cursor {
   }
 };
 
-/// Sums of one 4-channel block for both tiles: u16 even/odd accumulators.
-template <int Mode>
+/// Sums of one 4-channel block for both tiles: u16 even-pixel sums ->
+/// ev_out, odd-pixel sums -> od_out ([lut6_p][bitplane_nb] zmm, memory).
+/// Accumulators stay in registers (fully unrolled; only the final results
+/// and the rare int32 flush touch memory).
+template <int Mode, int P>
 MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t* tb, std::int32_t ksteps, int L,
-                                        int F, __m512i (&all)[lut6_p][bitplane_nb],
-                                        __m512i (&odd)[lut6_p][bitplane_nb], std::int32_t* flush32,
+                                        int F, __m512i* ev_out, __m512i* od_out, std::int32_t* flush32,
                                         bool& flushed) noexcept {
-  constexpr int P = lut6_p, NB = bitplane_nb;
+  constexpr int NB = bitplane_nb;
   lut6_cursor<Mode> cur;
   cur.reset(&src);
+  __m512i all[P][NB], odd[P][NB];
+#pragma GCC unroll 2
   for (int i = 0; i < P; ++i)
+#pragma GCC unroll 4
     for (int j = 0; j < NB; ++j) all[i][j] = odd[i][j] = _mm512_setzero_si512();
   std::int32_t since = 0;
   for (std::int32_t k = 0; k < ksteps;) {
@@ -223,8 +243,10 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
       }
     k += len;
     since += len;
-    if (since >= F && k < ksteps) {  // u16 chunk full: move it to int32 (rare: K' > F)
+    if (__builtin_expect(since >= F && k < ksteps, 0)) {  // u16 chunk full: move it to int32 (K' > F)
+#pragma GCC unroll 2
       for (int i = 0; i < P; ++i)
+#pragma GCC unroll 4
         for (int j = 0; j < NB; ++j) {
           alignas(64) std::uint16_t ue[32], uo[32];
           _mm512_store_si512(ue, _mm512_sub_epi16(all[i][j], _mm512_slli_epi16(odd[i][j], 8)));
@@ -240,6 +262,13 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
       flushed = true;
     }
   }
+#pragma GCC unroll 2
+  for (int i = 0; i < P; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) {
+      _mm512_store_si512(ev_out + i * NB + j, _mm512_sub_epi16(all[i][j], _mm512_slli_epi16(odd[i][j], 8)));
+      _mm512_store_si512(od_out + i * NB + j, odd[i][j]);
+    }
 }
 
 /// Rows [m0, m1), all channels. See the header comment.
@@ -257,6 +286,14 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p, cons
   alignas(64) std::uint8_t stage[lut6_p][lut6_stage_channels][64];
   alignas(64) std::int32_t flush32[P * NB * 64];
   const bool can_prep = std::int64_t(P) * ksteps <= lut6_index_capacity;
+  // thresholds moved into the u16 sum domain once per call (sums never reach 65535)
+  alignas(64) std::uint16_t thr16[lut6_stage_channels * 7];
+  if (fast_bo)
+    for (std::int32_t c = 0; c < n; ++c)
+      for (std::int32_t l = 0; l < levels; ++l) {
+        std::int64_t t = bo->thresholds[std::int64_t(c) * levels + l] - (ep.bias ? ep.bias[c] : 0) - corr;
+        thr16[c * levels + l] = static_cast<std::uint16_t>(t < 0 ? 0 : (t > 65535 ? 65535 : t));
+      }
   for (std::int64_t ms = m0; ms < m1; ms += P * MT) {
     lut6_src src;
     src.p = &p;
@@ -272,27 +309,35 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p, cons
       lut6_find_runs(p.pix_off + mb, src.mr[i], src.runs[i]);
       direct = direct && src.runs[i].cnt == 1;
     }
-    int mode = direct ? 0 : (can_prep ? 1 : 2);
+    // prepared (contiguous, L1-friendly) index vectors whenever they fit: the
+    // group planes of a direct read are group_stride apart (L1 set conflicts)
+    const int mode = can_prep ? 1 : (direct ? 0 : 2);
+    const bool two = ms + MT < m1;  // second tile present
     if (mode == 1) {  // gather every (tile, tap, group) vector once for all channel blocks
       lut6_cursor<2> c;
       c.reset(&src);
       for (std::int32_t k = 0; k < ksteps; ++k) {
-        for (int i = 0; i < P; ++i) _mm512_store_si512(ibuf + std::int64_t(i) * ksteps + k, c.get(i));
+        _mm512_store_si512(ibuf + k, c.get(0));
+        if (two) _mm512_store_si512(ibuf + std::int64_t(ksteps) + k, c.get(1));
         c.advance();
       }
       src.buf = ibuf;
     }
     for (std::int32_t b = 0; b < nblocks; ++b) {
       const std::uint8_t* tb = pw.tables.data() + std::int64_t(b) * ksteps * NB * 64;
-      __m512i all[P][NB], odd[P][NB];
+      alignas(64) __m512i evs[P * NB], ods[P * NB];
       bool flushed = false;
       if (F < ksteps) std::memset(flush32, 0, sizeof(flush32));
-      if (mode == 0)
-        lut6_block<0>(src, tb, ksteps, L, F, all, odd, flush32, flushed);
-      else if (mode == 1)
-        lut6_block<1>(src, tb, ksteps, L, F, all, odd, flush32, flushed);
-      else
-        lut6_block<2>(src, tb, ksteps, L, F, all, odd, flush32, flushed);
+      if (mode == 1) {
+        if (two)
+          lut6_block<1, 2>(src, tb, ksteps, L, F, evs, ods, flush32, flushed);
+        else
+          lut6_block<1, 1>(src, tb, ksteps, L, F, evs, ods, flush32, flushed);
+      } else if (mode == 0) {
+        lut6_block<0, 2>(src, tb, ksteps, L, F, evs, ods, flush32, flushed);
+      } else {
+        lut6_block<2, 2>(src, tb, ksteps, L, F, evs, ods, flush32, flushed);
+      }
       for (int i = 0; i < P; ++i) {
         if (ms + std::int64_t(i) * MT >= m1) break;
         const std::int64_t mt = ms + std::int64_t(i) * MT;
@@ -301,16 +346,15 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p, cons
           const std::int32_t c = b * NB + j;
           if (c >= n) break;
           const std::int32_t bias = ep.bias ? ep.bias[c] : 0;
-          const __m512i ev = _mm512_sub_epi16(all[i][j], _mm512_slli_epi16(odd[i][j], 8));
+          const __m512i ev = evs[i * NB + j], ov = ods[i * NB + j];
           if (fast_bo && !flushed) {
             __m512i ce = _mm512_setzero_si512(), co = _mm512_setzero_si512();
             const __m512i one = _mm512_set1_epi16(1);
+#pragma GCC unroll 7
             for (std::int32_t l = 0; l < levels; ++l) {
-              std::int64_t t = bo->thresholds[std::int64_t(c) * levels + l] - bias - corr;
-              t = t < 0 ? 0 : (t > 65535 ? 65535 : t);  // sums never reach 65535
-              const __m512i tv = _mm512_set1_epi16(static_cast<short>(static_cast<std::uint16_t>(t)));
+              const __m512i tv = _mm512_set1_epi16(static_cast<short>(thr16[c * levels + l]));
               ce = _mm512_mask_add_epi16(ce, _mm512_cmpge_epu16_mask(ev, tv), ce, one);
-              co = _mm512_mask_add_epi16(co, _mm512_cmpge_epu16_mask(odd[i][j], tv), co, one);
+              co = _mm512_mask_add_epi16(co, _mm512_cmpge_epu16_mask(ov, tv), co, one);
             }
             const __m512i codes =
                 _mm512_add_epi8(_mm512_or_si512(ce, _mm512_slli_epi16(co, 8)), _mm512_set1_epi8(char(ep.lo)));
@@ -320,7 +364,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p, cons
           // scalar path: raw int32 / u8 NHWC / flushed sums
           alignas(64) std::uint16_t ue[32], uo[32];
           _mm512_store_si512(ue, ev);
-          _mm512_store_si512(uo, odd[i][j]);
+          _mm512_store_si512(uo, ov);
           const std::int32_t* f = flush32 + (i * NB + j) * 64;
           alignas(64) std::uint8_t cb[64];
           for (int r = 0; r < mr; ++r) {
