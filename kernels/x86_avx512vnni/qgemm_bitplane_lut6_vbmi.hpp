@@ -116,13 +116,45 @@ MIXQ_INLINE_LUT6 inline void lut6_find_runs(const std::int64_t* off, int mr, lut
 MIXQ_INLINE_LUT6 inline __m512i lut6_gather(const std::uint8_t* base, const lut6_runs& r, const std::int64_t* off,
                                             int mr) noexcept {
   if (r.cnt == 1) return _mm512_loadu_si512(reinterpret_cast<const void*>(base + r.off[0]));
-  if (r.cnt > 1) {
-    __m512i v = _mm512_setzero_si512();
-    for (int i = 0; i < r.cnt; ++i) {
-      const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(base) + static_cast<std::uintptr_t>(r.adj[i]);
-      v = _mm512_mask_loadu_epi8(v, r.mask[i], reinterpret_cast<const void*>(a));
+  const std::uintptr_t bb = reinterpret_cast<std::uintptr_t>(base);
+  if (r.cnt == 2 && r.start[1] == 32 && mr == 64) {  // two 32-pixel rows: load + insert
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + std::uintptr_t(r.off[0])));
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + std::uintptr_t(r.off[1])));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+  }
+  if (r.cnt == 4 && r.start[1] == 16 && r.start[2] == 32 && r.start[3] == 48 && mr == 64) {  // four 16-pixel rows
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bb + std::uintptr_t(r.off[0]))));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(bb + std::uintptr_t(r.off[1]))), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(bb + std::uintptr_t(r.off[2]))), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(bb + std::uintptr_t(r.off[3]))), 3);
+  }
+  if (r.cnt == 8 && mr == 64 && r.start[1] == 8 && r.start[7] == 56) {  // eight 8-pixel rows (equal split)
+    bool eq = true;
+    for (int i = 2; i < 7; ++i) eq = eq && r.start[i] == 8 * i;
+    if (eq) {
+      std::int64_t q[8];
+      for (int i = 0; i < 8; ++i) std::memcpy(&q[i], reinterpret_cast<const void*>(bb + std::uintptr_t(r.off[i])), 8);
+      const __m128i a = _mm_set_epi64x(q[1], q[0]), b = _mm_set_epi64x(q[3], q[2]);
+      const __m128i c = _mm_set_epi64x(q[5], q[4]), d = _mm_set_epi64x(q[7], q[6]);
+      const __m512i v = _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1));
+      return _mm512_inserti64x4(v, _mm256_inserti128_si256(_mm256_castsi128_si256(c), d, 1), 1);
     }
-    return v;
+  }
+  if (r.cnt > 1) {
+    // zero-masked loads are independent (a merge-masked chain would serialize
+    // their latencies); ORs combine them
+    const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(base);
+    __m512i v = _mm512_maskz_loadu_epi8(r.mask[0], reinterpret_cast<const void*>(b + std::uintptr_t(r.adj[0])));
+    __m512i u = _mm512_maskz_loadu_epi8(r.mask[1], reinterpret_cast<const void*>(b + std::uintptr_t(r.adj[1])));
+    for (int i = 2; i + 1 < r.cnt; i += 2) {
+      v = _mm512_or_si512(v, _mm512_maskz_loadu_epi8(r.mask[i], reinterpret_cast<const void*>(b + std::uintptr_t(r.adj[i]))));
+      u = _mm512_or_si512(
+          u, _mm512_maskz_loadu_epi8(r.mask[i + 1], reinterpret_cast<const void*>(b + std::uintptr_t(r.adj[i + 1]))));
+    }
+    if (r.cnt & 1)
+      v = _mm512_or_si512(
+          v, _mm512_maskz_loadu_epi8(r.mask[r.cnt - 1], reinterpret_cast<const void*>(b + std::uintptr_t(r.adj[r.cnt - 1]))));
+    return _mm512_or_si512(v, u);
   }
   alignas(64) std::uint8_t tmp[64] = {};
   for (int i = 0; i < mr; ++i) tmp[i] = base[off[i]];
@@ -275,7 +307,7 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
 MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p, const bitplane_weights& pw,
                                                  const epilogue& ep, const bitplane_output* bo, std::int64_t m0,
                                                  std::int64_t m1) noexcept {
-  constexpr int P = lut6_p, NB = bitplane_nb, MT = 64;
+  constexpr int P = lut6_p, NB = bitplane_nb, MT = 64, GMAX = 8;
   const std::int32_t ksteps = pw.ksteps, n = pw.n, nblocks = (n + NB - 1) / NB;
   const int L = pw.widen_every, F = pw.flush_every;
   const std::int64_t corr = std::int64_t(ksteps) * pw.emin;  // C = sum + corr
@@ -283,9 +315,19 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p, cons
   const bool fast_bo = bo && n <= lut6_stage_channels;
   const std::int32_t levels = ep.hi - ep.lo;
   alignas(64) __m512i ibuf[lut6_index_capacity];
-  alignas(64) std::uint8_t stage[lut6_p][lut6_stage_channels][64];
+  alignas(64) std::uint8_t stage[lut6_stage_channels * P * 64];  // [tile][n][64] codes
   alignas(64) std::int32_t flush32[P * NB * 64];
   const bool can_prep = std::int64_t(P) * ksteps <= lut6_index_capacity;
+  // Row tiles are processed in groups of G 2-tile steps: their index vectors
+  // are prepared first, then each 4-channel table block serves all of them
+  // while it is hot in L1 (tables are 64 B per 3 weights, the larger stream).
+  std::int32_t G = 1;
+  if (can_prep) {
+    G = lut6_index_capacity / (P * ksteps);
+    if (fast_bo && G > lut6_stage_channels / n) G = lut6_stage_channels / n;
+    if (G > GMAX) G = GMAX;
+    if (G < 1) G = 1;
+  }
   // thresholds moved into the u16 sum domain once per call (sums never reach 65535)
   alignas(64) std::uint16_t thr16[lut6_stage_channels * 7];
   if (fast_bo)
@@ -294,110 +336,125 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p, cons
         std::int64_t t = bo->thresholds[std::int64_t(c) * levels + l] - (ep.bias ? ep.bias[c] : 0) - corr;
         thr16[c * levels + l] = static_cast<std::uint16_t>(t < 0 ? 0 : (t > 65535 ? 65535 : t));
       }
-  for (std::int64_t ms = m0; ms < m1; ms += P * MT) {
-    lut6_src src;
-    src.p = &p;
-    src.taps = pw.taps;
-    src.groups = pw.groups;
-    src.buf = nullptr;
-    bool direct = true;
-    for (int i = 0; i < P; ++i) {
-      const std::int64_t mi = ms + std::int64_t(i) * MT;
-      const std::int64_t mb = mi < m1 ? mi : ms;  // an absent tile repeats tile 0 (never stored)
-      src.m[i] = mb;
-      src.mr[i] = static_cast<int>((m1 - mb) < MT ? (m1 - mb) : MT);
-      lut6_find_runs(p.pix_off + mb, src.mr[i], src.runs[i]);
-      direct = direct && src.runs[i].cnt == 1;
-    }
-    // prepared (contiguous, L1-friendly) index vectors whenever they fit: the
-    // group planes of a direct read are group_stride apart (L1 set conflicts)
-    const int mode = can_prep ? 1 : (direct ? 0 : 2);
-    const bool two = ms + MT < m1;  // second tile present
-    if (mode == 1) {  // gather every (tile, tap, group) vector once for all channel blocks
-      lut6_cursor<2> c;
-      c.reset(&src);
-      for (std::int32_t k = 0; k < ksteps; ++k) {
-        _mm512_store_si512(ibuf + k, c.get(0));
-        if (two) _mm512_store_si512(ibuf + std::int64_t(ksteps) + k, c.get(1));
-        c.advance();
+  for (std::int64_t mg = m0; mg < m1; mg += std::int64_t(G) * P * MT) {
+    lut6_src src[GMAX];
+    int mode[GMAX];
+    bool two[GMAX];
+    int ng = 0;
+    for (; ng < G; ++ng) {
+      const std::int64_t ms = mg + std::int64_t(ng) * P * MT;
+      if (ms >= m1) break;
+      lut6_src& sr = src[ng];
+      sr.p = &p;
+      sr.taps = pw.taps;
+      sr.groups = pw.groups;
+      sr.buf = nullptr;
+      bool direct = true;
+      for (int i = 0; i < P; ++i) {
+        const std::int64_t mi = ms + std::int64_t(i) * MT;
+        const std::int64_t mb = mi < m1 ? mi : ms;  // an absent tile repeats tile 0 (never stored)
+        sr.m[i] = mb;
+        sr.mr[i] = static_cast<int>((m1 - mb) < MT ? (m1 - mb) : MT);
+        lut6_find_runs(p.pix_off + mb, sr.mr[i], sr.runs[i]);
+        direct = direct && sr.runs[i].cnt == 1;
       }
-      src.buf = ibuf;
+      // prepared (contiguous, L1-friendly) index vectors whenever they fit: the
+      // group planes of a direct read are group_stride apart (L1 set conflicts)
+      mode[ng] = can_prep ? 1 : (direct ? 0 : 2);
+      two[ng] = ms + MT < m1;
+      if (mode[ng] == 1) {  // gather every (tile, tap, group) vector once for all channel blocks
+        __m512i* buf = ibuf + std::int64_t(ng) * P * ksteps;
+        lut6_cursor<2> c;
+        c.reset(&sr);
+        for (std::int32_t k = 0; k < ksteps; ++k) {
+          _mm512_store_si512(buf + k, c.get(0));
+          if (two[ng]) _mm512_store_si512(buf + std::int64_t(ksteps) + k, c.get(1));
+          c.advance();
+        }
+        sr.buf = buf;
+      }
     }
     for (std::int32_t b = 0; b < nblocks; ++b) {
       const std::uint8_t* tb = pw.tables.data() + std::int64_t(b) * ksteps * NB * 64;
-      alignas(64) __m512i evs[P * NB], ods[P * NB];
-      bool flushed = false;
-      if (F < ksteps) std::memset(flush32, 0, sizeof(flush32));
-      if (mode == 1) {
-        if (two)
-          lut6_block<1, 2>(src, tb, ksteps, L, F, evs, ods, flush32, flushed);
-        else
-          lut6_block<1, 1>(src, tb, ksteps, L, F, evs, ods, flush32, flushed);
-      } else if (mode == 0) {
-        lut6_block<0, 2>(src, tb, ksteps, L, F, evs, ods, flush32, flushed);
-      } else {
-        lut6_block<2, 2>(src, tb, ksteps, L, F, evs, ods, flush32, flushed);
-      }
-      for (int i = 0; i < P; ++i) {
-        if (ms + std::int64_t(i) * MT >= m1) break;
-        const std::int64_t mt = ms + std::int64_t(i) * MT;
-        const int mr = src.mr[i];
-        for (int j = 0; j < NB; ++j) {
-          const std::int32_t c = b * NB + j;
-          if (c >= n) break;
-          const std::int32_t bias = ep.bias ? ep.bias[c] : 0;
-          const __m512i ev = evs[i * NB + j], ov = ods[i * NB + j];
-          if (fast_bo && !flushed) {
-            __m512i ce = _mm512_setzero_si512(), co = _mm512_setzero_si512();
-            const __m512i one = _mm512_set1_epi16(1);
+      for (int gi = 0; gi < ng; ++gi) {
+        const lut6_src& sr = src[gi];
+        alignas(64) __m512i evs[P * NB], ods[P * NB];
+        bool flushed = false;
+        if (F < ksteps) std::memset(flush32, 0, sizeof(flush32));
+        if (mode[gi] == 1) {
+          if (two[gi])
+            lut6_block<1, 2>(sr, tb, ksteps, L, F, evs, ods, flush32, flushed);
+          else
+            lut6_block<1, 1>(sr, tb, ksteps, L, F, evs, ods, flush32, flushed);
+        } else if (mode[gi] == 0) {
+          lut6_block<0, 2>(sr, tb, ksteps, L, F, evs, ods, flush32, flushed);
+        } else {
+          lut6_block<2, 2>(sr, tb, ksteps, L, F, evs, ods, flush32, flushed);
+        }
+        for (int i = 0; i < (two[gi] ? 2 : 1); ++i) {
+          const std::int64_t mt = sr.m[i];
+          const int mr = sr.mr[i];
+          std::uint8_t* stg = stage + std::int64_t((gi * P + i) % (G * P > 2 ? G * P : 2)) * n * 64;
+          for (int j = 0; j < NB; ++j) {
+            const std::int32_t c = b * NB + j;
+            if (c >= n) break;
+            const std::int32_t bias = ep.bias ? ep.bias[c] : 0;
+            const __m512i ev = evs[i * NB + j], ov = ods[i * NB + j];
+            if (fast_bo && !flushed) {
+              __m512i ce = _mm512_setzero_si512(), co = _mm512_setzero_si512();
+              const __m512i one = _mm512_set1_epi16(1);
 #pragma GCC unroll 7
-            for (std::int32_t l = 0; l < levels; ++l) {
-              const __m512i tv = _mm512_set1_epi16(static_cast<short>(thr16[c * levels + l]));
-              ce = _mm512_mask_add_epi16(ce, _mm512_cmpge_epu16_mask(ev, tv), ce, one);
-              co = _mm512_mask_add_epi16(co, _mm512_cmpge_epu16_mask(ov, tv), co, one);
+              for (std::int32_t l = 0; l < levels; ++l) {
+                const __m512i tv = _mm512_set1_epi16(static_cast<short>(thr16[c * levels + l]));
+                ce = _mm512_mask_add_epi16(ce, _mm512_cmpge_epu16_mask(ev, tv), ce, one);
+                co = _mm512_mask_add_epi16(co, _mm512_cmpge_epu16_mask(ov, tv), co, one);
+              }
+              const __m512i codes =
+                  _mm512_add_epi8(_mm512_or_si512(ce, _mm512_slli_epi16(co, 8)), _mm512_set1_epi8(char(ep.lo)));
+              _mm512_store_si512(stg + std::int64_t(c) * 64, codes);
+              if (!want_u8) continue;
             }
-            const __m512i codes =
-                _mm512_add_epi8(_mm512_or_si512(ce, _mm512_slli_epi16(co, 8)), _mm512_set1_epi8(char(ep.lo)));
-            _mm512_store_si512(stage[i][c], codes);
-            if (!want_u8) continue;
+            // scalar path: raw int32 / u8 NHWC / flushed sums
+            alignas(64) std::uint16_t ue[32], uo[32];
+            _mm512_store_si512(ue, ev);
+            _mm512_store_si512(uo, ov);
+            const std::int32_t* f = flush32 + (i * NB + j) * 64;
+            alignas(64) std::uint8_t cb[64];
+            for (int r = 0; r < mr; ++r) {
+              std::int32_t v = static_cast<std::int32_t>((r & 1 ? uo[r >> 1] : ue[r >> 1]) + corr);
+              if (flushed) v += f[r];
+              if (want_u8) ref::epilogue_row(ep, mt + r, c, 1, &v);
+              if (fast_bo && flushed)
+                cb[r] = requant_one(v + bias, ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo, ep.hi, 0, 0);
+            }
+            if (fast_bo && flushed) std::memcpy(stg + std::int64_t(c) * 64, cb, 64);
           }
-          // scalar path: raw int32 / u8 NHWC / flushed sums
-          alignas(64) std::uint16_t ue[32], uo[32];
-          _mm512_store_si512(ue, ev);
-          _mm512_store_si512(uo, ov);
-          const std::int32_t* f = flush32 + (i * NB + j) * 64;
-          alignas(64) std::uint8_t cb[64];
-          for (int r = 0; r < mr; ++r) {
-            std::int32_t v = static_cast<std::int32_t>((r & 1 ? uo[r >> 1] : ue[r >> 1]) + corr);
-            if (flushed) v += f[r];
-            if (want_u8) ref::epilogue_row(ep, mt + r, c, 1, &v);
-            if (fast_bo && flushed)
-              cb[r] = requant_one(v + bias, ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo, ep.hi, 0, 0);
-          }
-          if (fast_bo && flushed) std::memcpy(stage[i][c], cb, 64);
         }
       }
     }
     if (!bo) continue;
-    for (int i = 0; i < P; ++i) {
-      if (ms + std::int64_t(i) * MT >= m1) break;
-      const std::int64_t mt = ms + std::int64_t(i) * MT;
-      const int mr = src.mr[i];
-      if (!fast_bo) {
-        ref::qgemm_bitplane_range(p, pw, epilogue{ep.bias, nullptr, 0, ep.qm, ep.rshift, ep.zp_out, ep.lo, ep.hi},
-                                  bo, mt, mt + mr);
-        continue;
+    for (int gi = 0; gi < ng; ++gi)
+      for (int i = 0; i < (two[gi] ? 2 : 1); ++i) {
+        const std::int64_t mt = src[gi].m[i];
+        const int mr = src[gi].mr[i];
+        if (!fast_bo) {
+          ref::qgemm_bitplane_range(p, pw,
+                                    epilogue{ep.bias, nullptr, 0, ep.qm, ep.rshift, ep.zp_out, ep.lo, ep.hi}, bo, mt,
+                                    mt + mr);
+          continue;
+        }
+        const std::uint8_t* stg = stage + std::int64_t((gi * P + i) % (G * P > 2 ? G * P : 2)) * n * 64;
+        lut6_runs orun;
+        lut6_find_runs(bo->pix_off + mt, mr, orun);
+        const int cpo = bitplane_cpb(bo->b_out);
+        for (std::int32_t go = 0; go < bitplane_groups(n, bo->b_out); ++go) {
+          __m512i v = _mm512_load_si512(stg + std::int64_t(cpo * go) * 64);
+          for (int j = 1; j < cpo && cpo * go + j < n; ++j)
+            v = _mm512_or_si512(
+                v, _mm512_slli_epi16(_mm512_load_si512(stg + std::int64_t(cpo * go + j) * 64), bo->b_out * j));
+          lut6_scatter(bo->base + go * bo->group_stride, orun, bo->pix_off + mt, mr, v);
+        }
       }
-      lut6_runs orun;
-      lut6_find_runs(bo->pix_off + mt, mr, orun);
-      const int cpo = bitplane_cpb(bo->b_out);
-      for (std::int32_t go = 0; go < bitplane_groups(n, bo->b_out); ++go) {
-        __m512i v = _mm512_load_si512(stage[i][cpo * go]);
-        for (int j = 1; j < cpo && cpo * go + j < n; ++j)
-          v = _mm512_or_si512(v, _mm512_slli_epi16(_mm512_load_si512(stage[i][cpo * go + j]), bo->b_out * j));
-        lut6_scatter(bo->base + go * bo->group_stride, orun, bo->pix_off + mt, mr, v);
-      }
-    }
   }
 }
 
