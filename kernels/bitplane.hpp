@@ -159,6 +159,13 @@ inline constexpr bool bitplane_supports(int b_w, int b_a) noexcept {
 static_assert(bitplane_supports(2, 2) && bitplane_supports(4, 2) && bitplane_supports(4, 3), "W<=4, A<=3");
 static_assert(!bitplane_supports(5, 2) && !bitplane_supports(2, 4), "W5 or A4 would overflow u8 entries");
 
+/// Pairs for which the LUT6 path measured faster than the W8A8 VNNI kernel
+/// on the dev machine (docs/kernels_lut.md): A2 with W2 or W3. The other
+/// supported pairs (W4A2: one lookup per widening; A3: 2 channels per
+/// lookup) are exact but slower than VNNI, so callers that want "lower bits
+/// never slower" keep them on qgemm().
+inline constexpr bool bitplane_preferred(int b_w, int b_a) noexcept { return b_a == 2 && (b_w == 2 || b_w == 3); }
+
 /// Pack W [n][taps][k_seg] (b_w-bit codes) for b_a-bit bit-plane activations.
 /// Throws std::invalid_argument on unsupported pairs or bad codes.
 inline bitplane_weights pack_bitplane_weights(const std::int8_t* w, std::int32_t n, std::int32_t taps,
