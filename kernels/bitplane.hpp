@@ -159,12 +159,16 @@ inline constexpr bool bitplane_supports(int b_w, int b_a) noexcept {
 static_assert(bitplane_supports(2, 2) && bitplane_supports(4, 2) && bitplane_supports(4, 3), "W<=4, A<=3");
 static_assert(!bitplane_supports(5, 2) && !bitplane_supports(2, 4), "W5 or A4 would overflow u8 entries");
 
-/// Pairs for which the LUT6 path measured faster than the W8A8 VNNI kernel
-/// on the dev machine (docs/kernels_lut.md): A2 with W2 or W3. The other
-/// supported pairs (W4A2: one lookup per widening; A3: 2 channels per
-/// lookup) are exact but slower than VNNI, so callers that want "lower bits
-/// never slower" keep them on qgemm().
-inline constexpr bool bitplane_preferred(int b_w, int b_a) noexcept { return b_a == 2 && (b_w == 2 || b_w == 3); }
+/// Where the LUT6 path measured faster than the W8A8 VNNI kernel on the dev
+/// machine (docs/kernels_lut.md section 6): A2 with W2 or W3, and at least
+/// two 64-pixel tiles (m >= 128; a single tile reads every 64-byte table for
+/// 64 pixels only, e.g. ResNet20 stage 3 at batch 1 measured 0.9x). W4A2
+/// (one lookup per widening) ranges 0.85-1.2x and the A3 pairs 0.5-1.1x: exact
+/// but not reliably faster, so a caller that wants "lower bit-widths never
+/// slower" uses qgemm() for them.
+inline constexpr bool bitplane_preferred(int b_w, int b_a, std::int64_t m) noexcept {
+  return b_a == 2 && (b_w == 2 || b_w == 3) && m >= 128;
+}
 
 /// Pack W [n][taps][k_seg] (b_w-bit codes) for b_a-bit bit-plane activations.
 /// Throws std::invalid_argument on unsupported pairs or bad codes.
