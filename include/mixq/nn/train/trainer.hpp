@@ -282,6 +282,11 @@ fit_result fit(Model& model, const io::image_dataset& train, const io::image_dat
       optim::save_checkpoint(ckpt, model, opt, st);
     }
   }
+  if (test && res.test_acc < 0) {  // nothing left to train (resumed a finished run)
+    auto [tl, ta] = evaluate(model, *test, o.eval_batch, o.mean, o.stddev);
+    res.test_loss = tl;
+    res.test_acc = ta;
+  }
   res.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   return res;
