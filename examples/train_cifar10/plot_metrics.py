@@ -10,7 +10,7 @@ import csv
 import sys
 
 
-def panel(x0, y0, w, h, series, ymin, ymax, title, xmax):
+def panel(x0, y0, w, h, series, ymin, ymax, title, xmax, legend_bottom):
     out = [f'<rect x="{x0}" y="{y0}" width="{w}" height="{h}" fill="none" stroke="#888"/>',
            f'<text x="{x0 + w / 2}" y="{y0 - 8}" text-anchor="middle" font-size="14">{title}</text>']
     for i in range(6):
@@ -29,7 +29,8 @@ def panel(x0, y0, w, h, series, ymin, ymax, title, xmax):
         path = " ".join(f"{x0 + w * e / max(1, xmax):.1f},{y0 + h - h * (v - ymin) / (ymax - ymin):.1f}"
                         for e, v in pts)
         out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
-        out.append(f'<text x="{x0 + 10}" y="{y0 + 18 + 16 * k}" font-size="12" fill="{color}">{name}</text>')
+        ly = y0 + h - 40 + 16 * k if legend_bottom else y0 + 18 + 16 * k
+        out.append(f'<text x="{x0 + w - 10}" y="{ly}" text-anchor="end" font-size="12" fill="{color}">{name}</text>')
     return out
 
 
@@ -52,10 +53,10 @@ def main():
     svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="900" height="380" font-family="sans-serif">',
            '<rect width="900" height="380" fill="white"/>']
     svg += panel(60, 40, 360, 280, [("train accuracy", "#1f77b4", col("train_acc")),
-                                    ("test accuracy", "#d62728", col("test_acc"))], 0.0, 1.0, "accuracy", xmax)
+                                    ("test accuracy", "#d62728", col("test_acc"))], 0.0, 1.0, "accuracy", xmax, True)
     svg += panel(510, 40, 360, 280, [("train loss", "#1f77b4", col("train_loss")),
                                      ("test loss", "#d62728", col("test_loss"))],
-                 0.0, max(losses) * 1.05, "loss", xmax)
+                 0.0, max(losses) * 1.05, "loss", xmax, False)
     svg.append("</svg>")
     with open(sys.argv[2], "w") as f:
         f.write("\n".join(svg) + "\n")
