@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
-#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -19,13 +18,13 @@ class cli {
 
   std::string& opt_str(const std::string& name, const std::string& def, const std::string& help) {
     strs_.push_back(def);
-    opts_.push_back({name, help, kind::str, opts_.size(), def});
+    opts_.push_back({name, help, kind::str, def});
     idx_.push_back(strs_.size() - 1);
     return strs_.back();
   }
   long long& opt_int(const std::string& name, long long def, const std::string& help) {
     ints_.push_back(def);
-    opts_.push_back({name, help, kind::integer, 0, std::to_string(def)});
+    opts_.push_back({name, help, kind::integer, std::to_string(def)});
     idx_.push_back(ints_.size() - 1);
     return ints_.back();
   }
@@ -33,13 +32,13 @@ class cli {
     dbls_.push_back(def);
     char b[64];
     std::snprintf(b, sizeof b, "%g", def);
-    opts_.push_back({name, help, kind::real, 0, b});
+    opts_.push_back({name, help, kind::real, b});
     idx_.push_back(dbls_.size() - 1);
     return dbls_.back();
   }
   bool& opt_flag(const std::string& name, const std::string& help) {
     flags_.push_back(false);
-    opts_.push_back({name, help, kind::flag, 0, ""});
+    opts_.push_back({name, help, kind::flag, ""});
     idx_.push_back(flags_.size() - 1);
     return flags_.back();
   }
@@ -68,7 +67,6 @@ class cli {
       size_t k = find(name);
       if (k == npos) return fail("unknown flag --" + name + " (see --help)");
       const option& o = opts_[k];
-      set_.insert(name);
       if (o.k == kind::flag) {
         if (has_value) return fail("flag --" + name + " takes no value");
         flags_[idx_[k]] = true;
@@ -78,7 +76,6 @@ class cli {
         if (i + 1 >= argc) return fail("flag --" + name + " needs a value");
         value = argv[++i];
       }
-      values_[name] = value;
       errno = 0;
       char* end = nullptr;
       if (o.k == kind::str) {
@@ -129,7 +126,6 @@ class cli {
   struct option {
     std::string name, help;
     kind k;
-    size_t unused;
     std::string def;
   };
   static constexpr size_t npos = static_cast<size_t>(-1);
@@ -159,8 +155,6 @@ class cli {
   std::deque<long long> ints_;
   std::deque<double> dbls_;
   std::deque<bool> flags_;
-  std::set<std::string> set_;
-  std::map<std::string, std::string> values_;
   int code_ = 2;
 };
 
