@@ -132,54 +132,55 @@ void bench_convs(int batch, int reps) {
         "{\"conv\":\"%lldx%lldx%lld->%lld s%lld\",\"threads\":%d,\"fwd_gflops\":%.1f,"
         "\"bwd_gflops\":%.1f,\"fwd_ms\":%.2f,\"bwd_ms\":%.2f,\"bwd_w_ms\":%.2f}\n",
         (long long)c.h, (long long)c.h, (long long)c.c, (long long)c.co, (long long)c.s,
-        max_threads(), flop / best(tf) * 1e-9, bwd_flop / best(tb) * 1e-9,
-        best(tf) * 1e3, best(tb) * 1e3, best(tw) * 1e3);
+        max_threads(), flop / best(tf) * 1e-9, bwd_flop / best(tb) * 1e-9, best(tf) * 1e3,
+        best(tb) * 1e3, best(tw) * 1e3);
     std::fflush(stdout);
   }
 }
 template <class Model>
 void bench_step(Model& model, const char* name, int64_t hw, int64_t in_c, int batch, int steps,
                 int warmup) {
-    std::vector<parameter*> ps = model.parameters();
-    sgd_state st;
-    tensor x({batch, hw, hw, in_c});
-    rng r(123);
-    fill_normal(x.view(), r, 0.0f, 1.0f);
-    std::vector<int32_t> labels(static_cast<size_t>(batch));
-    for (auto& l : labels) l = static_cast<int32_t>(r.below(10));
-    tape t;
-    std::vector<double> tstep, tfwd, tbwd;
-    float loss_v = 0;
-    for (int i = 0; i < warmup + steps; ++i) {
-      auto t0 = clk::now();
-      t.clear();
-      model.zero_grad();
-      var loss = softmax_cross_entropy(model.forward(t, t.input(x.view())), labels.data());
-      double f = seconds_since(t0);
-      auto t1 = clk::now();
-      backward(loss);
-      double b = seconds_since(t1);
-      sgd_step(ps, st, 0.01f, 0.9f, 5e-4f);
-      double s = seconds_since(t0);
-      loss_v = loss.value()[0];
-      if (i >= warmup) {
-        tstep.push_back(s);
-        tfwd.push_back(f);
-        tbwd.push_back(b);
-      }
+  std::vector<parameter*> ps = model.parameters();
+  sgd_state st;
+  tensor x({batch, hw, hw, in_c});
+  rng r(123);
+  fill_normal(x.view(), r, 0.0f, 1.0f);
+  std::vector<int32_t> labels(static_cast<size_t>(batch));
+  for (auto& l : labels) l = static_cast<int32_t>(r.below(10));
+  tape t;
+  std::vector<double> tstep, tfwd, tbwd;
+  float loss_v = 0;
+  for (int i = 0; i < warmup + steps; ++i) {
+    auto t0 = clk::now();
+    t.clear();
+    model.zero_grad();
+    var loss = softmax_cross_entropy(model.forward(t, t.input(x.view())), labels.data());
+    double f = seconds_since(t0);
+    auto t1 = clk::now();
+    backward(loss);
+    double b = seconds_since(t1);
+    sgd_step(ps, st, 0.01f, 0.9f, 5e-4f);
+    double s = seconds_since(t0);
+    loss_v = loss.value()[0];
+    if (i >= warmup) {
+      tstep.push_back(s);
+      tfwd.push_back(f);
+      tbwd.push_back(b);
     }
-    const double best = *std::min_element(tstep.begin(), tstep.end());
-    std::printf(
-        "{\"impl\":\"mixq-core\",\"model\":\"%s\",\"mode\":\"train\",\"threads\":%d,\"batch\":%d,\"params\":%lld,"
-        "\"images_per_s\":%.1f,\"images_per_s_best\":%.1f,\"fwd_ms\":%.1f,\"bwd_ms\":%.1f,"
-        "\"step_ms\":%.1f,\"loss\":%.4f,\"tape_values_mib\":%.1f,\"tape_grads_mib\":%.1f,"
-        "\"tape_scratch_mib\":%.1f,\"peak_rss_mib\":%.1f}\n",
-        name, max_threads(), batch, (long long)model.num_parameters(), batch / median(tstep),
-        batch / best, median(tfwd) * 1e3, median(tbwd) * 1e3, median(tstep) * 1e3, loss_v,
-        static_cast<double>(t.memory().values_bytes) / (1024.0 * 1024.0),
-        static_cast<double>(t.memory().grads_bytes) / (1024.0 * 1024.0),
-        static_cast<double>(t.memory().scratch_bytes) / (1024.0 * 1024.0), peak_rss_mib());
-    std::fflush(stdout);
+  }
+  const double best = *std::min_element(tstep.begin(), tstep.end());
+  std::printf(
+      "{\"impl\":\"mixq-core\",\"model\":\"%s\",\"mode\":\"train\",\"threads\":%d,\"batch\":%d,"
+      "\"params\":%lld,"
+      "\"images_per_s\":%.1f,\"images_per_s_best\":%.1f,\"fwd_ms\":%.1f,\"bwd_ms\":%.1f,"
+      "\"step_ms\":%.1f,\"loss\":%.4f,\"tape_values_mib\":%.1f,\"tape_grads_mib\":%.1f,"
+      "\"tape_scratch_mib\":%.1f,\"peak_rss_mib\":%.1f}\n",
+      name, max_threads(), batch, (long long)model.num_parameters(), batch / median(tstep),
+      batch / best, median(tfwd) * 1e3, median(tbwd) * 1e3, median(tstep) * 1e3, loss_v,
+      static_cast<double>(t.memory().values_bytes) / (1024.0 * 1024.0),
+      static_cast<double>(t.memory().grads_bytes) / (1024.0 * 1024.0),
+      static_cast<double>(t.memory().scratch_bytes) / (1024.0 * 1024.0), peak_rss_mib());
+  std::fflush(stdout);
 }
 }  // namespace
 
@@ -192,15 +193,24 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() { return i + 1 < argc ? argv[++i] : (const char*)"0"; };
-    if (a == "--batch") batch = std::atoi(next());
-    else if (a == "--steps") steps = std::atoi(next());
-    else if (a == "--warmup") warmup = std::atoi(next());
-    else if (a == "--threads") threads = parse_list(next());
-    else if (a == "--convs") convs = true;
-    else if (a == "--conv-reps") conv_reps = std::atoi(next());
-    else if (a == "--no-step") step = false;
-    else if (a == "--cpu-time") use_cpu_time = true;
-    else if (a == "--model") model_name = next();
+    if (a == "--batch")
+      batch = std::atoi(next());
+    else if (a == "--steps")
+      steps = std::atoi(next());
+    else if (a == "--warmup")
+      warmup = std::atoi(next());
+    else if (a == "--threads")
+      threads = parse_list(next());
+    else if (a == "--convs")
+      convs = true;
+    else if (a == "--conv-reps")
+      conv_reps = std::atoi(next());
+    else if (a == "--no-step")
+      step = false;
+    else if (a == "--cpu-time")
+      use_cpu_time = true;
+    else if (a == "--model")
+      model_name = next();
     else {
       std::fprintf(stderr,
                    "usage: %s [--batch 128] [--steps 10] [--warmup 2] [--threads 1,2] [--convs]"

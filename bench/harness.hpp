@@ -53,7 +53,7 @@ struct options {
   bool csv = true;
   bool peers = true;
   bool validate = true;
-  bool quick = false;  // fewer bit pairs: the W=A diagonal plus W8A*/W*A8
+  bool quick = false;        // fewer bit pairs: the W=A diagonal plus W8A*/W*A8
   bool all_kernels = false;  // every kernel family of kernels.inc, not only the dispatcher's pick
 };
 
@@ -123,25 +123,38 @@ inline options parse(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--filter") o.filter = next();
-    else if (a == "--reps") o.reps = std::max(1, std::atoi(next().c_str()));
-    else if (a == "--warmup") o.warmup = std::max(0, std::atoi(next().c_str()));
-    else if (a == "--threads") o.threads = parse_int_list(next());
-    else if (a == "--batch") o.batches = parse_int_list(next());
-    else if (a == "--bits") o.bits = parse_int_list(next());
-    else if (a == "--isa") o.isas = split(next(), ',');
+    if (a == "--filter")
+      o.filter = next();
+    else if (a == "--reps")
+      o.reps = std::max(1, std::atoi(next().c_str()));
+    else if (a == "--warmup")
+      o.warmup = std::max(0, std::atoi(next().c_str()));
+    else if (a == "--threads")
+      o.threads = parse_int_list(next());
+    else if (a == "--batch")
+      o.batches = parse_int_list(next());
+    else if (a == "--bits")
+      o.bits = parse_int_list(next());
+    else if (a == "--isa")
+      o.isas = split(next(), ',');
     else if (a == "--format") {
       std::string f = next();
-      if (f == "csv") o.csv = true;
-      else if (f == "jsonl") o.csv = false;
+      if (f == "csv")
+        o.csv = true;
+      else if (f == "jsonl")
+        o.csv = false;
       else {
         usage(argv[0]);
         std::exit(2);
       }
-    } else if (a == "--no-peers") o.peers = false;
-    else if (a == "--no-validate") o.validate = false;
-    else if (a == "--quick") o.quick = true;
-    else if (a == "--all-kernels") o.all_kernels = true;
+    } else if (a == "--no-peers")
+      o.peers = false;
+    else if (a == "--no-validate")
+      o.validate = false;
+    else if (a == "--quick")
+      o.quick = true;
+    else if (a == "--all-kernels")
+      o.all_kernels = true;
     else if (a == "--help" || a == "-h") {
       usage(argv[0]);
       std::exit(0);
@@ -286,8 +299,10 @@ class writer {
         bool numeric = !v.empty() && (std::isdigit((unsigned char)v[0]) || v[0] == '-') &&
                        v.find_first_not_of("0123456789.-e+") == std::string::npos;
         std::printf("%s\"%s\":", first ? "" : ",", c.c_str());
-        if (numeric) std::printf("%s", v.c_str());
-        else std::printf("\"%s\"", v.c_str());
+        if (numeric)
+          std::printf("%s", v.c_str());
+        else
+          std::printf("\"%s\"", v.c_str());
         first = false;
       }
       std::printf("}\n");

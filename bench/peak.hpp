@@ -109,7 +109,8 @@ static __attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) int vnni
   return _mm512_reduce_add_epi32(s);
 }
 
-static __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"), noinline)) int vnni_ymm(long iters) {
+static __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"), noinline)) int vnni_ymm(
+    long iters) {
   __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2);
   asm volatile("" : "+v"(a), "+v"(b));
 #define D(i) __m256i c##i = _mm256_set1_epi32(i);
@@ -136,7 +137,9 @@ static __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"), noinline)) int
 static __attribute__((target("avx2"), noinline)) int maddubs32(long iters) {
   __m256i a = _mm256_set1_epi8(3), step = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
   asm volatile("" : "+v"(a), "+v"(step), "+v"(ones));
-#define D(i) __m256i c##i = _mm256_set1_epi32(i); __m256i b##i = _mm256_set1_epi8(char(i - 3));
+#define D(i)                           \
+  __m256i c##i = _mm256_set1_epi32(i); \
+  __m256i b##i = _mm256_set1_epi8(char(i - 3));
   MIXQ_BENCH_REP6(D)
 #undef D
   for (long it = 0; it < iters; ++it) {
@@ -156,7 +159,9 @@ static __attribute__((target("avx2"), noinline)) int maddubs32(long iters) {
 static __attribute__((target("avx2"), noinline)) int maddubs16(long iters) {
   __m256i a = _mm256_set1_epi8(1), step = _mm256_set1_epi8(1);
   asm volatile("" : "+v"(a), "+v"(step));
-#define D(i) __m256i c##i = _mm256_set1_epi16(i); __m256i b##i = _mm256_set1_epi8(char(i - 3));
+#define D(i)                           \
+  __m256i c##i = _mm256_set1_epi16(i); \
+  __m256i b##i = _mm256_set1_epi8(char(i - 3));
   MIXQ_BENCH_REP6(D)
 #undef D
   for (long it = 0; it < iters; ++it) {
@@ -219,7 +224,9 @@ struct peaks {
   }
 };
 
-inline bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+inline bool cpu_has_avx2() {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 inline bool cpu_has_avx512vnni() {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");

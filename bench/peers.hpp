@@ -71,9 +71,9 @@ class onednn_conv : public peer {
         dst_d{g.batch, g.c_out, g.out_h(), g.out_w()}, bia_d{g.c_out};
     memory::desc src_md(src_d, act, tag::nhwc), dst_md(dst_d, act, tag::nhwc);
     memory::desc wei_any(wei_d, wdt, tag::any), bia_md(bia_d, bdt, tag::x);
-    convolution_forward::desc cd(prop_kind::forward_inference, algorithm::convolution_direct, src_md,
-                                 wei_any, bia_md, dst_md, {g.stride, g.stride}, {g.pad, g.pad},
-                                 {g.pad, g.pad});
+    convolution_forward::desc cd(prop_kind::forward_inference, algorithm::convolution_direct,
+                                 src_md, wei_any, bia_md, dst_md, {g.stride, g.stride},
+                                 {g.pad, g.pad}, {g.pad, g.pad});
     primitive_attr attr;
     if (int8) attr.set_output_scales(2, std::vector<float>(size_t(g.c_out), 1.0f / 4096));
     post_ops po;
@@ -108,7 +108,9 @@ class onednn_conv : public peer {
     impl_ = pd.impl_info_str();
   }
   void run() override {
-    prim_.execute(strm_, {{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, wei_}, {DNNL_ARG_BIAS, bia_},
+    prim_.execute(strm_, {{DNNL_ARG_SRC, src_},
+                          {DNNL_ARG_WEIGHTS, wei_},
+                          {DNNL_ARG_BIAS, bia_},
                           {DNNL_ARG_DST, dst_}});
     strm_.wait();
   }
@@ -140,7 +142,8 @@ class onednn_gemm_u8s8 : public peer {
     for (int s = 0; s < 16; ++s) {
       long long i = r.uniform(0, int(m_ - 1)), j = r.uniform(0, int(n_ - 1));
       long long acc = 0;
-      for (long long p = 0; p < k_; ++p) acc += int(a_[size_t(i * k_ + p)]) * int(b_[size_t(p * n_ + j)]);
+      for (long long p = 0; p < k_; ++p)
+        acc += int(a_[size_t(i * k_ + p)]) * int(b_[size_t(p * n_ + j)]);
       if (acc != c_[size_t(i * n_ + j)]) return false;
     }
     return true;
@@ -168,7 +171,8 @@ class float_gemm_base : public peer {
     for (int s = 0; s < 16; ++s) {
       long long i = r.uniform(0, int(m_ - 1)), j = r.uniform(0, int(n_ - 1));
       double acc = 0;
-      for (long long p = 0; p < k_; ++p) acc += double(a_[size_t(i * k_ + p)]) * b_[size_t(p * n_ + j)];
+      for (long long p = 0; p < k_; ++p)
+        acc += double(a_[size_t(i * k_ + p)]) * b_[size_t(p * n_ + j)];
       if (std::fabs(acc - c_[size_t(i * n_ + j)]) > 1e-3 * (1 + std::fabs(acc))) return false;
     }
     return true;
@@ -196,8 +200,8 @@ class openblas_sgemm : public float_gemm_base {
     openblas_set_num_threads(threads);
   }
   void run() override {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m_), int(n_), int(k_), 1.0f, a_.data(),
-                int(k_), b_.data(), int(n_), 0.0f, c_.data(), int(n_));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m_), int(n_), int(k_), 1.0f,
+                a_.data(), int(k_), b_.data(), int(n_), 0.0f, c_.data(), int(n_));
   }
 };
 #endif
@@ -253,7 +257,8 @@ inline double run_peers(const options& o, writer& w, const std::string& name, co
 #if MIXQ_BENCH_HAVE_DNNL
   if (conv && want("onednn_conv_int8")) {
     onednn_conv c(*conv, true);
-    onednn_int8 = bench_peer(o, w, c, ops, mk("onednn_conv_int8").set("note", c.impl_name()), int8_peak);
+    onednn_int8 =
+        bench_peer(o, w, c, ops, mk("onednn_conv_int8").set("note", c.impl_name()), int8_peak);
   }
   if (conv && want("onednn_conv_f32")) {
     onednn_conv c(*conv, false);

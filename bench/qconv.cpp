@@ -82,8 +82,8 @@ std::vector<problem> problems() {
     p.name = "square_" + std::to_string(n);
     p.g.batch = 1;
     p.g.h = 1;
-    p.g.w = n;  // M
-    p.g.c_in = n;  // K
+    p.g.w = n;      // M
+    p.g.c_in = n;   // K
     p.g.c_out = n;  // N
     p.g.kernel = 1;
     p.g.stride = 1;
@@ -164,7 +164,8 @@ reference make_reference(const mk::conv_geometry& g, const operands& o) {
 }
 
 // Runs the fast path in raw and u8 mode and compares with the reference.
-bool validate(const mk::conv_geometry& g, const mk::qconv_weights& wts, operands& o, const reference& ref) {
+bool validate(const mk::conv_geometry& g, const mk::qconv_weights& wts, operands& o,
+              const reference& ref) {
   const int64_t oh = g.out_h(), ow = g.out_w(), per = oh * ow * g.c_out;
   std::vector<int32_t> raw(static_cast<size_t>(g.batch * per));
   mk::conv_requant rq{o.bias.data(), o.qm.data(), o.rshift.data(), o.zp, o.lo, o.hi};
@@ -174,7 +175,8 @@ bool validate(const mk::conv_geometry& g, const mk::qconv_weights& wts, operands
   for (size_t t = 0; t < ref.images.size(); ++t) {
     const int64_t i = ref.images[t];
     for (int64_t j = 0; j < per; ++j)
-      if (raw[size_t(i * per + j)] != ref.acc[t][size_t(j)] + o.bias[size_t(j % g.c_out)]) return false;
+      if (raw[size_t(i * per + j)] != ref.acc[t][size_t(j)] + o.bias[size_t(j % g.c_out)])
+        return false;
     for (int64_t y = 0; y < oh; ++y)
       for (int64_t x = 0; x < ow; ++x)
         for (int64_t n = 0; n < g.c_out; ++n)
@@ -202,9 +204,32 @@ mk::isa parse_isa_name(const std::string& s) { return mk::parse_isa(s.c_str()); 
 
 int main(int argc, char** argv) {
   options o = parse(argc, argv);
-  writer w(o.csv, {"bench", "name", "impl", "isa", "kernel", "batch", "threads", "w_bits", "a_bits", "M", "N", "K",
-                   "min_ms", "median_ms", "wall_min_ms", "gops", "peak_gops", "pct_peak", "ratio_w8a8", "ratio_onednn", "valid",
-                   "res_min_ms", "res_overhead_pct", "unit", "ghz", "note"});
+  writer w(o.csv, {"bench",
+                   "name",
+                   "impl",
+                   "isa",
+                   "kernel",
+                   "batch",
+                   "threads",
+                   "w_bits",
+                   "a_bits",
+                   "M",
+                   "N",
+                   "K",
+                   "min_ms",
+                   "median_ms",
+                   "wall_min_ms",
+                   "gops",
+                   "peak_gops",
+                   "pct_peak",
+                   "ratio_w8a8",
+                   "ratio_onednn",
+                   "valid",
+                   "res_min_ms",
+                   "res_overhead_pct",
+                   "unit",
+                   "ghz",
+                   "note"});
 
   // 1) peaks at each thread count (measured here, in this run)
   std::map<int, peaks> pk;
@@ -213,7 +238,11 @@ int main(int argc, char** argv) {
     if (!matches(o, "peak")) continue;
     auto emit = [&](const char* impl, double v, const char* unit) {
       row r;
-      r.set("bench", "peak").set("name", "peak").set("impl", impl).set("threads", t).setf("gops", v, 1);
+      r.set("bench", "peak")
+          .set("name", "peak")
+          .set("impl", impl)
+          .set("threads", t)
+          .setf("gops", v, 1);
       r.set("unit", unit).setf("ghz", pk[t].ghz, 3);
       w.print(r);
     };
@@ -230,8 +259,10 @@ int main(int argc, char** argv) {
   if (o.isas.empty()) {
     if (mk::isa_supported(mk::isa::avx512)) isas.push_back(mk::isa::avx512);
     if (mk::isa_supported(mk::isa::avx2)) isas.push_back(mk::isa::avx2);
-    if (mk::isa_supported(mk::isa::neon_dotprod)) isas.push_back(mk::isa::neon_dotprod);
-    else if (mk::isa_supported(mk::isa::neon)) isas.push_back(mk::isa::neon);
+    if (mk::isa_supported(mk::isa::neon_dotprod))
+      isas.push_back(mk::isa::neon_dotprod);
+    else if (mk::isa_supported(mk::isa::neon))
+      isas.push_back(mk::isa::neon);
   } else {
     for (const auto& s : o.isas) {
       mk::isa l = parse_isa_name(s);
@@ -256,105 +287,121 @@ int main(int argc, char** argv) {
         const std::string prefix = shape_prefix + "/t" + std::to_string(t);
         const long long M = g.pixels_out(), N = g.c_out, K = g.c_in * g.kernel * g.kernel;
         row base;
-        base.set("bench", pb.bench).set("name", pb.name).set("batch", (int)g.batch).set("threads", t);
+        base.set("bench", pb.bench)
+            .set("name", pb.name)
+            .set("batch", (int)g.batch)
+            .set("threads", t);
         base.set("M", M).set("N", N).set("K", K);
         double onednn = 0;
         if (o.peers) {
-          conv_geom cg{int(g.batch), int(g.c_in), int(g.h), int(g.w), int(g.c_out), g.kernel, g.stride, g.kernel / 2};
-          onednn = run_peers(o, w, prefix, pb.bench == "conv" ? &cg : nullptr, M, N, K, t, pk[t].fp32(),
-                             pk[t].vnni() > 0 ? pk[t].vnni() : pk[t].avx2_maddubs32, base);
+          conv_geom cg{int(g.batch), int(g.c_in), int(g.h), int(g.w),
+                       int(g.c_out), g.kernel,    g.stride, g.kernel / 2};
+          onednn =
+              run_peers(o, w, prefix, pb.bench == "conv" ? &cg : nullptr, M, N, K, t, pk[t].fp32(),
+                        pk[t].vnni() > 0 ? pk[t].vnni() : pk[t].avx2_maddubs32, base);
         }
         for (mk::isa l : isas) {
           const std::string isa_s = mk::isa_name(l);
           double w8a8 = 0;
-          std::vector<std::pair<int, int>> my_pairs = pb.first_layer ? std::vector<std::pair<int, int>>{{8, 8}} : pairs;
+          std::vector<std::pair<int, int>> my_pairs =
+              pb.first_layer ? std::vector<std::pair<int, int>>{{8, 8}} : pairs;
           std::vector<mk::conv_small_c> modes{mk::conv_small_c::automatic};
           if (pb.first_layer) modes = {mk::conv_small_c::taps, mk::conv_small_c::packed};
           for (auto [bw, ba] : my_pairs)
             for (mk::conv_small_c mode : modes) {
               // the dispatcher's pick first (ratios use it), then with
               // --all-kernels every other family of this ISA exact for the pair
-              std::vector<mk::kernel_id> kids{mk::choose_kernel(l, bw, ba, static_cast<std::int32_t>(g.c_out))};
+              std::vector<mk::kernel_id> kids{
+                  mk::choose_kernel(l, bw, ba, static_cast<std::int32_t>(g.c_out))};
               if (o.all_kernels) {
                 std::size_t count = 0;
                 const mk::kernel_info* table = mk::kernel_table(&count);
                 for (std::size_t k = 0; k < count; ++k)
-                  if (table[k].level == l && table[k].id != kids[0] && mk::kernel_runnable(table[k].id) &&
-                      mk::kernel_supports(table[k].id, bw, ba))
+                  if (table[k].level == l && table[k].id != kids[0] &&
+                      mk::kernel_runnable(table[k].id) && mk::kernel_supports(table[k].id, bw, ba))
                     kids.push_back(table[k].id);
               }
               for (mk::kernel_id kid : kids) {
-              const bool alt = kid != kids[0];
-              std::string impl = pb.first_layer
-                                     ? std::string(mode == mk::conv_small_c::packed ? "mixq_packed27" : "mixq_taps")
-                                     : std::string("mixq");
-              if (alt) impl += "_alt";
-              const std::string name = prefix + "/" + impl + "/" + isa_s + "/w" + std::to_string(bw) + "a" +
-                                       std::to_string(ba);
-              if (!matches(o, name)) continue;
-              operands ops = make_operands(g, bw, ba);
-              mk::qconv_weights wts;
-              try {
-                wts = mk::qconv_pack_for(kid, g, ops.w.data(), bw, ba, mode);
-              } catch (const std::exception& e) {
-                std::fprintf(stderr, "%s: %s\n", name.c_str(), e.what());
-                continue;
-              }
-              row r = base;
-              r.set("impl", impl).set("isa", isa_s).set("kernel", wts.pw.name.data());
-              r.set("w_bits", bw).set("a_bits", ba);
-              if (l != mk::isa::scalar && wts.pw.kernel == mk::kernel_id::scalar_ref) {
-                r.set("valid", "skipped").set("note", "no SIMD kernel registered for this ISA");
-                w.print(r);
-                continue;
-              }
-              if (o.validate) {
-                auto key = std::make_pair(bw, ba);
-                auto it = ref_cache.find(key);
-                if (it == ref_cache.end()) it = ref_cache.emplace(key, make_reference(g, ops)).first;
-                if (!validate(g, wts, ops, it->second)) {
-                  r.set("valid", "MISMATCH");
+                const bool alt = kid != kids[0];
+                std::string impl =
+                    pb.first_layer ? std::string(mode == mk::conv_small_c::packed ? "mixq_packed27"
+                                                                                  : "mixq_taps")
+                                   : std::string("mixq");
+                if (alt) impl += "_alt";
+                const std::string name = prefix + "/" + impl + "/" + isa_s + "/w" +
+                                         std::to_string(bw) + "a" + std::to_string(ba);
+                if (!matches(o, name)) continue;
+                operands ops = make_operands(g, bw, ba);
+                mk::qconv_weights wts;
+                try {
+                  wts = mk::qconv_pack_for(kid, g, ops.w.data(), bw, ba, mode);
+                } catch (const std::exception& e) {
+                  std::fprintf(stderr, "%s: %s\n", name.c_str(), e.what());
+                  continue;
+                }
+                row r = base;
+                r.set("impl", impl).set("isa", isa_s).set("kernel", wts.pw.name.data());
+                r.set("w_bits", bw).set("a_bits", ba);
+                if (l != mk::isa::scalar && wts.pw.kernel == mk::kernel_id::scalar_ref) {
+                  r.set("valid", "skipped").set("note", "no SIMD kernel registered for this ISA");
                   w.print(r);
                   continue;
                 }
-                r.set("valid", "ok");
-              } else {
-                r.set("valid", "unchecked");
-              }
-              mk::conv_requant rq{ops.bias.data(), ops.qm.data(), ops.rshift.data(), ops.zp, ops.lo, ops.hi};
-              const mk::conv_output out = mk::padded_output(g, ops.outbuf.data());
-              timing tm = time_it(o, [&] { mk::qconv2d(g, wts, ops.xpad.data(), rq, nullptr, out); });
-              const double gops = 2.0 * double(g.macs()) / tm.min_s * 1e-9;
-              // W=A rows of ResNet block shapes also time the residual fused
-              // into the epilogue: identity (stride 1, C_out = C_in) or option A
-              // (stride 2, C_out = 2 C_in, channels at C_out/4). The residual is
-              // the block input itself (the padded conv input buffer).
-              const bool res_shape = g.kernel == 3 && !pb.first_layer && pb.bench == "conv" &&
-                                     ((g.stride == 1 && g.c_out == g.c_in) || (g.stride == 2 && g.c_out == 2 * g.c_in));
-              if (res_shape && bw == ba && !alt) {
-                std::vector<int32_t> res_qm(size_t(g.c_out), 0);
-                const int64_t ch_lo = g.stride == 1 ? 0 : g.c_out / 4;
-                for (int64_t n = ch_lo; n < ch_lo + g.c_in; ++n) res_qm[size_t(n)] = 1 << 20;
-                const int64_t wp = g.w + 2;
-                mk::conv_residual res;
-                res.data = ops.xpad.data() + (wp + 1) * g.c_in;
-                res.img_stride = (g.h + 2) * wp * g.c_in;
-                res.row_stride = wp * g.c_in;
-                res.pix_stride = g.c_in;
-                res.stride = g.stride;
-                res.ch_lo = ch_lo;
-                res.res_qm = res_qm.data();
-                timing tr = time_it(o, [&] { mk::qconv2d(g, wts, ops.xpad.data(), rq, &res, out); });
-                r.setf("res_min_ms", tr.min_s * 1e3, 4).setf("res_overhead_pct", 100.0 * (tr.min_s / tm.min_s - 1), 1);
-              }
-              const double peak = pk[t].int8_for_isa(isa_s);
-              r.setf("min_ms", tm.min_s * 1e3, 4).setf("median_ms", tm.median_s * 1e3, 4).setf("gops", gops, 2);
-              r.setf("wall_min_ms", tm.wall_min_s * 1e3, 4);
-              if (peak > 0) r.setf("peak_gops", peak, 1).setf("pct_peak", 100.0 * gops / peak, 1);
-              if (bw == 8 && ba == 8 && mode != mk::conv_small_c::packed && !alt) w8a8 = gops;
-              if (w8a8 > 0) r.setf("ratio_w8a8", gops / w8a8, 3);
-              if (onednn > 0) r.setf("ratio_onednn", gops / onednn, 3);
-              w.print(r);
+                if (o.validate) {
+                  auto key = std::make_pair(bw, ba);
+                  auto it = ref_cache.find(key);
+                  if (it == ref_cache.end())
+                    it = ref_cache.emplace(key, make_reference(g, ops)).first;
+                  if (!validate(g, wts, ops, it->second)) {
+                    r.set("valid", "MISMATCH");
+                    w.print(r);
+                    continue;
+                  }
+                  r.set("valid", "ok");
+                } else {
+                  r.set("valid", "unchecked");
+                }
+                mk::conv_requant rq{ops.bias.data(), ops.qm.data(), ops.rshift.data(),
+                                    ops.zp,          ops.lo,        ops.hi};
+                const mk::conv_output out = mk::padded_output(g, ops.outbuf.data());
+                timing tm =
+                    time_it(o, [&] { mk::qconv2d(g, wts, ops.xpad.data(), rq, nullptr, out); });
+                const double gops = 2.0 * double(g.macs()) / tm.min_s * 1e-9;
+                // W=A rows of ResNet block shapes also time the residual fused
+                // into the epilogue: identity (stride 1, C_out = C_in) or option A
+                // (stride 2, C_out = 2 C_in, channels at C_out/4). The residual is
+                // the block input itself (the padded conv input buffer).
+                const bool res_shape = g.kernel == 3 && !pb.first_layer && pb.bench == "conv" &&
+                                       ((g.stride == 1 && g.c_out == g.c_in) ||
+                                        (g.stride == 2 && g.c_out == 2 * g.c_in));
+                if (res_shape && bw == ba && !alt) {
+                  std::vector<int32_t> res_qm(size_t(g.c_out), 0);
+                  const int64_t ch_lo = g.stride == 1 ? 0 : g.c_out / 4;
+                  for (int64_t n = ch_lo; n < ch_lo + g.c_in; ++n) res_qm[size_t(n)] = 1 << 20;
+                  const int64_t wp = g.w + 2;
+                  mk::conv_residual res;
+                  res.data = ops.xpad.data() + (wp + 1) * g.c_in;
+                  res.img_stride = (g.h + 2) * wp * g.c_in;
+                  res.row_stride = wp * g.c_in;
+                  res.pix_stride = g.c_in;
+                  res.stride = g.stride;
+                  res.ch_lo = ch_lo;
+                  res.res_qm = res_qm.data();
+                  timing tr =
+                      time_it(o, [&] { mk::qconv2d(g, wts, ops.xpad.data(), rq, &res, out); });
+                  r.setf("res_min_ms", tr.min_s * 1e3, 4)
+                      .setf("res_overhead_pct", 100.0 * (tr.min_s / tm.min_s - 1), 1);
+                }
+                const double peak = pk[t].int8_for_isa(isa_s);
+                r.setf("min_ms", tm.min_s * 1e3, 4)
+                    .setf("median_ms", tm.median_s * 1e3, 4)
+                    .setf("gops", gops, 2);
+                r.setf("wall_min_ms", tm.wall_min_s * 1e3, 4);
+                if (peak > 0) r.setf("peak_gops", peak, 1).setf("pct_peak", 100.0 * gops / peak, 1);
+                if (bw == 8 && ba == 8 && mode != mk::conv_small_c::packed && !alt) w8a8 = gops;
+                if (w8a8 > 0) r.setf("ratio_w8a8", gops / w8a8, 3);
+                if (onednn > 0) r.setf("ratio_onednn", gops / onednn, 3);
+                w.print(r);
               }
             }
         }

@@ -69,7 +69,9 @@ struct timed {
 };
 
 double now_ns() {
-  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration<double, std::nano>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -80,25 +82,32 @@ int main(int argc, char** argv) {
   bool quick = false, validate = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
-    else if (a == "--cpu" && i + 1 < argc) cpu = std::atoi(argv[++i]);
-    else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
-    else if (a == "--quick") quick = true;
-    else if (a == "--no-validate") validate = false;
+    if (a == "--reps" && i + 1 < argc)
+      reps = std::atoi(argv[++i]);
+    else if (a == "--cpu" && i + 1 < argc)
+      cpu = std::atoi(argv[++i]);
+    else if (a == "--filter" && i + 1 < argc)
+      filter = argv[++i];
+    else if (a == "--quick")
+      quick = true;
+    else if (a == "--no-validate")
+      validate = false;
   }
   if (cpu < 0) cpu = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)) - 1;
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof(set), &set) != 0) std::fprintf(stderr, "warning: could not pin to cpu %d\n", cpu);
+  if (sched_setaffinity(0, sizeof(set), &set) != 0)
+    std::fprintf(stderr, "warning: could not pin to cpu %d\n", cpu);
   if (!mk::bitplane_simd_active()) {
-    std::printf("SKIPPED: CPU lacks AVX-512 VBMI/BITALG (or MIXQ_ISA < avx512); nothing to compare\n");
+    std::printf(
+        "SKIPPED: CPU lacks AVX-512 VBMI/BITALG (or MIXQ_ISA < avx512); nothing to compare\n");
     return 0;
   }
   std::vector<shape> shapes = {
-      {"gemm256", 1, 1, 256, 256, 256, 1},   {"gemm512", 1, 1, 512, 512, 512, 1},
-      {"r20_s1_b1", 1, 32, 32, 16, 16, 3},   {"r20_s2_b1", 1, 16, 16, 32, 32, 3},
-      {"r20_s3_b1", 1, 8, 8, 64, 64, 3},     {"r20_s1_b128", 128, 32, 32, 16, 16, 3},
+      {"gemm256", 1, 1, 256, 256, 256, 1},     {"gemm512", 1, 1, 512, 512, 512, 1},
+      {"r20_s1_b1", 1, 32, 32, 16, 16, 3},     {"r20_s2_b1", 1, 16, 16, 32, 32, 3},
+      {"r20_s3_b1", 1, 8, 8, 64, 64, 3},       {"r20_s1_b128", 128, 32, 32, 16, 16, 3},
       {"r20_s2_b128", 128, 16, 16, 32, 32, 3}, {"r20_s3_b128", 128, 8, 8, 64, 64, 3},
   };
   std::printf("# pinned to cpu %d, reps %d, interleaved; GOP/s = 2*MAC/s\n", cpu, reps);
@@ -172,14 +181,15 @@ int main(int argc, char** argv) {
     // --- old LUT16 family, W2A2 ---
     std::vector<std::int8_t> w2(std::size_t(s.n) * k);
     for (auto& v : w2) v = static_cast<std::int8_t>(static_cast<int>(rnd() % 4) - 2);
-    auto* pwl = new mk::packed_weights(
-        mk::pack_weights_for(mk::kernel_id::avx512vbmi_lut_16x16c16, w2.data(), s.n, taps, s.c, 2, 2));
+    auto* pwl = new mk::packed_weights(mk::pack_weights_for(mk::kernel_id::avx512vbmi_lut_16x16c16,
+                                                            w2.data(), s.n, taps, s.c, 2, 2));
     mk::qgemm_problem p2 = p8;
     p2.a = in2.data();
     mk::epilogue e2 = e8;
     e2.hi = 3;
     if (!quick) ts.push_back({"lut16_w2a2", macs, [=, &p2, &e2] { mk::qgemm(p2, *pwl, e2); }, {}});
-    // --- bit-plane LUT6, every pair: planes [batch][G][hp][wp], output planes [batch][Go][ohp][owp] ---
+    // --- bit-plane LUT6, every pair: planes [batch][G][hp][wp], output planes
+    // [batch][Go][ohp][owp] ---
     struct lut_ctx {
       std::vector<std::uint8_t> planes, outp, incodes;
       std::vector<std::int64_t> pix, tap, opix, thr;
@@ -211,7 +221,8 @@ int main(int argc, char** argv) {
           }
       for (std::int32_t t = 0; t < taps; ++t) c->tap.push_back((t / s.ks) * wp + t % s.ks);
       std::vector<std::int8_t> wl(w2.size());
-      for (auto& v : wl) v = static_cast<std::int8_t>(static_cast<int>(rnd() % (1u << bw)) - (1 << (bw - 1)));
+      for (auto& v : wl)
+        v = static_cast<std::int8_t>(static_cast<int>(rnd() % (1u << bw)) - (1 << (bw - 1)));
       c->pw = mk::pack_bitplane_weights(wl.data(), s.n, taps, s.c, bw, ba);
       c->p.m = m;
       c->p.a = c->planes.data();
@@ -233,7 +244,8 @@ int main(int argc, char** argv) {
       // validate against the u8 scalar reference on the same codes
       if (validate && m * double(s.n) * k < 4e8) {
         mk::qgemm_bitplane(c->p, c->pw, c->ep, &c->bo);
-        const mk::packed_weights pr = mk::pack_weights_for(mk::kernel_id::scalar_ref, wl.data(), s.n, taps, s.c, bw, ba);
+        const mk::packed_weights pr =
+            mk::pack_weights_for(mk::kernel_id::scalar_ref, wl.data(), s.n, taps, s.c, bw, ba);
         std::vector<std::uint8_t> ref(out8.size(), 0);
         mk::qgemm_problem pq = p8;
         pq.a = c->incodes.data();
@@ -246,16 +258,20 @@ int main(int argc, char** argv) {
           for (std::int32_t j = 0; j < s.n; ++j)
             bad += mk::bitplane_code_at(c->outp.data(), c->opix[std::size_t(mm)], oplane, j, ba) !=
                    ref[std::size_t(opix[std::size_t(mm)] + j)];
-        if (bad) std::printf("# VALIDATION FAILED lut6 w%da%d %s: %ld\n", bw, ba, s.name.c_str(), bad);
+        if (bad)
+          std::printf("# VALIDATION FAILED lut6 w%da%d %s: %ld\n", bw, ba, s.name.c_str(), bad);
       }
       char nm[32];
       std::snprintf(nm, sizeof nm, "lut6_w%da%d", bw, ba);
       ts.push_back({nm, macs, [c] { mk::qgemm_bitplane(c->p, c->pw, c->ep, &c->bo); }, {}});
       if (bw == 2 && ba == 2) {  // producer-side conversion u8 NHWC -> planes (counted separately)
-        ts.push_back({"conv_a2_to_planes", macs, [c, s, plane, img] {
+        ts.push_back({"conv_a2_to_planes",
+                      macs,
+                      [c, s, plane, img] {
                         for (std::int64_t i = 0; i < s.batch; ++i)
-                          mk::bitplane_from_codes(&c->incodes[std::size_t(i * plane * s.c)], plane, s.c, s.c, 2,
-                                                  &c->planes[std::size_t(i * img)], plane);
+                          mk::bitplane_from_codes(&c->incodes[std::size_t(i * plane * s.c)], plane,
+                                                  s.c, s.c, 2, &c->planes[std::size_t(i * img)],
+                                                  plane);
                       },
                       {}});
       }
@@ -283,7 +299,8 @@ int main(int argc, char** argv) {
       const double gm = 2 * t.macs / med, gb = 2 * t.macs / best;
       if (t.name == "vnni_w8a8") base = gm;
       std::printf("%s,%s,%lld,%d,%d,%.2f,%.1f,%.1f,%.2f\n", s.name.c_str(), t.name.c_str(),
-                  static_cast<long long>(m), s.n, k, med * 1e-3, gm, gb, base > 0 ? gm / base : 0.0);
+                  static_cast<long long>(m), s.n, k, med * 1e-3, gm, gb,
+                  base > 0 ? gm / base : 0.0);
       std::fflush(stdout);
     }
     delete pw8;

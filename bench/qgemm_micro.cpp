@@ -42,9 +42,10 @@ double measure_ghz() {
     const auto t0 = std::chrono::steady_clock::now();
 #if defined(__x86_64__)
     for (std::uint64_t i = 0; i < iters / 8; ++i)
-      __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
-                       "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0"
-                       : "+r"(x));
+      __asm__ volatile(
+          "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+          "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0"
+          : "+r"(x));
 #else
     for (std::uint64_t i = 0; i < iters; ++i) __asm__ volatile("add %0, %0, #1" : "+r"(x));
 #endif
@@ -62,7 +63,8 @@ __attribute__((target("avx512f,avx512vnni"))) double vnni_peak_macs() {
   volatile int seed = 0x01020304;
   for (int rep = 0; rep < 40; ++rep) {  // many short runs: min filters preemption
     const __m512i a = _mm512_set1_epi32(seed), b = _mm512_set1_epi32(seed + 1);
-    __m512i c0 = a, c1 = b, c2 = a, c3 = b, c4 = a, c5 = b, c6 = a, c7 = b, c8 = a, c9 = b, c10 = a, c11 = b;
+    __m512i c0 = a, c1 = b, c2 = a, c3 = b, c4 = a, c5 = b, c6 = a, c7 = b, c8 = a, c9 = b, c10 = a,
+            c11 = b;
     const long iters = 300000;
     const auto t0 = std::chrono::steady_clock::now();
     for (long it = 0; it < iters; ++it) {
@@ -82,8 +84,9 @@ __attribute__((target("avx512f,avx512vnni"))) double vnni_peak_macs() {
       __asm__ volatile("" : "+v"(c6), "+v"(c7), "+v"(c8), "+v"(c9), "+v"(c10), "+v"(c11));
     }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    __m512i t = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c0, c1), _mm512_add_epi32(c2, c3)),
-                                 _mm512_add_epi32(_mm512_add_epi32(c4, c5), _mm512_add_epi32(c6, c7)));
+    __m512i t =
+        _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c0, c1), _mm512_add_epi32(c2, c3)),
+                         _mm512_add_epi32(_mm512_add_epi32(c4, c5), _mm512_add_epi32(c6, c7)));
     t = _mm512_add_epi32(t, _mm512_add_epi32(_mm512_add_epi32(c8, c9), _mm512_add_epi32(c10, c11)));
     if (_mm512_reduce_add_epi32(t) == 42) std::fprintf(stderr, " ");
     const double macs = double(iters) * 12 * 64 / s;
@@ -95,8 +98,10 @@ __attribute__((target("avx512f,avx512vnni"))) double vnni_peak_macs() {
 
 struct shape {
   const char* name;
-  int h, w, c, n, k, s;  // conv: h x w output, c in, n out, k x k kernel, stride; k = 0: GEMM M=h N=n K=c
-  bool rows = false;     // conv taps merged per kernel row: k taps of k_seg = k*c (dx and c contiguous)
+  int h, w, c, n, k,
+      s;  // conv: h x w output, c in, n out, k x k kernel, stride; k = 0: GEMM M=h N=n K=c
+  bool rows =
+      false;  // conv taps merged per kernel row: k taps of k_seg = k*c (dx and c contiguous)
 };
 
 }  // namespace
@@ -106,9 +111,12 @@ int main(int argc, char** argv) {
   std::string filter;
   bool diag = false;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
-    else if (!std::strcmp(argv[i], "--pairs") && i + 1 < argc) diag = !std::strcmp(argv[++i], "diag");
+    if (!std::strcmp(argv[i], "--reps") && i + 1 < argc)
+      reps = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc)
+      filter = argv[++i];
+    else if (!std::strcmp(argv[i], "--pairs") && i + 1 < argc)
+      diag = !std::strcmp(argv[++i], "diag");
   }
   const double ghz = measure_ghz();
   std::fprintf(stderr, "# clock estimate %.2f GHz (dependent-add chain)\n", ghz);
@@ -116,14 +124,18 @@ int main(int argc, char** argv) {
 #if defined(__x86_64__)
   if (mk::isa_supported(mk::isa::avx512)) {
     peak = vnni_peak_macs();
-    std::fprintf(stderr, "# vpdpbusd zmm peak %.1f GMAC/s = %.1f MAC/cycle at the estimated clock\n", peak * 1e-9,
-                 peak / (ghz * 1e9));
+    std::fprintf(stderr,
+                 "# vpdpbusd zmm peak %.1f GMAC/s = %.1f MAC/cycle at the estimated clock\n",
+                 peak * 1e-9, peak / (ghz * 1e9));
   }
 #endif
   const shape shapes[] = {
-      {"gemm256", 256, 0, 256, 256, 0, 1},     {"gemm512", 512, 0, 512, 512, 0, 1},
-      {"r20_s1_3x3", 32, 32, 16, 16, 3, 1},    {"r20_s2_3x3", 16, 16, 32, 32, 3, 1},
-      {"r20_s3_3x3", 8, 8, 64, 64, 3, 1},      {"r20_first", 32, 32, 3, 16, 3, 1},
+      {"gemm256", 256, 0, 256, 256, 0, 1},
+      {"gemm512", 512, 0, 512, 512, 0, 1},
+      {"r20_s1_3x3", 32, 32, 16, 16, 3, 1},
+      {"r20_s2_3x3", 16, 16, 32, 32, 3, 1},
+      {"r20_s3_3x3", 8, 8, 64, 64, 3, 1},
+      {"r20_first", 32, 32, 3, 16, 3, 1},
       {"r20_first_rows", 32, 32, 3, 16, 3, 1, true},
   };
   std::printf("kernel,isa,a_bits,w_bits,shape,M,N,K,ns,gops,mac_per_cycle,pct_vnni_peak\n");
@@ -132,10 +144,12 @@ int main(int argc, char** argv) {
   for (std::size_t ki = 0; ki < nk; ++ki) {
     const mk::kernel_info& info = table[ki];
     if (!mk::isa_supported(info.level)) {
-      std::fprintf(stderr, "# skipped %s: ISA %s not available\n", info.name, mk::isa_name(info.level));
+      std::fprintf(stderr, "# skipped %s: ISA %s not available\n", info.name,
+                   mk::isa_name(info.level));
       continue;
     }
-    if (info.id == mk::kernel_id::scalar_ref && filter.find("scalar") == std::string::npos) continue;
+    if (info.id == mk::kernel_id::scalar_ref && filter.find("scalar") == std::string::npos)
+      continue;
     for (int bw = 2; bw <= 8; ++bw)
       for (int ba = 2; ba <= 8; ++ba) {
         if (diag && bw != ba) continue;
@@ -162,7 +176,8 @@ int main(int argc, char** argv) {
             taps = sh.rows ? sh.k : sh.k * sh.k;
             kseg = sh.rows ? sh.k * sh.c : sh.c;
             for (int dy = 0; dy < sh.k; ++dy)
-              for (int dx = 0; dx < (sh.rows ? 1 : sh.k); ++dx) tap.push_back((std::int64_t(dy) * wp + dx) * sh.c);
+              for (int dx = 0; dx < (sh.rows ? 1 : sh.k); ++dx)
+                tap.push_back((std::int64_t(dy) * wp + dx) * sh.c);
             for (int y = 0; y < sh.h; ++y)
               for (int x = 0; x < sh.w; ++x) pix.push_back((std::int64_t(y) * wp + x) * sh.c);
             abytes = std::size_t(hp) * wp * sh.c;
@@ -186,7 +201,8 @@ int main(int argc, char** argv) {
           ep.rshift = rs.data();
           ep.hi = (1 << ba) - 1;
           ep.out_pix_off = ooff.data();
-          const mk::packed_weights pw = mk::pack_weights_for(info.id, w.data(), sh.n, taps, kseg, bw, ba);
+          const mk::packed_weights pw =
+              mk::pack_weights_for(info.id, w.data(), sh.n, taps, kseg, bw, ba);
           const mk::packed_weights pr =
               mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), sh.n, taps, kseg, bw, ba);
           ep.out = ref_out.data();
@@ -201,13 +217,15 @@ int main(int argc, char** argv) {
           for (int r = 0; r < reps; ++r) {
             const auto t0 = std::chrono::steady_clock::now();
             mk::qgemm(p, pw, ep);
-            const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            const double s =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             if (s < best) best = s;
           }
           const double macs = double(m) * sh.n * taps * kseg;
-          std::printf("%s,%s,%d,%d,%s,%lld,%d,%d,%.0f,%.2f,%.1f,%.1f\n", pw.name.data(), mk::isa_name(info.level), ba,
-                      bw, sh.name, static_cast<long long>(m), sh.n, taps * kseg, best * 1e9, 2 * macs / best * 1e-9,
-                      macs / best / (ghz * 1e9), peak > 0 ? 100.0 * macs / best / peak : 0.0);
+          std::printf("%s,%s,%d,%d,%s,%lld,%d,%d,%.0f,%.2f,%.1f,%.1f\n", pw.name.data(),
+                      mk::isa_name(info.level), ba, bw, sh.name, static_cast<long long>(m), sh.n,
+                      taps * kseg, best * 1e9, 2 * macs / best * 1e-9, macs / best / (ghz * 1e9),
+                      peak > 0 ? 100.0 * macs / best / peak : 0.0);
           std::fflush(stdout);
         }
       }

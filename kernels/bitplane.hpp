@@ -61,8 +61,9 @@ inline std::uint8_t bitplane_index_byte(const std::uint8_t* codes, int cnt, int 
 
 /// Reference converter: npix pixels of u8 codes (pixel x at codes + x*pix_stride,
 /// c channels, each < 2^b_a) -> index bytes dst[g*group_stride + x].
-inline void bitplane_from_codes_ref(const std::uint8_t* codes, std::int64_t npix, std::int64_t pix_stride,
-                                    std::int32_t c, int b_a, std::uint8_t* dst, std::int64_t group_stride) noexcept {
+inline void bitplane_from_codes_ref(const std::uint8_t* codes, std::int64_t npix,
+                                    std::int64_t pix_stride, std::int32_t c, int b_a,
+                                    std::uint8_t* dst, std::int64_t group_stride) noexcept {
   const int cpb = bitplane_cpb(b_a);
   const std::int32_t g_n = bitplane_groups(c, b_a);
   for (std::int64_t x = 0; x < npix; ++x)
@@ -73,8 +74,8 @@ inline void bitplane_from_codes_ref(const std::uint8_t* codes, std::int64_t npix
 }
 
 /// Inverse (tests, ref kernel): code of channel ch at pixel offset o.
-inline std::uint8_t bitplane_code_at(const std::uint8_t* base, std::int64_t o, std::int64_t group_stride,
-                                     std::int32_t ch, int b_a) noexcept {
+inline std::uint8_t bitplane_code_at(const std::uint8_t* base, std::int64_t o,
+                                     std::int64_t group_stride, std::int32_t ch, int b_a) noexcept {
   const int cpb = bitplane_cpb(b_a);
   const unsigned v = base[o + (ch / cpb) * group_stride];
   return static_cast<std::uint8_t>((v >> (b_a * (ch % cpb))) & ((1u << b_a) - 1u));
@@ -113,9 +114,11 @@ inline void bitplane_thresholds(const epilogue& ep, std::int32_t n, std::int64_t
     for (std::int32_t j = 0; j < levels; ++j) {
       const std::int32_t want = ep.lo + j + 1;
       auto q = [&](std::int64_t v) {
-        return requant_one(static_cast<std::int32_t>(v), ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo, ep.hi, 0, 0);
+        return requant_one(static_cast<std::int32_t>(v), ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo,
+                           ep.hi, 0, 0);
       };
-      std::int64_t lo = std::numeric_limits<std::int32_t>::min(), hi = std::numeric_limits<std::int32_t>::max();
+      std::int64_t lo = std::numeric_limits<std::int32_t>::min(),
+                   hi = std::numeric_limits<std::int32_t>::max();
       if (q(hi) < want) {
         thr[std::int64_t(c) * levels + j] = std::int64_t(1) << 31;
         continue;
@@ -145,7 +148,8 @@ struct bitplane_weights {
   std::int32_t cpb = 0, groups = 0, ksteps = 0;  ///< ksteps = taps * groups (lookups per output)
   std::int32_t emin = 0, span = 0;
   std::int32_t widen_every = 0;  ///< u8 sums per lane before widening: floor(255 / span)
-  std::int32_t flush_every = 0;  ///< lookups per u16 chunk (multiple of widen_every, * span <= 65534)
+  std::int32_t flush_every =
+      0;  ///< lookups per u16 chunk (multiple of widen_every, * span <= 65534)
   std::vector<std::int8_t> codes;  ///< W [n][taps][k_seg] (ref twin)
   aligned_buffer tables;
   std::array<char, 64> name{};
@@ -156,8 +160,10 @@ inline constexpr bool bitplane_supports(int b_w, int b_a) noexcept {
   return b_a >= 2 && b_a <= 3 && b_w >= 2 && b_w <= 8 &&
          (6 / b_a) * ((1 << b_a) - 1) * ((1 << b_w) - 1) <= 255;
 }
-static_assert(bitplane_supports(2, 2) && bitplane_supports(4, 2) && bitplane_supports(4, 3), "W<=4, A<=3");
-static_assert(!bitplane_supports(5, 2) && !bitplane_supports(2, 4), "W5 or A4 would overflow u8 entries");
+static_assert(bitplane_supports(2, 2) && bitplane_supports(4, 2) && bitplane_supports(4, 3),
+              "W<=4, A<=3");
+static_assert(!bitplane_supports(5, 2) && !bitplane_supports(2, 4),
+              "W5 or A4 would overflow u8 entries");
 
 /// Where the LUT6 path measured faster than the W8A8 VNNI kernel on the dev
 /// machine (docs/kernels_lut.md section 6): A2 with W2 or W3, and at least
@@ -172,15 +178,19 @@ inline constexpr bool bitplane_preferred(int b_w, int b_a, std::int64_t m) noexc
 
 /// Pack W [n][taps][k_seg] (b_w-bit codes) for b_a-bit bit-plane activations.
 /// Throws std::invalid_argument on unsupported pairs or bad codes.
-inline bitplane_weights pack_bitplane_weights(const std::int8_t* w, std::int32_t n, std::int32_t taps,
-                                              std::int32_t k_seg, int b_w, int b_a) {
+inline bitplane_weights pack_bitplane_weights(const std::int8_t* w, std::int32_t n,
+                                              std::int32_t taps, std::int32_t k_seg, int b_w,
+                                              int b_a) {
   detail::pack_check(bitplane_supports(b_w, b_a), "bit-plane LUT: needs b_a in {2,3} and b_w <= 4");
-  detail::pack_check(w != nullptr && n >= 1 && taps >= 1 && k_seg >= 1, "n, taps, k_seg must be >= 1");
-  detail::pack_check(std::int64_t(taps) * k_seg <= max_k_total, "taps * k_seg exceeds max_k_total (65536)");
+  detail::pack_check(w != nullptr && n >= 1 && taps >= 1 && k_seg >= 1,
+                     "n, taps, k_seg must be >= 1");
+  detail::pack_check(std::int64_t(taps) * k_seg <= max_k_total,
+                     "taps * k_seg exceeds max_k_total (65536)");
   const std::int64_t total = std::int64_t(n) * taps * k_seg;
   const int wmin = -(1 << (b_w - 1)), wmax = (1 << (b_w - 1)) - 1;
   for (std::int64_t i = 0; i < total; ++i)
-    detail::pack_check(w[i] >= wmin && w[i] <= wmax, "weight code outside the signed b_w-bit range");
+    detail::pack_check(w[i] >= wmin && w[i] <= wmax,
+                       "weight code outside the signed b_w-bit range");
   bitplane_weights p;
   p.n = n;
   p.taps = taps;
@@ -196,8 +206,8 @@ inline bitplane_weights pack_bitplane_weights(const std::int8_t* w, std::int32_t
   p.widen_every = 255 / p.span;
   p.flush_every = (65534 / p.span) / p.widen_every * p.widen_every;
   p.codes.assign(w, w + total);
-  std::snprintf(p.name.data(), p.name.size(), "qgemm_a%dw%d_%dx%dc%d__avx512vbmi_lut6", b_a, b_w, 64, bitplane_nb,
-                p.cpb);
+  std::snprintf(p.name.data(), p.name.size(), "qgemm_a%dw%d_%dx%dc%d__avx512vbmi_lut6", b_a, b_w,
+                64, bitplane_nb, p.cpb);
   const std::int32_t nb = (n + bitplane_nb - 1) / bitplane_nb;
   p.tables.reset(static_cast<std::size_t>(nb) * p.ksteps * bitplane_nb * 64);
   std::uint8_t* d = p.tables.data();
@@ -223,8 +233,9 @@ namespace ref {
 /// Scalar twin of the LUT6 kernel: same operands (index planes), int64 sums,
 /// the requant.hpp epilogue (raw, u8 NHWC without residual) and/or the
 /// bit-plane output. Rows [m0, m1), all channels.
-inline void qgemm_bitplane_range(const bitplane_problem& p, const bitplane_weights& pw, const epilogue& ep,
-                                 const bitplane_output* bo, std::int64_t m0, std::int64_t m1) noexcept {
+inline void qgemm_bitplane_range(const bitplane_problem& p, const bitplane_weights& pw,
+                                 const epilogue& ep, const bitplane_output* bo, std::int64_t m0,
+                                 std::int64_t m1) noexcept {
   auto acc_of = [&](std::int64_t m, std::int32_t c) {
     std::int64_t s = 0;
     for (std::int32_t t = 0; t < pw.taps; ++t) {
@@ -248,8 +259,8 @@ inline void qgemm_bitplane_range(const bitplane_problem& p, const bitplane_weigh
       const int cnt = (pw.n - cpo * go) < cpo ? pw.n - cpo * go : cpo;
       for (int j = 0; j < cnt; ++j) {
         const std::int32_t c = cpo * go + j;
-        codes[j] = requant_one(acc_of(m, c) + (ep.bias ? ep.bias[c] : 0), ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo,
-                               ep.hi, 0, 0);
+        codes[j] = requant_one(acc_of(m, c) + (ep.bias ? ep.bias[c] : 0), ep.qm[c], ep.rshift[c],
+                               ep.zp_out, ep.lo, ep.hi, 0, 0);
       }
       bo->base[bo->pix_off[m] + go * bo->group_stride] = bitplane_index_byte(codes, cnt, bo->b_out);
     }

@@ -51,7 +51,9 @@ constexpr std::size_t res_overread_bytes = 64;
 /// worst |acc| = 65536 * 255 * 128 = 2^31 - 2^24 still fits int32.
 constexpr std::int64_t max_k_total = 65536;
 
-inline constexpr std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
+inline constexpr std::int64_t round_up(std::int64_t x, std::int64_t m) {
+  return (x + m - 1) / m * m;
+}
 
 }  // namespace kernels
 }  // namespace mixq

@@ -38,12 +38,18 @@ enum class isa : int {
 
 inline const char* isa_name(isa i) noexcept {
   switch (i) {
-    case isa::scalar: return "scalar";
-    case isa::avx2: return "avx2";
-    case isa::avx512: return "avx512";
-    case isa::neon: return "neon";
-    case isa::neon_dotprod: return "neon_dotprod";
-    default: return "automatic";
+    case isa::scalar:
+      return "scalar";
+    case isa::avx2:
+      return "avx2";
+    case isa::avx512:
+      return "avx512";
+    case isa::neon:
+      return "neon";
+    case isa::neon_dotprod:
+      return "neon_dotprod";
+    default:
+      return "automatic";
   }
 }
 
@@ -63,7 +69,7 @@ struct cpu_caps {
   bool avx2 = false;
   bool avx512vnni = false;  ///< F + BW + VL + VNNI
   bool avx512vbmi = false;
-  bool avx512lut = false;   ///< VNNI + VBMI + BITALG (the LUT family)
+  bool avx512lut = false;  ///< VNNI + VBMI + BITALG (the LUT family)
   bool neon = false;
   bool neon_dotprod = false;
 };
@@ -73,8 +79,9 @@ inline cpu_caps detect_cpu() noexcept {
 #if MIXQ_KERNELS_X86 && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
   c.avx2 = __builtin_cpu_supports("avx2");
-  c.avx512vnni = c.avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  c.avx512vnni = c.avx2 && __builtin_cpu_supports("avx512f") &&
+                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                 __builtin_cpu_supports("avx512vnni");
   c.avx512vbmi = c.avx512vnni && __builtin_cpu_supports("avx512vbmi");
   c.avx512lut = c.avx512vbmi && __builtin_cpu_supports("avx512bitalg");
 #endif

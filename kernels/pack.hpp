@@ -30,7 +30,6 @@
 #include "common.hpp"
 #include "dispatch.hpp"
 
-
 namespace mixq {
 namespace kernels {
 
@@ -65,7 +64,8 @@ struct kernel_info {
 
 inline const kernel_info* kernel_table(std::size_t* count) noexcept {
   static const kernel_info table[] = {
-#define MIXQ_QGEMM_KERNEL(id, isa_, sfx, mr, nr, kr, ok, vbmi) {kernel_id::id, isa::isa_, #id, sfx, mr, nr, kr, vbmi},
+#define MIXQ_QGEMM_KERNEL(id, isa_, sfx, mr, nr, kr, ok, vbmi) \
+  {kernel_id::id, isa::isa_, #id, sfx, mr, nr, kr, vbmi},
 #include "kernels.inc"
 #undef MIXQ_QGEMM_KERNEL
   };
@@ -89,11 +89,12 @@ inline bool kernel_supports(kernel_id id, int bw, int ba) noexcept {
   if (bw < 2 || bw > 8 || ba < 2 || ba > 8) return false;
   switch (id) {
 #define MIXQ_QGEMM_KERNEL(id_, isa_, sfx, mr, nr, kr, ok, vbmi) \
-  case kernel_id::id_:                                   \
+  case kernel_id::id_:                                          \
     return (ok);
 #include "kernels.inc"
 #undef MIXQ_QGEMM_KERNEL
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -129,7 +130,8 @@ inline kernel_id choose_kernel(isa level, int bw, int ba, std::int32_t n) noexce
     case isa::neon_dotprod:
       return kernel_id::neondot_8x8c4;
 #endif
-    default: return kernel_id::scalar_ref;
+    default:
+      return kernel_id::scalar_ref;
   }
 }
 
@@ -149,7 +151,8 @@ class aligned_buffer {
     return *this;
   }
   void reset(std::size_t bytes) {
-    ptr_.reset(bytes ? static_cast<unsigned char*>(::operator new[](bytes, std::align_val_t(64))) : nullptr);
+    ptr_.reset(bytes ? static_cast<unsigned char*>(::operator new[](bytes, std::align_val_t(64)))
+                     : nullptr);
     size_ = bytes;
     if (bytes) std::memset(ptr_.get(), 0, bytes);
   }
@@ -159,7 +162,9 @@ class aligned_buffer {
 
  private:
   struct deleter {
-    void operator()(unsigned char* p) const noexcept { ::operator delete[](p, std::align_val_t(64)); }
+    void operator()(unsigned char* p) const noexcept {
+      ::operator delete[](p, std::align_val_t(64));
+    }
   };
   std::unique_ptr<unsigned char[], deleter> ptr_;
   std::size_t size_ = 0;
@@ -174,7 +179,7 @@ struct packed_weights {
   std::int32_t b_w = 0, b_a = 0;
   std::int32_t kg = 0;  ///< groups of 4 per tap = ceil(k_seg / 4)
   std::int32_t mr = 1, nr = 1;
-  std::int32_t widen_every = 0;     ///< acc16 families: k-groups between widenings
+  std::int32_t widen_every = 0;       ///< acc16 families: k-groups between widenings
   std::vector<std::int32_t> col_sum;  ///< sum over taps, k of W[n] (used with b_a = 8 on NEON)
   aligned_buffer data;
   std::array<char, 64> name{};  ///< full kernel name
@@ -189,8 +194,8 @@ inline void pack_check(bool ok, const char* what) {
   if (!ok) throw std::invalid_argument(std::string("mixq::kernels::pack_weights: ") + what);
 }
 
-inline void pack_c4(const std::int8_t* w, std::int32_t n, std::int32_t taps, std::int32_t k_seg, std::int32_t nr,
-                    std::int32_t kg, std::int8_t* out) {
+inline void pack_c4(const std::int8_t* w, std::int32_t n, std::int32_t taps, std::int32_t k_seg,
+                    std::int32_t nr, std::int32_t kg, std::int8_t* out) {
   const std::int32_t nb = (n + nr - 1) / nr;
   for (std::int32_t b = 0; b < nb; ++b)
     for (std::int32_t t = 0; t < taps; ++t)
@@ -198,13 +203,14 @@ inline void pack_c4(const std::int8_t* w, std::int32_t n, std::int32_t taps, std
         for (std::int32_t j = 0; j < nr; ++j)
           for (std::int32_t q = 0; q < 4; ++q) {
             const std::int32_t col = b * nr + j, c = 4 * g + q;
-            const std::int8_t v = (col < n && c < k_seg) ? w[(std::int64_t(col) * taps + t) * k_seg + c] : 0;
+            const std::int8_t v =
+                (col < n && c < k_seg) ? w[(std::int64_t(col) * taps + t) * k_seg + c] : 0;
             out[((((std::int64_t(b) * taps + t) * kg + g) * nr + j) * 4) + q] = v;
           }
 }
 
-inline void pack_c4_i16(const std::int8_t* w, std::int32_t n, std::int32_t taps, std::int32_t k_seg, std::int32_t nr,
-                        std::int32_t kg, std::int16_t* out) {
+inline void pack_c4_i16(const std::int8_t* w, std::int32_t n, std::int32_t taps, std::int32_t k_seg,
+                        std::int32_t nr, std::int32_t kg, std::int16_t* out) {
   const std::int32_t nb = (n + nr - 1) / nr;
   for (std::int32_t b = 0; b < nb; ++b)
     for (std::int32_t t = 0; t < taps; ++t)
@@ -212,8 +218,10 @@ inline void pack_c4_i16(const std::int8_t* w, std::int32_t n, std::int32_t taps,
         for (std::int32_t h = 0; h < 2; ++h)
           for (std::int32_t j = 0; j < nr; ++j)
             for (std::int32_t q = 0; q < 2; ++q) {
-              const std::int32_t col = b * nr + j, c = 4 * g + h + 2 * q;  // pairs (k0,k2) | (k1,k3)
-              const std::int16_t v = (col < n && c < k_seg) ? w[(std::int64_t(col) * taps + t) * k_seg + c] : 0;
+              const std::int32_t col = b * nr + j,
+                                 c = 4 * g + h + 2 * q;  // pairs (k0,k2) | (k1,k3)
+              const std::int16_t v =
+                  (col < n && c < k_seg) ? w[(std::int64_t(col) * taps + t) * k_seg + c] : 0;
               out[(((((std::int64_t(b) * taps + t) * kg + g) * 2 + h) * nr + j) * 2) + q] = v;
             }
 }
@@ -226,14 +234,15 @@ inline void pack_c4_i16(const std::int8_t* w, std::int32_t n, std::int32_t taps,
 constexpr std::int32_t lut_index_capacity = 256;
 
 /// Table bytes of a LUT pack (the c4 copy follows them).
-inline std::int64_t lut_table_bytes(std::int32_t n, std::int32_t taps, std::int32_t k_seg) noexcept {
+inline std::int64_t lut_table_bytes(std::int32_t n, std::int32_t taps,
+                                    std::int32_t k_seg) noexcept {
   return std::int64_t((n + 15) / 16) * taps * ((k_seg + 15) / 16) * 16 * 64;
 }
 
 namespace detail {
 
-inline void pack_lut_tables(const std::int8_t* w, std::int32_t n, std::int32_t taps, std::int32_t k_seg,
-                            std::int8_t* out) {
+inline void pack_lut_tables(const std::int8_t* w, std::int32_t n, std::int32_t taps,
+                            std::int32_t k_seg, std::int8_t* out) {
   const std::int32_t nb = (n + 15) / 16, kb = (k_seg + 15) / 16;
   for (std::int32_t b = 0; b < nb; ++b)
     for (std::int32_t t = 0; t < taps; ++t)
@@ -245,7 +254,8 @@ inline void pack_lut_tables(const std::int8_t* w, std::int32_t n, std::int32_t t
               int s = 0;
               for (std::int32_t q = 0; q < 4; ++q) {
                 const std::int32_t c = 16 * blk + 4 * g + q;
-                if ((i >> q & 1) && col < n && c < k_seg) s += w[(std::int64_t(col) * taps + t) * k_seg + c];
+                if ((i >> q & 1) && col < n && c < k_seg)
+                  s += w[(std::int64_t(col) * taps + t) * k_seg + c];
               }
               out[((((std::int64_t(b) * taps + t) * kb + blk) * 16 + j) * 64) + 16 * g + i] =
                   static_cast<std::int8_t>(s);
@@ -258,18 +268,20 @@ inline void pack_lut_tables(const std::int8_t* w, std::int32_t n, std::int32_t t
 /// run on b_a-bit activations. Throws std::invalid_argument on bad arguments
 /// (codes out of range, bits outside 2..8, a kernel that is not exact for
 /// the pair, taps * k_seg > max_k_total).
-inline packed_weights pack_weights_for(kernel_id id, const std::int8_t* w, std::int32_t n, std::int32_t taps,
-                                       std::int32_t k_seg, int b_w, int b_a) {
+inline packed_weights pack_weights_for(kernel_id id, const std::int8_t* w, std::int32_t n,
+                                       std::int32_t taps, std::int32_t k_seg, int b_w, int b_a) {
   detail::pack_check(w != nullptr || std::int64_t(n) * taps * k_seg == 0, "null weights");
   detail::pack_check(n >= 1 && taps >= 1 && k_seg >= 1, "n, taps, k_seg must be >= 1");
   detail::pack_check(b_w >= 2 && b_w <= 8 && b_a >= 2 && b_a <= 8, "b_w and b_a must be in 2..8");
-  detail::pack_check(std::int64_t(taps) * k_seg <= max_k_total, "taps * k_seg exceeds max_k_total (65536)");
+  detail::pack_check(std::int64_t(taps) * k_seg <= max_k_total,
+                     "taps * k_seg exceeds max_k_total (65536)");
   detail::pack_check(static_cast<int>(id) >= 0 && id < kernel_id::count, "unknown kernel id");
   detail::pack_check(kernel_supports(id, b_w, b_a), "kernel is not exact for this (b_w, b_a) pair");
   const std::int64_t total = std::int64_t(n) * taps * k_seg;
   const int wmin = -(1 << (b_w - 1)), wmax = (1 << (b_w - 1)) - 1;
   for (std::int64_t i = 0; i < total; ++i)
-    detail::pack_check(w[i] >= wmin && w[i] <= wmax, "weight code outside the signed b_w-bit range");
+    detail::pack_check(w[i] >= wmin && w[i] <= wmax,
+                       "weight code outside the signed b_w-bit range");
 
   const kernel_info& ki = get_kernel_info(id);
   packed_weights p;
@@ -284,12 +296,13 @@ inline packed_weights pack_weights_for(kernel_id id, const std::int8_t* w, std::
   p.mr = ki.mr;
   p.nr = ki.nr;
   p.widen_every = acc16_widen_every(b_w, b_a);
-  std::snprintf(p.name.data(), p.name.size(), "qgemm_a%dw%d_%dx%dc%d__%s", b_a, b_w, ki.mr, ki.nr, ki.kr,
-                ki.suffix);
+  std::snprintf(p.name.data(), p.name.size(), "qgemm_a%dw%d_%dx%dc%d__%s", b_a, b_w, ki.mr, ki.nr,
+                ki.kr, ki.suffix);
   p.col_sum.assign(n, 0);
   for (std::int32_t j = 0; j < n; ++j) {
     std::int32_t s = 0;
-    for (std::int64_t i = 0; i < std::int64_t(taps) * k_seg; ++i) s += w[std::int64_t(j) * taps * k_seg + i];
+    for (std::int64_t i = 0; i < std::int64_t(taps) * k_seg; ++i)
+      s += w[std::int64_t(j) * taps * k_seg + i];
     p.col_sum[j] = s;
   }
   const std::int64_t padded = std::int64_t(p.n_blocks()) * p.nr * taps * p.kg * 4;
@@ -310,7 +323,8 @@ inline packed_weights pack_weights_for(kernel_id id, const std::int8_t* w, std::
     }
     case kernel_id::avx2_madd16_4x16c4:
       p.data.reset(static_cast<std::size_t>(padded) * 2);
-      detail::pack_c4_i16(w, n, taps, k_seg, p.nr, p.kg, reinterpret_cast<std::int16_t*>(p.data.data()));
+      detail::pack_c4_i16(w, n, taps, k_seg, p.nr, p.kg,
+                          reinterpret_cast<std::int16_t*>(p.data.data()));
       break;
 #endif
     default:
@@ -323,8 +337,9 @@ inline packed_weights pack_weights_for(kernel_id id, const std::int8_t* w, std::
 
 /// Pack for the dispatcher's choice on `level` (default: active_isa(), i.e.
 /// CPUID clamped by MIXQ_ISA / set_isa()).
-inline packed_weights pack_weights(const std::int8_t* w, std::int32_t n, std::int32_t taps, std::int32_t k_seg,
-                                   int b_w, int b_a, isa level = isa::automatic) {
+inline packed_weights pack_weights(const std::int8_t* w, std::int32_t n, std::int32_t taps,
+                                   std::int32_t k_seg, int b_w, int b_a,
+                                   isa level = isa::automatic) {
   const isa l = level == isa::automatic ? active_isa() : clamp_isa(detail::state().caps, level);
   return pack_weights_for(choose_kernel(l, b_w, b_a, n), w, n, taps, k_seg, b_w, b_a);
 }
@@ -338,7 +353,8 @@ inline constexpr std::size_t bitpacked_size(std::size_t count, int bits) noexcep
 
 /// Serialize signed `bits`-bit codes (two's complement fields, little-endian
 /// bit order). dst must hold bitpacked_size(count, bits) bytes.
-inline void bitpack_codes(const std::int8_t* codes, std::size_t count, int bits, std::uint8_t* dst) noexcept {
+inline void bitpack_codes(const std::int8_t* codes, std::size_t count, int bits,
+                          std::uint8_t* dst) noexcept {
   MIXQ_KDASSERT(bits >= 1 && bits <= 8);
   std::memset(dst, 0, bitpacked_size(count, bits));
   const unsigned mask = (1u << bits) - 1u;
@@ -349,12 +365,14 @@ inline void bitpack_codes(const std::int8_t* codes, std::size_t count, int bits,
     const unsigned sh = static_cast<unsigned>(bit & 7);
     const unsigned wide = v << sh;  // at most 15 bits
     dst[byte] = static_cast<std::uint8_t>(dst[byte] | (wide & 0xFFu));
-    if (sh + static_cast<unsigned>(bits) > 8) dst[byte + 1] = static_cast<std::uint8_t>(dst[byte + 1] | (wide >> 8));
+    if (sh + static_cast<unsigned>(bits) > 8)
+      dst[byte + 1] = static_cast<std::uint8_t>(dst[byte + 1] | (wide >> 8));
   }
 }
 
 /// Inverse of bitpack_codes: sign-extends every field back to int8.
-inline void bitunpack_codes(const std::uint8_t* src, std::size_t count, int bits, std::int8_t* codes) noexcept {
+inline void bitunpack_codes(const std::uint8_t* src, std::size_t count, int bits,
+                            std::int8_t* codes) noexcept {
   MIXQ_KDASSERT(bits >= 1 && bits <= 8);
   const unsigned mask = (1u << bits) - 1u;
   const unsigned sign = 1u << (bits - 1);

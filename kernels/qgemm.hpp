@@ -66,8 +66,9 @@ namespace kernels {
 
 namespace detail {
 
-inline void run_kernel(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep, std::int64_t m0,
-                       std::int64_t m1, std::int32_t n0, std::int32_t n1) noexcept {
+inline void run_kernel(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
+                       std::int64_t m0, std::int64_t m1, std::int32_t n0,
+                       std::int32_t n1) noexcept {
   switch (pw.kernel) {
 #if MIXQ_KERNELS_X86
     case kernel_id::avx512vnni_12x32c4:
@@ -111,8 +112,9 @@ inline void run_kernel(const qgemm_problem& p, const packed_weights& pw, const e
 }  // namespace detail
 
 /// Rows [m0, m1) x channels [n0, n1) (n0 a multiple of pw.nr). Single-threaded.
-inline void qgemm_tile(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep, std::int64_t m0,
-                       std::int64_t m1, std::int32_t n0, std::int32_t n1) noexcept {
+inline void qgemm_tile(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
+                       std::int64_t m0, std::int64_t m1, std::int32_t n0,
+                       std::int32_t n1) noexcept {
   MIXQ_KDASSERT(m0 >= 0 && m1 <= p.m && n0 >= 0 && n1 <= pw.n && n0 % pw.nr == 0);
   MIXQ_KDASSERT(ep.out_i32 || (ep.out && ep.out_pix_off && ep.qm && ep.rshift));
   if (m0 >= m1 || n0 >= n1) return;
@@ -128,7 +130,8 @@ inline void qgemm(const qgemm_problem& p, const packed_weights& pw, const epilog
 
 /// The whole problem, split over OpenMP threads in (row chunk x NR block)
 /// tiles when compiled with OpenMP; otherwise identical to qgemm().
-inline void qgemm_parallel(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep) noexcept {
+inline void qgemm_parallel(const qgemm_problem& p, const packed_weights& pw,
+                           const epilogue& ep) noexcept {
   detail::record_kernel(pw.name.data());
 #ifdef _OPENMP
   const std::int64_t work = p.m * std::int64_t(pw.n) * pw.k_total();

@@ -36,8 +36,9 @@ inline bool bitplane_simd_active() noexcept {
 #endif
 }
 
-inline void qgemm_bitplane_tile(const bitplane_problem& p, const bitplane_weights& pw, const epilogue& ep,
-                                const bitplane_output* bo, std::int64_t m0, std::int64_t m1) noexcept {
+inline void qgemm_bitplane_tile(const bitplane_problem& p, const bitplane_weights& pw,
+                                const epilogue& ep, const bitplane_output* bo, std::int64_t m0,
+                                std::int64_t m1) noexcept {
   MIXQ_KDASSERT(!ep.res);
   MIXQ_KDASSERT(!bo || (ep.qm && ep.rshift && bo->thresholds && ep.hi < (1 << bo->b_out)));
   if (m0 >= m1) return;
@@ -54,18 +55,20 @@ inline void qgemm_bitplane_tile(const bitplane_problem& p, const bitplane_weight
   ref::qgemm_bitplane_range(p, pw, ep, bo, m0, m1);
 }
 
-inline void qgemm_bitplane(const bitplane_problem& p, const bitplane_weights& pw, const epilogue& ep,
-                           const bitplane_output* bo = nullptr) noexcept {
+inline void qgemm_bitplane(const bitplane_problem& p, const bitplane_weights& pw,
+                           const epilogue& ep, const bitplane_output* bo = nullptr) noexcept {
   qgemm_bitplane_tile(p, pw, ep, bo, 0, p.m);
 }
 
 /// u8 codes -> bit-plane index planes (see bitplane_from_codes_ref), AVX-512
 /// when available and C % 16 == 0.
-inline void bitplane_from_codes(const std::uint8_t* codes, std::int64_t npix, std::int64_t pix_stride,
-                                std::int32_t c, int b_a, std::uint8_t* dst, std::int64_t group_stride) noexcept {
+inline void bitplane_from_codes(const std::uint8_t* codes, std::int64_t npix,
+                                std::int64_t pix_stride, std::int32_t c, int b_a, std::uint8_t* dst,
+                                std::int64_t group_stride) noexcept {
 #if MIXQ_KERNELS_X86
   if (bitplane_simd_active()) {
-    detail::avx512vbmi::bitplane_from_codes_avx512(codes, npix, pix_stride, c, b_a, dst, group_stride);
+    detail::avx512vbmi::bitplane_from_codes_avx512(codes, npix, pix_stride, c, b_a, dst,
+                                                   group_stride);
     return;
   }
 #endif

@@ -34,7 +34,7 @@ inline constexpr std::int64_t rhaz(std::int64_t t, int s) noexcept {
 
 /// A real multiplier m ~= qm * 2^-rshift.
 struct quant_multiplier {
-  std::int32_t qm = 0;      // in [2^30, 2^31), or 0 for m == 0 (or |m| < 2^-32)
+  std::int32_t qm = 0;       // in [2^30, 2^31), or 0 for m == 0 (or |m| < 2^-32)
   std::int32_t rshift = 31;  // in [1, 62]
 };
 
@@ -46,13 +46,13 @@ inline quant_multiplier quantize_multiplier(double m) noexcept {
   quant_multiplier r;
   if (!(m > 0.0) || !std::isfinite(m) || m >= 1073741824.0) return r;
   int e = 0;
-  double f = std::frexp(m, &e);  // m = f * 2^e, f in [0.5, 1)
+  double f = std::frexp(m, &e);                  // m = f * 2^e, f in [0.5, 1)
   long long q = std::llround(f * 2147483648.0);  // in [2^30, 2^31]
   if (q == (1LL << 31)) {
     q /= 2;
     ++e;
   }
-  int s = 31 - e;  // m ~= q * 2^-s
+  int s = 31 - e;        // m ~= q * 2^-s
   if (s > 62) return r;  // m < 2^-31: treated as zero
   if (s < 1) return r;   // m >= 2^30: rejected above
   r.qm = static_cast<std::int32_t>(q);
@@ -104,8 +104,8 @@ struct epilogue {
 
 /// Scalar requantization of one value (the definition every SIMD path matches).
 inline std::uint8_t requant_one(std::int32_t acc_plus_bias, std::int32_t qm, std::int32_t rshift,
-                                std::int32_t zp_out, std::int32_t lo, std::int32_t hi, std::int32_t res_code,
-                                std::int32_t res_qm) noexcept {
+                                std::int32_t zp_out, std::int32_t lo, std::int32_t hi,
+                                std::int32_t res_code, std::int32_t res_qm) noexcept {
   std::int64_t t = std::int64_t(acc_plus_bias) * qm + std::int64_t(res_code) * res_qm;
   std::int64_t y = std::int64_t(zp_out) + rhaz(t, rshift);
   if (y < lo) y = lo;

@@ -27,18 +27,24 @@ int main(int argc, char** argv) {
   std::string mode = "train";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--threads") threads = std::atoi(argv[i + 1]);
-    else if (a == "--batch") batch = std::atoll(argv[i + 1]);
-    else if (a == "--steps") steps = std::atoll(argv[i + 1]);
-    else if (a == "--warmup") warmup = std::atoll(argv[i + 1]);
-    else if (a == "--mode") mode = argv[i + 1];
+    if (a == "--threads")
+      threads = std::atoi(argv[i + 1]);
+    else if (a == "--batch")
+      batch = std::atoll(argv[i + 1]);
+    else if (a == "--steps")
+      steps = std::atoll(argv[i + 1]);
+    else if (a == "--warmup")
+      warmup = std::atoll(argv[i + 1]);
+    else if (a == "--mode")
+      mode = argv[i + 1];
     else {
       std::fprintf(stderr, "mixq_bench_resnet20: error: unknown flag %s\n", a.c_str());
       return 2;
     }
   }
   if (mode != "train" && mode != "infer") {
-    std::fprintf(stderr, "mixq_bench_resnet20: error: --mode %s, expected train or infer\n", mode.c_str());
+    std::fprintf(stderr, "mixq_bench_resnet20: error: --mode %s, expected train or infer\n",
+                 mode.c_str());
     return 2;
   }
   omp_set_num_threads(threads);

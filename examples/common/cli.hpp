@@ -106,15 +106,21 @@ class cli {
       if (skip.count(o.name)) continue;
       s += o.name + "=";
       switch (o.k) {
-        case kind::str: s += strs_[idx_[k]]; break;
-        case kind::integer: s += std::to_string(ints_[idx_[k]]); break;
+        case kind::str:
+          s += strs_[idx_[k]];
+          break;
+        case kind::integer:
+          s += std::to_string(ints_[idx_[k]]);
+          break;
         case kind::real: {
           char b[64];
           std::snprintf(b, sizeof b, "%.17g", dbls_[idx_[k]]);
           s += b;
           break;
         }
-        case kind::flag: s += flags_[idx_[k]] ? "1" : "0"; break;
+        case kind::flag:
+          s += flags_[idx_[k]] ? "1" : "0";
+          break;
       }
       s += ";";
     }

@@ -28,7 +28,8 @@
 int main(int argc, char** argv) {
   using namespace mixq;
   examples::cli cli("mixq_train_cifar10", "Train a CIFAR ResNet on CIFAR-10 in FP32.");
-  auto& data = cli.opt_str("data", "", "CIFAR-10 directory (default: $MIXQ_DATA, then ../shared/datasets/cifar10)");
+  auto& data = cli.opt_str(
+      "data", "", "CIFAR-10 directory (default: $MIXQ_DATA, then ../shared/datasets/cifar10)");
   auto& depth = cli.opt_int("depth", 20, "ResNet depth 6n+2 (20, 32, 44, 56)");
   auto& epochs = cli.opt_int("epochs", 100, "epochs");
   auto& batch = cli.opt_int("batch", 128, "batch size");
@@ -38,7 +39,8 @@ int main(int argc, char** argv) {
   auto& momentum = cli.opt_double("momentum", 0.9, "SGD momentum");
   auto& nesterov = cli.opt_flag("nesterov", "Nesterov momentum");
   auto& schedule = cli.opt_str("schedule", "cosine", "cosine | step");
-  auto& milestones = cli.opt_str("milestones", "", "step schedule: comma-separated epochs (default 50%,75%)");
+  auto& milestones =
+      cli.opt_str("milestones", "", "step schedule: comma-separated epochs (default 50%,75%)");
   auto& warmup = cli.opt_double("warmup", 1.0, "linear warm-up epochs");
   auto& smoothing = cli.opt_double("label-smoothing", 0.0, "label smoothing");
   auto& threads = cli.opt_int("threads", 0, "OpenMP threads (0 = OMP_NUM_THREADS or all cores)");
@@ -52,7 +54,8 @@ int main(int argc, char** argv) {
   if (!cli.parse(argc, argv)) return cli.exit_code();
 
   try {
-    MIXQ_CHECK(depth >= 8 && (depth - 2) % 6 == 0, "--depth ", depth, ": expected 6n+2 >= 8 (20, 32, 44, 56)");
+    MIXQ_CHECK(depth >= 8 && (depth - 2) % 6 == 0, "--depth ", depth,
+               ": expected 6n+2 >= 8 (20, 32, 44, 56)");
     MIXQ_CHECK(epochs >= 1, "--epochs ", epochs, ": expected >= 1");
     MIXQ_CHECK(batch >= 1, "--batch ", batch, ": expected >= 1");
     if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
@@ -99,7 +102,8 @@ int main(int argc, char** argv) {
                  "images, %lld epochs, batch %lld, %d threads\n",
                  static_cast<long long>(depth), static_cast<long long>(model.num_parameters()),
                  dir.c_str(), static_cast<long long>(train.n), static_cast<long long>(test.n),
-                 static_cast<long long>(epochs), static_cast<long long>(batch), omp_get_max_threads());
+                 static_cast<long long>(epochs), static_cast<long long>(batch),
+                 omp_get_max_threads());
     auto r = train::fit(model, train, &test, o);
     optim::save_model(out + "/model.mixq", model,
                       {{"arch", "resnet" + std::to_string(depth)}, {"dataset", "cifar10"}});
@@ -117,8 +121,9 @@ int main(int argc, char** argv) {
     std::printf("\n== report ==\n");
     std::printf("model          ResNet%lld, %lld parameters\n", static_cast<long long>(depth),
                 static_cast<long long>(model.num_parameters()));
-    std::printf("epochs         %lld (%zu run now, from epoch %lld)\n", static_cast<long long>(epochs),
-                r.history.size(), static_cast<long long>(r.first_epoch));
+    std::printf("epochs         %lld (%zu run now, from epoch %lld)\n",
+                static_cast<long long>(epochs), r.history.size(),
+                static_cast<long long>(r.first_epoch));
     std::printf("test accuracy  %.2f %% (%lld images)\n", 100.0 * r.test_acc,
                 static_cast<long long>(test.n));
     std::printf("test loss      %.4f\n", r.test_loss);

@@ -26,7 +26,8 @@ struct epi_consts {
   std::int32_t cnt;
 };
 
-inline void make_consts(const epilogue& ep, std::int32_t n, std::int32_t cnt, epi_consts& c) noexcept {
+inline void make_consts(const epilogue& ep, std::int32_t n, std::int32_t cnt,
+                        epi_consts& c) noexcept {
   c.cnt = cnt;
   if (cnt < 4) return;
   c.bias = ep.bias ? vld1q_s32(ep.bias + n) : vdupq_n_s32(0);
@@ -42,7 +43,8 @@ inline void make_consts(const epilogue& ep, std::int32_t n, std::int32_t cnt, ep
 }
 
 /// Epilogue of one row's channels n .. n + c.cnt - 1 (acc without bias).
-inline void epi4(int32x4_t acc, const epilogue& ep, const epi_consts& c, std::int64_t m, std::int32_t n) noexcept {
+inline void epi4(int32x4_t acc, const epilogue& ep, const epi_consts& c, std::int64_t m,
+                 std::int32_t n) noexcept {
   if (c.cnt < 4) {
     std::int32_t tmp[4];
     vst1q_s32(tmp, acc);
@@ -59,8 +61,8 @@ inline void epi4(int32x4_t acc, const epilogue& ep, const epi_consts& c, std::in
   if (ep.res) {
     std::uint32_t r4;
     std::memcpy(&r4, ep.res + ep.res_pix_off[m] + n, 4);
-    const int32x4_t r32 =
-        vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(r4))))));
+    const int32x4_t r32 = vreinterpretq_s32_u32(
+        vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(r4))))));
     t_lo = vmlal_s32(t_lo, vget_low_s32(r32), vget_low_s32(c.rq));
     t_hi = vmlal_high_s32(t_hi, r32, c.rq);
   }

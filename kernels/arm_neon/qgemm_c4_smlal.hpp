@@ -39,8 +39,9 @@ static_assert(smlal_chain(8, 8) == 1, "W8A8 chains one product");
 static_assert(smlal_chain(4, 4) == 273, "W4A4");
 
 template <int MR>
-inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep, std::int64_t m0,
-                        std::int64_t m1, std::int32_t n0, std::int32_t n1) noexcept {
+inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
+                        std::int64_t m0, std::int64_t m1, std::int32_t n0,
+                        std::int32_t n1) noexcept {
   constexpr int NR = 16;
   MIXQ_KDASSERT(pw.nr == NR && n0 % NR == 0);
   const std::int32_t taps = pw.taps, kg = pw.kg;
@@ -57,7 +58,8 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
       for (std::int32_t j = 0; j < cnt; ++j) corr[j] = 128 * pw.col_sum[nb0 + j];
     neon_epi::epi_consts ec[4]{};
     for (int v = 0; v < 4; ++v)
-      if (4 * v < cnt) neon_epi::make_consts(ep, nb0 + 4 * v, (cnt - 4 * v) < 4 ? (cnt - 4 * v) : 4, ec[v]);
+      if (4 * v < cnt)
+        neon_epi::make_consts(ep, nb0 + 4 * v, (cnt - 4 * v) < 4 ? (cnt - 4 * v) : 4, ec[v]);
     for (std::int64_t m = m0; m < m1; m += MR) {
       const int mr = (m1 - m) < MR ? static_cast<int>(m1 - m) : MR;
       const std::uint8_t* rp[MR];

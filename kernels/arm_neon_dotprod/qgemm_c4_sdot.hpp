@@ -35,8 +35,9 @@ namespace detail {
 namespace neon_dotprod {
 
 template <int MR>
-inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep, std::int64_t m0,
-                        std::int64_t m1, std::int32_t n0, std::int32_t n1) noexcept {
+inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
+                        std::int64_t m0, std::int64_t m1, std::int32_t n0,
+                        std::int32_t n1) noexcept {
   constexpr int NR = 8;
   MIXQ_KDASSERT(pw.nr == NR && n0 % NR == 0);
   const std::int32_t taps = pw.taps, kg = pw.kg;
@@ -67,14 +68,14 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
           int8x16_t av[MR];
           for (int r = 0; r < MR; ++r)
             av[r] = veorq_s8(vreinterpretq_s8_u8(vld1q_u8(rp[r] + toff + 4 * g)), flipv);
-#define MIXQ_SDOT_LANE(L)                                             \
-  {                                                                   \
-    const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16);          \
-    for (int r = 0; r < MR; ++r) {                                    \
-      acc[r][0] = vdotq_laneq_s32(acc[r][0], w0, av[r], L);           \
-      acc[r][1] = vdotq_laneq_s32(acc[r][1], w1, av[r], L);           \
-    }                                                                 \
-    w += 32;                                                          \
+#define MIXQ_SDOT_LANE(L)                                    \
+  {                                                          \
+    const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16); \
+    for (int r = 0; r < MR; ++r) {                           \
+      acc[r][0] = vdotq_laneq_s32(acc[r][0], w0, av[r], L);  \
+      acc[r][1] = vdotq_laneq_s32(acc[r][1], w1, av[r], L);  \
+    }                                                        \
+    w += 32;                                                 \
   }
           MIXQ_SDOT_LANE(0)
           MIXQ_SDOT_LANE(1)

@@ -112,8 +112,8 @@ constexpr std::int64_t qconv_max_packed_patch = 63;  // 9*C_in, i.e. C_in <= 7
 /// for one given kernel family (benchmarks, tests); see qconv_pack.
 /// Throws std::invalid_argument (from pack_weights_for) when the family is not
 /// exact for (b_w, b_a) or the codes are out of range.
-inline qconv_weights qconv_pack_for(kernel_id id, const conv_geometry& g, const std::int8_t* w, int b_w, int b_a,
-                                    conv_small_c mode = conv_small_c::automatic) {
+inline qconv_weights qconv_pack_for(kernel_id id, const conv_geometry& g, const std::int8_t* w,
+                                    int b_w, int b_a, conv_small_c mode = conv_small_c::automatic) {
   qconv_weights q;
   q.c_in = g.c_in;
   q.c_out = g.c_out;
@@ -124,7 +124,8 @@ inline qconv_weights qconv_pack_for(kernel_id id, const conv_geometry& g, const 
   if (q.packed_patch)
     q.pw = pack_weights_for(id, w, n, 1, static_cast<std::int32_t>(patch), b_w, b_a);
   else
-    q.pw = pack_weights_for(id, w, n, g.kernel * g.kernel, static_cast<std::int32_t>(g.c_in), b_w, b_a);
+    q.pw = pack_weights_for(id, w, n, g.kernel * g.kernel, static_cast<std::int32_t>(g.c_in), b_w,
+                            b_a);
   return q;
 }
 
@@ -133,9 +134,12 @@ inline qconv_weights qconv_pack_for(kernel_id id, const conv_geometry& g, const 
 /// i.e. CPUID clamped by MIXQ_ISA / set_isa()).
 /// Throws std::invalid_argument (from pack_weights) on bad codes/bits.
 inline qconv_weights qconv_pack(const conv_geometry& g, const std::int8_t* w, int b_w, int b_a,
-                                isa level = isa::automatic, conv_small_c mode = conv_small_c::automatic) {
-  const isa l = level == isa::automatic ? active_isa() : clamp_isa(::mixq::kernels::detail::state().caps, level);
-  return qconv_pack_for(choose_kernel(l, b_w, b_a, static_cast<std::int32_t>(g.c_out)), g, w, b_w, b_a, mode);
+                                isa level = isa::automatic,
+                                conv_small_c mode = conv_small_c::automatic) {
+  const isa l = level == isa::automatic ? active_isa()
+                                        : clamp_isa(::mixq::kernels::detail::state().caps, level);
+  return qconv_pack_for(choose_kernel(l, b_w, b_a, static_cast<std::int32_t>(g.c_out)), g, w, b_w,
+                        b_a, mode);
 }
 
 struct conv_requant {
@@ -153,8 +157,8 @@ struct conv_output {
 struct conv_residual {
   const std::uint8_t* data = nullptr;  ///< nullptr = no residual
   std::int64_t img_stride = 0, row_stride = 0, pix_stride = 0;
-  int stride = 1;           ///< RS
-  std::int64_t ch_lo = 0;   ///< output channel of residual channel 0
+  int stride = 1;                        ///< RS
+  std::int64_t ch_lo = 0;                ///< output channel of residual channel 0
   const std::int32_t* res_qm = nullptr;  ///< [C_out], 0 outside the residual's channels
 };
 
@@ -183,8 +187,9 @@ inline std::int64_t conv_chunk(std::int64_t pixels, int threads) noexcept {
 /// takes precedence over the uint8 output; `res` may be nullptr.
 /// Preconditions (checked in debug builds): wts was packed by qconv_pack for
 /// this geometry; in holds qconv_input_bytes(g) readable bytes.
-inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std::uint8_t* in, const conv_requant& rq,
-                    const conv_residual* res, const conv_output& out, std::int32_t* raw = nullptr) noexcept {
+inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std::uint8_t* in,
+                    const conv_requant& rq, const conv_residual* res, const conv_output& out,
+                    std::int32_t* raw = nullptr) noexcept {
   MIXQ_KDASSERT(wts.c_in == g.c_in && wts.c_out == g.c_out && wts.kernel == g.kernel);
   MIXQ_KDASSERT(g.kernel == 1 || g.kernel == 3);
   MIXQ_KDASSERT(g.stride == 1 || g.stride == 2);
@@ -219,9 +224,12 @@ inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std:
     const std::int64_t ci = item / nsplit;
     const std::int32_t nb = static_cast<std::int32_t>(item % nsplit);
     const std::int32_t n0 = nsplit == 1 ? 0 : nb * wts.pw.nr;
-    const std::int32_t n1 = nsplit == 1 ? wts.pw.n : (n0 + wts.pw.nr < wts.pw.n ? n0 + wts.pw.nr : wts.pw.n);
-    std::int64_t pix[detail::conv_chunk_max], opix[detail::conv_chunk_max], rpix[detail::conv_chunk_max];
-    alignas(64) std::uint8_t patch_buf[detail::conv_chunk_max * qconv_max_packed_patch + 64 + a_overread_bytes];
+    const std::int32_t n1 =
+        nsplit == 1 ? wts.pw.n : (n0 + wts.pw.nr < wts.pw.n ? n0 + wts.pw.nr : wts.pw.n);
+    std::int64_t pix[detail::conv_chunk_max], opix[detail::conv_chunk_max],
+        rpix[detail::conv_chunk_max];
+    alignas(64) std::uint8_t
+        patch_buf[detail::conv_chunk_max * qconv_max_packed_patch + 64 + a_overread_bytes];
     const std::int64_t p0 = ci * chunk, cnt = (P - p0 < chunk) ? P - p0 : chunk;
     // Offsets row segment by row segment: inside an output row they advance
     // by a constant step, so the inner loops are plain strided fills.
@@ -231,12 +239,13 @@ inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std:
       while (j < cnt) {
         const std::int64_t len = (ow - ox < cnt - j) ? ow - ox : cnt - j;
         const std::int64_t a0 = i * img + base + (oy * s * wp + ox * s) * C, astep = s * C;
-        const std::int64_t o0 = i * out.img_stride + oy * out.row_stride + ox * g.c_out, ostep = g.c_out;
+        const std::int64_t o0 = i * out.img_stride + oy * out.row_stride + ox * g.c_out,
+                           ostep = g.c_out;
         for (std::int64_t q = 0; q < len; ++q) pix[j + q] = a0 + q * astep;
         for (std::int64_t q = 0; q < len; ++q) opix[j + q] = o0 + q * ostep;
         if (r) {
-          const std::int64_t r0 =
-              i * r->img_stride + oy * r->stride * r->row_stride + ox * r->stride * r->pix_stride - r->ch_lo;
+          const std::int64_t r0 = i * r->img_stride + oy * r->stride * r->row_stride +
+                                  ox * r->stride * r->pix_stride - r->ch_lo;
           const std::int64_t rstep = r->stride * r->pix_stride;
           for (std::int64_t q = 0; q < len; ++q) rpix[j + q] = r0 + q * rstep;
         }

@@ -57,7 +57,8 @@ inline void qconv_ref_acc(const conv_ref_shape& s, const std::uint8_t* x, const 
               const std::int64_t ix = ox * s.stride + dx - s.pad;
               const bool inside = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w;
               for (std::int64_t c = 0; c < s.c_in; ++c) {
-                const std::int64_t a = inside ? x[((i * s.h + iy) * s.w + ix) * s.c_in + c] : s.pad_value;
+                const std::int64_t a =
+                    inside ? x[((i * s.h + iy) * s.w + ix) * s.c_in + c] : s.pad_value;
                 const std::int64_t wv = w[((n * s.kernel + dy) * s.kernel + dx) * s.c_in + c];
                 sum += a * wv;
               }
@@ -70,8 +71,8 @@ inline void qconv_ref_acc(const conv_ref_shape& s, const std::uint8_t* x, const 
 struct conv_ref_residual {
   const std::uint8_t* res = nullptr;  ///< unpadded NHWC [batch][rh][rw][rc]; nullptr = none
   std::int64_t rh = 0, rw = 0, rc = 0;
-  int stride = 1;            ///< subsample factor RS
-  std::int64_t ch_lo = 0;    ///< output channel of residual channel 0
+  int stride = 1;                        ///< subsample factor RS
+  std::int64_t ch_lo = 0;                ///< output channel of residual channel 0
   const std::int32_t* res_qm = nullptr;  ///< [C_out]
 };
 
@@ -83,8 +84,9 @@ struct conv_ref_requant {
 };
 
 /// out[((i*OH + oy)*OW + ox)*C_out + n] (unpadded NHWC uint8) from acc.
-inline void qconv_ref_requantize(const conv_ref_shape& s, const std::int64_t* acc, const conv_ref_requant& q,
-                                 const conv_ref_residual& r, std::uint8_t* out) noexcept {
+inline void qconv_ref_requantize(const conv_ref_shape& s, const std::int64_t* acc,
+                                 const conv_ref_requant& q, const conv_ref_residual& r,
+                                 std::uint8_t* out) noexcept {
   const std::int64_t oh = s.out_h(), ow = s.out_w();
   for (std::int64_t i = 0; i < s.batch; ++i)
     for (std::int64_t oy = 0; oy < oh; ++oy)
@@ -99,7 +101,8 @@ inline void qconv_ref_requantize(const conv_ref_shape& s, const std::int64_t* ac
             if (rc >= 0 && rc < r.rc)
               code = r.res[((i * r.rh + oy * r.stride) * r.rw + ox * r.stride) * r.rc + rc];
           }
-          out[idx] = requant_one(static_cast<std::int32_t>(v), q.qm[n], q.rshift[n], q.zp, q.lo, q.hi, code, rqm);
+          out[idx] = requant_one(static_cast<std::int32_t>(v), q.qm[n], q.rshift[n], q.zp, q.lo,
+                                 q.hi, code, rqm);
         }
 }
 

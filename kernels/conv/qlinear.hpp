@@ -30,8 +30,9 @@ struct linear_requant {
 };
 
 /// Exactly one of logits (int32) and out (uint8) is used; logits wins.
-inline void qlinear(const std::uint8_t* x, std::int64_t batch, std::int64_t ld_x, const packed_weights& pw,
-                    const linear_requant& rq, std::int32_t* logits, std::uint8_t* out, std::int64_t ld_out) noexcept {
+inline void qlinear(const std::uint8_t* x, std::int64_t batch, std::int64_t ld_x,
+                    const packed_weights& pw, const linear_requant& rq, std::int32_t* logits,
+                    std::uint8_t* out, std::int64_t ld_out) noexcept {
   MIXQ_KDASSERT(pw.taps == 1);
   constexpr std::int64_t chunk = 240;
   const std::int64_t nchunks = (batch + chunk - 1) / chunk;
@@ -71,9 +72,10 @@ inline void qlinear(const std::uint8_t* x, std::int64_t batch, std::int64_t ld_x
 namespace ref {
 
 /// Scalar twin: w is the unpacked int8 [N][K] matrix.
-inline void qlinear(const std::uint8_t* x, std::int64_t batch, std::int64_t ld_x, const std::int8_t* w,
-                    std::int64_t n_out, std::int64_t k, const linear_requant& rq, std::int32_t* logits,
-                    std::uint8_t* out, std::int64_t ld_out) noexcept {
+inline void qlinear(const std::uint8_t* x, std::int64_t batch, std::int64_t ld_x,
+                    const std::int8_t* w, std::int64_t n_out, std::int64_t k,
+                    const linear_requant& rq, std::int32_t* logits, std::uint8_t* out,
+                    std::int64_t ld_out) noexcept {
   for (std::int64_t i = 0; i < batch; ++i)
     for (std::int64_t n = 0; n < n_out; ++n) {
       std::int64_t s = rq.bias ? rq.bias[n] : 0;
@@ -81,8 +83,8 @@ inline void qlinear(const std::uint8_t* x, std::int64_t batch, std::int64_t ld_x
       if (logits) {
         logits[i * ld_out + n] = static_cast<std::int32_t>(s);
       } else {
-        out[i * ld_out + n] =
-            requant_one(static_cast<std::int32_t>(s), rq.qm[n], rq.rshift[n], rq.zp, rq.lo, rq.hi, 0, 0);
+        out[i * ld_out + n] = requant_one(static_cast<std::int32_t>(s), rq.qm[n], rq.rshift[n],
+                                          rq.zp, rq.lo, rq.hi, 0, 0);
       }
     }
 }

@@ -27,8 +27,8 @@ namespace kernels {
 struct avgpool_params {
   std::int64_t batch = 1, h = 1, w = 1, c = 1;
   std::int64_t img_stride = 0, row_stride = 0, pix_stride = 0;  // in bytes (= elements)
-  std::int32_t qm = 1 << 30;  // in [2^30, 2^31) or 0
-  std::int32_t rshift = 31;   // in [1, 62]
+  std::int32_t qm = 1 << 30;                                    // in [2^30, 2^31) or 0
+  std::int32_t rshift = 31;                                     // in [1, 62]
   std::int32_t zp = 0, lo = 0, hi = 255;
   std::int64_t ld_out = 0;  // row stride of out (>= c)
 };
@@ -53,7 +53,8 @@ inline void global_avgpool_u8(const std::uint8_t* x, const avgpool_params& p, st
         }
       for (std::int64_t j = 0; j < nc; ++j) {
         if (sum_i32) sum_i32[i * p.ld_out + c0 + j] = acc[j];
-        if (out) out[i * p.ld_out + c0 + j] = requant_one(acc[j], p.qm, p.rshift, p.zp, p.lo, p.hi, 0, 0);
+        if (out)
+          out[i * p.ld_out + c0 + j] = requant_one(acc[j], p.qm, p.rshift, p.zp, p.lo, p.hi, 0, 0);
       }
     }
   }

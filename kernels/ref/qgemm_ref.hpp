@@ -17,8 +17,9 @@ namespace mixq {
 namespace kernels {
 namespace ref {
 
-inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep, std::int64_t m0,
-                        std::int64_t m1, std::int32_t n0, std::int32_t n1) noexcept {
+inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
+                        std::int64_t m0, std::int64_t m1, std::int32_t n0,
+                        std::int32_t n1) noexcept {
   const std::int8_t* w = reinterpret_cast<const std::int8_t*>(pw.data.data());
   const std::int32_t taps = pw.taps, k_seg = pw.k_seg;
   std::int32_t acc[64];

@@ -22,9 +22,10 @@ namespace avx2 {
 
 struct epi_consts {
   __m256i bias;
-  __m256i qm_e, qm_o, sh_e, sh_o, rnd_e, rnd_o, sgn_e, sgn_o, rq_e, rq_o;  // even / odd channels, int64 lanes
-  __m256i lo, hi;  // clamp bounds minus zp_out, int64
-  __m256i zp;      // int32 lanes
+  __m256i qm_e, qm_o, sh_e, sh_o, rnd_e, rnd_o, sgn_e, sgn_o, rq_e,
+      rq_o;          // even / odd channels, int64 lanes
+  __m256i lo, hi;    // clamp bounds minus zp_out, int64
+  __m256i zp;        // int32 lanes
   std::int32_t cnt;  // valid channels (<= 8)
 };
 
@@ -32,7 +33,8 @@ MIXQ_INLINE_AVX2 inline void make_consts(const epilogue& ep, std::int32_t n, std
                                          epi_consts& c) noexcept {
   c.cnt = cnt;
   if (cnt < 8) return;  // tails use the scalar epilogue
-  c.bias = ep.bias ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ep.bias + n)) : _mm256_setzero_si256();
+  c.bias = ep.bias ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ep.bias + n))
+                   : _mm256_setzero_si256();
   if (ep.out_i32) return;
   const __m256i qm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ep.qm + n));
   const __m256i sh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ep.rshift + n));
@@ -59,8 +61,8 @@ MIXQ_INLINE_AVX2 inline void make_consts(const epilogue& ep, std::int32_t n, std
 }
 
 /// rhaz(t, sh) then clamp to [lo, hi], in 4 int64 lanes.
-MIXQ_INLINE_AVX2 inline __m256i requant4(__m256i t, __m256i rnd, __m256i sh, __m256i sgn, __m256i lo,
-                                         __m256i hi) noexcept {
+MIXQ_INLINE_AVX2 inline __m256i requant4(__m256i t, __m256i rnd, __m256i sh, __m256i sgn,
+                                         __m256i lo, __m256i hi) noexcept {
   t = _mm256_add_epi64(_mm256_add_epi64(t, rnd), _mm256_cmpgt_epi64(_mm256_setzero_si256(), t));
   __m256i y = _mm256_sub_epi64(_mm256_xor_si256(_mm256_srlv_epi64(t, sh), sgn), sgn);
   y = _mm256_blendv_epi8(y, lo, _mm256_cmpgt_epi64(lo, y));
@@ -68,8 +70,8 @@ MIXQ_INLINE_AVX2 inline __m256i requant4(__m256i t, __m256i rnd, __m256i sh, __m
 }
 
 /// Epilogue of one row's channels n .. n + c.cnt - 1; acc holds the sums without bias.
-MIXQ_INLINE_AVX2 inline void epi8(__m256i acc, const epilogue& ep, const epi_consts& c, std::int64_t m,
-                                  std::int32_t n) noexcept {
+MIXQ_INLINE_AVX2 inline void epi8(__m256i acc, const epilogue& ep, const epi_consts& c,
+                                  std::int64_t m, std::int32_t n) noexcept {
   if (c.cnt < 8) {
     alignas(32) std::int32_t tmp[8];
     _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), acc);
@@ -92,9 +94,11 @@ MIXQ_INLINE_AVX2 inline void epi8(__m256i acc, const epilogue& ep, const epi_con
   }
   const __m256i y_e = requant4(t_e, c.rnd_e, c.sh_e, c.sgn_e, c.lo, c.hi);
   const __m256i y_o = requant4(t_o, c.rnd_o, c.sh_o, c.sgn_o, c.lo, c.hi);
-  const __m256i y = _mm256_add_epi32(_mm256_blend_epi32(y_e, _mm256_slli_epi64(y_o, 32), 0xAA), c.zp);
+  const __m256i y =
+      _mm256_add_epi32(_mm256_blend_epi32(y_e, _mm256_slli_epi64(y_o, 32), 0xAA), c.zp);
   const __m128i p16 = _mm_packus_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256(y, 1));
-  _mm_storel_epi64(reinterpret_cast<__m128i*>(ep.out + ep.out_pix_off[m] + n), _mm_packus_epi16(p16, p16));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(ep.out + ep.out_pix_off[m] + n),
+                   _mm_packus_epi16(p16, p16));
 }
 
 }  // namespace avx2

@@ -31,9 +31,9 @@ namespace detail {
 namespace avx2 {
 
 template <int MR, int NV>
-MIXQ_TARGET_AVX2 void qgemm_acc16_range(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
-                                        std::int64_t m0, std::int64_t m1, std::int32_t n0,
-                                        std::int32_t n1) noexcept {
+MIXQ_TARGET_AVX2 void qgemm_acc16_range(const qgemm_problem& p, const packed_weights& pw,
+                                        const epilogue& ep, std::int64_t m0, std::int64_t m1,
+                                        std::int32_t n0, std::int32_t n1) noexcept {
   constexpr int NR = 8 * NV;
   MIXQ_KDASSERT(pw.nr == NR && n0 % NR == 0);
   const std::int32_t T = acc16_widen_every(pw.b_w, pw.b_a);
@@ -74,14 +74,16 @@ MIXQ_TARGET_AVX2 void qgemm_acc16_range(const qgemm_problem& p, const packed_wei
           for (const std::int32_t ge = g + len; g < ge; ++g) {
             __m256i wv[NV];
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) wv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32 * v));
+            for (int v = 0; v < NV; ++v)
+              wv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32 * v));
 #pragma GCC unroll 16
             for (int r = 0; r < MR; ++r) {
               std::int32_t a4;
               std::memcpy(&a4, ap[r] + 4 * g, 4);
               const __m256i av = _mm256_set1_epi32(a4);
 #pragma GCC unroll 4
-              for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_add_epi16(acc[r][v], _mm256_maddubs_epi16(av, wv[v]));
+              for (int v = 0; v < NV; ++v)
+                acc[r][v] = _mm256_add_epi16(acc[r][v], _mm256_maddubs_epi16(av, wv[v]));
             }
             w += NR * 4;
           }
@@ -104,7 +106,8 @@ MIXQ_TARGET_AVX2 void qgemm_acc16_range(const qgemm_problem& p, const packed_wei
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v)
           if (nb0 + 8 * v < n1)
-            epi8(_mm256_add_epi32(acc32[r][v], _mm256_madd_epi16(acc[r][v], ones)), ep, ec[v], m + r, nb0 + 8 * v);
+            epi8(_mm256_add_epi32(acc32[r][v], _mm256_madd_epi16(acc[r][v], ones)), ep, ec[v],
+                 m + r, nb0 + 8 * v);
       }
     }
   }

@@ -29,9 +29,9 @@ namespace detail {
 namespace avx2 {
 
 template <int MR, int NV>
-MIXQ_TARGET_AVX2 void qgemm_madd16_range(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
-                                         std::int64_t m0, std::int64_t m1, std::int32_t n0,
-                                         std::int32_t n1) noexcept {
+MIXQ_TARGET_AVX2 void qgemm_madd16_range(const qgemm_problem& p, const packed_weights& pw,
+                                         const epilogue& ep, std::int64_t m0, std::int64_t m1,
+                                         std::int32_t n0, std::int32_t n1) noexcept {
   constexpr int NR = 8 * NV;
   MIXQ_KDASSERT(pw.nr == NR && n0 % NR == 0);
   const std::int32_t taps = pw.taps, kg = pw.kg;
@@ -74,11 +74,12 @@ MIXQ_TARGET_AVX2 void qgemm_madd16_range(const qgemm_problem& p, const packed_we
             std::memcpy(&a4, ap[r] + 4 * g, 4);
             const __m256i x = _mm256_set1_epi32(a4);
             const __m256i lo = _mm256_and_si256(x, low_bytes);  // (a0, a2)
-            const __m256i hi = _mm256_srli_epi16(x, 8);          // (a1, a3)
+            const __m256i hi = _mm256_srli_epi16(x, 8);         // (a1, a3)
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v)
               acc[r][v] = _mm256_add_epi32(
-                  acc[r][v], _mm256_add_epi32(_mm256_madd_epi16(lo, w01[v]), _mm256_madd_epi16(hi, w23[v])));
+                  acc[r][v],
+                  _mm256_add_epi32(_mm256_madd_epi16(lo, w01[v]), _mm256_madd_epi16(hi, w23[v])));
           }
           w += NR * 4;
         }

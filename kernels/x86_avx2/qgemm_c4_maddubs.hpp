@@ -29,9 +29,9 @@ namespace detail {
 namespace avx2 {
 
 template <int MR, int NV>
-MIXQ_TARGET_AVX2 void qgemm_maddubs_range(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
-                                          std::int64_t m0, std::int64_t m1, std::int32_t n0,
-                                          std::int32_t n1) noexcept {
+MIXQ_TARGET_AVX2 void qgemm_maddubs_range(const qgemm_problem& p, const packed_weights& pw,
+                                          const epilogue& ep, std::int64_t m0, std::int64_t m1,
+                                          std::int32_t n0, std::int32_t n1) noexcept {
   constexpr int NR = 8 * NV;
   MIXQ_KDASSERT(pw.nr == NR && n0 % NR == 0);
   MIXQ_KDASSERT(acc16_widen_every(pw.b_w, pw.b_a) >= 1);
@@ -65,7 +65,8 @@ MIXQ_TARGET_AVX2 void qgemm_maddubs_range(const qgemm_problem& p, const packed_w
         for (std::int32_t g = 0; g < kg; ++g) {
           __m256i wv[NV];
 #pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v) wv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32 * v));
+          for (int v = 0; v < NV; ++v)
+            wv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32 * v));
 #pragma GCC unroll 16
           for (int r = 0; r < MR; ++r) {
             std::int32_t a4;
@@ -73,7 +74,8 @@ MIXQ_TARGET_AVX2 void qgemm_maddubs_range(const qgemm_problem& p, const packed_w
             const __m256i av = _mm256_set1_epi32(a4);
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v)
-              acc[r][v] = _mm256_add_epi32(acc[r][v], _mm256_madd_epi16(_mm256_maddubs_epi16(av, wv[v]), ones));
+              acc[r][v] = _mm256_add_epi32(
+                  acc[r][v], _mm256_madd_epi16(_mm256_maddubs_epi16(av, wv[v]), ones));
           }
           w += NR * 4;
         }

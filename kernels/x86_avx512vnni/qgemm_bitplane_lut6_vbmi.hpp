@@ -45,8 +45,9 @@
 
 #define MIXQ_TARGET_LUT6 \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx512bitalg")))
-#define MIXQ_INLINE_LUT6 \
-  __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx512bitalg")))
+#define MIXQ_INLINE_LUT6        \
+  __attribute__((always_inline, \
+                 target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx512bitalg")))
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
@@ -85,7 +86,8 @@ MIXQ_INLINE_LUT6 inline __mmask64 lut6_lane_mask(int s, int e) noexcept {
   return _cvtu64_mask64(hi & ~lo);
 }
 
-MIXQ_INLINE_LUT6 inline void lut6_find_runs(const std::int64_t* off, int mr, lut6_runs& r) noexcept {
+MIXQ_INLINE_LUT6 inline void lut6_find_runs(const std::int64_t* off, int mr,
+                                            lut6_runs& r) noexcept {
   // bit i of brk: lane i starts a run (i == 0 or off[i] != off[i-1] + 1), i < mr
   std::uint64_t brk = 1;
   const __m512i one = _mm512_set1_epi64(1);
@@ -115,30 +117,40 @@ MIXQ_INLINE_LUT6 inline void lut6_find_runs(const std::int64_t* off, int mr, lut
 }
 
 /// 64 index bytes base[off[i]] (i < mr) into lanes i (lanes >= mr: any value).
-MIXQ_INLINE_LUT6 inline __m512i lut6_gather(const std::uint8_t* base, const lut6_runs& r, const std::int64_t* off,
-                                            int mr) noexcept {
+MIXQ_INLINE_LUT6 inline __m512i lut6_gather(const std::uint8_t* base, const lut6_runs& r,
+                                            const std::int64_t* off, int mr) noexcept {
   if (r.cnt == 1) return _mm512_loadu_si512(reinterpret_cast<const void*>(base + r.off[0]));
   const std::uintptr_t bb = reinterpret_cast<std::uintptr_t>(base);
   if (r.cnt == 2 && r.start[1] == 32 && mr == 64) {  // two 32-pixel rows: load + insert
-    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + std::uintptr_t(r.off[0])));
-    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + std::uintptr_t(r.off[1])));
+    const __m256i lo =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + std::uintptr_t(r.off[0])));
+    const __m256i hi =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bb + std::uintptr_t(r.off[1])));
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
   }
-  if (r.cnt == 4 && r.start[1] == 16 && r.start[2] == 32 && r.start[3] == 48 && mr == 64) {  // four 16-pixel rows
-    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bb + std::uintptr_t(r.off[0]))));
-    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(bb + std::uintptr_t(r.off[1]))), 1);
-    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(bb + std::uintptr_t(r.off[2]))), 2);
-    return _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(bb + std::uintptr_t(r.off[3]))), 3);
+  if (r.cnt == 4 && r.start[1] == 16 && r.start[2] == 32 && r.start[3] == 48 &&
+      mr == 64) {  // four 16-pixel rows
+    __m512i v = _mm512_castsi128_si512(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(bb + std::uintptr_t(r.off[0]))));
+    v = _mm512_inserti32x4(
+        v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(bb + std::uintptr_t(r.off[1]))), 1);
+    v = _mm512_inserti32x4(
+        v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(bb + std::uintptr_t(r.off[2]))), 2);
+    return _mm512_inserti32x4(
+        v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(bb + std::uintptr_t(r.off[3]))), 3);
   }
-  if (r.cnt == 8 && mr == 64 && r.start[1] == 8 && r.start[7] == 56) {  // eight 8-pixel rows (equal split)
+  if (r.cnt == 8 && mr == 64 && r.start[1] == 8 &&
+      r.start[7] == 56) {  // eight 8-pixel rows (equal split)
     bool eq = true;
     for (int i = 2; i < 7; ++i) eq = eq && r.start[i] == 8 * i;
     if (eq) {
       std::int64_t q[8];
-      for (int i = 0; i < 8; ++i) std::memcpy(&q[i], reinterpret_cast<const void*>(bb + std::uintptr_t(r.off[i])), 8);
+      for (int i = 0; i < 8; ++i)
+        std::memcpy(&q[i], reinterpret_cast<const void*>(bb + std::uintptr_t(r.off[i])), 8);
       const __m128i a = _mm_set_epi64x(q[1], q[0]), b = _mm_set_epi64x(q[3], q[2]);
       const __m128i c = _mm_set_epi64x(q[5], q[4]), d = _mm_set_epi64x(q[7], q[6]);
-      const __m512i v = _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1));
+      const __m512i v =
+          _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1));
       return _mm512_inserti64x4(v, _mm256_inserti128_si256(_mm256_castsi128_si256(c), d, 1), 1);
     }
   }
@@ -146,16 +158,21 @@ MIXQ_INLINE_LUT6 inline __m512i lut6_gather(const std::uint8_t* base, const lut6
     // zero-masked loads are independent (a merge-masked chain would serialize
     // their latencies); ORs combine them
     const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(base);
-    __m512i v = _mm512_maskz_loadu_epi8(r.mask[0], reinterpret_cast<const void*>(b + std::uintptr_t(r.adj[0])));
-    __m512i u = _mm512_maskz_loadu_epi8(r.mask[1], reinterpret_cast<const void*>(b + std::uintptr_t(r.adj[1])));
+    __m512i v = _mm512_maskz_loadu_epi8(
+        r.mask[0], reinterpret_cast<const void*>(b + std::uintptr_t(r.adj[0])));
+    __m512i u = _mm512_maskz_loadu_epi8(
+        r.mask[1], reinterpret_cast<const void*>(b + std::uintptr_t(r.adj[1])));
     for (int i = 2; i + 1 < r.cnt; i += 2) {
-      v = _mm512_or_si512(v, _mm512_maskz_loadu_epi8(r.mask[i], reinterpret_cast<const void*>(b + std::uintptr_t(r.adj[i]))));
+      v = _mm512_or_si512(v, _mm512_maskz_loadu_epi8(r.mask[i], reinterpret_cast<const void*>(
+                                                                    b + std::uintptr_t(r.adj[i]))));
       u = _mm512_or_si512(
-          u, _mm512_maskz_loadu_epi8(r.mask[i + 1], reinterpret_cast<const void*>(b + std::uintptr_t(r.adj[i + 1]))));
+          u, _mm512_maskz_loadu_epi8(
+                 r.mask[i + 1], reinterpret_cast<const void*>(b + std::uintptr_t(r.adj[i + 1]))));
     }
     if (r.cnt & 1)
       v = _mm512_or_si512(
-          v, _mm512_maskz_loadu_epi8(r.mask[r.cnt - 1], reinterpret_cast<const void*>(b + std::uintptr_t(r.adj[r.cnt - 1]))));
+          v, _mm512_maskz_loadu_epi8(r.mask[r.cnt - 1], reinterpret_cast<const void*>(
+                                                            b + std::uintptr_t(r.adj[r.cnt - 1]))));
     return _mm512_or_si512(v, u);
   }
   alignas(64) std::uint8_t tmp[64] = {};
@@ -163,11 +180,12 @@ MIXQ_INLINE_LUT6 inline __m512i lut6_gather(const std::uint8_t* base, const lut6
   return _mm512_load_si512(tmp);
 }
 
-MIXQ_INLINE_LUT6 inline void lut6_scatter(std::uint8_t* base, const lut6_runs& r, const std::int64_t* off, int mr,
-                                          __m512i v) noexcept {
+MIXQ_INLINE_LUT6 inline void lut6_scatter(std::uint8_t* base, const lut6_runs& r,
+                                          const std::int64_t* off, int mr, __m512i v) noexcept {
   if (r.cnt >= 1) {
     for (int i = 0; i < r.cnt; ++i) {
-      const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(base) + static_cast<std::uintptr_t>(r.adj[i]);
+      const std::uintptr_t a =
+          reinterpret_cast<std::uintptr_t>(base) + static_cast<std::uintptr_t>(r.adj[i]);
       _mm512_mask_storeu_epi8(reinterpret_cast<void*>(a), r.mask[i], v);
     }
     return;
@@ -196,7 +214,8 @@ struct lut6_cursor {
   const std::uint8_t* cur = nullptr;  // a + tap_off[t] + g * gs
 
   MIXQ_INLINE_LUT6 void set_tap() noexcept {
-    if (t < s->taps) cur = s->p->a + (s->p->tap_off ? s->p->tap_off[t] : 0) + g * s->p->group_stride;
+    if (t < s->taps)
+      cur = s->p->a + (s->p->tap_off ? s->p->tap_off[t] : 0) + g * s->p->group_stride;
   }
   MIXQ_INLINE_LUT6 void reset(const lut6_src* src) noexcept {
     s = src;
@@ -205,8 +224,11 @@ struct lut6_cursor {
     set_tap();
   }
   MIXQ_INLINE_LUT6 __m512i get(int i) const noexcept {
-    if (Mode == 1) return _mm512_load_si512(reinterpret_cast<const void*>(s->buf + std::int64_t(i) * ksteps + k));
-    if (Mode == 0) return _mm512_loadu_si512(reinterpret_cast<const void*>(cur + s->runs[i].off[0]));
+    if (Mode == 1)
+      return _mm512_load_si512(
+          reinterpret_cast<const void*>(s->buf + std::int64_t(i) * ksteps + k));
+    if (Mode == 0)
+      return _mm512_loadu_si512(reinterpret_cast<const void*>(cur + s->runs[i].off[0]));
     return lut6_gather(cur, s->runs[i], s->p->pix_off + s->m[i], s->mr[i]);
   }
   MIXQ_INLINE_LUT6 void advance() noexcept {
@@ -227,8 +249,9 @@ struct lut6_cursor {
 /// Accumulators stay in registers (fully unrolled; only the final results
 /// and the rare int32 flush touch memory).
 template <int Mode, int P>
-MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t* tb, std::int32_t ksteps, int L,
-                                        int F, __m512i* ev_out, __m512i* od_out, std::int32_t* flush32,
+MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t* tb,
+                                        std::int32_t ksteps, int L, int F, __m512i* ev_out,
+                                        __m512i* od_out, std::int32_t* flush32,
                                         bool& flushed) noexcept {
   constexpr int NB = bitplane_nb;
   lut6_cursor<Mode> cur;
@@ -264,7 +287,8 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
       for (int j = 0; j < NB; ++j) {
         const __m512i tab = _mm512_load_si512(reinterpret_cast<const void*>(tb + 64 * j));
 #pragma GCC unroll 2
-        for (int i = 0; i < P; ++i) a8[i][j] = _mm512_add_epi8(a8[i][j], _mm512_permutexvar_epi8(ix[i], tab));
+        for (int i = 0; i < P; ++i)
+          a8[i][j] = _mm512_add_epi8(a8[i][j], _mm512_permutexvar_epi8(ix[i], tab));
       }
       tb += 64 * NB;
     }
@@ -277,7 +301,8 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
       }
     k += len;
     since += len;
-    if (__builtin_expect(since >= F && k < ksteps, 0)) {  // u16 chunk full: move it to int32 (K' > F)
+    if (__builtin_expect(since >= F && k < ksteps,
+                         0)) {  // u16 chunk full: move it to int32 (K' > F)
 #pragma GCC unroll 2
       for (int i = 0; i < P; ++i)
 #pragma GCC unroll 4
@@ -300,14 +325,16 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
   for (int i = 0; i < P; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NB; ++j) {
-      _mm512_store_si512(ev_out + i * NB + j, _mm512_sub_epi16(all[i][j], _mm512_slli_epi16(odd[i][j], 8)));
+      _mm512_store_si512(ev_out + i * NB + j,
+                         _mm512_sub_epi16(all[i][j], _mm512_slli_epi16(odd[i][j], 8)));
       _mm512_store_si512(od_out + i * NB + j, odd[i][j]);
     }
 }
 
 /// Rows [m0, m1), all channels. See the header comment.
-MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p, const bitplane_weights& pw,
-                                                 const epilogue& ep, const bitplane_output* bo, std::int64_t m0,
+MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
+                                                 const bitplane_weights& pw, const epilogue& ep,
+                                                 const bitplane_output* bo, std::int64_t m0,
                                                  std::int64_t m1) noexcept {
   constexpr int P = lut6_p, NB = bitplane_nb, MT = 64, GMAX = 8;
   const std::int32_t ksteps = pw.ksteps, n = pw.n, nblocks = (n + NB - 1) / NB;
@@ -335,7 +362,8 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p, cons
   if (fast_bo)
     for (std::int32_t c = 0; c < n; ++c)
       for (std::int32_t l = 0; l < levels; ++l) {
-        std::int64_t t = bo->thresholds[std::int64_t(c) * levels + l] - (ep.bias ? ep.bias[c] : 0) - corr;
+        std::int64_t t =
+            bo->thresholds[std::int64_t(c) * levels + l] - (ep.bias ? ep.bias[c] : 0) - corr;
         thr16[c * levels + l] = static_cast<std::uint16_t>(t < 0 ? 0 : (t > 65535 ? 65535 : t));
       }
   for (std::int64_t mg = m0; mg < m1; mg += std::int64_t(G) * P * MT) {
@@ -411,8 +439,8 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p, cons
                 ce = _mm512_mask_add_epi16(ce, _mm512_cmpge_epu16_mask(ev, tv), ce, one);
                 co = _mm512_mask_add_epi16(co, _mm512_cmpge_epu16_mask(ov, tv), co, one);
               }
-              const __m512i codes =
-                  _mm512_add_epi8(_mm512_or_si512(ce, _mm512_slli_epi16(co, 8)), _mm512_set1_epi8(char(ep.lo)));
+              const __m512i codes = _mm512_add_epi8(_mm512_or_si512(ce, _mm512_slli_epi16(co, 8)),
+                                                    _mm512_set1_epi8(char(ep.lo)));
               _mm512_store_si512(stg + std::int64_t(c) * 64, codes);
               if (!want_u8) continue;
             }
@@ -427,7 +455,8 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p, cons
               if (flushed) v += f[r];
               if (want_u8) ref::epilogue_row(ep, mt + r, c, 1, &v);
               if (fast_bo && flushed)
-                cb[r] = requant_one(v + bias, ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo, ep.hi, 0, 0);
+                cb[r] =
+                    requant_one(v + bias, ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo, ep.hi, 0, 0);
             }
             if (fast_bo && flushed) std::memcpy(stg + std::int64_t(c) * 64, cb, 64);
           }
@@ -440,12 +469,13 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p, cons
         const std::int64_t mt = src[gi].m[i];
         const int mr = src[gi].mr[i];
         if (!fast_bo) {
-          ref::qgemm_bitplane_range(p, pw,
-                                    epilogue{ep.bias, nullptr, 0, ep.qm, ep.rshift, ep.zp_out, ep.lo, ep.hi}, bo, mt,
-                                    mt + mr);
+          ref::qgemm_bitplane_range(
+              p, pw, epilogue{ep.bias, nullptr, 0, ep.qm, ep.rshift, ep.zp_out, ep.lo, ep.hi}, bo,
+              mt, mt + mr);
           continue;
         }
-        const std::uint8_t* stg = stage + std::int64_t((gi * P + i) % (G * P > 2 ? G * P : 2)) * n * 64;
+        const std::uint8_t* stg =
+            stage + std::int64_t((gi * P + i) % (G * P > 2 ? G * P : 2)) * n * 64;
         lut6_runs orun;
         lut6_find_runs(bo->pix_off + mt, mr, orun);
         const int cpo = bitplane_cpb(bo->b_out);
@@ -453,7 +483,8 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p, cons
           __m512i v = _mm512_load_si512(stg + std::int64_t(cpo * go) * 64);
           for (int j = 1; j < cpo && cpo * go + j < n; ++j)
             v = _mm512_or_si512(
-                v, _mm512_slli_epi16(_mm512_load_si512(stg + std::int64_t(cpo * go + j) * 64), bo->b_out * j));
+                v, _mm512_slli_epi16(_mm512_load_si512(stg + std::int64_t(cpo * go + j) * 64),
+                                     bo->b_out * j));
           lut6_scatter(bo->base + go * bo->group_stride, orun, bo->pix_off + mt, mr, v);
         }
       }
@@ -462,9 +493,10 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p, cons
 
 /// u8 codes -> bit-plane index planes, 64 pixels per step (C % 16 == 0,
 /// C <= 256; else the scalar converter). Pixel x at codes + x*pix_stride.
-MIXQ_TARGET_LUT6 inline void bitplane_from_codes_avx512(const std::uint8_t* codes, std::int64_t npix,
-                                                        std::int64_t pix_stride, std::int32_t c, int b_a,
-                                                        std::uint8_t* dst, std::int64_t group_stride) noexcept {
+MIXQ_TARGET_LUT6 inline void bitplane_from_codes_avx512(const std::uint8_t* codes,
+                                                        std::int64_t npix, std::int64_t pix_stride,
+                                                        std::int32_t c, int b_a, std::uint8_t* dst,
+                                                        std::int64_t group_stride) noexcept {
   if (c % 16 != 0 || c > 256) {
     bitplane_from_codes_ref(codes, npix, pix_stride, c, b_a, dst, group_stride);
     return;
@@ -487,7 +519,8 @@ MIXQ_TARGET_LUT6 inline void bitplane_from_codes_avx512(const std::uint8_t* code
           const std::int64_t x = x0 + 4 * q + i;
           px[i] = codes + (x < npix ? x : npix - 1) * pix_stride + 16 * s;
         }
-        __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(px[0])));
+        __m512i v =
+            _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(px[0])));
         v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(px[1])), 1);
         v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(px[2])), 2);
         v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(px[3])), 3);

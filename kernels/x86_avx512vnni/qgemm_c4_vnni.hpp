@@ -31,8 +31,10 @@
 #include "../problem.hpp"
 #include "../requant.hpp"
 
-#define MIXQ_TARGET_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
-#define MIXQ_INLINE_AVX512VNNI __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+#define MIXQ_TARGET_AVX512VNNI \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+#define MIXQ_INLINE_AVX512VNNI \
+  __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 
 // GCC 12's intrinsic headers implement _mm512_undefined_* as a self-initialized
 // variable, which -Wmaybe-uninitialized reports at every use; silence it here.
@@ -100,8 +102,8 @@ MIXQ_INLINE_AVX512VNNI inline __m512i requant8(__m512i t, __m512i rnd, __m512i s
 /// HasBias the accumulator already holds the bias (the kernel starts its sums
 /// from it), otherwise it is added here.
 template <bool Raw, bool Res, bool HasBias = false>
-MIXQ_INLINE_AVX512VNNI inline void epi16(__m512i acc, const epilogue& ep, const epi_consts& c, std::int64_t m,
-                                         std::int32_t n) noexcept {
+MIXQ_INLINE_AVX512VNNI inline void epi16(__m512i acc, const epilogue& ep, const epi_consts& c,
+                                         std::int64_t m, std::int32_t n) noexcept {
   if (!HasBias) acc = _mm512_add_epi32(acc, c.bias);
   if (Raw) {
     _mm512_mask_storeu_epi32(ep.out_i32 + m * ep.ld_i32 + n, c.mask, acc);
@@ -110,19 +112,21 @@ MIXQ_INLINE_AVX512VNNI inline void epi16(__m512i acc, const epilogue& ep, const 
   __m512i t_e = _mm512_mul_epi32(acc, c.qm_e);
   __m512i t_o = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), c.qm_o);
   if (Res) {
-    const __m512i r32 = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(c.mask, ep.res + ep.res_pix_off[m] + n));
+    const __m512i r32 =
+        _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(c.mask, ep.res + ep.res_pix_off[m] + n));
     t_e = _mm512_add_epi64(t_e, _mm512_mul_epi32(r32, c.rq_e));
     t_o = _mm512_add_epi64(t_o, _mm512_mul_epi32(_mm512_srli_epi64(r32, 32), c.rq_o));
   }
   const __m512i y_e = requant8(t_e, c.rnd_e, c.sh_e, c.lo, c.hi);
   const __m512i y_o = requant8(t_o, c.rnd_o, c.sh_o, c.lo, c.hi);
-  const __m512i y = _mm512_add_epi32(_mm512_mask_blend_epi32(0xAAAA, y_e, _mm512_slli_epi64(y_o, 32)), c.zp);
+  const __m512i y =
+      _mm512_add_epi32(_mm512_mask_blend_epi32(0xAAAA, y_e, _mm512_slli_epi64(y_o, 32)), c.zp);
   _mm512_mask_cvtepi32_storeu_epi8(ep.out + ep.out_pix_off[m] + n, c.mask, y);
 }
 
 /// Runtime epilogue mode -> template instance.
-MIXQ_INLINE_AVX512VNNI inline void epi16(__m512i acc, const epilogue& ep, const epi_consts& c, std::int64_t m,
-                                         std::int32_t n) noexcept {
+MIXQ_INLINE_AVX512VNNI inline void epi16(__m512i acc, const epilogue& ep, const epi_consts& c,
+                                         std::int64_t m, std::int32_t n) noexcept {
   if (ep.out_i32)
     epi16<true, false>(acc, ep, c, m, n);
   else if (ep.res)
@@ -133,9 +137,10 @@ MIXQ_INLINE_AVX512VNNI inline void epi16(__m512i acc, const epilogue& ep, const 
 
 /// The kernel on c4 weights at `wbase` (taps, kg groups per tap).
 template <int MR, int NV>
-MIXQ_TARGET_AVX512VNNI void qgemm_range_w(const qgemm_problem& p, std::int32_t taps, std::int32_t kg,
-                                          const std::int8_t* wbase, const epilogue& ep, std::int64_t m0,
-                                          std::int64_t m1, std::int32_t n0, std::int32_t n1) noexcept {
+MIXQ_TARGET_AVX512VNNI void qgemm_range_w(const qgemm_problem& p, std::int32_t taps,
+                                          std::int32_t kg, const std::int8_t* wbase,
+                                          const epilogue& ep, std::int64_t m0, std::int64_t m1,
+                                          std::int32_t n0, std::int32_t n1) noexcept {
   constexpr int NR = 16 * NV;
   MIXQ_KDASSERT(n0 % NR == 0);
   const std::int64_t block_bytes = std::int64_t(taps) * kg * NR * 4;
@@ -166,7 +171,8 @@ MIXQ_TARGET_AVX512VNNI void qgemm_range_w(const qgemm_problem& p, std::int32_t t
         for (std::int32_t g = 0; g < kg; ++g) {
           __m512i wv[NV];
 #pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_si512(reinterpret_cast<const void*>(w + 64 * v));
+          for (int v = 0; v < NV; ++v)
+            wv[v] = _mm512_load_si512(reinterpret_cast<const void*>(w + 64 * v));
 #pragma GCC unroll 16
           for (int r = 0; r < MR; ++r) {
             std::int32_t a4;
@@ -178,11 +184,11 @@ MIXQ_TARGET_AVX512VNNI void qgemm_range_w(const qgemm_problem& p, std::int32_t t
           w += NR * 4;
         }
       }
-#define MIXQ_VNNI_EPI(RAW, RES)                                                              \
-  _Pragma("GCC unroll 16") for (int r = 0; r < MR; ++r) {                                     \
-    if (r >= mr) break;                                                                        \
-    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) if (nb0 + 16 * v < n1)                \
-        epi16<RAW, RES, true>(acc[r][v], ep, ec[v], m + r, nb0 + 16 * v);                            \
+#define MIXQ_VNNI_EPI(RAW, RES)                                                 \
+  _Pragma("GCC unroll 16") for (int r = 0; r < MR; ++r) {                       \
+    if (r >= mr) break;                                                         \
+    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) if (nb0 + 16 * v < n1) \
+        epi16<RAW, RES, true>(acc[r][v], ep, ec[v], m + r, nb0 + 16 * v);       \
   }
       if (ep.out_i32) {
         MIXQ_VNNI_EPI(true, false)
@@ -197,12 +203,12 @@ MIXQ_TARGET_AVX512VNNI void qgemm_range_w(const qgemm_problem& p, std::int32_t t
 }
 
 template <int MR, int NV>
-MIXQ_TARGET_AVX512VNNI void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
-                                        std::int64_t m0, std::int64_t m1, std::int32_t n0,
-                                        std::int32_t n1) noexcept {
+MIXQ_TARGET_AVX512VNNI void qgemm_range(const qgemm_problem& p, const packed_weights& pw,
+                                        const epilogue& ep, std::int64_t m0, std::int64_t m1,
+                                        std::int32_t n0, std::int32_t n1) noexcept {
   MIXQ_KDASSERT(pw.nr == 16 * NV);
-  qgemm_range_w<MR, NV>(p, pw.taps, pw.kg, reinterpret_cast<const std::int8_t*>(pw.data.data()), ep, m0, m1, n0,
-                        n1);
+  qgemm_range_w<MR, NV>(p, pw.taps, pw.kg, reinterpret_cast<const std::int8_t*>(pw.data.data()), ep,
+                        m0, m1, n0, n1);
 }
 
 }  // namespace avx512vnni

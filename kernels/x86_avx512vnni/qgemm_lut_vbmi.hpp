@@ -42,8 +42,8 @@
 
 #define MIXQ_TARGET_AVX512VBMI \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx512bitalg")))
-#define MIXQ_INLINE_AVX512VBMI \
-  __attribute__((always_inline,  \
+#define MIXQ_INLINE_AVX512VBMI  \
+  __attribute__((always_inline, \
                  target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx512bitalg")))
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -88,9 +88,9 @@ MIXQ_INLINE_AVX512VBMI inline void transpose16(__m512i* r) noexcept {
 }
 
 template <int P>
-MIXQ_TARGET_AVX512VBMI void qgemm_lut_range(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
-                                            std::int64_t m0, std::int64_t m1, std::int32_t n0,
-                                            std::int32_t n1) noexcept {
+MIXQ_TARGET_AVX512VBMI void qgemm_lut_range(const qgemm_problem& p, const packed_weights& pw,
+                                            const epilogue& ep, std::int64_t m0, std::int64_t m1,
+                                            std::int32_t n0, std::int32_t n1) noexcept {
   constexpr int MR = 16;
   const std::int32_t taps = pw.taps, kbt = (pw.k_seg + 15) / 16;
   MIXQ_KDASSERT(pw.nr == 16 && n0 % 16 == 0 && pw.b_a == P);
@@ -117,8 +117,8 @@ MIXQ_TARGET_AVX512VBMI void qgemm_lut_range(const qgemm_problem& p, const packed
   std::int32_t G = lut_index_capacity / per_tile;
   if (G > 8) G = 8;
   for (std::int64_t mg = m0; mg < m1; mg += std::int64_t(MR) * G) {
-    const std::int32_t ntiles = static_cast<std::int32_t>(
-        (m1 - mg + MR - 1) / MR < G ? (m1 - mg + MR - 1) / MR : G);
+    const std::int32_t ntiles =
+        static_cast<std::int32_t>((m1 - mg + MR - 1) / MR < G ? (m1 - mg + MR - 1) / MR : G);
     // 1) index vectors for every (tile, tap, 16-k block, plane)
     __m512i* ix = idx;
     for (std::int32_t gi = 0; gi < ntiles; ++gi) {
@@ -132,18 +132,24 @@ MIXQ_TARGET_AVX512VBMI void qgemm_lut_range(const qgemm_problem& p, const packed
           std::uint64_t mk[P][4];
           for (int q = 0; q < 4; ++q) {
             const std::int64_t o = toff + 16 * kb;
-            __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q] + o)));
-            v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q + 1] + o)), 1);
-            v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q + 2] + o)), 2);
-            v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q + 3] + o)), 3);
+            __m512i v = _mm512_castsi128_si512(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q] + o)));
+            v = _mm512_inserti32x4(
+                v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q + 1] + o)), 1);
+            v = _mm512_inserti32x4(
+                v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q + 2] + o)), 2);
+            v = _mm512_inserti32x4(
+                v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(rp[4 * q + 3] + o)), 3);
 #pragma GCC unroll 3
-            for (int j = 0; j < P; ++j) mk[j][q] = _cvtmask64_u64(_mm512_bitshuffle_epi64_mask(v, bit_ctrl[j]));
+            for (int j = 0; j < P; ++j)
+              mk[j][q] = _cvtmask64_u64(_mm512_bitshuffle_epi64_mask(v, bit_ctrl[j]));
           }
 #pragma GCC unroll 3
           for (int j = 0; j < P; ++j) {
             const __m512i src = _mm512_set_epi64(
-                static_cast<long long>(mk[j][3]), static_cast<long long>(mk[j][3]), static_cast<long long>(mk[j][2]),
-                static_cast<long long>(mk[j][2]), static_cast<long long>(mk[j][1]), static_cast<long long>(mk[j][1]),
+                static_cast<long long>(mk[j][3]), static_cast<long long>(mk[j][3]),
+                static_cast<long long>(mk[j][2]), static_cast<long long>(mk[j][2]),
+                static_cast<long long>(mk[j][1]), static_cast<long long>(mk[j][1]),
                 static_cast<long long>(mk[j][0]), static_cast<long long>(mk[j][0]));
             const __m512i nib = _mm512_and_si512(_mm512_multishift_epi64_epi8(msh_ctrl, src), low4);
             *ix++ = _mm512_or_si512(nib, grp);
@@ -189,17 +195,18 @@ MIXQ_TARGET_AVX512VBMI void qgemm_lut_range(const qgemm_problem& p, const packed
 /// Entry: the LUT path when the tile's indices fit the stack buffer, else
 /// the VNNI kernel on the c4 copy.
 template <int P>
-MIXQ_TARGET_AVX512VBMI void qgemm_lut(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
-                                      std::int64_t m0, std::int64_t m1, std::int32_t n0, std::int32_t n1) noexcept {
+MIXQ_TARGET_AVX512VBMI void qgemm_lut(const qgemm_problem& p, const packed_weights& pw,
+                                      const epilogue& ep, std::int64_t m0, std::int64_t m1,
+                                      std::int32_t n0, std::int32_t n1) noexcept {
   if (std::int64_t(pw.taps) * ((pw.k_seg + 15) / 16) * P <= lut_index_capacity) {
     qgemm_lut_range<P>(p, pw, ep, m0, m1, n0, n1);
     return;
   }
   // the c4 copy after the tables, read by the 16x16 VNNI kernel
-  avx512vnni::qgemm_range_w<16, 1>(
-      p, pw.taps, pw.kg,
-      reinterpret_cast<const std::int8_t*>(pw.data.data()) + lut_table_bytes(pw.n, pw.taps, pw.k_seg), ep, m0, m1,
-      n0, n1);
+  avx512vnni::qgemm_range_w<16, 1>(p, pw.taps, pw.kg,
+                                   reinterpret_cast<const std::int8_t*>(pw.data.data()) +
+                                       lut_table_bytes(pw.n, pw.taps, pw.k_seg),
+                                   ep, m0, m1, n0, n1);
 }
 
 }  // namespace avx512vbmi

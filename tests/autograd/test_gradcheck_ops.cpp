@@ -33,8 +33,8 @@ TEST_CASE("gradcheck conv2d: kernels 1/3/5, strides 1/2, padding 0/1/2, with and
     int64_t k, stride, pad;
     bool bias;
   };
-  const cfg cfgs[] = {{1, 1, 0, false}, {3, 1, 1, true},  {3, 2, 1, false}, {5, 1, 2, true},
-                      {5, 2, 2, false}, {3, 1, 0, true},  {1, 2, 0, true},  {3, 2, 2, true}};
+  const cfg cfgs[] = {{1, 1, 0, false}, {3, 1, 1, true}, {3, 2, 1, false}, {5, 1, 2, true},
+                      {5, 2, 2, false}, {3, 1, 0, true}, {1, 2, 0, true},  {3, 2, 2, true}};
   for (const cfg& c : cfgs) {
     CAPTURE(c.k);
     CAPTURE(c.stride);
@@ -60,9 +60,9 @@ TEST_CASE("gradcheck conv2d with many output channels (several register tiles)")
   tensor x = random_tensor({2, 5, 6, 3}, 4);
   tensor w = random_tensor({37, 3, 3, 3}, 5, -0.5f, 0.5f);
   tensor b = random_tensor({37}, 6);
-  auto rep = gradcheck(
-      [&](tape& t, const std::vector<var>& v) { return conv2d(v[0], v[1], v[2], 1, 1); },
-      {x.view(), w.view(), b.view()});
+  auto rep =
+      gradcheck([&](tape& t, const std::vector<var>& v) { return conv2d(v[0], v[1], v[2], 1, 1); },
+                {x.view(), w.view(), b.view()});
   INFO(rep.message);
   CHECK(rep.ok);
 }
@@ -92,9 +92,8 @@ TEST_CASE("gradcheck linear") {
   tensor x = random_tensor({3, 7}, 7);
   tensor w = random_tensor({5, 7}, 8);
   tensor b = random_tensor({5}, 9);
-  auto rep = gradcheck(
-      [&](tape& t, const std::vector<var>& v) { return linear(v[0], v[1], v[2]); },
-      {x.view(), w.view(), b.view()});
+  auto rep = gradcheck([&](tape& t, const std::vector<var>& v) { return linear(v[0], v[1], v[2]); },
+                       {x.view(), w.view(), b.view()});
   INFO(rep.message);
   CHECK(rep.ok);
 }
@@ -134,27 +133,27 @@ TEST_CASE("gradcheck relu, add, global_avg_pool, flatten, shortcut_a") {
     CHECK(rep.ok);
   }
   SUBCASE("add used twice (gradient accumulation)") {
-    auto rep = gradcheck(
-        [](tape&, const std::vector<var>& v) { return add(add(v[0], v[1]), v[0]); },
-        {x.view(), y.view()});
+    auto rep =
+        gradcheck([](tape&, const std::vector<var>& v) { return add(add(v[0], v[1]), v[0]); },
+                  {x.view(), y.view()});
     INFO(rep.message);
     CHECK(rep.ok);
   }
   SUBCASE("global_avg_pool") {
-    auto rep = gradcheck(
-        [](tape&, const std::vector<var>& v) { return global_avg_pool(v[0]); }, {y.view()});
+    auto rep = gradcheck([](tape&, const std::vector<var>& v) { return global_avg_pool(v[0]); },
+                         {y.view()});
     INFO(rep.message);
     CHECK(rep.ok);
   }
   SUBCASE("flatten") {
-    auto rep = gradcheck(
-        [](tape&, const std::vector<var>& v) { return relu(flatten(v[0])); }, {x.view()});
+    auto rep =
+        gradcheck([](tape&, const std::vector<var>& v) { return relu(flatten(v[0])); }, {x.view()});
     INFO(rep.message);
     CHECK(rep.ok);
   }
   SUBCASE("shortcut_a stride 2, 5 -> 12 channels") {
-    auto rep = gradcheck(
-        [](tape&, const std::vector<var>& v) { return shortcut_a(v[0], 12, 2); }, {y.view()});
+    auto rep = gradcheck([](tape&, const std::vector<var>& v) { return shortcut_a(v[0], 12, 2); },
+                         {y.view()});
     INFO(rep.message);
     CHECK(rep.ok);
   }
@@ -183,9 +182,9 @@ TEST_CASE("gradcheck a small network: conv-bn-relu, shortcut, add, pool, linear,
   const int32_t labels[3] = {1, 3, 0};
   auto rep = gradcheck(
       [&](tape&, const std::vector<var>& v) {
-        var h = conv2d(v[0], v[1], var{}, 2, 1);                       // [3,4,5,8]
+        var h = conv2d(v[0], v[1], var{}, 2, 1);  // [3,4,5,8]
         h = batch_norm2d(h, v[2], v[3], rm.view(), rv.view());
-        var s = shortcut_a(v[0], 8, 2);                                // [3,4,5,8]
+        var s = shortcut_a(v[0], 8, 2);  // [3,4,5,8]
         h = add(h, s);
         var p = global_avg_pool(h);
         return softmax_cross_entropy(linear(p, v[4]), labels, 0.1f);

@@ -44,7 +44,7 @@ TEST_CASE("conv2d forward matches a naive double-precision convolution") {
   struct cfg {
     int64_t n, h, w, c, co, k, s, p;
   };
-  const cfg cfgs[] = {{3, 7, 9, 5, 6, 3, 1, 1},   {2, 7, 9, 5, 17, 5, 2, 2},
+  const cfg cfgs[] = {{3, 7, 9, 5, 6, 3, 1, 1},     {2, 7, 9, 5, 17, 5, 2, 2},
                       {1, 32, 32, 16, 16, 3, 1, 1}, {2, 16, 16, 16, 32, 3, 2, 1},
                       {2, 8, 8, 64, 64, 3, 1, 1},   {3, 7, 9, 5, 33, 1, 1, 0},
                       {2, 11, 13, 3, 16, 3, 1, 0}};

@@ -26,7 +26,8 @@ io::archive sample_archive() {
   a.set_meta("epoch", "7");
   a.set_meta("config", "{\"bits\": [2, 4, 8]}");
   a.set_meta("empty", "");
-  a.add<float>("model/conv1/weight", {2, 3}, std::vector<float>{1.5f, -2.0f, 0.0f, 3.25f, -0.0f, 1e-30f});
+  a.add<float>("model/conv1/weight", {2, 3},
+               std::vector<float>{1.5f, -2.0f, 0.0f, 3.25f, -0.0f, 1e-30f});
   a.add<std::int32_t>("model/bn/count", {1}, std::vector<std::int32_t>{-5});
   a.add<std::int64_t>("rng/loader", std::vector<std::int64_t>{INT64_MIN, 0, INT64_MAX});
   a.add<std::uint8_t>("blob", {2, 2}, std::vector<std::uint8_t>{0, 255, 17, 42});
@@ -88,7 +89,9 @@ TEST_CASE("archive: lookups and adds report what is wrong") {
   a.add<float>("x", std::vector<float>{1});
   CHECK(contains(error_of([&] { a.add<float>("x", std::vector<float>{2}); }),
                  "duplicate entry name 'x'"));
-  CHECK(contains(error_of([&] { a.add<float>("y", {2, 2}, std::vector<float>{1, 2, 3}); }),
+  CHECK(contains(error_of([&] {
+                   a.add<float>("y", {2, 2}, std::vector<float>{1, 2, 3});
+                 }),
                  "shape [2,2] needs 4 values, got 3"));
   a.set_meta_u64("seed", 18446744073709551615ULL);
   CHECK(a.meta_u64("seed") == 18446744073709551615ULL);
@@ -160,7 +163,8 @@ TEST_CASE("archive: every truncation is detected") {
   // Every proper prefix must fail to load (the file is a few hundred bytes).
   int failures = 0;
   for (std::size_t len = 0; len < good.size(); ++len) {
-    const std::vector<std::uint8_t> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(len));
+    const std::vector<std::uint8_t> cut(good.begin(),
+                                        good.begin() + static_cast<std::ptrdiff_t>(len));
     try {
       io::parse_archive(cut, "cut.mixq");
     } catch (const mixq::error& e) {
@@ -206,7 +210,8 @@ TEST_CASE("archive: saving is atomic") {
     // Limit the file size so the write fails with EFBIG after 64 KiB.
     io::archive big;
     big.add<float>("w", std::vector<float>(200000, 2.0f));
-    struct sigaction ign {}, old_sig {};
+    struct sigaction ign {
+    }, old_sig{};
     ign.sa_handler = SIG_IGN;
     REQUIRE(sigaction(SIGXFSZ, &ign, &old_sig) == 0);
     rlimit old_lim{};

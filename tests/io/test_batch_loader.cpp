@@ -39,8 +39,8 @@ io::batch_loader_options opts(std::int64_t bs, bool augment, std::uint64_t seed,
   return o;
 }
 
-std::vector<io::batch> run_epochs(io::batch_loader& L, std::int64_t first_epoch, std::int64_t first_step,
-                                  std::int64_t last_epoch) {
+std::vector<io::batch> run_epochs(io::batch_loader& L, std::int64_t first_epoch,
+                                  std::int64_t first_step, std::int64_t last_epoch) {
   std::vector<io::batch> out;
   for (std::int64_t e = first_epoch; e <= last_epoch; ++e) {
     L.start_epoch(e, e == first_epoch ? first_step : 0);
@@ -90,7 +90,8 @@ TEST_CASE("batch_loader: each epoch visits every image once, with sizes and drop
 
 TEST_CASE("batch_loader: shuffling depends on the seed and the epoch only") {
   const auto ds = toy_dataset(100, 2, 2, 3);
-  io::batch_loader a(ds, opts(10, false, 7, 2)), b(ds, opts(10, false, 7, 0)), c(ds, opts(10, false, 8, 2));
+  io::batch_loader a(ds, opts(10, false, 7, 2)), b(ds, opts(10, false, 7, 0)),
+      c(ds, opts(10, false, 8, 2));
   CHECK(a.epoch_order(0) == b.epoch_order(0));
   CHECK(a.epoch_order(3) == b.epoch_order(3));
   CHECK(a.epoch_order(0) != a.epoch_order(1));
@@ -219,7 +220,9 @@ TEST_CASE("batch_loader: augmentation is a zero-padded crop plus an optional fli
   for (int e = 0; e < epochs; ++e) {
     L.make_sample(e, 0, out.data());
     std::vector<int> img(36);
-    for (int i = 0; i < 36; ++i) img[static_cast<std::size_t>(i)] = static_cast<int>(std::lround(out[static_cast<std::size_t>(i)]));
+    for (int i = 0; i < 36; ++i)
+      img[static_cast<std::size_t>(i)] =
+          static_cast<int>(std::lround(out[static_cast<std::size_t>(i)]));
     const auto it = candidates.find(img);
     REQUIRE_MESSAGE(it != candidates.end(), "epoch " << e << ": output is no padded crop/flip");
     codes.insert(it->second);
@@ -244,7 +247,9 @@ TEST_CASE("batch_loader: augmentation is a zero-padded crop plus an optional fli
   for (int e = 0; e < 50; ++e) {
     noflip.make_sample(e, 0, out.data());
     std::vector<int> img(36);
-    for (int i = 0; i < 36; ++i) img[static_cast<std::size_t>(i)] = static_cast<int>(std::lround(out[static_cast<std::size_t>(i)]));
+    for (int i = 0; i < 36; ++i)
+      img[static_cast<std::size_t>(i)] =
+          static_cast<int>(std::lround(out[static_cast<std::size_t>(i)]));
     const auto it = candidates.find(img);
     REQUIRE(it != candidates.end());
     CHECK(it->second % 2 == 0);
@@ -269,8 +274,10 @@ TEST_CASE("batch_loader: the zero padding is black before normalization") {
     L.make_sample(e, 0, out.data());
     for (int i = 0; i < 48; ++i) {
       const int ch = i % 3;
-      const float black = (0.0f - o.mean[static_cast<std::size_t>(ch)]) / o.stddev[static_cast<std::size_t>(ch)];
-      const float white = (1.0f - o.mean[static_cast<std::size_t>(ch)]) / o.stddev[static_cast<std::size_t>(ch)];
+      const float black =
+          (0.0f - o.mean[static_cast<std::size_t>(ch)]) / o.stddev[static_cast<std::size_t>(ch)];
+      const float white =
+          (1.0f - o.mean[static_cast<std::size_t>(ch)]) / o.stddev[static_cast<std::size_t>(ch)];
       const float v = out[static_cast<std::size_t>(i)];
       CHECK((v == doctest::Approx(black) || v == doctest::Approx(white)));
       saw_pad = saw_pad || v == doctest::Approx(black);
@@ -291,9 +298,9 @@ TEST_CASE("batch_loader: bad options and misuse are errors") {
   CHECK_THROWS_AS(io::batch_loader(ds, o), mixq::error);
   io::batch_loader L(ds, opts(4, false, 0, 2));
   io::batch b;
-  CHECK_THROWS_AS(L.next(b), mixq::error);         // no epoch started
+  CHECK_THROWS_AS(L.next(b), mixq::error);            // no epoch started
   CHECK_THROWS_AS(L.start_epoch(0, 4), mixq::error);  // 3 steps per epoch
-  CHECK_NOTHROW(L.start_epoch(0, 3));               // == steps: an empty remainder
+  CHECK_NOTHROW(L.start_epoch(0, 3));                 // == steps: an empty remainder
   CHECK_FALSE(L.next(b));
 }
 

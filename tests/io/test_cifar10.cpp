@@ -153,7 +153,8 @@ TEST_CASE("cifar10: a corrupt gzip stream is reported with the file") {
 TEST_CASE("cifar10: batches.meta.txt gives class names, a wrong count is an error") {
   temp_dir d;
   write_bytes(d.file("test_batch.bin"), make_batch());
-  const std::string names = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n";
+  const std::string names =
+      "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n";
   write_bytes(d.file("batches.meta.txt"), std::vector<std::uint8_t>(names.begin(), names.end()));
   io::load_options opt;
   opt.max_images = 3;
@@ -180,7 +181,8 @@ struct split_facts {
 };
 
 void check_real_split(const io::image_dataset& ds, const split_facts& f) {
-  for (int i = 0; i < 10; ++i) CHECK(ds.labels[static_cast<std::size_t>(i)] == f.first_labels[static_cast<std::size_t>(i)]);
+  for (int i = 0; i < 10; ++i)
+    CHECK(ds.labels[static_cast<std::size_t>(i)] == f.first_labels[static_cast<std::size_t>(i)]);
   std::array<int, 10> counts{};
   for (auto l : ds.labels) ++counts[static_cast<std::size_t>(l)];
   for (int c = 0; c < 10; ++c) CHECK(counts[static_cast<std::size_t>(c)] == f.per_class);
@@ -226,6 +228,9 @@ TEST_CASE("cifar10: real test and train splits (skipped when the data is absent)
                            5000});
   // The library's normalization constants are the training-set statistics.
   for (int ch = 0; ch < 3; ++ch) {
-    CHECK(io::cifar10::mean_rgb[ch] == doctest::Approx(std::array<double, 3>{0.49139968, 0.48215841, 0.44653091}[static_cast<std::size_t>(ch)]).epsilon(1e-7));
+    CHECK(io::cifar10::mean_rgb[ch] ==
+          doctest::Approx(std::array<double, 3>{0.49139968, 0.48215841,
+                                                0.44653091}[static_cast<std::size_t>(ch)])
+              .epsilon(1e-7));
   }
 }

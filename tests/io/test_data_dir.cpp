@@ -64,8 +64,8 @@ TEST_CASE("data_dir: the first default that holds the data is used") {
   std::filesystem::create_directories(t.file("first"));
   write_bytes(t.file("first/a.bin"), {1});  // b.bin missing
   env_guard env("MIXQ_DATA", nullptr);
-  CHECK(io::resolve_data_dir(spec_with_defaults({t.file("none"), t.file("first"), t.file("second")})) ==
-        t.file("second"));
+  CHECK(io::resolve_data_dir(spec_with_defaults(
+            {t.file("none"), t.file("first"), t.file("second")})) == t.file("second"));
 }
 
 TEST_CASE("data_dir: failures list every place tried and why") {
@@ -75,8 +75,9 @@ TEST_CASE("data_dir: failures list every place tried and why") {
   make_data(t.file("good"));
   SUBCASE("nothing found") {
     env_guard env("MIXQ_DATA", nullptr);
-    const std::string msg = error_of(
-        [&] { io::resolve_data_dir(spec_with_defaults({t.file("none"), t.file("partial")})); });
+    const std::string msg = error_of([&] {
+      io::resolve_data_dir(spec_with_defaults({t.file("none"), t.file("partial")}));
+    });
     CHECK(contains(msg, "toy: data directory not found"));
     CHECK(contains(msg, t.file("none") + " (default): not a directory"));
     CHECK(contains(msg, t.file("partial") + " (default): missing b.bin"));

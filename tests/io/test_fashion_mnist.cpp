@@ -15,14 +15,15 @@ namespace {
 void put_be32(std::vector<std::uint8_t>& b, std::uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<std::uint8_t>(v >> s));
 }
-std::vector<std::uint8_t> idx_images(std::uint32_t n, std::uint32_t rows = 28, std::uint32_t cols = 28,
-                                     std::uint32_t magic = 0x803) {
+std::vector<std::uint8_t> idx_images(std::uint32_t n, std::uint32_t rows = 28,
+                                     std::uint32_t cols = 28, std::uint32_t magic = 0x803) {
   std::vector<std::uint8_t> b;
   put_be32(b, magic);
   put_be32(b, n);
   put_be32(b, rows);
   put_be32(b, cols);
-  for (std::uint32_t i = 0; i < n * rows * cols; ++i) b.push_back(static_cast<std::uint8_t>(i * 31 + 7));
+  for (std::uint32_t i = 0; i < n * rows * cols; ++i)
+    b.push_back(static_cast<std::uint8_t>(i * 31 + 7));
   return b;
 }
 std::vector<std::uint8_t> idx_labels(std::uint32_t n, std::uint32_t magic = 0x801) {
@@ -156,5 +157,6 @@ TEST_CASE("fashion-mnist: real data (skipped when the package is not installed)"
   const double n = double(train.images.size());
   const double mean = s / n;
   CHECK(io::fashion_mnist::mean_gray[0] == doctest::Approx(mean).epsilon(1e-6));
-  CHECK(io::fashion_mnist::std_gray[0] == doctest::Approx(std::sqrt(s2 / n - mean * mean)).epsilon(1e-5));
+  CHECK(io::fashion_mnist::std_gray[0] ==
+        doctest::Approx(std::sqrt(s2 / n - mean * mean)).epsilon(1e-5));
 }

@@ -52,7 +52,9 @@ std::string make_fake_tarball(const temp_dir& d) {
   const std::string meta = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n";
   write_bytes(src + "/batches.meta.txt", std::vector<std::uint8_t>(meta.begin(), meta.end()));
   REQUIRE(sh("cd " + src + " && sha256sum *.bin > " + d.file("sums"), d).rc == 0);
-  REQUIRE(sh("tar -czf " + d.file("fake.tar.gz") + " -C " + d.file("pkg") + " cifar-10-batches-bin", d).rc == 0);
+  REQUIRE(
+      sh("tar -czf " + d.file("fake.tar.gz") + " -C " + d.file("pkg") + " cifar-10-batches-bin", d)
+          .rc == 0);
   return d.file("fake.tar.gz");
 }
 }  // namespace
@@ -105,7 +107,8 @@ TEST_CASE("fetch_cifar10.sh: verify, unpack and gzip a (fake) tarball") {
   auto md5 = sh("md5sum " + tgz + " | cut -d' ' -f1", d);
   REQUIRE(md5.rc == 0);
   md5.out.resize(32);
-  const std::string env = "MIXQ_FETCH_TEST_MD5=" + md5.out + " MIXQ_FETCH_TEST_SHA256SUMS=" + d.file("sums");
+  const std::string env =
+      "MIXQ_FETCH_TEST_MD5=" + md5.out + " MIXQ_FETCH_TEST_SHA256SUMS=" + d.file("sums");
 
   SUBCASE("checks pass: files land gzip-compressed and byte-identical") {
     const auto r = sh(env + " bash " + script + " --from-tarball " + tgz + " " + d.file("t"), d);
@@ -120,7 +123,8 @@ TEST_CASE("fetch_cifar10.sh: verify, unpack and gzip a (fake) tarball") {
     CHECK(std::filesystem::exists(d.file("t/batches.meta.txt")));
     CHECK(std::filesystem::exists(d.file("t/SHA256SUMS")));
     // A second run sees the data and does nothing.
-    const auto again = sh(env + " bash " + script + " --from-tarball " + tgz + " " + d.file("t"), d);
+    const auto again =
+        sh(env + " bash " + script + " --from-tarball " + tgz + " " + d.file("t"), d);
     CHECK(again.rc == 0);
     CHECK(contains(again.out, "already holds CIFAR-10"));
   }

@@ -88,16 +88,15 @@ TEST_CASE("read_file_bytes: corrupt gzip streams are reported") {
     auto bad = gz;
     bad[2] = 7;  // compression method must be 8 (deflate)
     write_bytes(d.file("hdr.gz"), bad);
-    CHECK(contains(error_of([&] { io::read_file_bytes(d.file("hdr.gz")); }),
-                   "corrupt gzip stream"));
+    CHECK(
+        contains(error_of([&] { io::read_file_bytes(d.file("hdr.gz")); }), "corrupt gzip stream"));
   }
   SUBCASE("trailing garbage after the member") {
     auto bad = gz;
     bad.push_back(0);
     bad.push_back(0);
     write_bytes(d.file("trail.gz"), bad);
-    CHECK(contains(error_of([&] { io::read_file_bytes(d.file("trail.gz")); }),
-                   "trailing garbage"));
+    CHECK(contains(error_of([&] { io::read_file_bytes(d.file("trail.gz")); }), "trailing garbage"));
   }
 }
 

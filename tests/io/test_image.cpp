@@ -34,7 +34,8 @@ std::vector<std::uint8_t> png_bytes(int h, int w) {
   const int ok = stbi_write_png_to_func(
       [](void* ctx, void* data, int size) {
         auto* o = static_cast<std::vector<std::uint8_t>*>(ctx);
-        o->insert(o->end(), static_cast<std::uint8_t*>(data), static_cast<std::uint8_t*>(data) + size);
+        o->insert(o->end(), static_cast<std::uint8_t*>(data),
+                  static_cast<std::uint8_t*>(data) + size);
       },
       &out, w, h, 3, px.data(), w * 3);
   REQUIRE(ok != 0);
@@ -55,7 +56,8 @@ TEST_CASE("image: binary PPM and PGM decode to RGB HWC") {
   temp_dir d;
   // 3 wide, 2 high, RGB.
   auto ppm = bytes_of("P6\n3 2\n255\n");
-  const std::vector<std::uint8_t> rgb{255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 40, 50, 60, 70, 80, 90};
+  const std::vector<std::uint8_t> rgb{255, 0,  0,  0,  255, 0,  0,  0,  255,
+                                      10,  20, 30, 40, 50,  60, 70, 80, 90};
   ppm.insert(ppm.end(), rgb.begin(), rgb.end());
   write_bytes(d.file("a.ppm"), ppm);
   const auto im = io::load_image_rgb(d.file("a.ppm"));
@@ -100,8 +102,11 @@ TEST_CASE("image: unreadable files give a clear error naming the file") {
   CHECK(contains(error_of([&] { io::load_image_rgb(d.file("empty.jpg")); }), "empty file"));
   // A PNG cut in half (stb_image checks PNG chunk lengths).
   const auto png = png_bytes(16, 16);
-  write_bytes(d.file("cut.png"), std::vector<std::uint8_t>(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(png.size() / 2)));
-  CHECK(contains(error_of([&] { io::load_image_rgb(d.file("cut.png")); }), "not a decodable image"));
+  write_bytes(d.file("cut.png"),
+              std::vector<std::uint8_t>(png.begin(),
+                                        png.begin() + static_cast<std::ptrdiff_t>(png.size() / 2)));
+  CHECK(
+      contains(error_of([&] { io::load_image_rgb(d.file("cut.png")); }), "not a decodable image"));
 }
 
 TEST_CASE("resize: hand-computed enlarge and shrink along one axis") {
@@ -148,7 +153,8 @@ TEST_CASE("resize: shrinking averages instead of point-sampling (no aliasing)") 
   // point-sampled bilinear would give pure black or white.
   std::vector<std::uint8_t> v(256 * 256);
   for (int y = 0; y < 256; ++y)
-    for (int x = 0; x < 256; ++x) v[static_cast<std::size_t>(y * 256 + x)] = ((x + y) % 2) ? 255 : 0;
+    for (int x = 0; x < 256; ++x)
+      v[static_cast<std::size_t>(y * 256 + x)] = ((x + y) % 2) ? 255 : 0;
   const auto r = io::resize_bilinear(make(256, 256, 1, v), 32, 32);
   for (auto p : r.data) REQUIRE((p >= 120 && p <= 135));
 }

@@ -32,16 +32,16 @@ struct conv_case {
 
 std::string describe(const conv_case& c, mk::isa l, int bw, int ba) {
   std::ostringstream os;
-  os << mk::isa_name(l) << " W" << bw << "A" << ba << " b" << c.batch << " " << c.h << "x" << c.w << " " << c.c_in
-     << "->" << c.c_out << " k" << c.kernel << " s" << c.stride << " res=" << int(c.res)
-     << " padded_out=" << c.padded_out << " mode=" << int(c.mode);
+  os << mk::isa_name(l) << " W" << bw << "A" << ba << " b" << c.batch << " " << c.h << "x" << c.w
+     << " " << c.c_in << "->" << c.c_out << " k" << c.kernel << " s" << c.stride
+     << " res=" << int(c.res) << " padded_out=" << c.padded_out << " mode=" << int(c.mode);
   return os.str();
 }
 
 // Returns the number of mismatching values (raw int32 + uint8 codes + halo).
 // `forced`: pack for this kernel family instead of the dispatcher's choice.
-std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint64_t seed, std::string* first,
-                      const mk::kernel_id* forced = nullptr) {
+std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint64_t seed,
+                      std::string* first, const mk::kernel_id* forced = nullptr) {
   rng r(seed);
   mk::conv_geometry g;
   g.batch = cc.batch;
@@ -85,7 +85,8 @@ std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint6
   mk::conv_requant rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
   std::vector<std::int32_t> raw(static_cast<size_t>(P * g.c_out), 0x5A5A5A5A);
   mk::qconv2d(g, wts, xp.data(), rq, nullptr, mk::conv_output{}, raw.data());
-  if (mk::last_used_kernel() != wts.pw.name.data()) note("last_used_kernel = " + mk::last_used_kernel());
+  if (mk::last_used_kernel() != wts.pw.name.data())
+    note("last_used_kernel = " + mk::last_used_kernel());
   for (size_t i = 0; i < raw.size(); ++i) {
     const std::int64_t want = acc[i] + q.bias[i % size_t(g.c_out)];
     if (raw[i] != want) {
@@ -105,7 +106,8 @@ std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint6
     const std::int64_t rc = cc.res == res_kind::identity ? g.c_out : cc.res_c;
     res_dense = random_codes(g.batch * rh * rw * rc, ba, r);
     // halo and tail hold garbage: only lanes with res_qm = 0 may touch them
-    res_padded = make_padded(res_dense, g.batch, rh, rw, rc, 0xAB, std::int64_t(mk::res_overread_bytes));
+    res_padded =
+        make_padded(res_dense, g.batch, rh, rw, rc, 0xAB, std::int64_t(mk::res_overread_bytes));
     rr.res = res_dense.data();
     rr.rh = rh;
     rr.rw = rw;
@@ -144,12 +146,13 @@ std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint6
     for (std::int64_t y = 0; y < oh; ++y)
       for (std::int64_t xx = 0; xx < ow; ++xx)
         for (std::int64_t n = 0; n < g.c_out; ++n) {
-          const std::uint8_t got = out.data[i * out.img_stride + y * out.row_stride + xx * g.c_out + n];
+          const std::uint8_t got =
+              out.data[i * out.img_stride + y * out.row_stride + xx * g.c_out + n];
           const std::uint8_t ref = want[size_t(((i * oh + y) * ow + xx) * g.c_out + n)];
           if (got != ref) {
             std::ostringstream os;
-            os << "out(" << i << "," << y << "," << xx << "," << n << ") = " << int(got) << ", reference "
-               << int(ref);
+            os << "out(" << i << "," << y << "," << xx << "," << n << ") = " << int(got)
+               << ", reference " << int(ref);
             note(os.str());
           }
         }
@@ -160,7 +163,8 @@ std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint6
         for (std::int64_t xx = 0; xx < wp; ++xx)
           if (y == 0 || xx == 0 || y == hp - 1 || xx == wp - 1)
             for (std::int64_t n = 0; n < g.c_out; ++n)
-              if (outbuf[size_t(((i * hp + y) * wp + xx) * g.c_out + n)] != 0xCD) note("halo written");
+              if (outbuf[size_t(((i * hp + y) * wp + xx) * g.c_out + n)] != 0xCD)
+                note("halo written");
   }
   return bad;
 }
@@ -207,11 +211,11 @@ TEST_CASE("qconv reference: hand-computed sums and option-A residual") {
   std::vector<std::int8_t> w(9 * 2, 1);
   std::vector<std::int64_t> acc(20);
   mk::ref::qconv_ref_acc(s, x.data(), w.data(), acc.data());
-  CHECK(acc[0] == 8);           // corner: 2x2 window
-  CHECK(acc[1] == 12);          // top edge: 2x3
-  CHECK(acc[5 + 1] == 18);      // interior: 3x3
-  CHECK(acc[3 * 5 + 4] == 8);   // bottom-right corner
-  s.stride = 2;                 // 2x3 outputs at (0,0),(0,2),(0,4),(2,0),...
+  CHECK(acc[0] == 8);          // corner: 2x2 window
+  CHECK(acc[1] == 12);         // top edge: 2x3
+  CHECK(acc[5 + 1] == 18);     // interior: 3x3
+  CHECK(acc[3 * 5 + 4] == 8);  // bottom-right corner
+  s.stride = 2;                // 2x3 outputs at (0,0),(0,2),(0,4),(2,0),...
   REQUIRE(s.out_h() == 2);
   REQUIRE(s.out_w() == 3);
   mk::ref::qconv_ref_acc(s, x.data(), w.data(), acc.data());
@@ -232,7 +236,7 @@ TEST_CASE("qconv reference: hand-computed sums and option-A residual") {
   t.c_out = 2;
   t.kernel = 1;
   t.pad = 0;
-  t.stride = 2;  // one output pixel, reads input (0,0)
+  t.stride = 2;                       // one output pixel, reads input (0,0)
   const std::int64_t a2[2] = {5, 7};  // acc for channels 0, 1
   const std::int32_t qm[2] = {1 << 30, 1 << 30}, sh[2] = {31, 31}, rqm[2] = {0, 2147483647};
   const std::uint8_t res[4] = {3, 9, 9, 9};  // 2x2 map, 1 channel; (0,0) = 3
@@ -277,8 +281,9 @@ TEST_CASE("qconv2d == reference: ResNet20 channel counts, multi-chunk") {
   cases.push_back({2, 16, 16, 16, 32, 3, 2, res_kind::option_a, 16, 8, true});  // option A 16 -> 32
   cases.push_back({1, 8, 8, 32, 64, 3, 2, res_kind::option_a, 32, 16, false});  // option A 32 -> 64
   cases.push_back({3, 5, 5, 64, 64, 3, 1, res_kind::identity, 0, 0, false});
-  cases.push_back({2, 8, 8, 16, 32, 1, 2, res_kind::none, 0, 0, false});      // option-B style 1x1 s2
-  cases.push_back({1, 8, 8, 64, 64, 3, 1, res_kind::identity, 0, 0, true});    // batch-1 8x8: channel split
+  cases.push_back({2, 8, 8, 16, 32, 1, 2, res_kind::none, 0, 0, false});  // option-B style 1x1 s2
+  cases.push_back(
+      {1, 8, 8, 64, 64, 3, 1, res_kind::identity, 0, 0, true});  // batch-1 8x8: channel split
   run_all(cases, {{2, 2}, {3, 3}, {4, 4}, {5, 5}, {8, 8}, {2, 8}, {8, 2}, {4, 7}, {7, 4}});
 #ifdef _OPENMP
   omp_set_num_threads(saved_threads);
@@ -297,7 +302,8 @@ TEST_CASE("qconv2d == reference: every registered kernel family, every pair it c
   for (std::size_t k = 0; k < count; ++k) {
     const mk::kernel_info& ki = table[k];
     if (!mk::kernel_runnable(ki.id)) {
-      MESSAGE("SKIPPED kernel " << std::string(ki.name) << ": its ISA is not available on this CPU/build");
+      MESSAGE("SKIPPED kernel " << std::string(ki.name)
+                                << ": its ISA is not available on this CPU/build");
       continue;
     }
     std::int64_t runs = 0, total_bad = 0;
@@ -305,7 +311,8 @@ TEST_CASE("qconv2d == reference: every registered kernel family, every pair it c
       for (auto [bw, ba] : every_pair()) {
         if (!mk::kernel_supports(ki.id, bw, ba)) continue;
         std::string first;
-        const std::int64_t bad = run_case(cc, ki.level, bw, ba, 7000u + 100u * bw + ba + runs, &first, &ki.id);
+        const std::int64_t bad =
+            run_case(cc, ki.level, bw, ba, 7000u + 100u * bw + ba + runs, &first, &ki.id);
         ++runs;
         if (bad) {
           total_bad += bad;
@@ -330,13 +337,16 @@ TEST_CASE("qconv2d == reference: worst-case accumulators (C_in = 64)") {
           g.w = 6;
           g.c_in = 64;
           g.c_out = 32;
-          std::vector<std::uint8_t> x(static_cast<size_t>(5 * 6 * 64), static_cast<std::uint8_t>((1 << ba) - 1));
+          std::vector<std::uint8_t> x(static_cast<size_t>(5 * 6 * 64),
+                                      static_cast<std::uint8_t>((1 << ba) - 1));
           const auto xp = make_padded(x, 1, 5, 6, 64, 0);
-          const std::int8_t wv = sign < 0 ? std::int8_t(-(1 << (bw - 1))) : std::int8_t((1 << (bw - 1)) - 1);
+          const std::int8_t wv =
+              sign < 0 ? std::int8_t(-(1 << (bw - 1))) : std::int8_t((1 << (bw - 1)) - 1);
           std::vector<std::int8_t> w(static_cast<size_t>(32 * 9 * 64), wv);
           auto wts = mk::qconv_pack(g, w.data(), bw, ba, l);
           std::vector<std::int32_t> raw(static_cast<size_t>(30 * 32));
-          mk::qconv2d(g, wts, xp.data(), mk::conv_requant{}, nullptr, mk::conv_output{}, raw.data());
+          mk::qconv2d(g, wts, xp.data(), mk::conv_requant{}, nullptr, mk::conv_output{},
+                      raw.data());
           // interior pixel (1..3, 1..4) sees all 9 taps: 9*64*a*w exactly
           const std::int64_t full = 9LL * 64 * ((1 << ba) - 1) * wv;
           CHECK(raw[size_t((1 * 6 + 1) * 32)] == full);

@@ -24,7 +24,9 @@ struct rng {
     s ^= s << 17;
     return s;
   }
-  int uniform(int lo, int hi) { return lo + static_cast<int>(next() % static_cast<std::uint64_t>(hi - lo + 1)); }
+  int uniform(int lo, int hi) {
+    return lo + static_cast<int>(next() % static_cast<std::uint64_t>(hi - lo + 1));
+  }
 };
 
 inline const mk::isa all_isas[] = {mk::isa::scalar, mk::isa::avx2, mk::isa::avx512, mk::isa::neon,
@@ -33,7 +35,8 @@ inline const mk::isa all_isas[] = {mk::isa::scalar, mk::isa::avx2, mk::isa::avx5
 /// True when `l` runs here; prints a visible skip message otherwise.
 inline bool isa_or_skip(mk::isa l, const char* what) {
   if (mk::isa_supported(l)) return true;
-  MESSAGE("SKIPPED " << std::string(what) << " for ISA " << std::string(mk::isa_name(l)) << ": not available on this CPU/build");
+  MESSAGE("SKIPPED " << std::string(what) << " for ISA " << std::string(mk::isa_name(l))
+                     << ": not available on this CPU/build");
   return false;
 }
 
@@ -47,15 +50,15 @@ inline bool kernel_is_dispatch_choice(const mk::packed_weights& pw, mk::isa l) {
 /// so a run that only exercised the scalar fallback says so.
 inline void note_fallback(mk::isa l) {
   if (l != mk::isa::scalar && mk::choose_kernel(l, 4, 4, 32) == mk::kernel_id::scalar_ref)
-    MESSAGE("NOTE: no SIMD kernel is registered for ISA " << std::string(mk::isa_name(l))
-                                                           << "; its runs exercise the scalar fallback");
+    MESSAGE("NOTE: no SIMD kernel is registered for ISA "
+            << std::string(mk::isa_name(l)) << "; its runs exercise the scalar fallback");
 }
 
 /// Unpadded NHWC codes -> padded buffer [b][h+2][w+2][c] with halo `halo`
 /// and an over-read tail of garbage (0xFF) that must never change a result.
-inline std::vector<std::uint8_t> make_padded(const std::vector<std::uint8_t>& x, std::int64_t b, std::int64_t h,
-                                             std::int64_t w, std::int64_t c, std::uint8_t halo,
-                                             std::int64_t extra = std::int64_t(mk::a_overread_bytes)) {
+inline std::vector<std::uint8_t> make_padded(
+    const std::vector<std::uint8_t>& x, std::int64_t b, std::int64_t h, std::int64_t w,
+    std::int64_t c, std::uint8_t halo, std::int64_t extra = std::int64_t(mk::a_overread_bytes)) {
   const std::int64_t wp = w + 2, hp = h + 2;
   std::vector<std::uint8_t> p(static_cast<size_t>(b * hp * wp * c + extra), 0xFF);
   for (std::int64_t i = 0; i < b; ++i)
@@ -117,7 +120,8 @@ inline std::vector<std::uint8_t> random_codes(std::int64_t count, int bits, rng&
 
 inline std::vector<std::int8_t> random_weights(std::int64_t count, int bits, rng& r) {
   std::vector<std::int8_t> v(static_cast<size_t>(count));
-  for (auto& e : v) e = static_cast<std::int8_t>(r.uniform(-(1 << (bits - 1)), (1 << (bits - 1)) - 1));
+  for (auto& e : v)
+    e = static_cast<std::int8_t>(r.uniform(-(1 << (bits - 1)), (1 << (bits - 1)) - 1));
   return v;
 }
 

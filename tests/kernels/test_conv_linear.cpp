@@ -19,7 +19,8 @@ TEST_CASE("qlinear == reference: every ISA, every (b_w, b_a), logits and codes")
         rng r(77u * bw + ba);
         // batch 3 (and 251 > one 240-row chunk), K = 64 (ResNet20) and 37, N = 10 classes
         for (auto [batch, k, n] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{3, 64, 10},
-                                   {251, 37, 10}, {5, 5, 3}}) {
+                                   {251, 37, 10},
+                                   {5, 5, 3}}) {
           const std::int64_t ld_x = k + 3;
           auto x = random_codes(batch * ld_x + std::int64_t(mk::a_overread_bytes), ba, r);
           auto w = random_weights(n * k, bw, r);
@@ -28,15 +29,20 @@ TEST_CASE("qlinear == reference: every ISA, every (b_w, b_a), logits and codes")
           const requant_set q = make_requant(n, k, bw, ba, 8, r);
           mk::linear_requant rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
           const std::int64_t ld_out = n + 1;
-          std::vector<std::int32_t> logits(size_t(batch * ld_out), 0), want_l(size_t(batch * ld_out), 0);
-          std::vector<std::uint8_t> codes(size_t(batch * ld_out), 0), want_c(size_t(batch * ld_out), 0);
+          std::vector<std::int32_t> logits(size_t(batch * ld_out), 0),
+              want_l(size_t(batch * ld_out), 0);
+          std::vector<std::uint8_t> codes(size_t(batch * ld_out), 0),
+              want_c(size_t(batch * ld_out), 0);
           mk::qlinear(x.data(), batch, ld_x, pw, rq, logits.data(), nullptr, ld_out);
-          mk::ref::qlinear(x.data(), batch, ld_x, w.data(), n, k, rq, want_l.data(), nullptr, ld_out);
+          mk::ref::qlinear(x.data(), batch, ld_x, w.data(), n, k, rq, want_l.data(), nullptr,
+                           ld_out);
           mk::qlinear(x.data(), batch, ld_x, pw, rq, nullptr, codes.data(), ld_out);
-          mk::ref::qlinear(x.data(), batch, ld_x, w.data(), n, k, rq, nullptr, want_c.data(), ld_out);
+          mk::ref::qlinear(x.data(), batch, ld_x, w.data(), n, k, rq, nullptr, want_c.data(),
+                           ld_out);
           if (logits != want_l || codes != want_c) {
             ++bad;
-            FAIL_CHECK(std::string(mk::isa_name(l)) << " W" << bw << "A" << ba << " batch " << batch << " k " << k);
+            FAIL_CHECK(std::string(mk::isa_name(l))
+                       << " W" << bw << "A" << ba << " batch " << batch << " k " << k);
           }
           ++runs;
         }

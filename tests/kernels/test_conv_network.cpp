@@ -27,8 +27,8 @@ struct layer {
   int b_out;
 };
 
-layer make_layer(std::int64_t batch, std::int64_t hw, std::int64_t c_in, std::int64_t c_out, int stride, int bw,
-                 int ba_in, int b_out, rng& r) {
+layer make_layer(std::int64_t batch, std::int64_t hw, std::int64_t c_in, std::int64_t c_out,
+                 int stride, int bw, int ba_in, int b_out, rng& r) {
   layer L;
   L.g.batch = batch;
   L.g.h = L.g.w = hw;
@@ -58,7 +58,8 @@ std::vector<std::uint8_t> ref_conv(const layer& L, const std::vector<std::uint8_
   std::vector<std::int64_t> acc(static_cast<size_t>(L.g.pixels_out() * L.g.c_out));
   mk::ref::qconv_ref_acc(s, x.data(), L.w.data(), acc.data());
   std::vector<std::uint8_t> out(acc.size());
-  mk::ref::conv_ref_requant rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(), L.q.zp, L.q.lo, L.q.hi};
+  mk::ref::conv_ref_requant rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(),
+                               L.q.zp,          L.q.lo,        L.q.hi};
   mk::ref::qconv_ref_requantize(s, acc.data(), rq, res, out.data());
   return out;
 }
@@ -98,10 +99,11 @@ TEST_CASE("integer ResNet-style network: fast chain == reference chain, every IS
       to_shift31(d2.q);
       std::vector<std::int32_t> res_qm_id(8), res_qm_a(16, 0);
       for (size_t n = 0; n < 8; ++n)
-        res_qm_id[n] = static_cast<std::int32_t>((std::int64_t(1) << (c2.q.rshift[n] - 1)) + r.uniform(0, 1 << 20));
+        res_qm_id[n] = static_cast<std::int32_t>((std::int64_t(1) << (c2.q.rshift[n] - 1)) +
+                                                 r.uniform(0, 1 << 20));
       for (int n = 4; n < 12; ++n)  // option A: channels 4..11
-        res_qm_a[size_t(n)] =
-            static_cast<std::int32_t>((std::int64_t(1) << (d2.q.rshift[size_t(n)] - 1)) + r.uniform(0, 1 << 20));
+        res_qm_a[size_t(n)] = static_cast<std::int32_t>(
+            (std::int64_t(1) << (d2.q.rshift[size_t(n)] - 1)) + r.uniform(0, 1 << 20));
       c2.q.res_qm = res_qm_id;
       d2.q.res_qm = res_qm_a;
       const auto img = random_codes(B * HW * HW * 3, 8, r);
@@ -128,13 +130,17 @@ TEST_CASE("integer ResNet-style network: fast chain == reference chain, every IS
       auto p_c1 = padded_buffer(c2.g);
       auto p_c2 = padded_buffer(d1.g);  // input of d1 (and the option-A shortcut)
       auto p_d1 = padded_buffer(d2.g);
-      std::vector<std::uint8_t> out_d2(static_cast<size_t>(B * (HW / 2) * (HW / 2) * 16 + mk::a_overread_bytes));
-      auto run = [&](const layer& L, const std::vector<std::uint8_t>& in, std::uint8_t* out_base, bool padded,
-                     const mk::conv_residual* res) {
+      std::vector<std::uint8_t> out_d2(
+          static_cast<size_t>(B * (HW / 2) * (HW / 2) * 16 + mk::a_overread_bytes));
+      auto run = [&](const layer& L, const std::vector<std::uint8_t>& in, std::uint8_t* out_base,
+                     bool padded, const mk::conv_residual* res) {
         const bool stem_layer = L.g.c_in == 3;  // 8-bit weights on 8-bit image codes
-        const auto wts = mk::qconv_pack(L.g, L.w.data(), stem_layer ? 8 : bw, stem_layer ? 8 : ba, l);
-        mk::conv_requant rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(), L.q.zp, L.q.lo, L.q.hi};
-        const mk::conv_output out = padded ? mk::padded_output(L.g, out_base) : mk::dense_output(L.g, out_base);
+        const auto wts =
+            mk::qconv_pack(L.g, L.w.data(), stem_layer ? 8 : bw, stem_layer ? 8 : ba, l);
+        mk::conv_requant rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(),
+                            L.q.zp,          L.q.lo,        L.q.hi};
+        const mk::conv_output out =
+            padded ? mk::padded_output(L.g, out_base) : mk::dense_output(L.g, out_base);
         mk::qconv2d(L.g, wts, in.data(), rq, res, out);
       };
       auto interior = [](const mk::conv_geometry& g_in, std::vector<std::uint8_t>& buf) {
@@ -169,7 +175,8 @@ TEST_CASE("integer ResNet-style network: fast chain == reference chain, every IS
           for (std::int64_t y = 0; y < hp; ++y)
             for (std::int64_t x = 0; x < wp; ++x)
               if (y == 0 || x == 0 || y == hp - 1 || x == wp - 1)
-                for (std::int64_t c = 0; c < g.c_in; ++c) halo += buf[size_t(((i * hp + y) * wp + x) * g.c_in + c)] != 0;
+                for (std::int64_t c = 0; c < g.c_in; ++c)
+                  halo += buf[size_t(((i * hp + y) * wp + x) * g.c_in + c)] != 0;
       };
       check_halo(c1.g, p_stem);
       check_halo(c2.g, p_c1);
@@ -188,7 +195,8 @@ TEST_CASE("integer ResNet-style network: fast chain == reference chain, every IS
       const auto pm = mk::quantize_multiplier(1.0 / double(pp.h * pp.w));
       pp.qm = pm.qm;
       pp.rshift = pm.rshift;
-      std::vector<std::uint8_t> feat(size_t(B * 16 + mk::a_overread_bytes), 0), feat_ref(size_t(B * 16), 0);
+      std::vector<std::uint8_t> feat(size_t(B * 16 + mk::a_overread_bytes), 0),
+          feat_ref(size_t(B * 16), 0);
       mk::global_avgpool_u8(out_d2.data(), pp, feat.data());
       mk::ref::global_avgpool_u8(r_d2.data(), pp, feat_ref.data());
       const auto wfc = random_weights(10 * 16, 8, r);
@@ -196,7 +204,8 @@ TEST_CASE("integer ResNet-style network: fast chain == reference chain, every IS
       for (auto& v : bias) v = r.uniform(-500, 500);
       const auto pw = mk::pack_weights(wfc.data(), 10, 1, 16, 8, 8, l);
       std::vector<std::int32_t> logits(size_t(B * 10)), logits_ref(size_t(B * 10));
-      mk::qlinear(feat.data(), B, 16, pw, mk::linear_requant{bias.data()}, logits.data(), nullptr, 10);
+      mk::qlinear(feat.data(), B, 16, pw, mk::linear_requant{bias.data()}, logits.data(), nullptr,
+                  10);
       mk::ref::qlinear(feat_ref.data(), B, 16, wfc.data(), 10, 16, mk::linear_requant{bias.data()},
                        logits_ref.data(), nullptr, 10);
 

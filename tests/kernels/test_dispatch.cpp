@@ -31,7 +31,8 @@ TEST_CASE("parse_isa and clamp_isa") {
   CHECK(mk::clamp_isa(full, mk::isa::automatic) == mk::isa::avx512);
   CHECK(mk::clamp_isa(full, mk::isa::avx2) == mk::isa::avx2);
   const mk::cpu_caps here = mk::detect_cpu();
-  MESSAGE("CPU: avx2=" << here.avx2 << " avx512vnni=" << here.avx512vnni << " avx512vbmi=" << here.avx512vbmi);
+  MESSAGE("CPU: avx2=" << here.avx2 << " avx512vnni=" << here.avx512vnni
+                       << " avx512vbmi=" << here.avx512vbmi);
 #endif
 }
 
@@ -49,7 +50,8 @@ TEST_CASE("MIXQ_ISA forces a path, clamped to the CPU") {
   ::setenv("MIXQ_ISA", "avx512", 1);
   const mk::isa got5 = mk::reload_isa_from_env();
   CHECK(got5 == best);  // avx512 is the top level: clamps to whatever the CPU has
-  if (got5 != mk::isa::avx512) MESSAGE("MIXQ_ISA=avx512 clamped to " << std::string(mk::isa_name(got5)) << " on this CPU");
+  if (got5 != mk::isa::avx512)
+    MESSAGE("MIXQ_ISA=avx512 clamped to " << std::string(mk::isa_name(got5)) << " on this CPU");
 #endif
   ::unsetenv("MIXQ_ISA");
   CHECK(mk::reload_isa_from_env() == best);
@@ -66,11 +68,13 @@ TEST_CASE("kernel enumerator: unique names, every pair has a dispatch choice") {
       for (int ba = 2; ba <= 8; ++ba)
         if (mk::kernel_supports(t[i].id, bw, ba)) {
           char buf[96];
-          std::snprintf(buf, sizeof buf, "qgemm_a%dw%d_%dx%dc%d__%s", ba, bw, t[i].mr, t[i].nr, t[i].kr, t[i].suffix);
+          std::snprintf(buf, sizeof buf, "qgemm_a%dw%d_%dx%dc%d__%s", ba, bw, t[i].mr, t[i].nr,
+                        t[i].kr, t[i].suffix);
           CHECK(names.insert(buf).second);  // no two kernels share a name
         }
   }
-  for (mk::isa l : {mk::isa::scalar, mk::isa::avx2, mk::isa::avx512, mk::isa::neon, mk::isa::neon_dotprod})
+  for (mk::isa l :
+       {mk::isa::scalar, mk::isa::avx2, mk::isa::avx512, mk::isa::neon, mk::isa::neon_dotprod})
     for (int bw = 2; bw <= 8; ++bw)
       for (int ba = 2; ba <= 8; ++ba)
         for (std::int32_t n : {1, 16, 17, 64}) {
@@ -86,9 +90,11 @@ TEST_CASE("kernel enumerator: unique names, every pair has a dispatch choice") {
 TEST_CASE("last_used_kernel names the kernel that ran") {
   qtest::rng r(1);
   const mk::isa saved = mk::active_isa();
-  for (mk::isa l : {mk::isa::scalar, mk::isa::avx2, mk::isa::avx512, mk::isa::neon, mk::isa::neon_dotprod}) {
+  for (mk::isa l :
+       {mk::isa::scalar, mk::isa::avx2, mk::isa::avx512, mk::isa::neon, mk::isa::neon_dotprod}) {
     if (!mk::isa_supported(l)) {
-      MESSAGE("SKIPPED last_used_kernel check for ISA " << std::string(mk::isa_name(l)) << ": not available on this CPU/build");
+      MESSAGE("SKIPPED last_used_kernel check for ISA " << std::string(mk::isa_name(l))
+                                                        << ": not available on this CPU/build");
       continue;
     }
     mk::set_isa(l);
@@ -117,17 +123,25 @@ TEST_CASE("dispatch never gives a lower bit-width a slower family") {
   auto rank = [](mk::kernel_id id) {
     switch (id) {
 #if MIXQ_KERNELS_X86
-      case mk::kernel_id::avx512vbmi_lut_16x16c16: return 5;
-      case mk::kernel_id::avx512vnni_16x16c4: return 4;
-      case mk::kernel_id::avx512vnni_12x32c4: return 4;
-      case mk::kernel_id::avx2_acc16_6x16c4: return 3;
-      case mk::kernel_id::avx2_maddubs_4x16c4: return 2;
-      case mk::kernel_id::avx2_madd16_4x16c4: return 1;
+      case mk::kernel_id::avx512vbmi_lut_16x16c16:
+        return 5;
+      case mk::kernel_id::avx512vnni_16x16c4:
+        return 4;
+      case mk::kernel_id::avx512vnni_12x32c4:
+        return 4;
+      case mk::kernel_id::avx2_acc16_6x16c4:
+        return 3;
+      case mk::kernel_id::avx2_maddubs_4x16c4:
+        return 2;
+      case mk::kernel_id::avx2_madd16_4x16c4:
+        return 1;
 #endif
-      default: return 0;
+      default:
+        return 0;
     }
   };
-  for (mk::isa l : {mk::isa::scalar, mk::isa::avx2, mk::isa::avx512, mk::isa::neon, mk::isa::neon_dotprod})
+  for (mk::isa l :
+       {mk::isa::scalar, mk::isa::avx2, mk::isa::avx512, mk::isa::neon, mk::isa::neon_dotprod})
     for (std::int32_t n : {16, 64, 256})
       for (int bw = 2; bw <= 8; ++bw)
         for (int ba = 2; ba <= 8; ++ba) {
@@ -138,7 +152,7 @@ TEST_CASE("dispatch never gives a lower bit-width a slower family") {
 #if MIXQ_KERNELS_X86
   // the AVX2 thresholds follow the int16 accumulation depth T
   CHECK(mk::choose_kernel(mk::isa::avx2, 4, 4, 16) == mk::kernel_id::avx2_acc16_6x16c4);
-  CHECK(mk::choose_kernel(mk::isa::avx2, 8, 5, 16) == mk::kernel_id::avx2_acc16_6x16c4);  // T = 4
+  CHECK(mk::choose_kernel(mk::isa::avx2, 8, 5, 16) == mk::kernel_id::avx2_acc16_6x16c4);    // T = 4
   CHECK(mk::choose_kernel(mk::isa::avx2, 8, 6, 16) == mk::kernel_id::avx2_maddubs_4x16c4);  // T = 2
   CHECK(mk::choose_kernel(mk::isa::avx2, 8, 8, 16) == mk::kernel_id::avx2_madd16_4x16c4);
 #endif

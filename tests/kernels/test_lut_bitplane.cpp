@@ -21,8 +21,10 @@ namespace mk = mixq::kernels;
 
 bool simd_or_message() {
   if (mk::bitplane_simd_active()) return true;
-  MESSAGE("SKIPPED avx512vbmi_lut6 (bit-plane LUT): CPU lacks AVX-512 VBMI/BITALG or MIXQ_ISA < avx512; "
-          "only the scalar twin is checked");
+  MESSAGE(
+      "SKIPPED avx512vbmi_lut6 (bit-plane LUT): CPU lacks AVX-512 VBMI/BITALG or MIXQ_ISA < "
+      "avx512; "
+      "only the scalar twin is checked");
   return false;
 }
 
@@ -42,9 +44,9 @@ struct bp_data {
   bp_case k;
   std::int64_t hp = 0, wp = 0, oh = 0, ow = 0, m = 0;
   std::int32_t groups = 0, taps = 0;
-  std::vector<std::uint8_t> codes;   // [batch][hp][wp][c]
-  std::vector<std::uint8_t> planes;  // [batch][groups][hp][wp] + overread
-  std::vector<std::int8_t> wts;      // [n][taps][c]
+  std::vector<std::uint8_t> codes;                  // [batch][hp][wp][c]
+  std::vector<std::uint8_t> planes;                 // [batch][groups][hp][wp] + overread
+  std::vector<std::int8_t> wts;                     // [n][taps][c]
   std::vector<std::int64_t> pix_off, tap_off, acc;  // acc: oracle [m][n]
   std::vector<std::int32_t> bias, qm, rshift;
   std::int32_t zp = 0, lo = 0, hi = 3;
@@ -72,8 +74,8 @@ bp_data make(const bp_case& k, std::uint64_t seed) {
               static_cast<std::uint8_t>(k.mode == fill::random ? r.uniform(0, amax) : amax);
   d.wts.resize(std::size_t(k.n) * d.taps * k.c);
   for (auto& v : d.wts)
-    v = static_cast<std::int8_t>(k.mode == fill::random ? r.uniform(wmin, wmax)
-                                                         : (k.mode == fill::worst_min ? wmin : wmax));
+    v = static_cast<std::int8_t>(
+        k.mode == fill::random ? r.uniform(wmin, wmax) : (k.mode == fill::worst_min ? wmin : wmax));
   const std::int64_t plane = d.hp * d.wp, img = plane * d.groups;
   d.planes.assign(std::size_t(k.batch * img) + mk::bitplane_overread_bytes, 0x5A);
   for (std::int64_t i = 0; i < k.batch; ++i)
@@ -82,7 +84,8 @@ bp_data make(const bp_case& k, std::uint64_t seed) {
   for (std::int32_t t = 0; t < d.taps; ++t) d.tap_off.push_back((t / k.ks) * d.wp + t % k.ks);
   for (std::int64_t i = 0; i < k.batch; ++i)
     for (std::int64_t y = 0; y < d.oh; ++y)
-      for (std::int64_t x = 0; x < d.ow; ++x) d.pix_off.push_back(i * img + y * k.stride * d.wp + x * k.stride);
+      for (std::int64_t x = 0; x < d.ow; ++x)
+        d.pix_off.push_back(i * img + y * k.stride * d.wp + x * k.stride);
   // oracle from the u8 codes
   d.acc.assign(std::size_t(d.m * k.n), 0);
   for (std::int64_t mm = 0; mm < d.m; ++mm) {
@@ -125,7 +128,8 @@ std::uint8_t oracle_code(const bp_data& d, std::int64_t acc, std::int32_t nn) {
 /// u8 NHWC and bit-plane outputs. Returns mismatches.
 int run_check(const bp_data& d, bool simd) {
   const bp_case& k = d.k;
-  const mk::bitplane_weights pw = mk::pack_bitplane_weights(d.wts.data(), k.n, d.taps, k.c, k.bw, k.ba);
+  const mk::bitplane_weights pw =
+      mk::pack_bitplane_weights(d.wts.data(), k.n, d.taps, k.c, k.bw, k.ba);
   mk::bitplane_problem p;
   p.m = d.m;
   p.a = d.planes.data();
@@ -150,10 +154,11 @@ int run_check(const bp_data& d, bool simd) {
     run(ep, nullptr);
     for (std::int64_t mm = 0; mm < d.m; ++mm)
       for (std::int64_t j = 0; j < ld; ++j) {
-        const std::int64_t want = j < k.n ? d.acc[std::size_t(mm * k.n + j)] + d.bias[std::size_t(j)] : 0x7EADBEEF;
+        const std::int64_t want =
+            j < k.n ? d.acc[std::size_t(mm * k.n + j)] + d.bias[std::size_t(j)] : 0x7EADBEEF;
         if (out[std::size_t(mm * ld + j)] != want && bad++ < 5)
-          CHECK_MESSAGE(false, "raw m=" << mm << " n=" << j << " got " << out[std::size_t(mm * ld + j)] << " want "
-                                        << want);
+          CHECK_MESSAGE(false, "raw m=" << mm << " n=" << j << " got "
+                                        << out[std::size_t(mm * ld + j)] << " want " << want);
       }
   }
   // u8 NHWC (gap 5) and the fused bit-plane output into a padded next-layer buffer
@@ -191,16 +196,19 @@ int run_check(const bp_data& d, bool simd) {
     std::vector<std::uint8_t> touched(nxt.size(), 0);
     for (std::int64_t mm = 0; mm < d.m; ++mm) {
       for (std::int64_t j = 0; j < ldo; ++j) {
-        const int want = j < k.n ? oracle_code(d, d.acc[std::size_t(mm * k.n + j)], std::int32_t(j)) : 0xCD;
+        const int want =
+            j < k.n ? oracle_code(d, d.acc[std::size_t(mm * k.n + j)], std::int32_t(j)) : 0xCD;
         if (out[std::size_t(mm * ldo + j)] != want && bad++ < 5)
-          CHECK_MESSAGE(false, "u8 m=" << mm << " n=" << j << " got " << int(out[std::size_t(mm * ldo + j)])
-                                       << " want " << want);
+          CHECK_MESSAGE(false, "u8 m=" << mm << " n=" << j << " got "
+                                       << int(out[std::size_t(mm * ldo + j)]) << " want " << want);
       }
       for (std::int32_t j = 0; j < k.n; ++j) {
-        const int got = mk::bitplane_code_at(nxt.data(), nxt_off[std::size_t(mm)], oplane, j, k.bout);
+        const int got =
+            mk::bitplane_code_at(nxt.data(), nxt_off[std::size_t(mm)], oplane, j, k.bout);
         const int want = oracle_code(d, d.acc[std::size_t(mm * k.n + j)], j);
         if (got != want && bad++ < 5)
-          CHECK_MESSAGE(false, "bitplane out m=" << mm << " n=" << j << " got " << got << " want " << want);
+          CHECK_MESSAGE(
+              false, "bitplane out m=" << mm << " n=" << j << " got " << got << " want " << want);
       }
       for (std::int32_t g = 0; g < go_n; ++g) {
         const std::size_t at = std::size_t(nxt_off[std::size_t(mm)] + g * oplane);
@@ -235,7 +243,8 @@ TEST_CASE("bitplane: format, converters and round trip") {
         int bad = 0;
         for (std::int64_t x = 0; x < npix; ++x)
           for (std::int32_t ch = 0; ch < c; ++ch)
-            bad += mk::bitplane_code_at(a.data(), x, gs, ch, ba) != codes[std::size_t(x * stride + ch)];
+            bad += mk::bitplane_code_at(a.data(), x, gs, ch, ba) !=
+                   codes[std::size_t(x * stride + ch)];
         for (std::int64_t x = 0; x < npix; ++x)
           for (std::int32_t gg = 0; gg < g; ++gg) bad += (a[std::size_t(gg * gs + x)] & 0xC0) != 0;
         CHECK(bad == 0);
@@ -254,7 +263,8 @@ TEST_CASE("bitplane: thresholds reproduce the requant rule") {
     const std::int32_t n = 3;
     std::vector<std::int32_t> qm(n), sh(n);
     for (std::int32_t j = 0; j < n; ++j) {
-      const mk::quant_multiplier q = mk::quantize_multiplier((1 + r.uniform(0, 5000)) / 3000.0 / (1 << r.uniform(0, 12)));
+      const mk::quant_multiplier q =
+          mk::quantize_multiplier((1 + r.uniform(0, 5000)) / 3000.0 / (1 << r.uniform(0, 12)));
       qm[j] = (it % 9 == 4 && j == 1) ? 0 : q.qm;
       sh[j] = q.rshift;
     }
@@ -271,12 +281,13 @@ TEST_CASE("bitplane: thresholds reproduce the requant rule") {
     for (std::int32_t j = 0; j < n; ++j)
       for (int s = 0; s < 3000; ++s) {
         std::int64_t v = r.uniform(-5000, 5000) * (s % 3 == 0 ? 1 : (1 << r.uniform(0, 12)));
-        if (s % 5 == 0 && lv) v = thr[std::size_t(j * lv + r.uniform(0, lv - 1))] - r.uniform(0, 1);  // boundaries
+        if (s % 5 == 0 && lv)
+          v = thr[std::size_t(j * lv + r.uniform(0, lv - 1))] - r.uniform(0, 1);  // boundaries
         if (v < INT32_MIN || v > INT32_MAX) continue;
         int cnt = ep.lo;
         for (std::int32_t l = 0; l < lv; ++l) cnt += v >= thr[std::size_t(j * lv + l)];
-        const int want =
-            mk::requant_one(static_cast<std::int32_t>(v), qm[j], sh[j], ep.zp_out, ep.lo, ep.hi, 0, 0);
+        const int want = mk::requant_one(static_cast<std::int32_t>(v), qm[j], sh[j], ep.zp_out,
+                                         ep.lo, ep.hi, 0, 0);
         bad += cnt != want;
       }
     CHECK(bad == 0);
@@ -306,7 +317,8 @@ TEST_CASE("bitplane: LUT6 kernel on GEMMs with tails, every pair") {
       if (it < 2) CHECK(run_check(d, false) == 0);
       ++cases;
     }
-  MESSAGE("bit-plane LUT6 GEMM cases: " << cases << std::string(simd ? " (SIMD + scalar twin)" : " (scalar twin only)"));
+  MESSAGE("bit-plane LUT6 GEMM cases: "
+          << cases << std::string(simd ? " (SIMD + scalar twin)" : " (scalar twin only)"));
 }
 
 TEST_CASE("bitplane: LUT6 kernel on 3x3 implicit convs (ResNet20 shapes, odd shapes, stride 2)") {
@@ -319,7 +331,8 @@ TEST_CASE("bitplane: LUT6 kernel on 3x3 implicit convs (ResNet20 shapes, odd sha
   const cv cs[] = {
       {1, 32, 32, 16, 16, 1, 2, 2}, {2, 16, 16, 32, 32, 1, 2, 2}, {2, 8, 8, 64, 64, 1, 2, 2},
       {1, 8, 8, 64, 64, 1, 3, 3},   {1, 7, 5, 5, 9, 1, 4, 2},     {3, 6, 9, 16, 16, 1, 2, 3},
-      {1, 8, 8, 16, 32, 2, 2, 2},   {2, 8, 8, 120, 8, 1, 2, 2},  // 9*40 steps x 2 tiles > buffer: gather per use
+      {1, 8, 8, 16, 32, 2, 2, 2},   {2, 8, 8, 120, 8, 1, 2, 2},  // 9*40 steps x 2 tiles > buffer:
+                                                                 // gather per use
       {1, 4, 20, 6, 7, 2, 3, 2},
   };
   int i = 0;
@@ -335,8 +348,8 @@ TEST_CASE("bitplane: LUT6 kernel on 3x3 implicit convs (ResNet20 shapes, odd sha
     k.ba = c.ba;
     k.bout = 2 + (i & 1);
     const bp_data d = make(k, 500 + i++);
-    INFO("conv " << c.batch << "x" << c.h << "x" << c.w << "x" << c.c << " -> " << c.n << " s" << c.stride
-                 << " W" << c.bw << "A" << c.ba);
+    INFO("conv " << c.batch << "x" << c.h << "x" << c.w << "x" << c.c << " -> " << c.n << " s"
+                 << c.stride << " W" << c.bw << "A" << c.ba);
     if (simd) CHECK(run_check(d, true) == 0);
     if (d.m * c.n * 9 * c.c < 3000000) CHECK(run_check(d, false) == 0);
   }
@@ -347,23 +360,25 @@ TEST_CASE("bitplane: worst-case codes, long K (u16 -> int32 flush)") {
   for (const auto& pr : pairs)
     for (fill f : {fill::worst_min, fill::worst_max})
       for (std::int32_t kc : {40, 9000}) {
-      bp_case k;
-      k.bw = pr[0];
-      k.ba = pr[1];
-      k.ks = 1;
-      k.w = 70;
-      k.n = 5;
-      k.c = kc;  // 9000: K' = 3000 (A2) / 4500 (A3) lookups, beyond flush_every for every pair
-      k.mode = f;
-      const bp_data d = make(k, 9);
-      const mk::bitplane_weights pw = mk::pack_bitplane_weights(d.wts.data(), k.n, 1, k.c, k.bw, k.ba);
-      CHECK((pw.ksteps > pw.flush_every) == (kc == 9000));
-      CHECK(std::int64_t(pw.widen_every) * pw.span <= 255);
-      CHECK(std::int64_t(pw.flush_every) * pw.span <= 65534);
-      const std::int64_t want = std::int64_t(k.c) * ((1 << k.ba) - 1) *
-                                (f == fill::worst_min ? -(1 << (k.bw - 1)) : (1 << (k.bw - 1)) - 1);
-      CHECK(d.acc[0] == want);
-      INFO("W" << k.bw << "A" << k.ba);
-      if (simd) CHECK(run_check(d, true) == 0);
-    }
+        bp_case k;
+        k.bw = pr[0];
+        k.ba = pr[1];
+        k.ks = 1;
+        k.w = 70;
+        k.n = 5;
+        k.c = kc;  // 9000: K' = 3000 (A2) / 4500 (A3) lookups, beyond flush_every for every pair
+        k.mode = f;
+        const bp_data d = make(k, 9);
+        const mk::bitplane_weights pw =
+            mk::pack_bitplane_weights(d.wts.data(), k.n, 1, k.c, k.bw, k.ba);
+        CHECK((pw.ksteps > pw.flush_every) == (kc == 9000));
+        CHECK(std::int64_t(pw.widen_every) * pw.span <= 255);
+        CHECK(std::int64_t(pw.flush_every) * pw.span <= 65534);
+        const std::int64_t want =
+            std::int64_t(k.c) * ((1 << k.ba) - 1) *
+            (f == fill::worst_min ? -(1 << (k.bw - 1)) : (1 << (k.bw - 1)) - 1);
+        CHECK(d.acc[0] == want);
+        INFO("W" << k.bw << "A" << k.ba);
+        if (simd) CHECK(run_check(d, true) == 0);
+      }
 }

@@ -16,7 +16,8 @@ TEST_CASE("bitpack: round trip for every bit-width, including the minimum code")
     for (std::size_t count : {1u, 2u, 3u, 7u, 8u, 9u, 63u, 64u, 65u, 1000u}) {
       std::vector<std::int8_t> codes(count);
       for (std::size_t i = 0; i < count; ++i)
-        codes[i] = static_cast<std::int8_t>(i % 3 == 0 ? lo : (i % 3 == 1 ? hi : r.uniform(lo, hi)));
+        codes[i] =
+            static_cast<std::int8_t>(i % 3 == 0 ? lo : (i % 3 == 1 ? hi : r.uniform(lo, hi)));
       std::vector<std::uint8_t> packed(mk::bitpacked_size(count, bits) + 1, 0xEE);
       mk::bitpack_codes(codes.data(), count, bits, packed.data());
       CHECK(packed.back() == 0xEE);  // writes exactly bitpacked_size bytes
@@ -37,12 +38,16 @@ TEST_CASE("bitpack: round trip for every bit-width, including the minimum code")
 TEST_CASE("pack_weights: rejects bad codes and bad arguments") {
   std::vector<std::int8_t> w(16 * 4, 0);
   w[5] = 8;  // out of 4-bit range [-8, 7]
-  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 16, 1, 4, 4, 4), std::invalid_argument);
+  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 16, 1, 4, 4, 4),
+                  std::invalid_argument);
   w[5] = -8;  // the minimum code is legal
   CHECK_NOTHROW(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 16, 1, 4, 4, 4));
-  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 16, 1, 4, 1, 4), std::invalid_argument);
-  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 16, 1, 4, 4, 9), std::invalid_argument);
-  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 0, 1, 4, 4, 4), std::invalid_argument);
+  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 16, 1, 4, 1, 4),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 16, 1, 4, 4, 9),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 0, 1, 4, 4, 4),
+                  std::invalid_argument);
   std::vector<std::int8_t> big(2 * 65537, 0);
   CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, big.data(), 1, 1, 65537, 8, 8),
                   std::invalid_argument);
@@ -82,11 +87,13 @@ TEST_CASE("pack_weights: c4 layout, zero padding, column sums, names") {
     for (std::int32_t col = 0; col < nb * nr; ++col)
       for (std::int32_t tp = 0; tp < taps; ++tp)
         for (std::int32_t c = 0; c < 8; ++c) {
-          const int want = (col < n && c < k_seg) ? w[(std::size_t(col) * taps + tp) * k_seg + c] : 0;
+          const int want =
+              (col < n && c < k_seg) ? w[(std::size_t(col) * taps + tp) * k_seg + c] : 0;
           const std::int32_t b = col / nr, j = col % nr, g = c / 4, q = c % 4;
           int got;
           if (i16) {
-            const std::size_t idx = ((((std::size_t(b) * taps + tp) * 2 + g) * 2 + q % 2) * nr + j) * 2 + q / 2;
+            const std::size_t idx =
+                ((((std::size_t(b) * taps + tp) * 2 + g) * 2 + q % 2) * nr + j) * 2 + q / 2;
             got = reinterpret_cast<const std::int16_t*>(pw.data.data())[idx];
           } else {
             const std::size_t idx = (((std::size_t(b) * taps + tp) * 2 + g) * nr + j) * 4 + q;

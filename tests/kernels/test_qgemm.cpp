@@ -32,7 +32,8 @@ TEST_CASE("qgemm: every kernel x every bit pair x random shapes") {
           const int m = kSizes[r.uniform(0, kNumSizes - 1)];
           const int n = kSizes[r.uniform(0, kNumSizes - 1)];
           const int k = kSizes[r.uniform(0, kNumSizes - 1)];
-          qtest::problem_data d = qtest::make_gemm(m, n, k, bw, ba, k + r.uniform(0, 5), data_mode::random, r);
+          qtest::problem_data d =
+              qtest::make_gemm(m, n, k, bw, ba, k + r.uniform(0, 5), data_mode::random, r);
           qtest::fill_epilogue(d, r, it % 2 == 0, it % 3 == 0);
           qtest::layout_outputs(d, n + r.uniform(0, 9), r);
           REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
@@ -58,7 +59,8 @@ TEST_CASE("qgemm: dense M/N/K sweep around tile sizes (W8A8, W4A4, W2A3)") {
         const int s = kSizes[i];
         const int shapes[3][3] = {{s, 33, 17}, {13, s, 9}, {7, 31, s}};
         for (const auto& sh : shapes) {
-          qtest::problem_data d = qtest::make_gemm(sh[0], sh[1], sh[2], bw, ba, sh[2], data_mode::random, r);
+          qtest::problem_data d =
+              qtest::make_gemm(sh[0], sh[1], sh[2], bw, ba, sh[2], data_mode::random, r);
           qtest::fill_epilogue(d, r, true, i % 2 == 0);
           qtest::layout_outputs(d, sh[1], r);
           REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
@@ -86,8 +88,8 @@ TEST_CASE("qgemm: implicit-GEMM conv addressing (ResNet20-like shapes)") {
         CAPTURE(cs.c);
         CAPTURE(cs.n);
         CAPTURE(cs.s);
-        qtest::problem_data d =
-            qtest::make_conv(cs.h, cs.w, cs.c, cs.n, cs.k, cs.k, cs.s, pr[0], pr[1], data_mode::random, r);
+        qtest::problem_data d = qtest::make_conv(cs.h, cs.w, cs.c, cs.n, cs.k, cs.k, cs.s, pr[0],
+                                                 pr[1], data_mode::random, r);
         qtest::fill_epilogue(d, r, true, cs.n == cs.c);
         qtest::layout_outputs(d, cs.n, r);
         REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
@@ -103,7 +105,8 @@ TEST_CASE("qgemm: full-size ResNet20 stage-1 conv through the OpenMP driver") {
     for (int bits : {8, 4, 2}) {
       if (!mk::kernel_supports(ki.id, bits, bits)) continue;
       CAPTURE(ki.name);
-      qtest::problem_data d = qtest::make_conv(32, 32, 16, 16, 3, 3, 1, bits, bits, data_mode::random, r);
+      qtest::problem_data d =
+          qtest::make_conv(32, 32, 16, 16, 3, 3, 1, bits, bits, data_mode::random, r);
       qtest::fill_epilogue(d, r, true, true);
       qtest::layout_outputs(d, 16, r);
       REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d), /*parallel=*/true) == 0);
@@ -129,7 +132,8 @@ TEST_CASE("qgemm: qgemm_parallel inside an enclosing parallel region") {
   CHECK(bad == 0);
 }
 
-TEST_CASE("qgemm: requant ties (both signs), extreme shifts, residual ties in every SIMD epilogue") {
+TEST_CASE(
+    "qgemm: requant ties (both signs), extreme shifts, residual ties in every SIMD epilogue") {
   qtest::rng r(10);
   for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
     int bits = 2;
@@ -142,10 +146,26 @@ TEST_CASE("qgemm: requant ties (both signs), extreme shifts, residual ties in ev
     for (std::int32_t j = 0; j < d.n; ++j) {
       d.bias[j] = r.uniform(-20, 20);
       switch (j % 4) {
-        case 0: d.qm[j] = 1 << 30; d.rshift[j] = 31; d.res_qm[j] = 1 << 30; break;          // x.5 ties everywhere
-        case 1: d.qm[j] = 1 << 30; d.rshift[j] = 32; d.res_qm[j] = -(1 << 30); break;       // quarter steps, negative res
-        case 2: d.qm[j] = 2147483647; d.rshift[j] = 62; d.res_qm[j] = 2147483647; break;  // largest shift
-        default: d.qm[j] = 1 << 30; d.rshift[j] = 1; d.res_qm[j] = 0; break;              // tiny shift: saturates
+        case 0:
+          d.qm[j] = 1 << 30;
+          d.rshift[j] = 31;
+          d.res_qm[j] = 1 << 30;
+          break;  // x.5 ties everywhere
+        case 1:
+          d.qm[j] = 1 << 30;
+          d.rshift[j] = 32;
+          d.res_qm[j] = -(1 << 30);
+          break;  // quarter steps, negative res
+        case 2:
+          d.qm[j] = 2147483647;
+          d.rshift[j] = 62;
+          d.res_qm[j] = 2147483647;
+          break;  // largest shift
+        default:
+          d.qm[j] = 1 << 30;
+          d.rshift[j] = 1;
+          d.res_qm[j] = 0;
+          break;  // tiny shift: saturates
       }
     }
     d.zp_out = 128;
@@ -165,21 +185,22 @@ TEST_CASE("qgemm: worst-case codes at large K prove the overflow bounds") {
         // W8A8 runs at the documented maximum depth; others at 9 * 512 and at
         // 9 * 64 (the ResNet20 maximum, within the LUT family's index buffer)
         for (int k_seg : {(bw == 8 && ba == 8) ? static_cast<int>(mk::max_k_total / 9) : 512, 64})
-        for (data_mode mode : {data_mode::max_neg, data_mode::max_pos}) {
-          CAPTURE(ki.name);
-          CAPTURE(bw);
-          CAPTURE(ba);
-          CAPTURE(k_seg);
-          qtest::problem_data d = qtest::make_conv(2, 2, k_seg, 3, 3, 3, 1, bw, ba, mode, r);
-          REQUIRE(d.taps == taps);
-          qtest::fill_epilogue(d, r, false, false);
-          qtest::layout_outputs(d, 3, r);
-          const std::vector<std::int64_t> want = qtest::oracle_acc(d);
-          // all A = 2^ba - 1, all W = extreme: the exact value is known
-          const std::int64_t wv = mode == data_mode::max_neg ? -(1 << (bw - 1)) : (1 << (bw - 1)) - 1;
-          CHECK(want[0] == std::int64_t(taps) * k_seg * ((1 << ba) - 1) * wv);
-          REQUIRE(qtest::check_kernel(ki.id, d, want) == 0);
-        }
+          for (data_mode mode : {data_mode::max_neg, data_mode::max_pos}) {
+            CAPTURE(ki.name);
+            CAPTURE(bw);
+            CAPTURE(ba);
+            CAPTURE(k_seg);
+            qtest::problem_data d = qtest::make_conv(2, 2, k_seg, 3, 3, 3, 1, bw, ba, mode, r);
+            REQUIRE(d.taps == taps);
+            qtest::fill_epilogue(d, r, false, false);
+            qtest::layout_outputs(d, 3, r);
+            const std::vector<std::int64_t> want = qtest::oracle_acc(d);
+            // all A = 2^ba - 1, all W = extreme: the exact value is known
+            const std::int64_t wv =
+                mode == data_mode::max_neg ? -(1 << (bw - 1)) : (1 << (bw - 1)) - 1;
+            CHECK(want[0] == std::int64_t(taps) * k_seg * ((1 << ba) - 1) * wv);
+            REQUIRE(qtest::check_kernel(ki.id, d, want) == 0);
+          }
       }
   }
 }
@@ -197,7 +218,8 @@ TEST_CASE("qgemm: all-zero weights and tiles split by qgemm_tile") {
     // disjoint tiles through qgemm_tile cover the output exactly once
     qtest::fill_codes(d, data_mode::random, r);
     const std::vector<std::int64_t> want = qtest::oracle_acc(d);
-    const mk::packed_weights pw = mk::pack_weights_for(ki.id, d.w.data(), d.n, 1, d.k_seg, d.bw, d.ba);
+    const mk::packed_weights pw =
+        mk::pack_weights_for(ki.id, d.w.data(), d.n, 1, d.k_seg, d.bw, d.ba);
     mk::qgemm_problem p;
     p.m = d.m;
     p.a = d.a.data();
@@ -208,7 +230,8 @@ TEST_CASE("qgemm: all-zero weights and tiles split by qgemm_tile") {
     ep.ld_i32 = d.n;
     for (std::int64_t m0 = 0; m0 < d.m; m0 += 10)
       for (std::int32_t n0 = 0; n0 < d.n; n0 += pw.nr)
-        mk::qgemm_tile(p, pw, ep, m0, std::min<std::int64_t>(m0 + 10, d.m), n0, std::min(n0 + pw.nr, d.n));
+        mk::qgemm_tile(p, pw, ep, m0, std::min<std::int64_t>(m0 + 10, d.m), n0,
+                       std::min(n0 + pw.nr, d.n));
     for (std::size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == want[i]);
   }
 }

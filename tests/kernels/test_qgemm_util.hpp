@@ -24,7 +24,9 @@ struct rng {
     s ^= s << 17;
     return s;
   }
-  int uniform(int lo, int hi) { return lo + static_cast<int>(next() % static_cast<std::uint64_t>(hi - lo + 1)); }
+  int uniform(int lo, int hi) {
+    return lo + static_cast<int>(next() % static_cast<std::uint64_t>(hi - lo + 1));
+  }
 };
 
 /// Round t / 2^s to nearest, ties away from zero, by integer division (an
@@ -61,15 +63,24 @@ inline void fill_codes(problem_data& d, data_mode mode, rng& r) {
   const int amax = (1 << d.ba) - 1, wmin = -(1 << (d.bw - 1)), wmax = (1 << (d.bw - 1)) - 1;
   for (auto& v : d.w) {
     switch (mode) {
-      case data_mode::random: v = static_cast<std::int8_t>(r.uniform(wmin, wmax)); break;
-      case data_mode::max_pos: v = static_cast<std::int8_t>(wmax); break;
-      case data_mode::max_neg: v = static_cast<std::int8_t>(wmin); break;
-      case data_mode::zero: v = 0; break;
+      case data_mode::random:
+        v = static_cast<std::int8_t>(r.uniform(wmin, wmax));
+        break;
+      case data_mode::max_pos:
+        v = static_cast<std::int8_t>(wmax);
+        break;
+      case data_mode::max_neg:
+        v = static_cast<std::int8_t>(wmin);
+        break;
+      case data_mode::zero:
+        v = 0;
+        break;
     }
   }
   // Every byte of A (also the padding, also bytes between rows) gets a code,
   // so a kernel that reads a wrong byte produces a wrong answer.
-  for (auto& v : d.a) v = static_cast<std::uint8_t>(mode == data_mode::random ? r.uniform(0, amax) : amax);
+  for (auto& v : d.a)
+    v = static_cast<std::uint8_t>(mode == data_mode::random ? r.uniform(0, amax) : amax);
   if (mode == data_mode::zero)
     for (auto& v : d.a) v = static_cast<std::uint8_t>(r.uniform(0, amax));
 }
@@ -107,8 +118,8 @@ inline void fill_epilogue(problem_data& d, rng& r, bool with_bias, bool with_res
 }
 
 /// Plain GEMM problem with row stride lda >= k (extra bytes between rows).
-inline problem_data make_gemm(std::int64_t m, std::int32_t n, std::int32_t k, int bw, int ba, std::int64_t lda,
-                              data_mode mode, rng& r) {
+inline problem_data make_gemm(std::int64_t m, std::int32_t n, std::int32_t k, int bw, int ba,
+                              std::int64_t lda, data_mode mode, rng& r) {
   problem_data d;
   d.m = m;
   d.n = n;
@@ -127,8 +138,8 @@ inline problem_data make_gemm(std::int64_t m, std::int32_t n, std::int32_t k, in
 
 /// 3x3 (or kh x kw) conv over a zero-padded NHWC image (padding bytes are
 /// codes too, the kernel must not care which): H x W output at stride s.
-inline problem_data make_conv(int h, int wd, int c, std::int32_t n, int kh, int kw, int s, int bw, int ba,
-                              data_mode mode, rng& r) {
+inline problem_data make_conv(int h, int wd, int c, std::int32_t n, int kh, int kw, int s, int bw,
+                              int ba, data_mode mode, rng& r) {
   problem_data d;
   const int ho = (h - 1) / s + 1, wo = (wd - 1) / s + 1;
   const int hp = h + kh - 1, wp = wd + kw - 1;
@@ -143,7 +154,8 @@ inline problem_data make_conv(int h, int wd, int c, std::int32_t n, int kh, int 
   for (int dy = 0; dy < kh; ++dy)
     for (int dx = 0; dx < kw; ++dx) d.tap_off.push_back((std::int64_t(dy) * wp + dx) * c);
   for (int y = 0; y < ho; ++y)
-    for (int x = 0; x < wo; ++x) d.pix_off.push_back((std::int64_t(y) * s * wp + std::int64_t(x) * s) * c);
+    for (int x = 0; x < wo; ++x)
+      d.pix_off.push_back((std::int64_t(y) * s * wp + std::int64_t(x) * s) * c);
   fill_codes(d, mode, r);
   return d;
 }
@@ -174,7 +186,8 @@ inline std::vector<std::int64_t> oracle_acc(const problem_data& d) {
   return c;
 }
 
-inline std::uint8_t oracle_requant(const problem_data& d, std::int64_t acc, std::int64_t i, std::int32_t j) {
+inline std::uint8_t oracle_requant(const problem_data& d, std::int64_t acc, std::int64_t i,
+                                   std::int32_t j) {
   const std::int64_t v = acc + d.bias[j];
   std::int64_t t = v * d.qm[j];
   if (d.use_res) t += std::int64_t(d.res[std::size_t(d.res_off[i] + j)]) * d.res_qm[j];
@@ -186,9 +199,10 @@ inline std::uint8_t oracle_requant(const problem_data& d, std::int64_t acc, std:
 /// Runs kernel `id` on d (raw int32 and requantized u8, optionally through
 /// qgemm_parallel) and checks every output and every untouched byte.
 /// Returns the number of mismatches (also reported through CHECK).
-inline int check_kernel(mk::kernel_id id, const problem_data& d, const std::vector<std::int64_t>& want,
-                        bool parallel = false) {
-  const mk::packed_weights pw = mk::pack_weights_for(id, d.w.data(), d.n, d.taps, d.k_seg, d.bw, d.ba);
+inline int check_kernel(mk::kernel_id id, const problem_data& d,
+                        const std::vector<std::int64_t>& want, bool parallel = false) {
+  const mk::packed_weights pw =
+      mk::pack_weights_for(id, d.w.data(), d.n, d.taps, d.k_seg, d.bw, d.ba);
   mk::qgemm_problem p;
   p.m = d.m;
   p.a = d.a.data();
@@ -203,15 +217,19 @@ inline int check_kernel(mk::kernel_id id, const problem_data& d, const std::vect
     ep.bias = d.bias.data();
     ep.out_i32 = out.data();
     ep.ld_i32 = ld;
-    if (parallel) mk::qgemm_parallel(p, pw, ep); else mk::qgemm(p, pw, ep);
+    if (parallel)
+      mk::qgemm_parallel(p, pw, ep);
+    else
+      mk::qgemm(p, pw, ep);
     for (std::int64_t i = 0; i < d.m; ++i)
       for (std::int64_t j = 0; j < ld; ++j) {
         const std::int32_t got = out[std::size_t(i * ld + j)];
-        const std::int64_t exp = j < d.n ? want[std::size_t(i * d.n + j)] + d.bias[std::size_t(j)] : 0x5A5A5A5A;
+        const std::int64_t exp =
+            j < d.n ? want[std::size_t(i * d.n + j)] + d.bias[std::size_t(j)] : 0x5A5A5A5A;
         if (got != exp && bad++ < 5)
-          FAIL_CHECK(std::string(pw.name.data()) << " raw m=" << i << " n=" << j << " got " << got << " want " << exp
-                                    << " (M=" << d.m << " N=" << d.n << " taps=" << d.taps << " k_seg=" << d.k_seg
-                                    << ")");
+          FAIL_CHECK(std::string(pw.name.data())
+                     << " raw m=" << i << " n=" << j << " got " << got << " want " << exp << " (M="
+                     << d.m << " N=" << d.n << " taps=" << d.taps << " k_seg=" << d.k_seg << ")");
       }
   }
   // requantized u8 (+ residual)
@@ -231,16 +249,21 @@ inline int check_kernel(mk::kernel_id id, const problem_data& d, const std::vect
       ep.res_pix_off = d.res_off.data();
       ep.res_qm = d.res_qm.data();
     }
-    if (parallel) mk::qgemm_parallel(p, pw, ep); else mk::qgemm(p, pw, ep);
+    if (parallel)
+      mk::qgemm_parallel(p, pw, ep);
+    else
+      mk::qgemm(p, pw, ep);
     std::vector<std::uint8_t> exp(out.size(), 0xA7);
     for (std::int64_t i = 0; i < d.m; ++i)
       for (std::int32_t j = 0; j < d.n; ++j)
-        exp[std::size_t(d.out_off[i] + j)] = oracle_requant(d, want[std::size_t(i * d.n + j)], i, j);
+        exp[std::size_t(d.out_off[i] + j)] =
+            oracle_requant(d, want[std::size_t(i * d.n + j)], i, j);
     for (std::size_t b = 0; b < out.size(); ++b)
       if (out[b] != exp[b] && bad++ < 10)
-        FAIL_CHECK(std::string(pw.name.data()) << " u8 byte " << b << " got " << int(out[b]) << " want " << int(exp[b])
-                                  << " (M=" << d.m << " N=" << d.n << " taps=" << d.taps << " k_seg=" << d.k_seg
-                                  << " res=" << d.use_res << ")");
+        FAIL_CHECK(std::string(pw.name.data())
+                   << " u8 byte " << b << " got " << int(out[b]) << " want " << int(exp[b])
+                   << " (M=" << d.m << " N=" << d.n << " taps=" << d.taps << " k_seg=" << d.k_seg
+                   << " res=" << d.use_res << ")");
   }
   CHECK(mk::last_used_kernel() == std::string(pw.name.data()));
   return bad;
@@ -256,7 +279,8 @@ inline std::vector<mk::kernel_info> runnable_kernels() {
     if (mk::kernel_runnable(t[i].id))
       out.push_back(t[i]);
     else
-      MESSAGE("SKIPPED kernel " << std::string(t[i].name) << ": this CPU lacks ISA " << std::string(mk::isa_name(t[i].level))
+      MESSAGE("SKIPPED kernel " << std::string(t[i].name) << ": this CPU lacks ISA "
+                                << std::string(mk::isa_name(t[i].level))
                                 << std::string(t[i].needs_vbmi ? " + VBMI/BITALG" : ""));
   }
   return out;

@@ -10,7 +10,8 @@
 namespace mk = mixq::kernels;
 
 TEST_CASE("rhaz: ties go away from zero, matches exact division") {
-  // hand-checked values: 5/2 = 2.5 -> 3, -5/2 -> -3, 3/2 -> 2, -3/2 -> -2, 7/4 -> 2, -6/4 = -1.5 -> -2
+  // hand-checked values: 5/2 = 2.5 -> 3, -5/2 -> -3, 3/2 -> 2, -3/2 -> -2, 7/4 -> 2, -6/4 = -1.5 ->
+  // -2
   CHECK(mk::rhaz(5, 1) == 3);
   CHECK(mk::rhaz(-5, 1) == -3);
   CHECK(mk::rhaz(3, 1) == 2);
@@ -18,8 +19,8 @@ TEST_CASE("rhaz: ties go away from zero, matches exact division") {
   CHECK(mk::rhaz(7, 2) == 2);
   CHECK(mk::rhaz(-6, 2) == -2);
   CHECK(mk::rhaz(-5, 2) == -1);
-  CHECK(mk::rhaz(4, 3) == 1);   // 0.5 -> 1
-  CHECK(mk::rhaz(-4, 3) == -1); // -0.5 -> -1
+  CHECK(mk::rhaz(4, 3) == 1);    // 0.5 -> 1
+  CHECK(mk::rhaz(-4, 3) == -1);  // -0.5 -> -1
   CHECK(mk::rhaz(3, 3) == 0);
   CHECK(mk::rhaz(-3, 3) == 0);
   qtest::rng r(7);
@@ -28,10 +29,18 @@ TEST_CASE("rhaz: ties go away from zero, matches exact division") {
     const int st = s < 50 ? s : 50;  // tie construction below must not overflow
     std::int64_t t;
     switch (it % 4) {
-      case 0: t = static_cast<std::int64_t>(r.next() >> 2) * (r.next() & 1 ? 1 : -1); break;
-      case 1: t = r.uniform(-1000, 1000) * (std::int64_t(1) << st) + (std::int64_t(1) << (st - 1)); break;  // +tie
-      case 2: t = r.uniform(-1000, 1000) * (std::int64_t(1) << st) - (std::int64_t(1) << (st - 1)); break;  // -tie
-      default: t = r.uniform(-100000, 100000); break;
+      case 0:
+        t = static_cast<std::int64_t>(r.next() >> 2) * (r.next() & 1 ? 1 : -1);
+        break;
+      case 1:
+        t = r.uniform(-1000, 1000) * (std::int64_t(1) << st) + (std::int64_t(1) << (st - 1));
+        break;  // +tie
+      case 2:
+        t = r.uniform(-1000, 1000) * (std::int64_t(1) << st) - (std::int64_t(1) << (st - 1));
+        break;  // -tie
+      default:
+        t = r.uniform(-100000, 100000);
+        break;
     }
     // limit to the documented range |t| < 2^62 + 2^39
     if (t > (std::int64_t(1) << 62)) t >>= 2;
@@ -87,9 +96,12 @@ TEST_CASE("requant_one: clamp, zero point, residual, extreme accumulators") {
   CHECK(mk::requant_one(10, 1 << 30, 31, 0, 0, 255, 7, 1 << 30) == 9);
   // extreme accumulators, largest qm, smallest shift that keeps the range
   const std::int32_t qmax = std::numeric_limits<std::int32_t>::max();
-  CHECK(mk::requant_one(std::numeric_limits<std::int32_t>::min(), qmax, 62, 0, 0, 255, 255, qmax) == 0);
-  CHECK(mk::requant_one(std::numeric_limits<std::int32_t>::max(), qmax, 1, 0, 0, 255, 255, qmax) == 255);
-  CHECK(mk::requant_one(std::numeric_limits<std::int32_t>::max(), qmax, 62, 5, 0, 255, 0, 0) == 5 + 1);  // (2^31-1)^2 / 2^62 = 0.99.. -> 1
+  CHECK(mk::requant_one(std::numeric_limits<std::int32_t>::min(), qmax, 62, 0, 0, 255, 255, qmax) ==
+        0);
+  CHECK(mk::requant_one(std::numeric_limits<std::int32_t>::max(), qmax, 1, 0, 0, 255, 255, qmax) ==
+        255);
+  CHECK(mk::requant_one(std::numeric_limits<std::int32_t>::max(), qmax, 62, 5, 0, 255, 0, 0) ==
+        5 + 1);  // (2^31-1)^2 / 2^62 = 0.99.. -> 1
   const std::int64_t t = std::int64_t(std::numeric_limits<std::int32_t>::max()) * qmax;
   CHECK(int(mk::requant_one(std::numeric_limits<std::int32_t>::max(), qmax, 62, 5, 0, 255, 0, 0)) ==
         5 + qtest::oracle_round_shift(t, 62));
@@ -98,10 +110,10 @@ TEST_CASE("requant_one: clamp, zero point, residual, extreme accumulators") {
 TEST_CASE("multiplier_at_shift: residual multipliers on the channel's shift") {
   CHECK(mk::multiplier_at_shift(0.5, 31) == (1 << 30));
   CHECK(mk::multiplier_at_shift(-0.25, 32) == -(1 << 30));
-  CHECK(mk::multiplier_at_shift(1.0, 40) == 2147483647);            // saturates
+  CHECK(mk::multiplier_at_shift(1.0, 40) == 2147483647);  // saturates
   CHECK(mk::multiplier_at_shift(-1.0, 40) == -2147483647 - 1);
   CHECK(mk::multiplier_at_shift(std::nan(""), 31) == 0);
-  CHECK(mk::multiplier_at_shift(0.3, 0) == 0);                       // shift out of range
+  CHECK(mk::multiplier_at_shift(0.3, 0) == 0);  // shift out of range
   qtest::rng r(12);
   for (int it = 0; it < 1000; ++it) {
     const int s = r.uniform(20, 40);

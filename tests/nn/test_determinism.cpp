@@ -34,7 +34,8 @@ std::vector<float> step_gradients(int threads, std::vector<float>* logits_out) {
   logits_out->assign(logits.value().data(), logits.value().data() + logits.value().numel());
   backward(softmax_cross_entropy(logits, labels.data(), 0.1f));
   std::vector<float> g;
-  for (parameter* p : m.parameters()) g.insert(g.end(), p->grad.data(), p->grad.data() + p->numel());
+  for (parameter* p : m.parameters())
+    g.insert(g.end(), p->grad.data(), p->grad.data() + p->numel());
   for (auto& b : m.named_buffers())
     g.insert(g.end(), b.second->data(), b.second->data() + b.second->numel());
 #ifdef _OPENMP

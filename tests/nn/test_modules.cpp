@@ -48,7 +48,8 @@ TEST_CASE("ResNet20 names, weight-decay flags and buffers follow the PyTorch lay
   for (parameter* p : m.parameters()) {
     CHECK(names.insert(p->name).second);
     const bool is_bn = p->name.find(".bn") != std::string::npos || p->name.rfind("bn1.", 0) == 0;
-    const bool is_bias = p->name.size() >= 5 && p->name.compare(p->name.size() - 5, 5, ".bias") == 0;
+    const bool is_bias =
+        p->name.size() >= 5 && p->name.compare(p->name.size() - 5, 5, ".bias") == 0;
     CHECK(p->weight_decay == !(is_bn || is_bias));
     decayed += p->weight_decay;
   }
@@ -135,7 +136,8 @@ TEST_CASE("train/eval: batch norm uses batch or running statistics") {
   CHECK(z.value()[0] > 3.0f);
 }
 
-TEST_CASE("ResNet20 forward/backward at batch 4: shapes, finite loss, every parameter gets a gradient") {
+TEST_CASE(
+    "ResNet20 forward/backward at batch 4: shapes, finite loss, every parameter gets a gradient") {
   nn::resnet_cifar m;
   tensor x({4, 32, 32, 3});
   rng r(3);
@@ -166,7 +168,8 @@ TEST_CASE("small_cnn learns a synthetic task (loss falls, accuracy rises)") {
   rng r(4);
   for (int i = 0; i < n; ++i) {
     labels[static_cast<size_t>(i)] = static_cast<int32_t>(r.below(4));
-    int oy = (labels[static_cast<size_t>(i)] / 2) * 14 + 3, ox = (labels[static_cast<size_t>(i)] % 2) * 14 + 3;
+    int oy = (labels[static_cast<size_t>(i)] / 2) * 14 + 3,
+        ox = (labels[static_cast<size_t>(i)] % 2) * 14 + 3;
     for (int yy = 0; yy < 28; ++yy)
       for (int xx = 0; xx < 28; ++xx) {
         float v = r.normal(0.0f, 0.3f);
@@ -208,7 +211,8 @@ TEST_CASE("conv2d / linear modules: shapes, names, decay flags, init scale, forw
   CHECK(ps[1]->name == "bias");
   CHECK_FALSE(ps[1]->weight_decay);
   double s2 = 0;
-  for (int64_t i = 0; i < c.weight.numel(); ++i) s2 += static_cast<double>(c.weight.value[i]) * c.weight.value[i];
+  for (int64_t i = 0; i < c.weight.numel(); ++i)
+    s2 += static_cast<double>(c.weight.value[i]) * c.weight.value[i];
   CHECK(s2 / static_cast<double>(c.weight.numel()) == doctest::Approx(2.0 / 45.0).epsilon(0.35));
   nn::conv2d nb(5, 7, 1, nn::conv2d_options{}, r);
   CHECK(nb.parameters().size() == 1);

@@ -153,6 +153,6 @@ TEST_CASE("small CNN learns Fashion-MNIST to >= 85% test accuracy") {
   o.progress = false;
   auto r = train::fit(model, train, &test, o);
   MESSAGE("Fashion-MNIST small CNN: test accuracy " << 100.0 * r.test_acc << "% after 1 epoch in "
-          << r.wall_seconds << " s");
+                                                    << r.wall_seconds << " s");
   CHECK(r.test_acc >= 0.85);
 }

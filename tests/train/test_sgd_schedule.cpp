@@ -12,8 +12,9 @@ using namespace mixq;
 
 namespace {
 // Reference: PyTorch's SGD rule, in double, for one parameter over `steps` steps.
-std::vector<double> reference_sgd(std::vector<double> w, const std::vector<std::vector<double>>& grads,
-                                  double lr, double mom, double wd, bool nesterov) {
+std::vector<double> reference_sgd(std::vector<double> w,
+                                  const std::vector<std::vector<double>>& grads, double lr,
+                                  double mom, double wd, bool nesterov) {
   std::vector<double> buf(w.size(), 0.0);
   for (size_t s = 0; s < grads.size(); ++s) {
     for (size_t i = 0; i < w.size(); ++i) {
@@ -58,7 +59,8 @@ TEST_CASE("sgd follows the momentum / Nesterov / weight-decay rule") {
         opt.step();
       }
       auto ref = reference_sgd(w0, grads, 0.05, mom, 0.01, nesterov);
-      for (int i = 0; i < 5; ++i) CHECK(p.value[i] == doctest::Approx(ref[static_cast<size_t>(i)]).epsilon(1e-5));
+      for (int i = 0; i < 5; ++i)
+        CHECK(p.value[i] == doctest::Approx(ref[static_cast<size_t>(i)]).epsilon(1e-5));
       CHECK(opt.steps() == 4);
     }
   }

@@ -24,16 +24,36 @@ namespace mixq {
 
 inline void run_node_backward(tape& t, const node& nd) {
   switch (nd.kind) {
-    case op_kind::conv2d: conv2d_backward(t, nd); break;
-    case op_kind::linear: linear_backward(t, nd); break;
-    case op_kind::batch_norm2d: batch_norm2d_backward(t, nd); break;
-    case op_kind::relu: relu_backward(t, nd); break;
-    case op_kind::add: add_backward(t, nd); break;
-    case op_kind::global_avg_pool: global_avg_pool_backward(t, nd); break;
-    case op_kind::flatten: flatten_backward(t, nd); break;
-    case op_kind::softmax_cross_entropy: softmax_cross_entropy_backward(t, nd); break;
-    case op_kind::shortcut_a: shortcut_a_backward(t, nd); break;
-    case op_kind::extension: nd.extension_backward()(t, nd); break;
+    case op_kind::conv2d:
+      conv2d_backward(t, nd);
+      break;
+    case op_kind::linear:
+      linear_backward(t, nd);
+      break;
+    case op_kind::batch_norm2d:
+      batch_norm2d_backward(t, nd);
+      break;
+    case op_kind::relu:
+      relu_backward(t, nd);
+      break;
+    case op_kind::add:
+      add_backward(t, nd);
+      break;
+    case op_kind::global_avg_pool:
+      global_avg_pool_backward(t, nd);
+      break;
+    case op_kind::flatten:
+      flatten_backward(t, nd);
+      break;
+    case op_kind::softmax_cross_entropy:
+      softmax_cross_entropy_backward(t, nd);
+      break;
+    case op_kind::shortcut_a:
+      shortcut_a_backward(t, nd);
+      break;
+    case op_kind::extension:
+      nd.extension_backward()(t, nd);
+      break;
   }
 }
 
@@ -43,7 +63,9 @@ inline void backward(var y, const float* seed) {
   MIXQ_CHECK(y.valid(), "backward: invalid var");
   tape& t = *y.t;
   MIXQ_CHECK(t.grad_enabled(), "backward: the tape is in no-grad mode; nothing was recorded");
-  MIXQ_CHECK(!t.backward_done(), "backward: already ran on this recording; call tape::clear() and run the forward again");
+  MIXQ_CHECK(
+      !t.backward_done(),
+      "backward: already ran on this recording; call tape::clear() and run the forward again");
   t.mark_backward_done();
   if (!y.requires_grad()) return;
   t.seed_grad(y.id, seed);

@@ -57,16 +57,26 @@ enum class op_kind : uint8_t {
 
 inline const char* op_name(op_kind k) {
   switch (k) {
-    case op_kind::conv2d: return "conv2d";
-    case op_kind::linear: return "linear";
-    case op_kind::batch_norm2d: return "batch_norm2d";
-    case op_kind::relu: return "relu";
-    case op_kind::add: return "add";
-    case op_kind::global_avg_pool: return "global_avg_pool";
-    case op_kind::flatten: return "flatten";
-    case op_kind::softmax_cross_entropy: return "softmax_cross_entropy";
-    case op_kind::shortcut_a: return "shortcut_a";
-    case op_kind::extension: return "extension";
+    case op_kind::conv2d:
+      return "conv2d";
+    case op_kind::linear:
+      return "linear";
+    case op_kind::batch_norm2d:
+      return "batch_norm2d";
+    case op_kind::relu:
+      return "relu";
+    case op_kind::add:
+      return "add";
+    case op_kind::global_avg_pool:
+      return "global_avg_pool";
+    case op_kind::flatten:
+      return "flatten";
+    case op_kind::softmax_cross_entropy:
+      return "softmax_cross_entropy";
+    case op_kind::shortcut_a:
+      return "shortcut_a";
+    case op_kind::extension:
+      return "extension";
   }
   return "?";
 }
@@ -116,9 +126,9 @@ struct node {
   }
   template <class T>
   T extension_saved() const {
-    static_assert(std::is_trivially_copyable<T>::value &&
-                      sizeof(T) <= saved_bytes - extension_offset,
-                  "extension saved state must be a small trivially copyable struct");
+    static_assert(
+        std::is_trivially_copyable<T>::value && sizeof(T) <= saved_bytes - extension_offset,
+        "extension saved state must be a small trivially copyable struct");
     T v;
     std::memcpy(&v, saved + extension_offset, sizeof(T));
     return v;

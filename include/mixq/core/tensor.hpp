@@ -85,7 +85,8 @@ class tensor_view {
 class tensor {
  public:
   tensor() = default;
-  explicit tensor(const mixq::shape& s) : shape_(s), data_(detail::aligned_alloc_floats(s.numel())) {
+  explicit tensor(const mixq::shape& s)
+      : shape_(s), data_(detail::aligned_alloc_floats(s.numel())) {
     fill(0.0f);
   }
   tensor(const mixq::shape& s, float value) : tensor(s) { fill(value); }

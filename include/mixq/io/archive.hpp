@@ -61,19 +61,27 @@ enum class dtype : std::uint8_t { f32 = 1, i32 = 2, i64 = 3, u8 = 4 };
 
 inline std::size_t dtype_size(dtype t) {
   switch (t) {
-    case dtype::f32: return 4;
-    case dtype::i32: return 4;
-    case dtype::i64: return 8;
-    case dtype::u8: return 1;
+    case dtype::f32:
+      return 4;
+    case dtype::i32:
+      return 4;
+    case dtype::i64:
+      return 8;
+    case dtype::u8:
+      return 1;
   }
   return 0;
 }
 inline const char* dtype_name(dtype t) {
   switch (t) {
-    case dtype::f32: return "f32";
-    case dtype::i32: return "i32";
-    case dtype::i64: return "i64";
-    case dtype::u8: return "u8";
+    case dtype::f32:
+      return "f32";
+    case dtype::i32:
+      return "i32";
+    case dtype::i64:
+      return "i64";
+    case dtype::u8:
+      return "u8";
   }
   return "?";
 }
@@ -139,8 +147,8 @@ class archive {
                      const std::vector<T>& values) {
     std::int64_t n = 1;
     for (auto d : shape) n *= d;
-    MIXQ_CHECK(static_cast<std::int64_t>(values.size()) == n, "archive: entry '", name,
-               "': shape ", shape_string(shape), " needs ", n, " values, got ", values.size());
+    MIXQ_CHECK(static_cast<std::int64_t>(values.size()) == n, "archive: entry '", name, "': shape ",
+               shape_string(shape), " needs ", n, " values, got ", values.size());
     return add(name, shape, values.data());
   }
   // 1-D shortcut: shape {values.size()}.
@@ -161,8 +169,8 @@ class archive {
     MIXQ_CHECK(e.shape.size() <= 255, "archive: entry '", e.name, "': rank ", e.shape.size(),
                " > 255");
     MIXQ_CHECK(e.data.size() == static_cast<std::size_t>(e.numel()) * dtype_size(e.type),
-               "archive: entry '", e.name, "': ", e.data.size(), " bytes, expected ",
-               e.numel(), " x ", dtype_size(e.type));
+               "archive: entry '", e.name, "': ", e.data.size(), " bytes, expected ", e.numel(),
+               " x ", dtype_size(e.type));
     entries_.push_back(std::move(e));
     return entries_.back();
   }
@@ -181,7 +189,8 @@ class archive {
   }
   // The entry's values, checking dtype and (when given) shape.
   template <class T>
-  std::vector<T> get(const std::string& name, const std::vector<std::int64_t>* shape = nullptr) const {
+  std::vector<T> get(const std::string& name,
+                     const std::vector<std::int64_t>* shape = nullptr) const {
     const archive_entry& e = at(name);
     MIXQ_CHECK(e.type == dtype_of<T>(), "archive ", source_or_memory(), ": entry '", name,
                "' has dtype ", dtype_name(e.type), ", expected ", dtype_name(dtype_of<T>()));
@@ -307,8 +316,8 @@ struct byte_reader {
   const std::string& file;
   std::size_t pos = 0;
   void need(std::size_t n, const std::string& what) const {
-    MIXQ_CHECK(n <= b.size() - pos, "archive ", file, ": truncated in ", what, " at offset ",
-               pos, ": needs ", n, " bytes, ", b.size() - pos, " left");
+    MIXQ_CHECK(n <= b.size() - pos, "archive ", file, ": truncated in ", what, " at offset ", pos,
+               ": needs ", n, " bytes, ", b.size() - pos, " left");
   }
   template <class T>
   T get_le(const std::string& what) {
@@ -397,7 +406,8 @@ inline void save_archive(const archive& a, const std::string& path) {
   }
   // Make the rename itself durable.
   const auto slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);

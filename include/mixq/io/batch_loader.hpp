@@ -114,8 +114,7 @@ class batch_loader {
                "batch_loader: ", ds_.name, " has ", ds_.c, " channels but mean has ",
                opt_.mean.size(), " and stddev ", opt_.stddev.size(), " entries");
     MIXQ_CHECK(opt_.pad >= 0, "batch_loader: pad = ", opt_.pad, ", expected >= 0");
-    MIXQ_CHECK(opt_.prefetch >= 0, "batch_loader: prefetch = ", opt_.prefetch,
-               ", expected >= 0");
+    MIXQ_CHECK(opt_.prefetch >= 0, "batch_loader: prefetch = ", opt_.prefetch, ", expected >= 0");
     lut_.resize(static_cast<std::size_t>(256 * ds_.c));
     for (std::int64_t ch = 0; ch < ds_.c; ++ch) {
       const float m = opt_.mean[static_cast<std::size_t>(ch)];
@@ -218,7 +217,7 @@ class batch_loader {
     bool flip = false;
     if (opt_.augment) {
       splitmix64 r(derive_seed(opt_.seed, static_cast<std::uint64_t>(epoch),
-                        static_cast<std::uint64_t>(index)));
+                               static_cast<std::uint64_t>(index)));
       const auto span = static_cast<std::uint64_t>(2 * opt_.pad + 1);
       dy = static_cast<std::int64_t>(r.uniform_below(span));
       dx = static_cast<std::int64_t>(r.uniform_below(span));
@@ -279,9 +278,8 @@ class batch_loader {
         batch b;
         {
           std::unique_lock<std::mutex> lk(mu_);
-          cv_.wait(lk, [&] {
-            return stop_ || queue_.size() < static_cast<std::size_t>(opt_.prefetch);
-          });
+          cv_.wait(
+              lk, [&] { return stop_ || queue_.size() < static_cast<std::size_t>(opt_.prefetch); });
           if (stop_) break;
           if (!free_.empty()) {
             b = std::move(free_.back());

@@ -63,13 +63,14 @@ inline void cifar10_parse_batch(const std::vector<std::uint8_t>& bytes, const st
              cifar10::file_bytes, " (", cifar10::records_per_file, " records of ",
              cifar10::record_bytes, "); ",
              size % cifar10::record_bytes == 0 ? "holds " : "not a whole number of records, ",
-             size / cifar10::record_bytes, size % cifar10::record_bytes == 0 ? " records" : " whole records");
+             size / cifar10::record_bytes,
+             size % cifar10::record_bytes == 0 ? " records" : " whole records");
   // Validate all labels, also of records that are not kept: a corrupt file is
   // reported whatever subset is asked for.
   for (std::int64_t r = 0; r < cifar10::records_per_file; ++r) {
     const std::uint8_t lab = bytes[static_cast<std::size_t>(r * cifar10::record_bytes)];
-    MIXQ_CHECK(lab < cifar10::num_classes, "cifar10: ", file, ": record ", r, ": label ",
-               int(lab), " outside 0..9");
+    MIXQ_CHECK(lab < cifar10::num_classes, "cifar10: ", file, ": record ", r, ": label ", int(lab),
+               " outside 0..9");
   }
   const std::int64_t base = out.n;
   out.images.resize(static_cast<std::size_t>((base + keep) * cifar10::image_bytes));
@@ -101,8 +102,7 @@ inline std::vector<std::string> cifar10_class_names(const std::string& dir) {
     if (!line.empty()) names.push_back(line);
   }
   MIXQ_CHECK(names.size() == static_cast<std::size_t>(cifar10::num_classes), "cifar10: ", dir,
-             "/batches.meta.txt: ", names.size(), " class names, expected ",
-             cifar10::num_classes);
+             "/batches.meta.txt: ", names.size(), " class names, expected ", cifar10::num_classes);
   return names;
 }
 
@@ -113,9 +113,9 @@ inline std::vector<std::string> cifar10_class_names(const std::string& dir) {
 // throws:   mixq::error naming the file and what was expected.
 inline image_dataset load_cifar10(const std::string& dir, split s, const load_options& opt = {}) {
   const std::int64_t total = s == split::train ? cifar10::train_size : cifar10::test_size;
-  MIXQ_CHECK(opt.max_images >= 0 && opt.max_images <= total, "cifar10: max_images = ",
-             opt.max_images, " but the ", s == split::train ? "train" : "test", " split has ",
-             total, " images");
+  MIXQ_CHECK(opt.max_images >= 0 && opt.max_images <= total,
+             "cifar10: max_images = ", opt.max_images, " but the ",
+             s == split::train ? "train" : "test", " split has ", total, " images");
   const std::int64_t want = opt.max_images ? opt.max_images : total;
   image_dataset ds;
   ds.name = s == split::train ? "cifar10/train" : "cifar10/test";

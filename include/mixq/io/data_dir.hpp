@@ -44,7 +44,8 @@ struct data_dir_spec {
 
 namespace detail {
 
-inline std::string missing_markers(const std::string& dir, const std::vector<std::string>& markers) {
+inline std::string missing_markers(const std::string& dir,
+                                   const std::vector<std::string>& markers) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) return "not a directory";
   std::string miss;
@@ -87,7 +88,8 @@ inline std::vector<std::string> repo_roots() {
 // Resolves the data directory for `spec` (see the file comment for the order).
 // ensures: the returned directory holds every marker file (plain or .gz).
 // throws:  mixq::error listing each place tried and why it was rejected.
-inline std::string resolve_data_dir(const data_dir_spec& spec, const std::string& explicit_dir = "") {
+inline std::string resolve_data_dir(const data_dir_spec& spec,
+                                    const std::string& explicit_dir = "") {
   std::string tried;
   auto try_dir = [&](const std::string& dir, const std::string& origin) -> bool {
     const std::string why = detail::missing_markers(dir, spec.marker_files);
@@ -97,7 +99,8 @@ inline std::string resolve_data_dir(const data_dir_spec& spec, const std::string
   };
   auto try_with_sub = [&](const std::string& dir, const std::string& origin) -> std::string {
     if (try_dir(dir, origin)) return dir;
-    if (!spec.subdir.empty() && try_dir(dir + "/" + spec.subdir, origin)) return dir + "/" + spec.subdir;
+    if (!spec.subdir.empty() && try_dir(dir + "/" + spec.subdir, origin))
+      return dir + "/" + spec.subdir;
     return {};
   };
   auto fail = [&](const std::string& head) {
@@ -117,7 +120,8 @@ inline std::string resolve_data_dir(const data_dir_spec& spec, const std::string
   }
   for (const auto& d : spec.defaults)
     if (try_dir(d, "default")) return d;
-  if (spec.defaults.empty()) tried += "\n  (no default places: not run from inside a mixq source tree)";
+  if (spec.defaults.empty())
+    tried += "\n  (no default places: not run from inside a mixq source tree)";
   fail("data directory not found");
   return {};
 }
@@ -129,8 +133,10 @@ inline data_dir_spec cifar10_dir_spec() {
   s.subdir = "cifar10";
   s.marker_files = {"data_batch_1.bin", "test_batch.bin"};
   for (const auto& r : detail::repo_roots()) {
-    s.defaults.push_back(std::filesystem::path(r + "/../shared/datasets/cifar10").lexically_normal().string());
-    s.defaults.push_back(std::filesystem::path(r + "/datasets/cifar10").lexically_normal().string());
+    s.defaults.push_back(
+        std::filesystem::path(r + "/../shared/datasets/cifar10").lexically_normal().string());
+    s.defaults.push_back(
+        std::filesystem::path(r + "/datasets/cifar10").lexically_normal().string());
   }
   return s;
 }
@@ -143,7 +149,8 @@ inline data_dir_spec fashion_mnist_dir_spec() {
   s.marker_files = {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
   s.defaults.push_back("/usr/share/datasets/fashion-mnist");
   for (const auto& r : detail::repo_roots())
-    s.defaults.push_back(std::filesystem::path(r + "/datasets/fashion-mnist").lexically_normal().string());
+    s.defaults.push_back(
+        std::filesystem::path(r + "/datasets/fashion-mnist").lexically_normal().string());
   return s;
 }
 

@@ -39,9 +39,8 @@ struct image_dataset {
   void validate() const {
     MIXQ_CHECK(n >= 0 && h > 0 && w > 0 && c > 0, name, ": bad dimensions n=", n, " h=", h,
                " w=", w, " c=", c);
-    MIXQ_CHECK(images.size() == static_cast<std::size_t>(n * h * w * c), name, ": ",
-               images.size(), " image bytes, expected ", n * h * w * c, " (", n, "x", h, "x",
-               w, "x", c, ")");
+    MIXQ_CHECK(images.size() == static_cast<std::size_t>(n * h * w * c), name, ": ", images.size(),
+               " image bytes, expected ", n * h * w * c, " (", n, "x", h, "x", w, "x", c, ")");
     MIXQ_CHECK(labels.size() == static_cast<std::size_t>(n), name, ": ", labels.size(),
                " labels, expected ", n);
     for (std::size_t i = 0; i < labels.size(); ++i)

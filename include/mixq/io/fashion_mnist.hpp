@@ -63,13 +63,13 @@ inline idx_header parse_idx_header(const std::vector<std::uint8_t>& bytes, const
              " bytes, too short for the 4-byte magic (expected ", hex(expected_magic), ")");
   h.magic = be32(0);
   MIXQ_CHECK(h.magic == expected_magic, "idx: ", file, ": magic ", hex(h.magic), ", expected ",
-             hex(expected_magic), expected_magic == fashion_mnist::magic_images
-                                      ? " (unsigned-byte images, 3 dims)"
-                                      : " (unsigned-byte labels, 1 dim)");
+             hex(expected_magic),
+             expected_magic == fashion_mnist::magic_images ? " (unsigned-byte images, 3 dims)"
+                                                           : " (unsigned-byte labels, 1 dim)");
   const std::size_t nd = expected_magic & 0xff;
   const std::size_t hdr = 4 + 4 * nd;
-  MIXQ_CHECK(bytes.size() >= hdr, "idx: ", file, ": ", bytes.size(),
-             " bytes, too short for the ", hdr, "-byte header");
+  MIXQ_CHECK(bytes.size() >= hdr, "idx: ", file, ": ", bytes.size(), " bytes, too short for the ",
+             hdr, "-byte header");
   std::uint64_t count = 1;
   for (std::size_t d = 0; d < nd; ++d) {
     h.dims.push_back(be32(4 + 4 * d));
@@ -93,13 +93,14 @@ inline image_dataset load_fashion_mnist(const std::string& dir, split s,
   const auto lab = read_maybe_gz(dir + "/" + stem + "-labels-idx1-ubyte", 0, &lab_path);
   const idx_header hi = parse_idx_header(img, img_path, fashion_mnist::magic_images);
   const idx_header hl = parse_idx_header(lab, lab_path, fashion_mnist::magic_labels);
-  MIXQ_CHECK(hi.dims[1] == fashion_mnist::height && hi.dims[2] == fashion_mnist::width, "idx: ",
-             img_path, ": images are ", hi.dims[1], "x", hi.dims[2], ", expected 28x28");
+  MIXQ_CHECK(hi.dims[1] == fashion_mnist::height && hi.dims[2] == fashion_mnist::width,
+             "idx: ", img_path, ": images are ", hi.dims[1], "x", hi.dims[2], ", expected 28x28");
   MIXQ_CHECK(hi.dims[0] == hl.dims[0], "fashion-mnist: ", img_path, " holds ", hi.dims[0],
              " images but ", lab_path, " holds ", hl.dims[0], " labels; counts must match");
   const std::int64_t total = hi.dims[0];
-  MIXQ_CHECK(opt.max_images >= 0 && opt.max_images <= total, "fashion-mnist: max_images = ",
-             opt.max_images, " but ", img_path, " holds ", total, " images");
+  MIXQ_CHECK(opt.max_images >= 0 && opt.max_images <= total,
+             "fashion-mnist: max_images = ", opt.max_images, " but ", img_path, " holds ", total,
+             " images");
   const std::int64_t n = opt.max_images ? opt.max_images : total;
 
   image_dataset ds;
@@ -113,8 +114,8 @@ inline image_dataset load_fashion_mnist(const std::string& dir, split s,
                     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   for (std::int64_t i = 0; i < total; ++i) {
     const std::uint8_t v = lab[hl.data_offset + static_cast<std::size_t>(i)];
-    MIXQ_CHECK(v < fashion_mnist::num_classes, "idx: ", lab_path, ": label ", int(v),
-               " at index ", i, " outside 0..9");
+    MIXQ_CHECK(v < fashion_mnist::num_classes, "idx: ", lab_path, ": label ", int(v), " at index ",
+               i, " outside 0..9");
   }
   ds.labels.assign(lab.begin() + static_cast<std::ptrdiff_t>(hl.data_offset),
                    lab.begin() + static_cast<std::ptrdiff_t>(hl.data_offset + n));

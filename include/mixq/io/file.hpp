@@ -87,8 +87,8 @@ inline std::vector<std::uint8_t> read_file_bytes(const std::string& path,
     std::fseek(f.get(), 0, SEEK_END);
     const long size = std::ftell(f.get());
     MIXQ_CHECK(size >= 0, path, ": cannot determine file size");
-    MIXQ_CHECK(max_bytes == 0 || static_cast<std::uint64_t>(size) <= max_bytes, path, ": ",
-               size, " bytes, more than the ", max_bytes, " expected");
+    MIXQ_CHECK(max_bytes == 0 || static_cast<std::uint64_t>(size) <= max_bytes, path, ": ", size,
+               " bytes, more than the ", max_bytes, " expected");
     out.resize(static_cast<std::size_t>(size));
     std::fseek(f.get(), 0, SEEK_SET);
     const std::size_t n = size ? std::fread(out.data(), 1, out.size(), f.get()) : 0;
@@ -147,8 +147,8 @@ inline std::vector<std::uint8_t> read_file_bytes(const std::string& path,
       zs.avail_out = static_cast<uInt>(tmp.size());
       const int rc = inflate(&zs, Z_NO_FLUSH);
       if (rc == Z_DATA_ERROR || rc == Z_NEED_DICT || rc == Z_STREAM_ERROR) {
-        MIXQ_CHECK(false, path, ": corrupt gzip stream: ",
-                   zs.msg ? zs.msg : "invalid deflate data");
+        MIXQ_CHECK(false, path,
+                   ": corrupt gzip stream: ", zs.msg ? zs.msg : "invalid deflate data");
       }
       MIXQ_CHECK(rc != Z_MEM_ERROR, path, ": out of memory while inflating");
       const std::size_t produced = tmp.size() - zs.avail_out;
@@ -169,8 +169,7 @@ inline std::vector<std::uint8_t> read_file_bytes(const std::string& path,
 
 // Reads `path`, or `path + ".gz"` when `path` does not exist (see
 // resolve_maybe_gz). `resolved`, when given, receives the path actually read.
-inline std::vector<std::uint8_t> read_maybe_gz(const std::string& path,
-                                               std::uint64_t max_bytes = 0,
+inline std::vector<std::uint8_t> read_maybe_gz(const std::string& path, std::uint64_t max_bytes = 0,
                                                std::string* resolved = nullptr) {
   std::string p = resolve_maybe_gz(path);
   if (resolved) *resolved = p;

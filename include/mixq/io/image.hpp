@@ -53,8 +53,8 @@ inline image_u8 decode_image_rgb(const std::vector<std::uint8_t>& bytes, const s
   MIXQ_CHECK(!bytes.empty(), name, ": not a decodable image (empty file)");
   MIXQ_CHECK(bytes.size() <= 0x7fffffffu, name, ": not a decodable image (file too large)");
   int w = 0, h = 0, comp = 0;
-  unsigned char* px = s::stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w,
-                                               &h, &comp, 3);
+  unsigned char* px =
+      s::stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &comp, 3);
   MIXQ_CHECK(px != nullptr, name, ": not a decodable image (", s::stbi_failure_reason(), ")");
   image_u8 img;
   img.h = h;
@@ -88,7 +88,7 @@ struct resize_taps {
 };
 inline resize_taps make_taps(std::int64_t in, std::int64_t out) {
   resize_taps t;
-  const double scale = double(out) / double(in);   // < 1 when shrinking
+  const double scale = double(out) / double(in);           // < 1 when shrinking
   const double support = scale < 1.0 ? 1.0 / scale : 1.0;  // triangle half-width in input pixels
   t.max_taps = static_cast<std::int64_t>(std::ceil(support)) * 2 + 1;
   t.first.resize(static_cast<std::size_t>(out));
@@ -130,8 +130,8 @@ inline resize_taps make_taps(std::int64_t in, std::int64_t out) {
 inline image_u8 resize_bilinear(const image_u8& src, std::int64_t out_h, std::int64_t out_w) {
   MIXQ_CHECK(src.h > 0 && src.w > 0 && src.c > 0 &&
                  src.data.size() == static_cast<std::size_t>(src.h * src.w * src.c),
-             "resize: bad source image ", src.h, "x", src.w, "x", src.c, " with ",
-             src.data.size(), " bytes");
+             "resize: bad source image ", src.h, "x", src.w, "x", src.c, " with ", src.data.size(),
+             " bytes");
   MIXQ_CHECK(out_h > 0 && out_w > 0, "resize: output size ", out_h, "x", out_w,
              ", expected positive");
   if (out_h == src.h && out_w == src.w) return src;

@@ -81,21 +81,21 @@ class module {
     collect_state(all);
     std::map<std::string, const tensor*> given;
     for (const auto& e : sd) {
-      MIXQ_CHECK(given.emplace(e.first, &e.second).second,
-                 "load_state_dict: duplicate key '", e.first, "'");
+      MIXQ_CHECK(given.emplace(e.first, &e.second).second, "load_state_dict: duplicate key '",
+                 e.first, "'");
     }
     for (auto& e : all) {
       auto it = given.find(e.first);
-      MIXQ_CHECK(it != given.end(), "load_state_dict: missing key '", e.first,
-                 "' (expected shape ", e.second->shape(), ")");
+      MIXQ_CHECK(it != given.end(), "load_state_dict: missing key '", e.first, "' (expected shape ",
+                 e.second->shape(), ")");
       MIXQ_CHECK(it->second->shape() == e.second->shape(), "load_state_dict: key '", e.first,
                  "' has shape ", it->second->shape(), ", expected shape ", e.second->shape());
     }
     for (const auto& e : sd) {
       bool known = false;
       for (auto& a : all) known = known || a.first == e.first;
-      MIXQ_CHECK(known, "load_state_dict: unexpected key '", e.first, "' (shape ",
-                 e.second.shape(), ")");
+      MIXQ_CHECK(known, "load_state_dict: unexpected key '", e.first, "' (shape ", e.second.shape(),
+                 ")");
     }
     for (auto& e : all) e.second->view().copy_from(given.at(e.first)->view());
   }

@@ -91,11 +91,9 @@ struct resnet_options {
 class resnet_cifar : public module {
  public:
   explicit resnet_cifar(const resnet_options& o = {})
-      : rng_(o.seed),
-        conv1(o.in_channels, 16, 3, conv2d_options{1, 1, false}, rng_),
-        bn1(16) {
-    MIXQ_CHECK(o.n >= 1 && o.classes >= 1, "resnet_cifar: need n >= 1 and classes >= 1, got n=",
-               o.n, " classes=", o.classes);
+      : rng_(o.seed), conv1(o.in_channels, 16, 3, conv2d_options{1, 1, false}, rng_), bn1(16) {
+    MIXQ_CHECK(o.n >= 1 && o.classes >= 1,
+               "resnet_cifar: need n >= 1 and classes >= 1, got n=", o.n, " classes=", o.classes);
     register_module("conv1", conv1);
     register_module("bn1", bn1);
     const int64_t widths[3] = {16, 32, 64};

@@ -100,7 +100,8 @@ inline var batch_norm2d(var x, var gamma, var beta, const tensor_view& running_m
   MIXQ_CHECK(running_mean.numel() == c && running_var.numel() == c,
              "batch_norm2d: running stats must have ", c, " elements, got ", running_mean.numel(),
              " and ", running_var.numel());
-  MIXQ_CHECK(!a.training || rows > 1, "batch_norm2d: training needs more than one value per channel, input ", xs);
+  MIXQ_CHECK(!a.training || rows > 1,
+             "batch_norm2d: training needs more than one value per channel, input ", xs);
   const bool rg = x.requires_grad() || gamma.requires_grad() || beta.requires_grad();
   var y = t.new_value(xs, rg);
   float* mean = t.alloc(c);
@@ -113,17 +114,18 @@ inline var batch_norm2d(var x, var gamma, var beta, const tensor_view& running_m
     // Sums of (x - k) and (x - k)^2 with k = the first row: shifting by a
     // sample keeps E[d^2] - E[d]^2 accurate when |mean| >> std.
     const float* k = xd;
-    detail::channel_sums(rows, c, sl.parts, s0, s1, [&](int64_t r0, int64_t r1, float* a0, float* a1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const float* p = xd + r * c;
+    detail::channel_sums(rows, c, sl.parts, s0, s1,
+                         [&](int64_t r0, int64_t r1, float* a0, float* a1) {
+                           for (int64_t r = r0; r < r1; ++r) {
+                             const float* p = xd + r * c;
 #pragma omp simd
-        for (int64_t j = 0; j < c; ++j) {
-          const float d = p[j] - k[j];
-          a0[j] += d;
-          a1[j] += d * d;
-        }
-      }
-    });
+                             for (int64_t j = 0; j < c; ++j) {
+                               const float d = p[j] - k[j];
+                               a0[j] += d;
+                               a1[j] += d * d;
+                             }
+                           }
+                         });
     for (int64_t j = 0; j < c; ++j) {
       double dm = s0[j] / static_cast<double>(rows);
       double var = s1[j] / static_cast<double>(rows) - dm * dm;
@@ -180,8 +182,8 @@ namespace detail {
 template <bool Relu, bool Acc>
 inline void bn_backward_rows(int64_t rows, int64_t c, const float* xd, const float* dy,
                              const float* mean, const float* invstd, const float* scale,
-                             const float* shift, const float* K0, const float* K1,
-                             const float* K2, float* dx) {
+                             const float* shift, const float* K0, const float* K1, const float* K2,
+                             float* dx) {
 #pragma omp parallel for schedule(dynamic, 256) if (rows * c > 65536)
   for (int64_t r = 0; r < rows; ++r) {
     const float* p = xd + r * c;
@@ -217,26 +219,27 @@ inline void batch_norm2d_backward(tape& t, const node& nd) {
   const detail::bn_scratch_layout sl = detail::bn_scratch(t, c, rows);
   double* s0 = sl.s0;
   double* s1 = sl.s1;
-  detail::channel_sums(rows, c, sl.parts, s0, s1, [&](int64_t r0, int64_t r1, float* a0, float* a1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* p = xd + r * c;
-      const float* gy = dy + r * c;
-      if (relu) {
+  detail::channel_sums(rows, c, sl.parts, s0, s1,
+                       [&](int64_t r0, int64_t r1, float* a0, float* a1) {
+                         for (int64_t r = r0; r < r1; ++r) {
+                           const float* p = xd + r * c;
+                           const float* gy = dy + r * c;
+                           if (relu) {
 #pragma omp simd
-        for (int64_t j = 0; j < c; ++j) {
-          const float g = (p[j] * scale[j] + shift[j] > 0.0f) ? gy[j] : 0.0f;
-          a0[j] += g;
-          a1[j] += g * (p[j] - mean[j]);  // times invstd after the sum
-        }
-      } else {
+                             for (int64_t j = 0; j < c; ++j) {
+                               const float g = (p[j] * scale[j] + shift[j] > 0.0f) ? gy[j] : 0.0f;
+                               a0[j] += g;
+                               a1[j] += g * (p[j] - mean[j]);  // times invstd after the sum
+                             }
+                           } else {
 #pragma omp simd
-        for (int64_t j = 0; j < c; ++j) {
-          a0[j] += gy[j];
-          a1[j] += gy[j] * (p[j] - mean[j]);
-        }
-      }
-    }
-  });
+                             for (int64_t j = 0; j < c; ++j) {
+                               a0[j] += gy[j];
+                               a1[j] += gy[j] * (p[j] - mean[j]);
+                             }
+                           }
+                         }
+                       });
   for (int64_t j = 0; j < c; ++j) s1[j] *= static_cast<double>(invstd[j]);
   bool acc = false;
   if (t.needs_grad(gi)) {
@@ -266,13 +269,17 @@ inline void batch_norm2d_backward(tape& t, const node& nd) {
     K2[j] = sv.training ? static_cast<float>(s1[j] / static_cast<double>(rows)) : 0.0f;
   }
   if (relu && acc)
-    detail::bn_backward_rows<true, true>(rows, c, xd, dy, mean, invstd, scale, shift, K0, K1, K2, dx);
+    detail::bn_backward_rows<true, true>(rows, c, xd, dy, mean, invstd, scale, shift, K0, K1, K2,
+                                         dx);
   else if (relu)
-    detail::bn_backward_rows<true, false>(rows, c, xd, dy, mean, invstd, scale, shift, K0, K1, K2, dx);
+    detail::bn_backward_rows<true, false>(rows, c, xd, dy, mean, invstd, scale, shift, K0, K1, K2,
+                                          dx);
   else if (acc)
-    detail::bn_backward_rows<false, true>(rows, c, xd, dy, mean, invstd, scale, shift, K0, K1, K2, dx);
+    detail::bn_backward_rows<false, true>(rows, c, xd, dy, mean, invstd, scale, shift, K0, K1, K2,
+                                          dx);
   else
-    detail::bn_backward_rows<false, false>(rows, c, xd, dy, mean, invstd, scale, shift, K0, K1, K2, dx);
+    detail::bn_backward_rows<false, false>(rows, c, xd, dy, mean, invstd, scale, shift, K0, K1, K2,
+                                           dx);
 }
 
 }  // namespace mixq

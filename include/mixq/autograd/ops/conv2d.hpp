@@ -39,16 +39,16 @@ inline var conv2d(var x, var w, var b, int64_t stride = 1, int64_t pad = 0) {
   const shape& ws = w.shape();
   MIXQ_CHECK(xs.rank() == 4, "conv2d: input must be NHWC [N,H,W,C], got ", xs);
   MIXQ_CHECK(ws.rank() == 4, "conv2d: weight must be [Cout,KH,KW,Cin], got ", ws);
-  MIXQ_CHECK(ws[3] == xs[3], "conv2d: weight ", ws, " expects ", ws[3],
-             " input channels, input ", xs, " has ", xs[3]);
-  MIXQ_CHECK(stride >= 1 && pad >= 0, "conv2d: need stride >= 1 and pad >= 0, got stride ",
-             stride, " pad ", pad);
+  MIXQ_CHECK(ws[3] == xs[3], "conv2d: weight ", ws, " expects ", ws[3], " input channels, input ",
+             xs, " has ", xs[3]);
+  MIXQ_CHECK(stride >= 1 && pad >= 0, "conv2d: need stride >= 1 and pad >= 0, got stride ", stride,
+             " pad ", pad);
   MIXQ_CHECK(ws[1] <= xs[1] + 2 * pad && ws[2] <= xs[2] + 2 * pad, "conv2d: kernel ", ws,
              " larger than padded input ", xs, " with pad ", pad);
   if (b.valid()) {
     detail::check_same_tape(x, b, "conv2d");
-    MIXQ_CHECK(b.shape().rank() == 1 && b.shape()[0] == ws[0], "conv2d: bias must be [",
-               ws[0], "], got ", b.shape());
+    MIXQ_CHECK(b.shape().rank() == 1 && b.shape()[0] == ws[0], "conv2d: bias must be [", ws[0],
+               "], got ", b.shape());
   }
   const detail::conv::geom g = detail::conv_geom_of(xs, ws, stride, pad);
   bool rg = x.requires_grad() || w.requires_grad() || (b.valid() && b.requires_grad());

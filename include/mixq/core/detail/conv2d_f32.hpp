@@ -64,15 +64,15 @@ inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 inline vf splat(const float* p) noexcept { return vf(*p); }
 
 struct geom {
-  int64_t n, h, w, c;      // input NHWC
-  int64_t cout, kh, kw;    // weight OHWI
+  int64_t n, h, w, c;    // input NHWC
+  int64_t cout, kh, kw;  // weight OHWI
   int64_t stride, pad;
-  int64_t oh, ow;          // output spatial size
-  int64_t hp, wp;          // padded input size
-  int64_t k;               // kh*kw*c
-  int64_t seg;             // kw*c (one kernel row)
-  int64_t seg_pad;         // seg rounded up to lanes
-  int64_t cp;              // cout rounded up to lanes
+  int64_t oh, ow;   // output spatial size
+  int64_t hp, wp;   // padded input size
+  int64_t k;        // kh*kw*c
+  int64_t seg;      // kw*c (one kernel row)
+  int64_t seg_pad;  // seg rounded up to lanes
+  int64_t cp;       // cout rounded up to lanes
   int64_t img_in() const { return h * w * c; }
   int64_t img_out() const { return oh * ow * cout; }
   int64_t img_pad() const { return hp * wp * c; }
@@ -81,8 +81,15 @@ struct geom {
 inline geom make_geom(int64_t n, int64_t h, int64_t w, int64_t c, int64_t cout, int64_t kh,
                       int64_t kw, int64_t stride, int64_t pad) {
   geom g{};
-  g.n = n; g.h = h; g.w = w; g.c = c; g.cout = cout; g.kh = kh; g.kw = kw;
-  g.stride = stride; g.pad = pad;
+  g.n = n;
+  g.h = h;
+  g.w = w;
+  g.c = c;
+  g.cout = cout;
+  g.kh = kh;
+  g.kw = kw;
+  g.stride = stride;
+  g.pad = pad;
   g.hp = h + 2 * pad;
   g.wp = w + 2 * pad;
   g.oh = (g.hp - kh) / stride + 1;
@@ -179,17 +186,33 @@ inline void fwd_tile(const geom& g, const float* a, const float* wf, const float
 }
 
 template <int NV, bool Add>
-inline void fwd_tile_rows(int mr, const geom& g, const float* a, const float* wf,
-                          const float* bias, float* y, int64_t ldy, int64_t ncols) noexcept {
+inline void fwd_tile_rows(int mr, const geom& g, const float* a, const float* wf, const float* bias,
+                          float* y, int64_t ldy, int64_t ncols) noexcept {
   switch (mr) {
-    case 8: fwd_tile<8, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
-    case 7: fwd_tile<7, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
-    case 6: fwd_tile<6, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
-    case 5: fwd_tile<5, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
-    case 4: fwd_tile<4, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
-    case 3: fwd_tile<3, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
-    case 2: fwd_tile<2, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
-    default: fwd_tile<1, NV, Add>(g, a, wf, bias, y, ldy, ncols); break;
+    case 8:
+      fwd_tile<8, NV, Add>(g, a, wf, bias, y, ldy, ncols);
+      break;
+    case 7:
+      fwd_tile<7, NV, Add>(g, a, wf, bias, y, ldy, ncols);
+      break;
+    case 6:
+      fwd_tile<6, NV, Add>(g, a, wf, bias, y, ldy, ncols);
+      break;
+    case 5:
+      fwd_tile<5, NV, Add>(g, a, wf, bias, y, ldy, ncols);
+      break;
+    case 4:
+      fwd_tile<4, NV, Add>(g, a, wf, bias, y, ldy, ncols);
+      break;
+    case 3:
+      fwd_tile<3, NV, Add>(g, a, wf, bias, y, ldy, ncols);
+      break;
+    case 2:
+      fwd_tile<2, NV, Add>(g, a, wf, bias, y, ldy, ncols);
+      break;
+    default:
+      fwd_tile<1, NV, Add>(g, a, wf, bias, y, ldy, ncols);
+      break;
   }
 }
 
@@ -281,14 +304,30 @@ template <int NV>
 inline void bwd_in_tile_rows(int mr, const geom& g, const float* dy, const float* wb, float* d,
                              int64_t ncols) noexcept {
   switch (mr) {
-    case 8: bwd_in_tile<8, NV>(g, dy, wb, d, ncols); break;
-    case 7: bwd_in_tile<7, NV>(g, dy, wb, d, ncols); break;
-    case 6: bwd_in_tile<6, NV>(g, dy, wb, d, ncols); break;
-    case 5: bwd_in_tile<5, NV>(g, dy, wb, d, ncols); break;
-    case 4: bwd_in_tile<4, NV>(g, dy, wb, d, ncols); break;
-    case 3: bwd_in_tile<3, NV>(g, dy, wb, d, ncols); break;
-    case 2: bwd_in_tile<2, NV>(g, dy, wb, d, ncols); break;
-    default: bwd_in_tile<1, NV>(g, dy, wb, d, ncols); break;
+    case 8:
+      bwd_in_tile<8, NV>(g, dy, wb, d, ncols);
+      break;
+    case 7:
+      bwd_in_tile<7, NV>(g, dy, wb, d, ncols);
+      break;
+    case 6:
+      bwd_in_tile<6, NV>(g, dy, wb, d, ncols);
+      break;
+    case 5:
+      bwd_in_tile<5, NV>(g, dy, wb, d, ncols);
+      break;
+    case 4:
+      bwd_in_tile<4, NV>(g, dy, wb, d, ncols);
+      break;
+    case 3:
+      bwd_in_tile<3, NV>(g, dy, wb, d, ncols);
+      break;
+    case 2:
+      bwd_in_tile<2, NV>(g, dy, wb, d, ncols);
+      break;
+    default:
+      bwd_in_tile<1, NV>(g, dy, wb, d, ncols);
+      break;
   }
 }
 
@@ -362,14 +401,17 @@ template <int NV>
 inline void bwd_w_tile_cols(int mk, const geom& g, const float* xp, const float* dy, int64_t ldd,
                             const int32_t* off, int64_t kh, int64_t j0, int64_t co0,
                             float* dwp) noexcept {
-#define MIXQ_BWDW_CASE(M) \
-  case M: bwd_w_tile<M, NV>(g, xp, dy, ldd, off, kh, j0, co0, dwp); break;
+#define MIXQ_BWDW_CASE(M)                                     \
+  case M:                                                     \
+    bwd_w_tile<M, NV>(g, xp, dy, ldd, off, kh, j0, co0, dwp); \
+    break;
   switch (mk) {
-    MIXQ_BWDW_CASE(16) MIXQ_BWDW_CASE(15) MIXQ_BWDW_CASE(14) MIXQ_BWDW_CASE(13)
-    MIXQ_BWDW_CASE(12) MIXQ_BWDW_CASE(11) MIXQ_BWDW_CASE(10) MIXQ_BWDW_CASE(9)
-    MIXQ_BWDW_CASE(8) MIXQ_BWDW_CASE(7) MIXQ_BWDW_CASE(6) MIXQ_BWDW_CASE(5)
-    MIXQ_BWDW_CASE(4) MIXQ_BWDW_CASE(3) MIXQ_BWDW_CASE(2)
-    default: bwd_w_tile<1, NV>(g, xp, dy, ldd, off, kh, j0, co0, dwp); break;
+    MIXQ_BWDW_CASE(16)
+    MIXQ_BWDW_CASE(15) MIXQ_BWDW_CASE(14) MIXQ_BWDW_CASE(13) MIXQ_BWDW_CASE(12) MIXQ_BWDW_CASE(11)
+        MIXQ_BWDW_CASE(10) MIXQ_BWDW_CASE(9) MIXQ_BWDW_CASE(8) MIXQ_BWDW_CASE(7) MIXQ_BWDW_CASE(6)
+            MIXQ_BWDW_CASE(5) MIXQ_BWDW_CASE(4) MIXQ_BWDW_CASE(3) MIXQ_BWDW_CASE(2) default
+        : bwd_w_tile<1, NV>(g, xp, dy, ldd, off, kh, j0, co0, dwp);
+    break;
   }
 #undef MIXQ_BWDW_CASE
 }

@@ -46,7 +46,8 @@ inline std::vector<int64_t> dims_of(const tensor& t) {
 
 // Model tensors only (parameters and buffers), e.g. a trained FP32 model.
 inline void add_model(io::archive& a, nn::module& m) {
-  for (auto& e : m.state_dict()) a.add("model/" + e.first, detail::dims_of(e.second), e.second.data());
+  for (auto& e : m.state_dict())
+    a.add("model/" + e.first, detail::dims_of(e.second), e.second.data());
 }
 
 inline void read_model(const io::archive& a, nn::module& m) {
@@ -59,8 +60,8 @@ inline void read_model(const io::archive& a, nn::module& m) {
                e.second.shape(), ")");
     MIXQ_CHECK(ent->type == io::dtype::f32 && ent->numel() == e.second.numel() &&
                    ent->shape == detail::dims_of(e.second),
-               src, ": entry '", key, "' has shape ", io::shape_string(ent->shape),
-               " (", io::dtype_name(ent->type), "), expected ", e.second.shape(), " (f32)");
+               src, ": entry '", key, "' has shape ", io::shape_string(ent->shape), " (",
+               io::dtype_name(ent->type), "), expected ", e.second.shape(), " (f32)");
     std::vector<float> v = ent->to_vector<float>();
     std::copy(v.begin(), v.end(), e.second.data());
   }

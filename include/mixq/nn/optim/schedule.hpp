@@ -24,7 +24,7 @@ struct cosine_schedule {
   double base_lr = 0.1;
   int64_t total_steps = 1;
   int64_t warmup_steps = 0;
-  double warmup_start = 0.0;  // fraction of base_lr at step 0 of the warm-up
+  double warmup_start = 0.0;    // fraction of base_lr at step 0 of the warm-up
   double final_fraction = 0.0;  // lr at the end, as a fraction of base_lr
 
   cosine_schedule() = default;

@@ -51,12 +51,14 @@ class progress_bar {
     last_draw_ = now;
     const double el = std::chrono::duration<double>(now - t0_).count();
     const double ips = el > 0 ? static_cast<double>(images) / el : 0.0;
-    const double eta = step > 0 ? el * static_cast<double>(total_ - step) / static_cast<double>(step) : 0.0;
+    const double eta =
+        step > 0 ? el * static_cast<double>(total_ - step) / static_cast<double>(step) : 0.0;
     constexpr int width = 20;
     const int filled = total_ > 0 ? static_cast<int>(width * step / total_) : width;
     std::string bar(static_cast<size_t>(filled), '#');
     bar.append(static_cast<size_t>(width - filled), '-');
-    std::fprintf(out_, "%sepoch %lld/%lld [%s] %5lld/%lld  loss %.4f  acc %5.1f%%  %6.0f img/s  ETA %s%s",
+    std::fprintf(out_,
+                 "%sepoch %lld/%lld [%s] %5lld/%lld  loss %.4f  acc %5.1f%%  %6.0f img/s  ETA %s%s",
                  tty_ ? "\r" : "", static_cast<long long>(epoch_), static_cast<long long>(epochs_),
                  bar.c_str(), static_cast<long long>(step), static_cast<long long>(total_), loss,
                  100.0 * acc, ips, format_duration(eta).c_str(), tty_ ? (last ? "\n" : "") : "\n");

@@ -45,7 +45,7 @@ struct fit_options {
   double momentum = 0.9;
   double weight_decay = 5e-4;
   bool nesterov = false;
-  bool decay_all = false;        // also decay biases and batch-norm parameters
+  bool decay_all = false;           // also decay biases and batch-norm parameters
   std::string schedule = "cosine";  // cosine | step
   double warmup_epochs = 0.0;
   std::vector<int64_t> milestones;  // step schedule: epochs at which lr *= gamma
@@ -56,12 +56,12 @@ struct fit_options {
   std::vector<float> mean, stddev;  // per channel; empty = the loader's defaults
   int prefetch = 2;
   int64_t eval_batch = 500;
-  int64_t eval_every = 1;           // evaluate every k epochs (and after the last)
-  std::string out_dir;              // "" = no files
+  int64_t eval_every = 1;  // evaluate every k epochs (and after the last)
+  std::string out_dir;     // "" = no files
   bool resume = false;
   bool progress = true;
-  int64_t stop_after_epoch = -1;    // stop (as if killed) once this many epochs are done
-  std::string config_tag;           // must match on resume (the caller's flags)
+  int64_t stop_after_epoch = -1;  // stop (as if killed) once this many epochs are done
+  std::string config_tag;         // must match on resume (the caller's flags)
 };
 
 struct epoch_metrics {
@@ -151,8 +151,8 @@ inline void make_dirs(const std::string& dir) {
     ::mkdir(cur.c_str(), 0755);
   }
   struct stat st;
-  MIXQ_CHECK(::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode), "cannot create directory '",
-             dir, "'");
+  MIXQ_CHECK(::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode), "cannot create directory '", dir,
+             "'");
 }
 // Keeps the header and the rows of epochs <= keep_epochs (a resumed run
 // rewrites the rows of the epochs it repeats).
@@ -161,7 +161,10 @@ inline void truncate_csv(const std::string& path, int64_t keep_epochs) {
   std::vector<std::string> keep;
   std::string line;
   while (std::getline(in, line)) {
-    if (keep.empty()) { keep.push_back(line); continue; }
+    if (keep.empty()) {
+      keep.push_back(line);
+      continue;
+    }
     if (std::atoll(line.c_str()) <= keep_epochs) keep.push_back(line);
   }
   in.close();
@@ -185,7 +188,8 @@ fit_result fit(Model& model, const io::image_dataset& train, const io::image_dat
                                                 o.mean, o.stddev, o.prefetch));
   const int64_t steps_per_epoch = loader.steps_per_epoch();
   const int64_t total_steps = steps_per_epoch * o.epochs;
-  const int64_t warmup = static_cast<int64_t>(o.warmup_epochs * static_cast<double>(steps_per_epoch));
+  const int64_t warmup =
+      static_cast<int64_t>(o.warmup_epochs * static_cast<double>(steps_per_epoch));
   optim::cosine_schedule cosine(o.lr, total_steps, std::min(warmup, total_steps - 1));
   optim::step_schedule stepped;
   stepped.base_lr = o.lr;
