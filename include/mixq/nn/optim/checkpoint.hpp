@@ -7,13 +7,14 @@
 // Entries: "model/<name>" for every state-dict tensor (parameters and
 // buffers), "optim/<param>/momentum" per SGD buffer, "rng/<name>" (two u64
 // words as i64). Metadata: "kind" = "mixq-checkpoint", "epoch" (epochs
-// completed), "step" (optimizer steps so far), "optim_steps", plus whatever
+// completed), "optim_steps" (optimizer steps so far), plus whatever
 // the caller puts in `extra` (the trainer stores its configuration so a resume
 // with different flags is refused, see examples/train_cifar10).
 //
 // Bit-identical resume: the data loader's randomness is a pure function of
 // (seed, epoch, index) (io/rng.hpp), learning-rate schedules are pure
-// functions of the step, and the model's own RNG state is saved here, so
+// functions of the step, and the model's RNG is used only at construction
+// (any RNG a caller does draw from during training goes into `rngs`), so
 // "N epochs straight" and "k epochs, resume, N-k epochs" run the same float
 // operations in the same order.
 #include <cstdint>
@@ -31,7 +32,6 @@ namespace mixq::optim {
 
 struct checkpoint_state {
   int64_t epoch = 0;  // epochs completed
-  int64_t step = 0;   // optimizer steps completed
   std::map<std::string, rng::state_type> rngs;
   std::map<std::string, std::string> extra;  // free-form metadata
 };
@@ -87,7 +87,6 @@ inline void save_checkpoint(const std::string& path, nn::module& m, const sgd& o
   io::archive a;
   a.set_meta("kind", "mixq-checkpoint");
   a.set_meta_int("epoch", st.epoch);
-  a.set_meta_int("step", st.step);
   a.set_meta_int("optim_steps", opt.steps());
   for (auto& kv : st.extra) a.set_meta("extra/" + kv.first, kv.second);
   add_model(a, m);
@@ -109,7 +108,6 @@ inline checkpoint_state load_checkpoint(const std::string& path, nn::module& m, 
              "', expected 'mixq-checkpoint'");
   checkpoint_state st;
   st.epoch = a.meta_int("epoch");
-  st.step = a.meta_int("step");
   read_model(a, m);
   for (auto& e : opt.state()) {
     const std::string key = "optim/" + e.first + "/momentum";

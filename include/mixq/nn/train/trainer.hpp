@@ -281,7 +281,6 @@ fit_result fit(Model& model, const io::image_dataset& train, const io::image_dat
     if (!ckpt.empty()) {
       optim::checkpoint_state st;
       st.epoch = epoch + 1;
-      st.step = (epoch + 1) * steps_per_epoch;
       st.extra["config"] = o.config_tag;
       optim::save_checkpoint(ckpt, model, opt, st);
     }
