@@ -8,7 +8,9 @@
 //    --format csv|jsonl, --isa scalar,avx2,avx512 (list), --batch 1,128,
 //    --bits 2-8 or a list, --no-peers, --no-validate, --quick, --all-kernels
 //    (time every kernel family of kernels.inc that is exact for the pair,
-//    not only the dispatcher's pick; those rows have impl = mixq_alt).
+//    not only the dispatcher's pick; those rows have impl = mixq_alt),
+//    --full-taps (3x3 convs also run with border-tap skipping off, as
+//    impl = mixq_fulltaps rows right after the default ones).
 //  * Timing: min and median of N repetitions after warm-up, on
 //    std::chrono::steady_clock. The minimum is the best estimate of what the
 //    code can do on a quiet machine; the median shows how noisy the run was.
@@ -55,6 +57,7 @@ struct options {
   bool validate = true;
   bool quick = false;        // fewer bit pairs: the W=A diagonal plus W8A*/W*A8
   bool all_kernels = false;  // every kernel family of kernels.inc, not only the dispatcher's pick
+  bool full_taps = false;    // also time 3x3 convs without border-tap skipping
 };
 
 inline std::vector<std::string> split(const std::string& s, char sep) {
@@ -91,7 +94,8 @@ inline void usage(const char* prog) {
   std::fprintf(stderr,
                "usage: %s [--filter a,b] [--reps N] [--warmup N] [--threads 1,2]\n"
                "          [--format csv|jsonl] [--isa scalar,avx2,avx512] [--batch 1,128]\n"
-               "          [--bits 2-8] [--no-peers] [--no-validate] [--quick] [--all-kernels]\n",
+               "          [--bits 2-8] [--no-peers] [--no-validate] [--quick] [--all-kernels]\n"
+               "          [--full-taps]\n",
                prog);
 }
 
@@ -155,6 +159,8 @@ inline options parse(int argc, char** argv) {
       o.quick = true;
     else if (a == "--all-kernels")
       o.all_kernels = true;
+    else if (a == "--full-taps")
+      o.full_taps = true;
     else if (a == "--help" || a == "-h") {
       usage(argv[0]);
       std::exit(0);

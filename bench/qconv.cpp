@@ -402,6 +402,27 @@ int main(int argc, char** argv) {
                 if (w8a8 > 0) r.setf("ratio_w8a8", gops / w8a8, 3);
                 if (onednn > 0) r.setf("ratio_onednn", gops / onednn, 3);
                 w.print(r);
+                // the same weights with every pixel summing all 9 taps
+                if (o.full_taps && g.kernel == 3 && !pb.first_layer && !alt &&
+                    mk::kernel_supports_tap_subset(wts.pw.kernel)) {
+                  mk::qconv_weights full = wts;
+                  full.skip_border_taps = false;
+                  timing tf =
+                      time_it(o, [&] { mk::qconv2d(g, full, ops.xpad.data(), rq, nullptr, out); });
+                  const double gf = 2.0 * double(g.macs()) / tf.min_s * 1e-9;
+                  row rf = base;
+                  rf.set("impl", impl + "_fulltaps").set("isa", isa_s);
+                  rf.set("kernel", wts.pw.name.data()).set("w_bits", bw).set("a_bits", ba);
+                  rf.set("valid", "unchecked");  // bit-exact in tests/kernels/test_conv_border.cpp
+                  rf.setf("min_ms", tf.min_s * 1e3, 4)
+                      .setf("median_ms", tf.median_s * 1e3, 4)
+                      .setf("gops", gf, 2);
+                  rf.setf("wall_min_ms", tf.wall_min_s * 1e3, 4);
+                  if (peak > 0)
+                    rf.setf("peak_gops", peak, 1).setf("pct_peak", 100.0 * gf / peak, 1);
+                  if (onednn > 0) rf.setf("ratio_onednn", gf / onednn, 3);
+                  w.print(rf);
+                }
               }
             }
         }

@@ -98,6 +98,26 @@ inline bool kernel_supports(kernel_id id, int bw, int ba) noexcept {
   }
 }
 
+/// Whether kernel `id` sums a tap subset (qgemm_problem::tap_idx). The c4
+/// x86 families and the scalar reference do; the LUT families (tables per
+/// tap block) and the NEON families (whose 8-bit activation flip corrects
+/// with the all-tap column sum) take all packed taps.
+inline bool kernel_supports_tap_subset(kernel_id id) noexcept {
+  switch (id) {
+    case kernel_id::scalar_ref:
+#if MIXQ_KERNELS_X86
+    case kernel_id::avx512vnni_12x32c4:
+    case kernel_id::avx512vnni_16x16c4:
+    case kernel_id::avx2_acc16_6x16c4:
+    case kernel_id::avx2_maddubs_4x16c4:
+    case kernel_id::avx2_madd16_4x16c4:
+#endif
+      return true;
+    default:
+      return false;
+  }
+}
+
 /// Kernel the dispatcher uses for (isa, bw, ba, n). Lower bit-widths never get
 /// a slower family than higher ones (measured, see docs/kernels.md).
 inline kernel_id choose_kernel(isa level, int bw, int ba, std::int32_t n) noexcept {

@@ -21,7 +21,7 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
                         std::int64_t m0, std::int64_t m1, std::int32_t n0,
                         std::int32_t n1) noexcept {
   const std::int8_t* w = reinterpret_cast<const std::int8_t*>(pw.data.data());
-  const std::int32_t taps = pw.taps, k_seg = pw.k_seg;
+  const std::int32_t taps = pw.taps, k_seg = pw.k_seg, nt = used_taps(p, taps);
   std::int32_t acc[64];
   for (std::int64_t m = m0; m < m1; ++m) {
     const std::uint8_t* row = p.a + p.pix_off[m];
@@ -30,9 +30,9 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
       for (std::int32_t j = 0; j < cnt; ++j) {
         const std::int8_t* wn = w + std::int64_t(nc + j) * taps * k_seg;
         std::int64_t s = 0;
-        for (std::int32_t t = 0; t < taps; ++t) {
+        for (std::int32_t t = 0; t < nt; ++t) {
           const std::uint8_t* at = row + (p.tap_off ? p.tap_off[t] : 0);
-          const std::int8_t* wt = wn + std::int64_t(t) * k_seg;
+          const std::int8_t* wt = wn + std::int64_t(packed_tap(p, t)) * k_seg;
           for (std::int32_t c = 0; c < k_seg; ++c) s += std::int64_t(at[c]) * wt[c];
         }
         MIXQ_KDASSERT(s >= INT32_MIN && s <= INT32_MAX);

@@ -34,7 +34,7 @@ MIXQ_TARGET_AVX2 void qgemm_madd16_range(const qgemm_problem& p, const packed_we
                                          std::int32_t n0, std::int32_t n1) noexcept {
   constexpr int NR = 8 * NV;
   MIXQ_KDASSERT(pw.nr == NR && n0 % NR == 0);
-  const std::int32_t taps = pw.taps, kg = pw.kg;
+  const std::int32_t taps = pw.taps, kg = pw.kg, nt = used_taps(p, taps);
   const std::int64_t block_elems = std::int64_t(taps) * kg * NR * 4;
   const std::int16_t* wbase = reinterpret_cast<const std::int16_t*>(pw.data.data());
   const __m256i low_bytes = _mm256_set1_epi16(0x00FF);
@@ -56,8 +56,9 @@ MIXQ_TARGET_AVX2 void qgemm_madd16_range(const qgemm_problem& p, const packed_we
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_si256();
       const std::int16_t* w = wb;
-      for (std::int32_t t = 0; t < taps; ++t) {
+      for (std::int32_t t = 0; t < nt; ++t) {
         const std::int64_t toff = p.tap_off ? p.tap_off[t] : 0;
+        w = wb + std::int64_t(packed_tap(p, t)) * kg * NR * 4;
         const std::uint8_t* ap[MR];
 #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) ap[r] = rp[r] + toff;

@@ -35,7 +35,7 @@ MIXQ_TARGET_AVX2 void qgemm_maddubs_range(const qgemm_problem& p, const packed_w
   constexpr int NR = 8 * NV;
   MIXQ_KDASSERT(pw.nr == NR && n0 % NR == 0);
   MIXQ_KDASSERT(acc16_widen_every(pw.b_w, pw.b_a) >= 1);
-  const std::int32_t taps = pw.taps, kg = pw.kg;
+  const std::int32_t taps = pw.taps, kg = pw.kg, nt = used_taps(p, taps);
   const std::int64_t block_bytes = std::int64_t(taps) * kg * NR * 4;
   const std::int8_t* wbase = reinterpret_cast<const std::int8_t*>(pw.data.data());
   const __m256i ones = _mm256_set1_epi16(1);
@@ -57,8 +57,9 @@ MIXQ_TARGET_AVX2 void qgemm_maddubs_range(const qgemm_problem& p, const packed_w
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_si256();
       const std::int8_t* w = wb;
-      for (std::int32_t t = 0; t < taps; ++t) {
+      for (std::int32_t t = 0; t < nt; ++t) {
         const std::int64_t toff = p.tap_off ? p.tap_off[t] : 0;
+        w = wb + std::int64_t(packed_tap(p, t)) * kg * NR * 4;
         const std::uint8_t* ap[MR];
 #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) ap[r] = rp[r] + toff;

@@ -175,6 +175,38 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("qgemm: requant ties with every rshift >= 32 (int32 epilogue paths), ReLU and zp > lo") {
+  // Whole 16-channel blocks whose shifts are all >= 32 take the AVX-512
+  // epilogue's int32 path; with lo >= zp it also drops the sign term. Ties of
+  // both signs (acc = 2 mod 4 at rshift 32, 4 mod 8 at rshift 33), residual
+  // ties, and a zero point above lo (the sign term matters) and at lo (ReLU).
+  qtest::rng r(13);
+  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+    int bits = 2;
+    while (!mk::kernel_supports(ki.id, bits, bits)) ++bits;
+    CAPTURE(ki.name);
+    for (int zp : {128, 0, 3}) {
+      CAPTURE(zp);
+      qtest::problem_data d = qtest::make_gemm(19, 48, 8, bits, bits, 8, data_mode::random, r);
+      qtest::fill_epilogue(d, r, true, true);
+      qtest::layout_outputs(d, 50, r);
+      for (std::int32_t j = 0; j < d.n; ++j) {
+        d.bias[j] = r.uniform(-20, 20);
+        const int block = j / 16;
+        d.qm[j] = 1 << 30;
+        d.rshift[j] = block == 0 ? 32 : (block == 1 ? 33 : 32 + r.uniform(0, 30));
+        d.res_qm[j] = (j % 2 ? 1 : -1) * (1 << 30);
+      }
+      d.zp_out = zp;
+      d.lo = zp == 3 ? 5 : 0;  // zp = 3: lo above zp as well
+      d.hi = 255;
+      REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+      d.use_res = false;
+      REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+    }
+  }
+}
+
 TEST_CASE("qgemm: worst-case codes at large K prove the overflow bounds") {
   qtest::rng r(5);
   for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
@@ -234,4 +266,42 @@ TEST_CASE("qgemm: all-zero weights and tiles split by qgemm_tile") {
                        std::min(n0 + pw.nr, d.n));
     for (std::size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == want[i]);
   }
+}
+
+TEST_CASE("qgemm: tap subsets (tap_idx) == oracle over the selected taps") {
+  // Every kernel that claims tap subsets, random non-empty subsets of a 3x3
+  // conv's taps (not only the border patterns the conv driver uses), rows
+  // around the tile heights (4- and 8-row tail tiles), odd channel counts.
+  qtest::rng r(4242);
+  const int pairs[4][2] = {{8, 8}, {4, 4}, {2, 3}, {5, 7}};
+  int kernels = 0;
+  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+    if (!mk::kernel_supports_tap_subset(ki.id)) {
+      MESSAGE(std::string(ki.name) << ": takes all packed taps (no tap subsets)");
+      continue;
+    }
+    ++kernels;
+    for (const auto& pr : pairs) {
+      const int bw = pr[0], ba = pr[1];
+      if (!mk::kernel_supports(ki.id, bw, ba)) continue;
+      CAPTURE(ki.name);
+      CAPTURE(bw);
+      CAPTURE(ba);
+      for (int it = 0; it < 8; ++it) {
+        const int c = kSizes[r.uniform(0, kNumSizes - 1)];
+        const int n = kSizes[r.uniform(0, kNumSizes - 1)];
+        const int h = r.uniform(1, 9), wd = r.uniform(1, 11), s = r.uniform(1, 2);
+        qtest::problem_data d =
+            qtest::make_conv(h, wd, c, n, 3, 3, s, bw, ba, data_mode::random, r);
+        const unsigned mask = 1u + static_cast<unsigned>(r.uniform(0, 510));  // 1..511
+        for (int t = 0; t < 9; ++t)
+          if (mask & (1u << t)) d.tap_idx.push_back(t);
+        CAPTURE(mask);
+        qtest::fill_epilogue(d, r, it % 2 == 0, it % 3 == 0);
+        qtest::layout_outputs(d, n + r.uniform(0, 9), r);
+        REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+      }
+    }
+  }
+  CHECK(kernels > 0);  // the scalar reference always claims them
 }

@@ -4,6 +4,7 @@
 // integer division), and a runner that checks one kernel on one problem.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -51,6 +52,7 @@ struct problem_data {
   std::vector<std::int8_t> w;
   std::vector<std::uint8_t> a;  // includes a_overread_bytes padding
   std::vector<std::int64_t> pix_off, tap_off;
+  std::vector<std::int32_t> tap_idx;  // non-empty: sum only these packed taps (increasing)
   std::vector<std::int32_t> bias, qm, rshift, res_qm;
   std::vector<std::uint8_t> res;
   std::vector<std::int64_t> res_off, out_off;
@@ -177,10 +179,14 @@ inline std::vector<std::int64_t> oracle_acc(const problem_data& d) {
   for (std::int64_t i = 0; i < d.m; ++i)
     for (std::int32_t j = 0; j < d.n; ++j) {
       std::int64_t s = 0;
-      for (std::int32_t t = 0; t < d.taps; ++t)
+      for (std::int32_t t = 0; t < d.taps; ++t) {
+        if (!d.tap_idx.empty() &&
+            std::find(d.tap_idx.begin(), d.tap_idx.end(), t) == d.tap_idx.end())
+          continue;
         for (std::int32_t k = 0; k < d.k_seg; ++k)
           s += std::int64_t(d.a[std::size_t(d.pix_off[i] + d.tap_off[t] + k)]) *
                d.w[(std::size_t(j) * d.taps + t) * d.k_seg + k];
+      }
       c[std::size_t(i) * d.n + j] = s;
     }
   return c;
@@ -208,6 +214,13 @@ inline int check_kernel(mk::kernel_id id, const problem_data& d,
   p.a = d.a.data();
   p.pix_off = d.pix_off.data();
   p.tap_off = d.tap_off.data();
+  std::vector<std::int64_t> sub_off;  // a tap subset: the selected taps' offsets
+  if (!d.tap_idx.empty()) {
+    for (std::int32_t t : d.tap_idx) sub_off.push_back(d.tap_off[std::size_t(t)]);
+    p.tap_off = sub_off.data();
+    p.tap_idx = d.tap_idx.data();
+    p.taps = static_cast<std::int32_t>(d.tap_idx.size());
+  }
   int bad = 0;
   // raw int32
   {
