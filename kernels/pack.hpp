@@ -108,6 +108,7 @@ inline bool kernel_supports_tap_subset(kernel_id id) noexcept {
 #if MIXQ_KERNELS_X86
     case kernel_id::avx512vnni_12x32c4:
     case kernel_id::avx512vnni_16x16c4:
+    case kernel_id::avx512vnni_8x32c4:
     case kernel_id::avx2_acc16_6x16c4:
     case kernel_id::avx2_maddubs_4x16c4:
     case kernel_id::avx2_madd16_4x16c4:
@@ -131,8 +132,11 @@ inline kernel_id choose_kernel(isa level, int bw, int ba, std::int32_t n) noexce
       // in-kernel index preparation is amortized over N / 16 channel blocks)
       if (ba == 2 && bw <= 6 && n >= 128 && detail::state().caps.avx512lut)
         return kernel_id::avx512vbmi_lut_16x16c16;
-      // 16x16 measured >= 12x32 on every ResNet20 shape and on square GEMMs
-      return kernel_id::avx512vnni_16x16c4;
+      // 8x32 (8 row pointers, 2 weight vectors per broadcast) measured
+      // 1.02-1.03x 16x16 on 32- and 64-channel convs and square GEMMs; 16x16
+      // for N = 16 (8x32 would leave half of each tile empty) and other N.
+      // 12x32 is slower than both (docs/kernels.md, section 8).
+      return n % 32 == 0 ? kernel_id::avx512vnni_8x32c4 : kernel_id::avx512vnni_16x16c4;
     case isa::avx2: {
       const int t = acc16_widen_every(bw, ba);
       // measured: acc16 beats the int32 maddubs kernel from T = 4 on (W5A8,

@@ -77,6 +77,9 @@ inline void run_kernel(const qgemm_problem& p, const packed_weights& pw, const e
     case kernel_id::avx512vnni_16x16c4:
       avx512vnni::qgemm_range<16, 1>(p, pw, ep, m0, m1, n0, n1);
       break;
+    case kernel_id::avx512vnni_8x32c4:
+      avx512vnni::qgemm_range<8, 2>(p, pw, ep, m0, m1, n0, n1);
+      break;
     case kernel_id::avx512vbmi_lut_16x16c16:
       if (pw.b_a == 2)
         avx512vbmi::qgemm_lut<2>(p, pw, ep, m0, m1, n0, n1);

@@ -116,6 +116,18 @@ MIXQ_INLINE_AVX512VNNI inline void make_consts(const epilogue& ep, std::int32_t 
   c.sign = std::int64_t(ep.lo) - ep.zp_out < 0;
 }
 
+/// acc += vpdpbusd(a, w). Inline asm with the accumulator as a read-write
+/// operand: GCC 12 compiles the intrinsic inside the unrolled tile with a
+/// register copy in and out of every accumulator (2 extra zmm moves per
+/// vpdpbusd), which the asm form cannot have.
+MIXQ_INLINE_AVX512VNNI inline void dpbusd(__m512i& acc, __m512i a, __m512i w) noexcept {
+#if defined(__GNUC__)
+  __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(w));
+#else
+  acc = _mm512_dpbusd_epi32(acc, a, w);
+#endif
+}
+
 MIXQ_INLINE_AVX512VNNI inline __m512i requant8(__m512i t, __m512i rnd, __m512i sh, __m512i lo,
                                                __m512i hi) noexcept {
   t = _mm512_add_epi64(_mm512_add_epi64(t, rnd), _mm512_srai_epi64(t, 63));
@@ -204,7 +216,7 @@ MIXQ_INLINE_AVX512VNNI inline void tile_w(const qgemm_problem& p, std::int32_t n
         std::memcpy(&a4, ap[r] + 4 * g, 4);
         const __m512i av = _mm512_set1_epi32(a4);
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], av, wv[v]);
+        for (int v = 0; v < NV; ++v) dpbusd(acc[r][v], av, wv[v]);
       }
       w += NR * 4;
     }
@@ -249,11 +261,13 @@ MIXQ_TARGET_AVX512VNNI void qgemm_range_w(const qgemm_problem& p, std::int32_t t
     for (std::int64_t m = m0; m < m1; m += MR) {
       const std::int64_t left = m1 - m;
       const int mr = left < MR ? static_cast<int>(left) : MR;
-      if constexpr (MR == 16) {
+      if constexpr (MR == 16 || MR == 8) {
         if (mr <= 4) {
           tile_w<4, NV>(p, nt, tap_bytes, kg, wb, ec, ep, m, mr, nb0, n1);
           continue;
         }
+      }
+      if constexpr (MR == 16) {
         if (mr <= 8) {
           tile_w<8, NV>(p, nt, tap_bytes, kg, wb, ec, ep, m, mr, nb0, n1);
           continue;

@@ -129,6 +129,8 @@ TEST_CASE("dispatch never gives a lower bit-width a slower family") {
         return 4;
       case mk::kernel_id::avx512vnni_12x32c4:
         return 4;
+      case mk::kernel_id::avx512vnni_8x32c4:
+        return 4;
       case mk::kernel_id::avx2_acc16_6x16c4:
         return 3;
       case mk::kernel_id::avx2_maddubs_4x16c4:
