@@ -179,19 +179,22 @@ inline conv_output padded_output(const conv_geometry& g, std::uint8_t* padded_ba
 
 namespace detail {
 constexpr std::int64_t conv_chunk_max = 512;
-/// Output pixels per work item: about 4 items per thread, at most
-/// conv_chunk_max, and made of whole images (small maps) or whole output rows
-/// (larger maps) so that the border classes of a chunk are whole rows and
-/// columns (fewer partial register tiles).
+constexpr std::int64_t conv_chunk_min = 64;  // smaller chunks fragment into partial tiles
+/// Output pixels per work item: about 4 items per thread, between
+/// conv_chunk_min and conv_chunk_max, and made of whole images (small maps,
+/// when that still gives 4 items per thread) or whole output rows, so that
+/// the border classes of a chunk are whole rows and columns (fewer partial
+/// register tiles). Too few items for the threads: qconv2d also splits the
+/// output channels.
 inline std::int64_t conv_chunk(std::int64_t pixels, std::int64_t per_img, std::int64_t ow,
                                int threads) noexcept {
   std::int64_t target = (pixels + 4 * threads - 1) / (4 * std::int64_t(threads));
-  if (target < 1) target = 1;
+  if (target < conv_chunk_min) target = conv_chunk_min;
   auto fit = [&](std::int64_t unit) {
     std::int64_t k = (target + unit - 1) / unit, kmax = conv_chunk_max / unit;
     return (k < kmax ? k : kmax) * unit;
   };
-  if (per_img <= conv_chunk_max) return fit(per_img);
+  if (per_img <= conv_chunk_max && target >= per_img) return fit(per_img);
   if (ow <= conv_chunk_max) return fit(ow);
   const std::int64_t c = round_up(target, 16);
   return c > conv_chunk_max ? conv_chunk_max : c;
