@@ -43,14 +43,8 @@ std::string describe(const conv_case& c, mk::isa l, int bw, int ba) {
 std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint64_t seed,
                       std::string* first, const mk::kernel_id* forced = nullptr) {
   rng r(seed);
-  mk::conv_geometry g;
-  g.batch = cc.batch;
-  g.h = cc.h;
-  g.w = cc.w;
-  g.c_in = cc.c_in;
-  g.c_out = cc.c_out;
-  g.kernel = cc.kernel;
-  g.stride = cc.stride;
+  const mk::conv_geometry g =
+      make_geometry(cc.batch, cc.h, cc.w, cc.c_in, cc.c_out, cc.kernel, cc.stride);
   const std::int64_t oh = g.out_h(), ow = g.out_w(), P = g.pixels_out();
   const auto x = random_codes(g.batch * g.h * g.w * g.c_in, ba, r);
   const auto xp = make_padded(x, g.batch, g.h, g.w, g.c_in, 0);
@@ -66,15 +60,7 @@ std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint6
     note(std::string("packed for kernel ") + wts.pw.name.data());
 
   // reference accumulators
-  mk::ref::conv_ref_shape rs;
-  rs.batch = g.batch;
-  rs.h = g.h;
-  rs.w = g.w;
-  rs.c_in = g.c_in;
-  rs.c_out = g.c_out;
-  rs.kernel = g.kernel;
-  rs.stride = g.stride;
-  rs.pad = g.kernel / 2;
+  const mk::ref::conv_ref_shape rs = ref_shape_of(g);
   REQUIRE(rs.out_h() == oh);
   REQUIRE(rs.out_w() == ow);
   std::vector<std::int64_t> acc(static_cast<size_t>(P * g.c_out));

@@ -47,14 +47,7 @@ struct outcome {
 
 outcome run_border(const border_case& bc, mk::kernel_id id, int bw, int ba, std::uint64_t seed) {
   rng r(seed);
-  mk::conv_geometry g;
-  g.batch = bc.batch;
-  g.h = bc.h;
-  g.w = bc.w;
-  g.c_in = bc.c_in;
-  g.c_out = bc.c_out;
-  g.kernel = 3;
-  g.stride = bc.stride;
+  const mk::conv_geometry g = make_geometry(bc.batch, bc.h, bc.w, bc.c_in, bc.c_out, 3, bc.stride);
   const std::int64_t P = g.pixels_out();
   const auto x = random_codes(g.batch * g.h * g.w * g.c_in, ba, r);
   auto xp = make_padded(x, g.batch, g.h, g.w, g.c_in, 0);
@@ -62,15 +55,7 @@ outcome run_border(const border_case& bc, mk::kernel_id id, int bw, int ba, std:
   mk::qconv_weights wts = mk::qconv_pack_for(id, g, w.data(), bw, ba, mk::conv_small_c::taps);
   const requant_set q = make_requant(g.c_out, 9 * g.c_in, bw, ba, ba, r);
 
-  mk::ref::conv_ref_shape rs;
-  rs.batch = g.batch;
-  rs.h = g.h;
-  rs.w = g.w;
-  rs.c_in = g.c_in;
-  rs.c_out = g.c_out;
-  rs.kernel = 3;
-  rs.stride = g.stride;
-  rs.pad = 1;
+  const mk::ref::conv_ref_shape rs = ref_shape_of(g);
   std::vector<std::int64_t> acc(static_cast<size_t>(P * g.c_out));
   mk::ref::qconv_ref_acc(rs, x.data(), w.data(), acc.data());
   std::vector<std::uint8_t> want(static_cast<size_t>(P * g.c_out));

@@ -54,6 +54,34 @@ inline void note_fallback(mk::isa l) {
             << std::string(mk::isa_name(l)) << "; its runs exercise the scalar fallback");
 }
 
+inline mk::conv_geometry make_geometry(std::int64_t batch, std::int64_t h, std::int64_t w,
+                                       std::int64_t c_in, std::int64_t c_out, int kernel,
+                                       int stride) {
+  mk::conv_geometry g;
+  g.batch = batch;
+  g.h = h;
+  g.w = w;
+  g.c_in = c_in;
+  g.c_out = c_out;
+  g.kernel = kernel;
+  g.stride = stride;
+  return g;
+}
+
+/// The reference convolution's description of geometry g (pad = kernel / 2).
+inline mk::ref::conv_ref_shape ref_shape_of(const mk::conv_geometry& g) {
+  mk::ref::conv_ref_shape rs;
+  rs.batch = g.batch;
+  rs.h = g.h;
+  rs.w = g.w;
+  rs.c_in = g.c_in;
+  rs.c_out = g.c_out;
+  rs.kernel = g.kernel;
+  rs.stride = g.stride;
+  rs.pad = g.kernel / 2;
+  return rs;
+}
+
 /// Unpadded NHWC codes -> padded buffer [b][h+2][w+2][c] with halo `halo`
 /// and an over-read tail of garbage (0xFF) that must never change a result.
 inline std::vector<std::uint8_t> make_padded(
