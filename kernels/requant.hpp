@@ -13,7 +13,10 @@
 // MultiplyByQuantizedMultiplier). See docs/kernels.md for why this rule.
 //
 // Ranges (asserted by the pack/requant helpers, relied on by every SIMD path):
-//   qm[n]     in [2^30, 2^31) or 0;  rshift[n] in [1, 62]
+//   qm[n]     in [0, 2^31);  rshift[n] in [1, 62]. quantize_multiplier()
+//   returns qm in [2^30, 2^31) (full precision); a smaller qm on a smaller
+//   shift is valid too, and is how a channel with a residual keeps
+//   rshift <= 31 so that res_qm (int32) can express a weight near 1.
 //   |acc'| < 2^31, so |acc' * qm| < 2^62
 //   res_code in [0, 255], res_qm any int32, so |res term| < 2^39
 //   => |t| + 2^(s-1) < 2^62 + 2^39 + 2^61 < 2^63: no int64 overflow anywhere.
@@ -88,7 +91,7 @@ struct epilogue {
   std::int64_t ld_i32 = 0;  ///< row stride of out_i32, in elements
 
   // requantized uint8 output
-  const std::int32_t* qm = nullptr;      ///< [N] in [2^30, 2^31) or 0
+  const std::int32_t* qm = nullptr;      ///< [N] in [0, 2^31) (see the ranges above)
   const std::int32_t* rshift = nullptr;  ///< [N] in [1, 62]
   std::int32_t zp_out = 0;
   std::int32_t lo = 0;    ///< clamp low (ReLU: 0)
