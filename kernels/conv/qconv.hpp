@@ -51,13 +51,21 @@
 //   packed 90-94; AVX2 equal within noise (51-53). The copy costs more than
 //   the 9 -> 7 k-groups save, so automatic = taps.
 //
+// ## Border taps
+//   Where it saves >= 6 % of the taps (16x16 and smaller maps), a 3x3 conv
+//   splits each chunk's pixels into border classes (top row, bottom row,
+//   left column, right column, interior) and runs each class with only the
+//   taps that stay inside the image (qgemm_problem::tap_idx). Exact, because
+//   the halo holds code 0; qconv_weights::skip_border_taps = false disables
+//   it. Families without tap subsets (LUT, NEON) run all taps.
+//
 // ## Threading and memory
-//   OpenMP over chunks of output pixels (a multiple of 48 = lcm of the
-//   register-tile heights, at most 480, about 4 chunks per thread); each
-//   chunk builds its offset arrays on the stack and calls qgemm_tile for all
-//   channels. With fewer than 2 chunks per thread (small batch-1 maps) the
-//   channels are split into NR blocks as well. The micro-kernels stay
-//   single-threaded. Nothing is allocated.
+//   OpenMP over chunks of output pixels (64..512 pixels, whole images or
+//   whole output rows, about 4 chunks per thread); each chunk builds its
+//   offset arrays on the stack and calls qgemm_tile for all channels. With
+//   fewer than 2 chunks per thread (small batch-1 maps) the channels are
+//   split into NR blocks as well. The micro-kernels stay single-threaded.
+//   Nothing is allocated.
 //
 // ## Overflow
 //   |acc| <= 9*C_in*(2^b_a - 1)*2^(b_w-1) <= 9*C_in*32640 (< 2^31 for
@@ -264,7 +272,7 @@ inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std:
   const std::int64_t oh = g.out_h(), ow = g.out_w(), per_img = oh * ow, P = g.batch * per_img;
   const std::int64_t s = g.stride;
   const std::int64_t base = g.kernel == 1 ? (wp + 1) * C : 0;
-  std::int64_t tap_off[9];
+  std::int64_t tap_off[9] = {};
   for (int dy = 0; dy < g.kernel; ++dy)
     for (int dx = 0; dx < g.kernel; ++dx) tap_off[dy * g.kernel + dx] = (dy * wp + dx) * C;
   const std::int64_t patch = 9 * C, patch_ld = round_up(patch, 4);
