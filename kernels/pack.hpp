@@ -99,9 +99,9 @@ inline bool kernel_supports(kernel_id id, int bw, int ba) noexcept {
 }
 
 /// Whether kernel `id` sums a tap subset (qgemm_problem::tap_idx). The c4
-/// x86 families and the scalar reference do; the LUT families (tables per
-/// tap block) and the NEON families (whose 8-bit activation flip corrects
-/// with the all-tap column sum) take all packed taps.
+/// families (x86 and NEON; NEON's 8-bit activation flip then corrects with
+/// the used taps' weight sums, arm_neon/flip_correction.hpp) and the scalar
+/// reference do; the LUT families (tables per tap block) take all taps.
 inline bool kernel_supports_tap_subset(kernel_id id) noexcept {
   switch (id) {
     case kernel_id::scalar_ref:
@@ -112,6 +112,12 @@ inline bool kernel_supports_tap_subset(kernel_id id) noexcept {
     case kernel_id::avx2_acc16_6x16c4:
     case kernel_id::avx2_maddubs_4x16c4:
     case kernel_id::avx2_madd16_4x16c4:
+#endif
+#if MIXQ_KERNELS_ARM64
+    case kernel_id::neon_smlal_4x16c4:
+#endif
+#if MIXQ_KERNELS_NEON_DOTPROD
+    case kernel_id::neondot_8x8c4:
 #endif
       return true;
     default:

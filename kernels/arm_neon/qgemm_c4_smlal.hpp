@@ -13,6 +13,8 @@
 // Layouts: A: one byte per k broadcast (ld1r). W: packed c4 int8
 //   [ceil(N/16)][taps][kg][16][4]; ld4 de-interleaves a group into 4
 //   vectors of 16 channels (one per k).
+// Taps: all packed taps, or the subset p.tap_idx (problem.hpp); the b_a = 8
+//   correction then sums the used taps' weights (flip_correction.hpp).
 // Tile 4 x 16: 16 int32x4 + 8 int16x8 accumulators + 4 weight vectors.
 // Over-read: up to 3 bytes past k_seg (zero weights).
 // Epilogue: epilogue_neon.hpp (4 channels per call; tails scalar).
@@ -25,6 +27,7 @@
 #include "../problem.hpp"
 #include "../requant.hpp"
 #include "epilogue_neon.hpp"
+#include "flip_correction.hpp"
 
 namespace mixq {
 namespace kernels {
@@ -44,7 +47,7 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
                         std::int32_t n1) noexcept {
   constexpr int NR = 16;
   MIXQ_KDASSERT(pw.nr == NR && n0 % NR == 0);
-  const std::int32_t taps = pw.taps, kg = pw.kg;
+  const std::int32_t taps = pw.taps, kg = pw.kg, nt = used_taps(p, taps);
   const bool flip = pw.b_a == 8;
   const std::uint8_t flipb = flip ? 0x80 : 0;
   const std::int32_t chain_groups = smlal_chain(pw.b_w, pw.b_a) / 4;  // 0: widen every product
@@ -54,8 +57,7 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
     const std::int8_t* wb = wbase + (nb0 / NR) * block_bytes;
     const std::int32_t cnt = (n1 - nb0) < NR ? (n1 - nb0) : NR;
     std::int32_t corr[NR] = {};
-    if (flip)
-      for (std::int32_t j = 0; j < cnt; ++j) corr[j] = 128 * pw.col_sum[nb0 + j];
+    if (flip) neon_epi::flip_correction(p, pw, wb, nb0, cnt, corr);
     neon_epi::epi_consts ec[4]{};
     for (int v = 0; v < 4; ++v)
       if (4 * v < cnt)
@@ -72,8 +74,9 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
       }
       const std::int8_t* w = wb;
       std::int32_t left = chain_groups;
-      for (std::int32_t t = 0; t < taps; ++t) {
+      for (std::int32_t t = 0; t < nt; ++t) {
         const std::int64_t toff = p.tap_off ? p.tap_off[t] : 0;
+        w = wb + std::int64_t(packed_tap(p, t)) * kg * NR * 4;
         for (std::int32_t g = 0; g < kg; ++g) {
           const int8x16x4_t wq = vld4q_s8(w);  // wq.val[q] = channels 0..15 at k = 4g + q
           w += NR * 4;

@@ -9,8 +9,10 @@
 // of lane i of the activation vector. Activations are s8: codes with
 // b_a <= 7 are already valid s8 (0..127); for b_a = 8 the kernel uses
 // a' = a ^ 0x80 = a - 128 and adds 128 * sum_k W[n][k] (packed_weights::
-// col_sum) to the accumulator before the epilogue:
+// col_sum, or the used taps' sum for a tap subset, flip_correction.hpp) to
+// the accumulator before the epilogue:
 //   sum a*w = sum (a - 128) * w + 128 * sum w.
+// Taps: all packed taps, or the subset p.tap_idx (problem.hpp).
 // Layouts: A: per row a 16-byte load holds 4 k-groups (lanes 0..3); a tap's
 //   last < 4 groups use 4-byte loads into lane 0.
 //   W: packed c4, int8 [ceil(N/8)][taps][kg][8][4]: two q-registers per group.
@@ -28,6 +30,7 @@
 #include "../problem.hpp"
 #include "../requant.hpp"
 #include "../arm_neon/epilogue_neon.hpp"
+#include "../arm_neon/flip_correction.hpp"
 
 namespace mixq {
 namespace kernels {
@@ -40,7 +43,7 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
                         std::int32_t n1) noexcept {
   constexpr int NR = 8;
   MIXQ_KDASSERT(pw.nr == NR && n0 % NR == 0);
-  const std::int32_t taps = pw.taps, kg = pw.kg;
+  const std::int32_t taps = pw.taps, kg = pw.kg, nt = used_taps(p, taps);
   const bool flip = pw.b_a == 8;
   const int8x16_t flipv = vdupq_n_s8(flip ? static_cast<std::int8_t>(-128) : 0);
   const std::int64_t block_bytes = std::int64_t(taps) * kg * NR * 4;
@@ -49,8 +52,7 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
     const std::int8_t* wb = wbase + (nb0 / NR) * block_bytes;
     const std::int32_t cnt = (n1 - nb0) < NR ? (n1 - nb0) : NR;
     std::int32_t corr[NR] = {0, 0, 0, 0, 0, 0, 0, 0};
-    if (flip)
-      for (std::int32_t j = 0; j < cnt; ++j) corr[j] = 128 * pw.col_sum[nb0 + j];
+    if (flip) neon_epi::flip_correction(p, pw, wb, nb0, cnt, corr);
     neon_epi::epi_consts ec[2]{};
     neon_epi::make_consts(ep, nb0, cnt < 4 ? cnt : 4, ec[0]);
     if (cnt > 4) neon_epi::make_consts(ep, nb0 + 4, cnt - 4, ec[1]);
@@ -61,8 +63,9 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
       int32x4_t acc[MR][2];
       for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = vdupq_n_s32(0);
       const std::int8_t* w = wb;
-      for (std::int32_t t = 0; t < taps; ++t) {
+      for (std::int32_t t = 0; t < nt; ++t) {
         const std::int64_t toff = p.tap_off ? p.tap_off[t] : 0;
+        w = wb + std::int64_t(packed_tap(p, t)) * kg * NR * 4;
         std::int32_t g = 0;
         for (; g + 4 <= kg; g += 4) {
           int8x16_t av[MR];

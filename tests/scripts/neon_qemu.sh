@@ -30,7 +30,8 @@ mkdir -p "$work/inc/mixq"
 ln -sfn /usr/include/doctest "$work/inc/doctest"
 ln -sfn "$src/kernels" "$work/inc/mixq/kernels"
 tests=("$src"/tests/kernels/test_qgemm*.cpp "$src"/tests/kernels/test_requant*.cpp
-       "$src"/tests/kernels/test_pack*.cpp "$src"/tests/kernels/test_dispatch*.cpp)
+       "$src"/tests/kernels/test_pack*.cpp "$src"/tests/kernels/test_dispatch*.cpp
+       "$src"/tests/kernels/test_conv*.cpp "$src"/tests/kernels/test_pool*.cpp)
 status=0
 for march in armv8.2-a+dotprod armv8-a; do
   exe="$work/kernels_${march//[^a-z0-9]/_}"
