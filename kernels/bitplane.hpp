@@ -136,9 +136,12 @@ inline void bitplane_thresholds(const epilogue& ep, std::int32_t n, std::int64_t
 
 /// Weights packed as 64-entry subset-sum tables for the LUT6 kernels.
 /// Table (n, t, g), entry i: T[i] = sum_{j<cpb} ((i >> b_a j) & (2^b_a - 1)) * W[n][t][cpb g + j],
-/// stored as the unsigned byte T[i] - emin, emin = cpb (2^b_a - 1) (-2^(b_w-1))
-/// (the smallest possible entry; the kernel adds K' * emin back, K' = taps*G).
-/// Exact in u8 while span = cpb (2^b_a - 1) (2^b_w - 1) <= 255: b_w <= 4.
+/// stored as the unsigned byte T[i] - tmin(n, t, g), where tmin = (2^b_a - 1) * sum_j min(W_j, 0)
+/// is that table's own smallest entry; the kernel adds corr[n] = sum_{t,g} tmin(n, t, g)
+/// back. A table's entries then lie in [0, (2^b_a - 1) sum_j |W_j|], so every stored
+/// byte is <= span = cpb (2^b_a - 1) 2^(b_w-1) (W2A2: 18, vs 27 for one common
+/// offset): u8 sums of floor(255 / span) lookups are exact (W2A2: 14 lookups per
+/// widening instead of 9). Formats exist for b_w <= 4 (bitplane_supports).
 /// Layout: [ceil(N/NB)][taps][G][NB][64] bytes, NB = bitplane_nb; zero weights
 /// (entry 0 - emin) for n >= N and channels >= k_seg.
 constexpr std::int32_t bitplane_nb = 4;
@@ -146,7 +149,8 @@ constexpr std::int32_t bitplane_nb = 4;
 struct bitplane_weights {
   std::int32_t n = 0, taps = 0, k_seg = 0, b_w = 0, b_a = 0;
   std::int32_t cpb = 0, groups = 0, ksteps = 0;  ///< ksteps = taps * groups (lookups per output)
-  std::int32_t emin = 0, span = 0;
+  std::int32_t span = 0;               ///< largest stored entry: cpb (2^b_a - 1) 2^(b_w-1)
+  std::vector<std::int32_t> corr;      ///< [n]: sum of the table offsets, C = sums + corr[n]
   std::int32_t widen_every = 0;  ///< u8 sums per lane before widening: floor(255 / span)
   std::int32_t flush_every =
       0;  ///< lookups per u16 chunk (multiple of widen_every, * span <= 65534)
@@ -201,8 +205,7 @@ inline bitplane_weights pack_bitplane_weights(const std::int8_t* w, std::int32_t
   p.groups = bitplane_groups(k_seg, b_a);
   p.ksteps = taps * p.groups;
   const int amax = (1 << b_a) - 1;
-  p.emin = p.cpb * amax * wmin;
-  p.span = p.cpb * amax * (wmax - wmin);
+  p.span = p.cpb * amax * (-wmin);
   p.widen_every = 255 / p.span;
   p.flush_every = (65534 / p.span) / p.widen_every * p.widen_every;
   p.codes.assign(w, w + total);
@@ -210,21 +213,26 @@ inline bitplane_weights pack_bitplane_weights(const std::int8_t* w, std::int32_t
                 64, bitplane_nb, p.cpb);
   const std::int32_t nb = (n + bitplane_nb - 1) / bitplane_nb;
   p.tables.reset(static_cast<std::size_t>(nb) * p.ksteps * bitplane_nb * 64);
+  p.corr.assign(static_cast<std::size_t>(n), 0);
   std::uint8_t* d = p.tables.data();
   for (std::int32_t b = 0; b < nb; ++b)
     for (std::int32_t t = 0; t < taps; ++t)
       for (std::int32_t g = 0; g < p.groups; ++g)
-        for (std::int32_t j = 0; j < bitplane_nb; ++j)
+        for (std::int32_t j = 0; j < bitplane_nb; ++j) {
+          const std::int32_t col = b * bitplane_nb + j;
+          auto wt = [&](int q) {  // weight of slot q of this table (0 beyond n or k_seg)
+            const std::int32_t c = p.cpb * g + q;
+            return (col < n && c < k_seg) ? int(w[(std::int64_t(col) * taps + t) * k_seg + c]) : 0;
+          };
+          int tmin = 0;
+          for (int q = 0; q < p.cpb; ++q) tmin += amax * (wt(q) < 0 ? wt(q) : 0);
+          if (col < n) p.corr[static_cast<std::size_t>(col)] += tmin;
           for (int i = 0; i < 64; ++i) {
-            const std::int32_t col = b * bitplane_nb + j;
             int s = 0;
-            for (int q = 0; q < p.cpb; ++q) {
-              const std::int32_t c = p.cpb * g + q;
-              const int code = (i >> (b_a * q)) & amax;
-              if (col < n && c < k_seg) s += code * w[(std::int64_t(col) * taps + t) * k_seg + c];
-            }
-            *d++ = static_cast<std::uint8_t>(s - p.emin);
+            for (int q = 0; q < p.cpb; ++q) s += ((i >> (b_a * q)) & amax) * wt(q);
+            *d++ = static_cast<std::uint8_t>(s - tmin);  // in [0, span]
           }
+        }
   return p;
 }
 

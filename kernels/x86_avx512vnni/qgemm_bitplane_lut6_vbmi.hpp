@@ -10,14 +10,15 @@
 // vector of 64 output pixels is one load from the group plane (stride-1 rows
 // are contiguous), or one masked load per row segment it spans.
 //
-// Exact accumulation (entries stored as u8 T - emin, span = max - min):
-//   u8   : vpaddb of L = floor(255 / span) lookups (W2A2: L = 9)      -> no wrap
+// Exact accumulation (entries stored as u8 T - tmin, each table offset by its
+// own minimum, so entries are <= span = cpb (2^b_a - 1) 2^(b_w-1)):
+//   u8   : vpaddb of L = floor(255 / span) lookups (W2A2: L = 14)     -> no wrap
 //   u16  : all += a8 (as words), odd += a8 >> 8, every L lookups; then
 //          even = all - (odd << 8) (mod 2^16, exact since even <= 65534) and
 //          odd are the sums of the even / odd pixels; F = flush_every lookups
 //          keep F * span <= 65534 (W2A2: 2421 lookups = K 7263 per chunk)
 //   int32: longer K flushes the u16 sums into an int32 stack tile (scalar).
-//   C = sum + K' * emin  (K' = taps * groups lookups per output).
+//   C[m][n] = sum + corr[n]  (corr = the sum of channel n's table offsets).
 // Tile: 2 x 64 pixels x 4 channels (24 accumulator zmm); each table load
 //   feeds 2 vpermb, each index load 4.
 // Index vectors: read directly when each 64-pixel tile is one contiguous run
@@ -272,7 +273,8 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
       cur.advance();
 #pragma GCC unroll 4
       for (int j = 0; j < NB; ++j) {
-        const __m512i tab = _mm512_load_si512(reinterpret_cast<const void*>(tb + 64 * j));
+        __m512i tab = _mm512_load_si512(reinterpret_cast<const void*>(tb + 64 * j));
+        __asm__("" : "+v"(tab));  // one load per table, not one per vpermb (GCC folds it)
 #pragma GCC unroll 2
         for (int i = 0; i < P; ++i) a8[i][j] = _mm512_permutexvar_epi8(ix[i], tab);
       }
@@ -285,7 +287,8 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
       cur.advance();
 #pragma GCC unroll 4
       for (int j = 0; j < NB; ++j) {
-        const __m512i tab = _mm512_load_si512(reinterpret_cast<const void*>(tb + 64 * j));
+        __m512i tab = _mm512_load_si512(reinterpret_cast<const void*>(tb + 64 * j));
+        __asm__("" : "+v"(tab));  // one load per table, not one per vpermb (GCC folds it)
 #pragma GCC unroll 2
         for (int i = 0; i < P; ++i)
           a8[i][j] = _mm512_add_epi8(a8[i][j], _mm512_permutexvar_epi8(ix[i], tab));
@@ -339,7 +342,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
   constexpr int P = lut6_p, NB = bitplane_nb, MT = 64, GMAX = 8;
   const std::int32_t ksteps = pw.ksteps, n = pw.n, nblocks = (n + NB - 1) / NB;
   const int L = pw.widen_every, F = pw.flush_every;
-  const std::int64_t corr = std::int64_t(ksteps) * pw.emin;  // C = sum + corr
+  const std::int32_t* corr = pw.corr.data();  // C = sum + corr[n]
   const bool want_u8 = ep.out_i32 || ep.out;
   const bool fast_bo = bo && n <= lut6_stage_channels;
   const std::int32_t levels = ep.hi - ep.lo;
@@ -363,7 +366,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
     for (std::int32_t c = 0; c < n; ++c)
       for (std::int32_t l = 0; l < levels; ++l) {
         std::int64_t t =
-            bo->thresholds[std::int64_t(c) * levels + l] - (ep.bias ? ep.bias[c] : 0) - corr;
+            bo->thresholds[std::int64_t(c) * levels + l] - (ep.bias ? ep.bias[c] : 0) - corr[c];
         thr16[c * levels + l] = static_cast<std::uint16_t>(t < 0 ? 0 : (t > 65535 ? 65535 : t));
       }
   for (std::int64_t mg = m0; mg < m1; mg += std::int64_t(G) * P * MT) {
@@ -451,7 +454,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
             const std::int32_t* f = flush32 + (i * NB + j) * 64;
             alignas(64) std::uint8_t cb[64];
             for (int r = 0; r < mr; ++r) {
-              std::int32_t v = static_cast<std::int32_t>((r & 1 ? uo[r >> 1] : ue[r >> 1]) + corr);
+              std::int32_t v = static_cast<std::int32_t>((r & 1 ? uo[r >> 1] : ue[r >> 1]) + corr[c]);
               if (flushed) v += f[r];
               if (want_u8) ref::epilogue_row(ep, mt + r, c, 1, &v);
               if (fast_bo && flushed)

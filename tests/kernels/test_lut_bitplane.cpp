@@ -28,7 +28,7 @@ bool simd_or_message() {
   return false;
 }
 
-enum class fill { random, worst_min, worst_max };
+enum class fill { random, worst_min, worst_max, worst_span };
 
 /// A conv (or GEMM: h = 1, kernel 1, no padding) on a padded u8 NHWC image,
 /// converted to bit-plane planes; outputs raw, u8 NHWC and bit-plane.
@@ -71,11 +71,13 @@ bp_data make(const bp_case& k, std::uint64_t seed) {
       for (std::int64_t x = pad; x < d.wp - pad; ++x)
         for (std::int32_t ch = 0; ch < k.c; ++ch)
           d.codes[std::size_t(((i * d.hp + y) * d.wp + x) * k.c + ch)] =
-              static_cast<std::uint8_t>(k.mode == fill::random ? r.uniform(0, amax) : amax);
+              static_cast<std::uint8_t>(k.mode == fill::random       ? r.uniform(0, amax)
+                                        : k.mode == fill::worst_span ? 0
+                                                                     : amax);
   d.wts.resize(std::size_t(k.n) * d.taps * k.c);
   for (auto& v : d.wts)
     v = static_cast<std::int8_t>(
-        k.mode == fill::random ? r.uniform(wmin, wmax) : (k.mode == fill::worst_min ? wmin : wmax));
+        k.mode == fill::random ? r.uniform(wmin, wmax) : (k.mode == fill::worst_max ? wmax : wmin));
   const std::int64_t plane = d.hp * d.wp, img = plane * d.groups;
   d.planes.assign(std::size_t(k.batch * img) + mk::bitplane_overread_bytes, 0x5A);
   for (std::int64_t i = 0; i < k.batch; ++i)
@@ -363,26 +365,32 @@ TEST_CASE("bitplane: LUT6 kernel on 3x3 implicit convs (ResNet20 shapes, odd sha
 TEST_CASE("bitplane: worst-case codes, long K (u16 -> int32 flush)") {
   const bool simd = simd_or_message();
   for (const auto& pr : pairs)
-    for (fill f : {fill::worst_min, fill::worst_max})
-      for (std::int32_t kc : {40, 9000}) {
+    // worst_span: zero codes against the most negative weights make every
+    // lookup return the largest stored entry (span), the u8/u16 worst case
+    for (fill f : {fill::worst_min, fill::worst_max, fill::worst_span})
+      for (std::int32_t kc : {40, 12000}) {
         bp_case k;
         k.bw = pr[0];
         k.ba = pr[1];
         k.ks = 1;
         k.w = 70;
         k.n = 5;
-        k.c = kc;  // 9000: K' = 3000 (A2) / 4500 (A3) lookups, beyond flush_every for every pair
+        k.c = kc;  // 12000: K' = 4000 (A2) / 6000 (A3) lookups, beyond flush_every for every pair
         k.mode = f;
         const bp_data d = make(k, 9);
         const mk::bitplane_weights pw =
             mk::pack_bitplane_weights(d.wts.data(), k.n, 1, k.c, k.bw, k.ba);
-        CHECK((pw.ksteps > pw.flush_every) == (kc == 9000));
+        CHECK((pw.ksteps > pw.flush_every) == (kc == 12000));
         CHECK(std::int64_t(pw.widen_every) * pw.span <= 255);
         CHECK(std::int64_t(pw.flush_every) * pw.span <= 65534);
         const std::int64_t want =
-            std::int64_t(k.c) * ((1 << k.ba) - 1) *
-            (f == fill::worst_min ? -(1 << (k.bw - 1)) : (1 << (k.bw - 1)) - 1);
+            f == fill::worst_span
+                ? 0
+                : std::int64_t(k.c) * ((1 << k.ba) - 1) *
+                      (f == fill::worst_min ? -(1 << (k.bw - 1)) : (1 << (k.bw - 1)) - 1);
         CHECK(d.acc[0] == want);
+        if (f == fill::worst_span)  // entry 0 of every table is the span itself
+          CHECK(pw.tables.data()[0] == pw.span);
         INFO("W" << k.bw << "A" << k.ba);
         if (simd) CHECK(run_check(d, true) == 0);
       }
