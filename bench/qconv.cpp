@@ -7,6 +7,10 @@
 //   bench=peak   the machine's measured arithmetic peaks (peak.hpp)
 //   bench=conv   one 3x3 (or first-layer) convolution at batch 1 / 128
 //   bench=gemm   a square M=N=K GEMM (a 1x1 conv over M one-pixel images)
+// impl: mixq = qconv2d() with the dispatcher's kernel (u8 NHWC in and out);
+// mixq_lut6 (AVX-512 VBMI, b_a <= 3, b_w <= 4) = qconv2d_bitplane(), whose
+// input and output are bit-plane planes (the format a chain of LUT6 layers
+// passes along; converting NHWC input is not timed, see qconv_bitplane.hpp).
 // Columns: gops = 2*MACs / min time; pct_peak = gops / the measured int8 peak
 // of the ISA at that thread count (VNNI vpdpbusd for avx512, vpmaddubsw +
 // vpmaddwd for avx2; FP32 FMA for float peers); ratio_w8a8 = gops / the same
@@ -29,6 +33,7 @@
 #include <vector>
 
 #include <mixq/kernels/conv/qconv.hpp>
+#include <mixq/kernels/conv/qconv_bitplane.hpp>
 #include <mixq/kernels/conv/qconv_ref.hpp>
 
 #include "harness.hpp"
@@ -181,6 +186,24 @@ bool validate(const mk::conv_geometry& g, const mk::qconv_weights& wts, operands
       for (int64_t x = 0; x < ow; ++x)
         for (int64_t n = 0; n < g.c_out; ++n)
           if (out.data[i * out.img_stride + y * out.row_stride + x * g.c_out + n] !=
+              ref.out[t][size_t((y * ow + x) * g.c_out + n)])
+            return false;
+  }
+  return true;
+}
+
+// The LUT6 conv path: decodes the output planes of the validated images.
+bool validate_lut6(const mk::conv_geometry& g, const reference& ref,
+                   const std::vector<uint8_t>& outp, int b_out) {
+  const int64_t oh = g.out_h(), ow = g.out_w();
+  const mk::bitplane_layout_t lo = mk::bitplane_layout(oh, ow, g.c_out, b_out);
+  for (size_t t = 0; t < ref.images.size(); ++t) {
+    const int64_t i = ref.images[t];
+    for (int64_t y = 0; y < oh; ++y)
+      for (int64_t x = 0; x < ow; ++x)
+        for (int64_t n = 0; n < g.c_out; ++n)
+          if (mk::bitplane_code_at(outp.data(), i * lo.img_stride + (y + 1) * lo.wp + x + 1,
+                                   lo.group_stride, int32_t(n), b_out) !=
               ref.out[t][size_t((y * ow + x) * g.c_out + n)])
             return false;
   }
@@ -402,6 +425,49 @@ int main(int argc, char** argv) {
                 if (w8a8 > 0) r.setf("ratio_w8a8", gops / w8a8, 3);
                 if (onednn > 0) r.setf("ratio_onednn", gops / onednn, 3);
                 w.print(r);
+                // the LUT6 path on bit-plane planes, same operands and requant
+                if (l == mk::isa::avx512 && !alt && !pb.first_layer &&
+                    mk::bitplane_supports(bw, ba) && mk::bitplane_simd_active() &&
+                    matches(o, prefix + "/mixq_lut6/" + isa_s + "/w" + std::to_string(bw) + "a" +
+                                   std::to_string(ba))) {
+                  const mk::qconv_bitplane_weights bw6 =
+                      mk::qconv_bitplane_pack(g, ops.w.data(), bw, ba);
+                  const std::vector<int64_t> thr = mk::qconv_bitplane_thresholds(rq, g.c_out);
+                  std::vector<uint8_t> inp(
+                      size_t(mk::bitplane_image_bytes(g.batch, g.h, g.w, g.c_in, ba)), 0);
+                  std::vector<uint8_t> outp(
+                      size_t(mk::bitplane_image_bytes(g.batch, g.out_h(), g.out_w(), g.c_out, ba)),
+                      0);
+                  mk::bitplane_planes_from_nhwc(ops.x.data(), g.batch, g.h, g.w,
+                                                int32_t(g.c_in), ba, inp.data());
+                  auto run6 = [&] {
+                    mk::qconv2d_bitplane(g, bw6, inp.data(), rq, thr.data(), ba, outp.data());
+                  };
+                  row r6 = base;
+                  r6.set("impl", "mixq_lut6").set("isa", isa_s).set("kernel", bw6.pw.name.data());
+                  r6.set("w_bits", bw).set("a_bits", ba);
+                  run6();
+                  const bool ok6 = !o.validate ||
+                                   validate_lut6(g, ref_cache.at(std::make_pair(bw, ba)),
+                                                 outp, ba);
+                  if (!ok6) {
+                    r6.set("valid", "MISMATCH");
+                    w.print(r6);
+                  } else {
+                    r6.set("valid", o.validate ? "ok" : "unchecked");
+                    const timing t6 = time_it(o, run6);
+                    const double g6 = 2.0 * double(g.macs()) / t6.min_s * 1e-9;
+                    r6.setf("min_ms", t6.min_s * 1e3, 4)
+                        .setf("median_ms", t6.median_s * 1e3, 4)
+                        .setf("gops", g6, 2);
+                    r6.setf("wall_min_ms", t6.wall_min_s * 1e3, 4);
+                    if (peak > 0)
+                      r6.setf("peak_gops", peak, 1).setf("pct_peak", 100.0 * g6 / peak, 1);
+                    if (w8a8 > 0) r6.setf("ratio_w8a8", g6 / w8a8, 3);
+                    if (onednn > 0) r6.setf("ratio_onednn", g6 / onednn, 3);
+                    w.print(r6);
+                  }
+                }
                 // the same weights with every pixel summing all 9 taps
                 if (o.full_taps && g.kernel == 3 && !pb.first_layer && !alt &&
                     mk::kernel_supports_tap_subset(wts.pw.kernel)) {

@@ -1,0 +1,212 @@
+#pragma once
+// Convolutions on bit-plane index activations (bitplane.hpp) with the LUT6
+// family: 3x3 (pad 1, stride 1 or 2) and 1x1 (stride 1 or 2), b_a in {2, 3},
+// b_w <= 4. The input AND the output are group-planar padded planes, so a
+// chain of such layers never converts: each layer's epilogue writes the next
+// layer's index bytes (per-channel thresholds = the requant.hpp rule).
+//
+// Plane layout of a [batch][h][w] map with c channels of b-bit codes
+// (bitplane_layout): [batch][G][h+2][w+2] bytes, G = bitplane_groups(c, b),
+// zero halo (index 0 = all codes 0), plus bitplane_overread_bytes after the
+// last image. Pixel (i, y, x), group g: base[i*img_stride + g*group_stride +
+// (y+1)*wp + (x+1)].
+//
+// Implicit GEMM as in qconv.hpp: output pixel m = (i, oy, ox) reads tap
+// (dy, dx) at plane offset i*img + (oy*s + dy)*wp + ox*s + dx (3x3) or
+// i*img + (oy*s + 1)*wp + ox*s + 1 (1x1); lanes are output pixels. Work items
+// are chunks of whole output rows (conv_chunk), each one kernel call over all
+// output channels (the fused output writes complete index bytes); the
+// offsets of a chunk live on the stack (L1), not in a per-layer array.
+// No border-tap skipping: lanes are pixels, so every lane of a vector
+// looks up every tap (halo taps read index 0). No residual on this path.
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../qgemm_bitplane.hpp"
+#include "qconv.hpp"
+
+namespace mixq {
+namespace kernels {
+
+/// Strides of a padded plane image (see the header comment).
+struct bitplane_layout_t {
+  std::int64_t hp = 0, wp = 0, group_stride = 0, img_stride = 0;
+  std::int32_t groups = 0;
+};
+
+inline bitplane_layout_t bitplane_layout(std::int64_t h, std::int64_t w, std::int64_t c,
+                                         int b) noexcept {
+  bitplane_layout_t l;
+  l.hp = h + 2;
+  l.wp = w + 2;
+  l.groups = bitplane_groups(static_cast<std::int32_t>(c), b);
+  l.group_stride = l.hp * l.wp;
+  l.img_stride = l.group_stride * l.groups;
+  return l;
+}
+
+/// Bytes to allocate (zero-filled, so the halo is index 0) for the planes of
+/// a [batch][h][w][c] map of b-bit codes.
+inline std::int64_t bitplane_image_bytes(std::int64_t batch, std::int64_t h, std::int64_t w,
+                                         std::int64_t c, int b) noexcept {
+  return batch * bitplane_layout(h, w, c, b).img_stride +
+         static_cast<std::int64_t>(bitplane_overread_bytes);
+}
+
+/// u8 NHWC codes [batch][h][w][c] (dense) -> the interior of zero-initialized
+/// planes (network input or a layer that does not write planes itself).
+inline void bitplane_planes_from_nhwc(const std::uint8_t* codes, std::int64_t batch,
+                                      std::int64_t h, std::int64_t w, std::int32_t c, int b,
+                                      std::uint8_t* planes) noexcept {
+  const bitplane_layout_t l = bitplane_layout(h, w, c, b);
+  for (std::int64_t i = 0; i < batch; ++i)
+    for (std::int64_t y = 0; y < h; ++y)
+      bitplane_from_codes(codes + ((i * h + y) * w) * c, w, c, c, b,
+                          planes + i * l.img_stride + (y + 1) * l.wp + 1, l.group_stride);
+}
+
+namespace detail {
+/// Output pixels per work item of the LUT6 conv: larger than qconv2d's chunks,
+/// because every chunk streams all 64-byte tables (64 B per 3 weights) and
+/// the kernel reuses a table block from L1 across up to 8 row-tile steps of
+/// one call. About 4 items per thread, whole output rows, 256..2048 pixels.
+constexpr std::int64_t bitplane_chunk_max = 2048;
+inline std::int64_t bitplane_conv_chunk(std::int64_t pixels, std::int64_t ow,
+                                        int threads) noexcept {
+  std::int64_t target = (pixels + 4 * threads - 1) / (4 * std::int64_t(threads));
+  if (target < 256) target = 256;
+  if (target > bitplane_chunk_max) target = bitplane_chunk_max;
+  if (ow > bitplane_chunk_max) return target;
+  const std::int64_t rows = target / ow;
+  return (rows < 1 ? 1 : rows) * ow;
+}
+}  // namespace detail
+
+/// Packed LUT6 weights of one conv layer.
+struct qconv_bitplane_weights {
+  bitplane_weights pw;
+  std::int64_t c_in = 0, c_out = 0;
+  int kernel = 3;
+};
+
+/// Packs w[C_out][K][K][C_in] (b_w-bit codes) for b_a-bit plane activations.
+/// Throws std::invalid_argument on an unsupported pair (bitplane_supports),
+/// bad codes or a bad geometry.
+inline qconv_bitplane_weights qconv_bitplane_pack(const conv_geometry& g, const std::int8_t* w,
+                                                  int b_w, int b_a) {
+  if (g.kernel != 1 && g.kernel != 3)
+    throw std::invalid_argument("qconv_bitplane_pack: kernel must be 1 or 3, got " +
+                                std::to_string(g.kernel));
+  if (g.stride != 1 && g.stride != 2)
+    throw std::invalid_argument("qconv_bitplane_pack: stride must be 1 or 2, got " +
+                                std::to_string(g.stride));
+  if (g.c_out > lut6_stage_channels)
+    throw std::invalid_argument("qconv_bitplane_pack: c_out must be <= " +
+                                std::to_string(lut6_stage_channels) + ", got " +
+                                std::to_string(g.c_out));
+  qconv_bitplane_weights q;
+  q.pw = pack_bitplane_weights(w, static_cast<std::int32_t>(g.c_out), g.kernel * g.kernel,
+                               static_cast<std::int32_t>(g.c_in), b_w, b_a);
+  q.c_in = g.c_in;
+  q.c_out = g.c_out;
+  q.kernel = g.kernel;
+  return q;
+}
+
+/// Thresholds [c_out][hi - lo] of the requant rule for the fused plane
+/// output (computed once per layer; rq.qm must be >= 0).
+inline std::vector<std::int64_t> qconv_bitplane_thresholds(const conv_requant& rq,
+                                                           std::int64_t c_out) {
+  epilogue ep;
+  ep.qm = rq.qm;
+  ep.rshift = rq.rshift;
+  ep.zp_out = rq.zp;
+  ep.lo = rq.lo;
+  ep.hi = rq.hi;
+  std::vector<std::int64_t> thr(static_cast<std::size_t>(c_out * (rq.hi - rq.lo)));
+  bitplane_thresholds(ep, static_cast<std::int32_t>(c_out), thr.data());
+  return thr;
+}
+
+/// Runs the convolution: `in` = planes of the input map (bitplane_layout of
+/// g.h x g.w x C_in at b_a bits), output codes (rq.lo..rq.hi, hi < 2^b_out)
+/// written into the interior of `out` = planes of the OH x OW x C_out map at
+/// b_out bits (halo and over-read untouched). `raw` (optional, dense
+/// [batch*OH*OW][C_out] int32 = acc + bias) replaces the plane output.
+/// Preconditions (debug-checked): wts packed for g; thr from
+/// qconv_bitplane_thresholds(rq, C_out) unless raw.
+inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weights& wts,
+                             const std::uint8_t* in, const conv_requant& rq,
+                             const std::int64_t* thr, int b_out, std::uint8_t* out,
+                             std::int32_t* raw = nullptr) noexcept {
+  MIXQ_KDASSERT(wts.c_in == g.c_in && wts.c_out == g.c_out && wts.kernel == g.kernel);
+  MIXQ_KDASSERT(raw || (thr && out && rq.hi < (1 << b_out)));
+  const bitplane_layout_t li = bitplane_layout(g.h, g.w, g.c_in, wts.pw.b_a);
+  const bitplane_layout_t lo = bitplane_layout(g.out_h(), g.out_w(), g.c_out, b_out);
+  const std::int64_t oh = g.out_h(), ow = g.out_w(), per_img = oh * ow, P = g.batch * per_img;
+  const std::int64_t s = g.stride, base = g.kernel == 1 ? li.wp + 1 : 0;
+  std::int64_t tap_off[9] = {};
+  for (int dy = 0; dy < g.kernel; ++dy)
+    for (int dx = 0; dx < g.kernel; ++dx) tap_off[dy * g.kernel + dx] = dy * li.wp + dx;
+
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+#endif
+  const std::int64_t chunk = detail::bitplane_conv_chunk(P, ow, threads);
+  const std::int64_t items = (P + chunk - 1) / chunk;
+  detail::record_kernel(wts.pw.name.data());
+
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) if (threads > 1 && items > 1)
+#endif
+  for (std::int64_t item = 0; item < items; ++item) {
+    std::int64_t pix[detail::bitplane_chunk_max], opix[detail::bitplane_chunk_max];
+    const std::int64_t p0 = item * chunk, cnt = (P - p0 < chunk) ? P - p0 : chunk;
+    std::int64_t i = p0 / per_img, rem = p0 % per_img, oy = rem / ow, ox = rem % ow;
+    for (std::int64_t j = 0; j < cnt;) {  // row runs: constant steps inside a row
+      const std::int64_t len = (ow - ox < cnt - j) ? ow - ox : cnt - j;
+      const std::int64_t a0 = i * li.img_stride + base + oy * s * li.wp + ox * s;
+      const std::int64_t o0 = i * lo.img_stride + (oy + 1) * lo.wp + ox + 1;
+      for (std::int64_t q = 0; q < len; ++q) pix[j + q] = a0 + q * s;
+      for (std::int64_t q = 0; q < len; ++q) opix[j + q] = o0 + q;
+      j += len;
+      ox = 0;
+      if (++oy == oh) {
+        oy = 0;
+        ++i;
+      }
+    }
+    bitplane_problem p;
+    p.m = cnt;
+    p.a = in;
+    p.group_stride = li.group_stride;
+    p.pix_off = pix;
+    p.tap_off = tap_off;
+    epilogue ep;
+    ep.bias = rq.bias;
+    ep.qm = rq.qm;
+    ep.rshift = rq.rshift;
+    ep.zp_out = rq.zp;
+    ep.lo = rq.lo;
+    ep.hi = rq.hi;
+    if (raw) {
+      ep.out_i32 = raw + p0 * g.c_out;
+      ep.ld_i32 = g.c_out;
+      qgemm_bitplane_tile(p, wts.pw, ep, nullptr, 0, cnt);
+      continue;
+    }
+    bitplane_output bo;
+    bo.base = out;
+    bo.group_stride = lo.group_stride;
+    bo.pix_off = opix;
+    bo.b_out = b_out;
+    bo.thresholds = thr;
+    qgemm_bitplane_tile(p, wts.pw, ep, &bo, 0, cnt);
+  }
+}
+
+}  // namespace kernels
+}  // namespace mixq

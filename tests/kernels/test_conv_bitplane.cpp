@@ -1,0 +1,149 @@
+// qconv2d_bitplane (kernels/conv/qconv_bitplane.hpp): LUT6 convolutions on
+// bit-plane planes against the scalar int64 reference convolution, on the
+// AVX-512 VBMI kernel and on its scalar twin (MIXQ_ISA below avx512). The
+// oracle works on u8 NHWC codes and knows nothing of planes or tables.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include <mixq/kernels/conv/qconv_bitplane.hpp>
+
+#include "test_conv_common.hpp"
+
+namespace {
+
+using namespace ctest;
+
+struct bp_conv_case {
+  std::int64_t batch, h, w, c_in, c_out;
+  int kernel, stride, bw, ba, b_out;
+};
+
+// Restores the dispatcher's choice when a test forced a lower ISA.
+struct isa_scope {
+  explicit isa_scope(mk::isa l) { mk::set_isa(l); }
+  ~isa_scope() { mk::reload_isa_from_env(); }
+};
+
+// 0 = exact; otherwise the number of mismatching values (codes, raw sums,
+// or bytes outside the written interior that changed).
+std::int64_t run_case(const bp_conv_case& k, std::uint64_t seed) {
+  rng r(seed);
+  const mk::conv_geometry g =
+      make_geometry(k.batch, k.h, k.w, k.c_in, k.c_out, k.kernel, k.stride);
+  const std::vector<std::uint8_t> x = random_codes(k.batch * k.h * k.w * k.c_in, k.ba, r);
+  const std::vector<std::int8_t> w =
+      random_weights(k.c_out * k.kernel * k.kernel * k.c_in, k.bw, r);
+  const requant_set q = make_requant(k.c_out, k.kernel * k.kernel * k.c_in, k.bw, k.ba, k.b_out, r);
+  const mk::ref::conv_ref_shape rs = ref_shape_of(g);
+  const std::int64_t oh = g.out_h(), ow = g.out_w(), per = oh * ow * k.c_out;
+  std::vector<std::int64_t> acc(static_cast<size_t>(k.batch * per));
+  mk::ref::qconv_ref_acc(rs, x.data(), w.data(), acc.data());
+  std::vector<std::uint8_t> want(acc.size());
+  mk::ref::qconv_ref_requantize(
+      rs, acc.data(),
+      mk::ref::conv_ref_requant{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi},
+      mk::ref::conv_ref_residual{}, want.data());
+
+  // input planes: zero halo, garbage over-read tail (must never matter)
+  std::vector<std::uint8_t> in(
+      static_cast<size_t>(mk::bitplane_image_bytes(k.batch, k.h, k.w, k.c_in, k.ba)), 0);
+  for (size_t i = in.size() - mk::bitplane_overread_bytes; i < in.size(); ++i) in[i] = 0xFF;
+  mk::bitplane_planes_from_nhwc(x.data(), k.batch, k.h, k.w, static_cast<std::int32_t>(k.c_in),
+                                k.ba, in.data());
+  const mk::qconv_bitplane_weights wts = mk::qconv_bitplane_pack(g, w.data(), k.bw, k.ba);
+  const mk::conv_requant rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
+  const std::vector<std::int64_t> thr = mk::qconv_bitplane_thresholds(rq, k.c_out);
+
+  // output planes: a sentinel everywhere, the interior must be rewritten and
+  // nothing else touched
+  const std::uint8_t sentinel = 0xC3;
+  std::vector<std::uint8_t> out(
+      static_cast<size_t>(mk::bitplane_image_bytes(k.batch, oh, ow, k.c_out, k.b_out)), sentinel);
+  mk::qconv2d_bitplane(g, wts, in.data(), rq, thr.data(), k.b_out, out.data());
+  std::vector<std::int32_t> raw(static_cast<size_t>(k.batch * per), -1);
+  mk::qconv2d_bitplane(g, wts, in.data(), rq, nullptr, k.b_out, nullptr, raw.data());
+
+  std::int64_t bad = 0;
+  const mk::bitplane_layout_t lo = mk::bitplane_layout(oh, ow, k.c_out, k.b_out);
+  const int cpo = mk::bitplane_cpb(k.b_out);
+  std::vector<char> written(out.size(), 0);
+  for (std::int64_t i = 0; i < k.batch; ++i)
+    for (std::int64_t y = 0; y < oh; ++y)
+      for (std::int64_t xx = 0; xx < ow; ++xx) {
+        const std::int64_t o = i * lo.img_stride + (y + 1) * lo.wp + xx + 1;
+        for (std::int64_t n = 0; n < k.c_out; ++n) {
+          const std::int64_t idx = ((i * oh + y) * ow + xx) * k.c_out + n;
+          if (mk::bitplane_code_at(out.data(), o, lo.group_stride, static_cast<std::int32_t>(n),
+                                   k.b_out) != want[static_cast<size_t>(idx)])
+            ++bad;
+          if (raw[static_cast<size_t>(idx)] != acc[static_cast<size_t>(idx)] + q.bias[size_t(n)])
+            ++bad;
+        }
+        for (std::int32_t go = 0; go < lo.groups; ++go) {
+          const std::uint8_t b = out[static_cast<size_t>(o + go * lo.group_stride)];
+          written[static_cast<size_t>(o + go * lo.group_stride)] = 1;
+          if (b >> (cpo * k.b_out)) ++bad;  // unused high bits must be 0
+        }
+      }
+  for (size_t j = 0; j < out.size(); ++j)
+    if (!written[j] && out[j] != sentinel) ++bad;
+  return bad;
+}
+
+const bp_conv_case cases[] = {
+    // ResNet20 stage shapes (stride 1, 3x3), the stride-2 transitions and
+    // the 1x1 stride-2 projections
+    {2, 32, 32, 16, 16, 3, 1, 2, 2, 2},
+    {2, 16, 16, 32, 32, 3, 1, 2, 2, 2},
+    {3, 8, 8, 64, 64, 3, 1, 2, 2, 2},
+    {2, 32, 32, 16, 32, 3, 2, 2, 2, 2},
+    {2, 16, 16, 32, 64, 3, 2, 3, 2, 2},
+    {2, 32, 32, 16, 32, 1, 2, 2, 2, 2},
+    {1, 16, 16, 32, 64, 1, 2, 2, 2, 2},
+    // other pairs, odd sizes, channels that leave partial groups, 3-bit outputs
+    {2, 9, 13, 5, 7, 3, 1, 3, 2, 3},
+    {1, 7, 5, 16, 17, 3, 2, 4, 2, 2},
+    {2, 11, 6, 7, 5, 3, 1, 2, 3, 3},
+    {1, 12, 12, 8, 9, 3, 1, 4, 3, 2},
+    {3, 5, 9, 3, 6, 1, 1, 3, 3, 2},
+    {1, 1, 1, 4, 3, 3, 1, 2, 2, 2},
+    {1, 40, 70, 6, 4, 3, 1, 2, 2, 2},  // rows longer than a 64-pixel tile
+};
+
+}  // namespace
+
+TEST_CASE("qconv2d_bitplane: equals the reference conv (SIMD and scalar twin)") {
+  const bool simd = mk::bitplane_simd_active();
+  if (!simd)
+    MESSAGE("SKIPPED avx512vbmi_lut6 conv: CPU lacks AVX-512 VBMI/BITALG or MIXQ_ISA < avx512; "
+            "only the scalar twin is checked");
+  int i = 0;
+  for (const bp_conv_case& k : cases) {
+    INFO("case " << i << ": " << k.batch << "x" << k.h << "x" << k.w << "x" << k.c_in << " -> "
+                 << k.c_out << " k" << k.kernel << " s" << k.stride << " W" << k.bw << "A" << k.ba
+                 << " out" << k.b_out);
+    if (simd) {
+      CHECK(run_case(k, 100 + i) == 0);
+      CHECK(std::string(mk::last_used_kernel()).find("lut6") != std::string::npos);
+    }
+    {
+      isa_scope scalar(mk::isa::scalar);
+      if (k.batch * k.h * k.w * k.c_in * k.c_out < 400000) CHECK(run_case(k, 100 + i) == 0);
+    }
+    ++i;
+  }
+}
+
+TEST_CASE("qconv2d_bitplane: bad packs throw") {
+  mk::conv_geometry g = make_geometry(1, 8, 8, 16, 16, 3, 1);
+  std::vector<std::int8_t> w(16 * 9 * 16, 0);
+  CHECK_THROWS_AS(mk::qconv_bitplane_pack(g, w.data(), 8, 2), std::invalid_argument);
+  CHECK_THROWS_AS(mk::qconv_bitplane_pack(g, w.data(), 2, 4), std::invalid_argument);
+  g.kernel = 5;
+  CHECK_THROWS_AS(mk::qconv_bitplane_pack(g, w.data(), 2, 2), std::invalid_argument);
+  g.kernel = 3;
+  w[5] = 2;  // outside the signed 2-bit range
+  CHECK_THROWS_AS(mk::qconv_bitplane_pack(g, w.data(), 2, 2), std::invalid_argument);
+}
