@@ -68,6 +68,7 @@ namespace detail {
 namespace avx512vbmi {
 
 constexpr int lut6_p = 2;  // 64-pixel tiles per step
+constexpr std::int32_t lut6_kchunk = 48;  // lookups per K chunk (see qgemm_bitplane_lut6)
 
 /// Maximal runs of consecutive offsets among off[0..mr): cnt in 1..8, or
 /// cnt = 0 when there are more than 8 runs. For run i: lanes
@@ -256,9 +257,11 @@ struct lut6_cursor {
     if (t < s->taps)
       cur = s->p->a + (s->p->tap_off ? s->p->tap_off[t] : 0) + g * s->p->group_stride;
   }
-  MIXQ_INLINE_LUT6 void reset(const lut6_src* src) noexcept {
+  MIXQ_INLINE_LUT6 void reset(const lut6_src* src, std::int32_t k0 = 0) noexcept {
     s = src;
-    t = g = k = 0;
+    k = k0;
+    t = k0 / src->groups;
+    g = k0 % src->groups;
     ksteps = src->taps * src->groups;
     set_tap();
   }
@@ -283,26 +286,33 @@ struct lut6_cursor {
   }
 };
 
-/// Sums of one 4-channel block for both tiles: u16 even-pixel sums ->
-/// ev_out, odd-pixel sums -> od_out ([lut6_p][bitplane_nb] zmm, memory).
-/// Accumulators stay in registers (fully unrolled; only the final results
-/// and the rare int32 flush touch memory).
+/// Sums of one 4-channel block for both tiles over lookups [k0, k1) (tb
+/// points at the block's tables for k0). k1 == ksteps: u16 even-pixel sums ->
+/// ev_out, odd-pixel sums -> od_out ([lut6_p][bitplane_nb] zmm, memory); else
+/// the running u16 sums go to part ([2][P][NB] zmm), which a call with
+/// k0 > 0 continues from (K chunks: ksteps <= F, so no flush across them).
+/// Accumulators stay in registers (fully unrolled; only the results, the
+/// chunk hand-over and the rare int32 flush touch memory).
 template <int Mode, int P>
 MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t* tb,
-                                        std::int32_t ksteps, int L, int F, __m512i* ev_out,
-                                        __m512i* od_out, std::int32_t* flush32,
+                                        std::int32_t k0, std::int32_t k1, std::int32_t ksteps,
+                                        int L, int F, __m512i* ev_out, __m512i* od_out,
+                                        __m512i* part, std::int32_t* flush32,
                                         bool& flushed) noexcept {
   constexpr int NB = bitplane_nb;
   lut6_cursor<Mode> cur;
-  cur.reset(&src);
+  cur.reset(&src, k0);
   __m512i all[P][NB], odd[P][NB];
 #pragma GCC unroll 2
   for (int i = 0; i < P; ++i)
 #pragma GCC unroll 4
-    for (int j = 0; j < NB; ++j) all[i][j] = odd[i][j] = _mm512_setzero_si512();
+    for (int j = 0; j < NB; ++j) {
+      all[i][j] = k0 ? _mm512_load_si512(part + i * NB + j) : _mm512_setzero_si512();
+      odd[i][j] = k0 ? _mm512_load_si512(part + (P + i) * NB + j) : _mm512_setzero_si512();
+    }
   std::int32_t since = 0;
-  for (std::int32_t k = 0; k < ksteps;) {
-    const int len = (ksteps - k) < L ? static_cast<int>(ksteps - k) : L;
+  for (std::int32_t k = k0; k < k1;) {
+    const int len = (k1 - k) < L ? static_cast<int>(k1 - k) : L;
     __m512i a8[P][NB];
     {
       __m512i ix[P];
@@ -362,6 +372,16 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
       flushed = true;
     }
   }
+  if (k1 < ksteps) {
+#pragma GCC unroll 2
+    for (int i = 0; i < P; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) {
+        _mm512_store_si512(part + i * NB + j, all[i][j]);
+        _mm512_store_si512(part + (P + i) * NB + j, odd[i][j]);
+      }
+    return;
+  }
 #pragma GCC unroll 2
   for (int i = 0; i < P; ++i)
 #pragma GCC unroll 4
@@ -388,6 +408,14 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
   alignas(64) std::uint8_t stage[lut6_stage_channels * P * 64];  // [tile][n][64] codes
   alignas(64) std::int32_t flush32[P * NB * 64];
   const bool can_prep = std::int64_t(P) * ksteps <= lut6_index_capacity;
+  // K chunk: with prepared index vectors and no u16 -> int32 flush, long
+  // reductions run in chunks of <= lut6_kchunk lookups (a 4-channel table
+  // chunk of <= 12 KB stays in L1 for all steps of a group), else in one go
+  std::int32_t kc = ksteps;
+  if (can_prep && ksteps <= F && ksteps > lut6_kchunk) {
+    const std::int32_t parts = (ksteps + lut6_kchunk - 1) / lut6_kchunk;
+    kc = (ksteps + parts - 1) / parts;
+  }
   // Row tiles are processed in groups of G 2-tile steps: their index vectors
   // are prepared first, then each 4-channel table block serves all of them
   // while it is hot in L1 (tables are 64 B per 3 weights, the larger stream).
@@ -447,20 +475,40 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
     }
     for (std::int32_t b = 0; b < nblocks; ++b) {
       const std::uint8_t* tb = pw.tables.data() + std::int64_t(b) * ksteps * NB * 64;
+      alignas(64) __m512i evs_g[GMAX][P * NB], ods_g[GMAX][P * NB], part[GMAX][2 * P * NB];
+      bool flushed_g[GMAX] = {};
+      if (kc < ksteps)  // K chunks: a table chunk serves every step of the group from L1
+        for (std::int32_t k0 = 0; k0 < ksteps; k0 += kc) {
+          const std::int32_t k1 = k0 + kc < ksteps ? k0 + kc : ksteps;
+          const std::uint8_t* tk = tb + std::int64_t(k0) * NB * 64;
+          for (int gi = 0; gi < ng; ++gi) {
+            if (two[gi])
+              lut6_block<1, 2>(src[gi], tk, k0, k1, ksteps, L, F, evs_g[gi], ods_g[gi], part[gi],
+                               flush32, flushed_g[gi]);
+            else
+              lut6_block<1, 1>(src[gi], tk, k0, k1, ksteps, L, F, evs_g[gi], ods_g[gi], part[gi],
+                               flush32, flushed_g[gi]);
+          }
+        }
       for (int gi = 0; gi < ng; ++gi) {
         const lut6_src& sr = src[gi];
-        alignas(64) __m512i evs[P * NB], ods[P * NB];
-        bool flushed = false;
-        if (F < ksteps) std::memset(flush32, 0, sizeof(flush32));
-        if (mode[gi] == 1) {
-          if (two[gi])
-            lut6_block<1, 2>(sr, tb, ksteps, L, F, evs, ods, flush32, flushed);
-          else
-            lut6_block<1, 1>(sr, tb, ksteps, L, F, evs, ods, flush32, flushed);
-        } else if (mode[gi] == 0) {
-          lut6_block<0, 2>(sr, tb, ksteps, L, F, evs, ods, flush32, flushed);
-        } else {
-          lut6_block<2, 2>(sr, tb, ksteps, L, F, evs, ods, flush32, flushed);
+        __m512i* evs = evs_g[gi];
+        __m512i* ods = ods_g[gi];
+        bool flushed = flushed_g[gi];
+        if (kc >= ksteps) {
+          if (F < ksteps) std::memset(flush32, 0, sizeof(flush32));
+          if (mode[gi] == 1) {
+            if (two[gi])
+              lut6_block<1, 2>(sr, tb, 0, ksteps, ksteps, L, F, evs, ods, nullptr, flush32,
+                               flushed);
+            else
+              lut6_block<1, 1>(sr, tb, 0, ksteps, ksteps, L, F, evs, ods, nullptr, flush32,
+                               flushed);
+          } else if (mode[gi] == 0) {
+            lut6_block<0, 2>(sr, tb, 0, ksteps, ksteps, L, F, evs, ods, nullptr, flush32, flushed);
+          } else {
+            lut6_block<2, 2>(sr, tb, 0, ksteps, ksteps, L, F, evs, ods, nullptr, flush32, flushed);
+          }
         }
         for (int i = 0; i < (two[gi] ? 2 : 1); ++i) {
           const std::int64_t mt = sr.m[i];
