@@ -235,6 +235,61 @@ MIXQ_INLINE_LUT6 inline void lut6_scatter(std::uint8_t* base, const lut6_runs& r
   for (int i = 0; i < mr; ++i) base[off[i]] = tmp[i];
 }
 
+/// Every (tap, group) index vector of one tile, in k order, into dst. The
+/// tile's run shape is classified once (not per vector): one run = one load;
+/// two 32-pixel or four 16-pixel rows = loads + inserts; else lut6_gather.
+template <int Kind>
+MIXQ_INLINE_LUT6 inline void lut6_prepare_k(const bitplane_problem& p, const lut6_runs& r,
+                                            const std::int64_t* off, int mr, std::int32_t taps,
+                                            std::int32_t groups, __m512i* dst) noexcept {
+  for (std::int32_t t = 0; t < taps; ++t) {
+    const std::uint8_t* cur = p.a + (p.tap_off ? p.tap_off[t] : 0);
+    for (std::int32_t g = 0; g < groups; ++g, cur += p.group_stride) {
+      const std::uintptr_t c = reinterpret_cast<std::uintptr_t>(cur);
+      __m512i v;
+      if constexpr (Kind == 1) {
+        v = _mm512_loadu_si512(reinterpret_cast<const void*>(c + std::uintptr_t(r.off[0])));
+      } else if constexpr (Kind == 2) {
+        const __m256i lo =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + std::uintptr_t(r.off[0])));
+        const __m256i hi =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + std::uintptr_t(r.off[1])));
+        v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+      } else if constexpr (Kind == 4) {
+        const __m256i lo = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + std::uintptr_t(r.off[0])))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + std::uintptr_t(r.off[1]))), 1);
+        const __m256i hi = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + std::uintptr_t(r.off[2])))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + std::uintptr_t(r.off[3]))), 1);
+        v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+      } else if constexpr (Kind == 5) {
+        v = lut6_gather_step2(cur, r);
+      } else {
+        v = lut6_gather(cur, r, off, mr);
+      }
+      _mm512_store_si512(dst++, v);
+    }
+  }
+}
+
+MIXQ_INLINE_LUT6 inline void lut6_prepare(const bitplane_problem& p, const lut6_runs& r,
+                                          const std::int64_t* off, int mr, std::int32_t taps,
+                                          std::int32_t groups, __m512i* dst) noexcept {
+  if (r.step == 2 && r.cnt >= 1)
+    lut6_prepare_k<5>(p, r, off, mr, taps, groups, dst);
+  else if (r.cnt == 1)
+    lut6_prepare_k<1>(p, r, off, mr, taps, groups, dst);
+  else if (r.cnt == 2 && r.start[1] == 32 && mr == 64)
+    lut6_prepare_k<2>(p, r, off, mr, taps, groups, dst);
+  else if (r.cnt == 4 && r.start[1] == 16 && r.start[2] == 32 && r.start[3] == 48 && mr == 64)
+    lut6_prepare_k<4>(p, r, off, mr, taps, groups, dst);
+  else
+    lut6_prepare_k<0>(p, r, off, mr, taps, groups, dst);
+}
+
 /// Where the index vectors of one 2-tile step come from.
 struct lut6_src {
   const bitplane_problem* p;
@@ -463,13 +518,9 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
       two[ng] = ms + MT < m1;
       if (mode[ng] == 1) {  // gather every (tile, tap, group) vector once for all channel blocks
         __m512i* buf = ibuf + std::int64_t(ng) * P * ksteps;
-        lut6_cursor<2> c;
-        c.reset(&sr);
-        for (std::int32_t k = 0; k < ksteps; ++k) {
-          _mm512_store_si512(buf + k, c.get(0));
-          if (two[ng]) _mm512_store_si512(buf + std::int64_t(ksteps) + k, c.get(1));
-          c.advance();
-        }
+        for (int i = 0; i < (two[ng] ? 2 : 1); ++i)
+          lut6_prepare(p, sr.runs[i], p.pix_off + sr.m[i], sr.mr[i], pw.taps, pw.groups,
+                       buf + std::int64_t(i) * ksteps);
         sr.buf = buf;
       }
     }
