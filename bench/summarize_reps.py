@@ -5,7 +5,8 @@ Each repetition times oneDNN right before mixq on every (shape, batch,
 threads), so per-repetition ratios are paired. Prints markdown tables of
 medians with the spread (min-max) over repetitions:
   1. mixq W8A8 (avx512) vs oneDNN int8 convolution, paired ratios;
-  2. bit-width ratios inside one ISA (W2A2/W8A8 avx512, W4A4/W8A8 avx2);
+  2. bit-width ratios inside one ISA (W2A2/W8A8 avx512 through qconv2d and
+     through the LUT6 path on bit-plane planes, impl mixq_lut6; W4A4/W8A8 avx2);
   3. border-tap skipping vs all taps (impl mixq_fulltaps, --full-taps runs).
 
 usage: summarize_reps.py run1.csv run2.csv ...
@@ -64,12 +65,14 @@ def main(paths):
         print(f"| {name} | {batch} | {thr} | {spread(vb)} | {spread(va)} |"
               f" {statistics.median(va) / statistics.median(vb):.3f} | {spread(rr, '{:.3f}')} |")
     print()
-    print("| shape | batch | threads | avx512 W2A2 / W8A8 | avx2 W4A4 / W8A8 | avx2 W2A2 / W8A8 |")
-    print("|---|---|---|---|---|---|")
+    print("| shape | batch | threads | avx512 W2A2 / W8A8 | avx512 LUT6 W2A2 / W8A8 |"
+          " avx2 W4A4 / W8A8 | avx2 W2A2 / W8A8 |")
+    print("|---|---|---|---|---|---|---|")
     for name, batch, thr in cases:
         cells = []
-        for isa, bits in (("avx512", "2"), ("avx2", "4"), ("avx2", "2")):
-            a = (name, batch, thr, "mixq", isa, bits, bits)
+        for impl, isa, bits in (("mixq", "avx512", "2"), ("mixq_lut6", "avx512", "2"),
+                                ("mixq", "avx2", "4"), ("mixq", "avx2", "2")):
+            a = (name, batch, thr, impl, isa, bits, bits)
             b = (name, batch, thr, "mixq", isa, "8", "8")
             _, _, rr = paired(runs, a, b)
             cells.append(spread(rr, "{:.2f}") if rr else "-")
