@@ -202,7 +202,7 @@ bool validate_lut6(const mk::conv_geometry& g, const reference& ref,
     for (int64_t y = 0; y < oh; ++y)
       for (int64_t x = 0; x < ow; ++x)
         for (int64_t n = 0; n < g.c_out; ++n)
-          if (mk::bitplane_code_at(outp.data(), i * lo.img_stride + (y + 1) * lo.wp + x + 1,
+          if (mk::bitplane_code_at(outp.data(), mk::bitplane_pixel(lo, i, y, x),
                                    lo.group_stride, int32_t(n), b_out) !=
               ref.out[t][size_t((y * ow + x) * g.c_out + n)])
             return false;

@@ -89,7 +89,22 @@ struct bitplane_problem {
   std::int64_t group_stride = 0;          ///< bytes between group planes
   const std::int64_t* pix_off = nullptr;  ///< [m] offsets (one byte per pixel)
   const std::int64_t* tap_off = nullptr;  ///< [taps]; nullptr = all zero
+  /// Row masks (planes without halo columns, conv_bitplane layout): when
+  /// row_len > 0, rows m are output pixels in row-major order, pixel m at
+  /// column x(m) = (x0 + m) % row_len, and the index byte of tap t counts as 0
+  /// (the zero halo) wherever the input column stride * x(m) + tap_dx[t] lies
+  /// outside [0, in_w). The byte itself is still read (it must be readable).
+  std::int64_t row_len = 0, x0 = 0, in_w = 0;
+  int stride = 1;
+  const std::int8_t* tap_dx = nullptr;  ///< [taps] in {-1, 0, 1}
 };
+
+/// Whether tap t of problem row m reads the zero halo of a row-masked problem.
+inline bool bitplane_masked(const bitplane_problem& p, std::int64_t m, std::int32_t t) noexcept {
+  if (p.row_len <= 0 || !p.tap_dx) return false;
+  const std::int64_t x = p.stride * ((p.x0 + m) % p.row_len) + p.tap_dx[t];
+  return x < 0 || x >= p.in_w;
+}
 
 /// Optional fused output in the SAME format (the next layer's input): codes
 /// (epilogue rule of requant.hpp, no residual) written as index bytes of
@@ -247,6 +262,7 @@ inline void qgemm_bitplane_range(const bitplane_problem& p, const bitplane_weigh
   auto acc_of = [&](std::int64_t m, std::int32_t c) {
     std::int64_t s = 0;
     for (std::int32_t t = 0; t < pw.taps; ++t) {
+      if (bitplane_masked(p, m, t)) continue;
       const std::int64_t o = p.pix_off[m] + (p.tap_off ? p.tap_off[t] : 0);
       for (std::int32_t k = 0; k < pw.k_seg; ++k)
         s += std::int64_t(bitplane_code_at(p.a, o, p.group_stride, k, pw.b_a)) *

@@ -6,17 +6,23 @@
 // layer's index bytes (per-channel thresholds = the requant.hpp rule).
 //
 // Plane layout of a [batch][h][w] map with c channels of b-bit codes
-// (bitplane_layout): [batch][G][h+2][w+2] bytes, G = bitplane_groups(c, b),
-// zero halo (index 0 = all codes 0), plus bitplane_overread_bytes after the
-// last image. Pixel (i, y, x), group g: base[i*img_stride + g*group_stride +
-// (y+1)*wp + (x+1)].
+// (bitplane_layout): after a lead of 64 bytes, [batch][G][h+2][w] bytes:
+// one zero halo ROW above and below each image, NO halo columns (so a run of
+// whole output rows is one contiguous run of index bytes: a 64-pixel tile
+// of a 32-, 16- or 8-wide map is one load), plus bitplane_overread_bytes
+// after the last image. Pixel (i, y, x), group g lives at
+// lead + i*img_stride + g*group_stride + (y+1)*w + x (bitplane_pixel).
+// The missing halo columns are the kernel's row masks (bitplane_problem::
+// row_len): a tap whose input column falls outside [0, w) reads a
+// neighbouring byte (readable thanks to the lead and the halo rows) and the
+// kernel zeroes that lane, exactly as if it had read the halo.
 //
 // Implicit GEMM as in qconv.hpp: output pixel m = (i, oy, ox) reads tap
-// (dy, dx) at plane offset i*img + (oy*s + dy)*wp + ox*s + dx (3x3) or
-// i*img + (oy*s + 1)*wp + ox*s + 1 (1x1); lanes are output pixels. Work items
-// are chunks of whole output rows (conv_chunk), each one kernel call over all
-// output channels (the fused output writes complete index bytes); the
-// offsets of a chunk live on the stack (L1), not in a per-layer array.
+// (dy, dx) at plane offset i*img + (oy*s + dy)*w + ox*s + dx - 1 (3x3) or
+// i*img + (oy*s + 1)*w + ox*s (1x1); lanes are output pixels. Work items
+// are chunks of whole output rows (bitplane_conv_chunk), each one kernel call
+// over all output channels (the fused output writes complete index bytes);
+// the offsets of a chunk live on the stack (L1), not in a per-layer array.
 // No border-tap skipping: lanes are pixels, so every lane of a vector
 // looks up every tap (halo taps read index 0). No residual on this path.
 #include <cstdint>
@@ -30,9 +36,9 @@
 namespace mixq {
 namespace kernels {
 
-/// Strides of a padded plane image (see the header comment).
+/// Strides of a plane image (see the header comment).
 struct bitplane_layout_t {
-  std::int64_t hp = 0, wp = 0, group_stride = 0, img_stride = 0;
+  std::int64_t lead = 64, hp = 0, w = 0, group_stride = 0, img_stride = 0;
   std::int32_t groups = 0;
 };
 
@@ -40,19 +46,25 @@ inline bitplane_layout_t bitplane_layout(std::int64_t h, std::int64_t w, std::in
                                          int b) noexcept {
   bitplane_layout_t l;
   l.hp = h + 2;
-  l.wp = w + 2;
+  l.w = w;
   l.groups = bitplane_groups(static_cast<std::int32_t>(c), b);
-  l.group_stride = l.hp * l.wp;
+  l.group_stride = l.hp * l.w;
   l.img_stride = l.group_stride * l.groups;
   return l;
 }
 
-/// Bytes to allocate (zero-filled, so the halo is index 0) for the planes of
-/// a [batch][h][w][c] map of b-bit codes.
+/// Byte offset of pixel (i, y, x), group 0 (add g * group_stride for group g).
+inline std::int64_t bitplane_pixel(const bitplane_layout_t& l, std::int64_t i, std::int64_t y,
+                                   std::int64_t x) noexcept {
+  return l.lead + i * l.img_stride + (y + 1) * l.w + x;
+}
+
+/// Bytes to allocate (zero-filled, so the halo rows are index 0) for the
+/// planes of a [batch][h][w][c] map of b-bit codes.
 inline std::int64_t bitplane_image_bytes(std::int64_t batch, std::int64_t h, std::int64_t w,
                                          std::int64_t c, int b) noexcept {
-  return batch * bitplane_layout(h, w, c, b).img_stride +
-         static_cast<std::int64_t>(bitplane_overread_bytes);
+  const bitplane_layout_t l = bitplane_layout(h, w, c, b);
+  return l.lead + batch * l.img_stride + static_cast<std::int64_t>(bitplane_overread_bytes);
 }
 
 /// u8 NHWC codes [batch][h][w][c] (dense) -> the interior of zero-initialized
@@ -61,10 +73,9 @@ inline void bitplane_planes_from_nhwc(const std::uint8_t* codes, std::int64_t ba
                                       std::int64_t h, std::int64_t w, std::int32_t c, int b,
                                       std::uint8_t* planes) noexcept {
   const bitplane_layout_t l = bitplane_layout(h, w, c, b);
-  for (std::int64_t i = 0; i < batch; ++i)
-    for (std::int64_t y = 0; y < h; ++y)
-      bitplane_from_codes(codes + ((i * h + y) * w) * c, w, c, c, b,
-                          planes + i * l.img_stride + (y + 1) * l.wp + 1, l.group_stride);
+  for (std::int64_t i = 0; i < batch; ++i)  // the interior rows of an image are contiguous
+    bitplane_from_codes(codes + i * h * w * c, h * w, c, c, b, planes + bitplane_pixel(l, i, 0, 0),
+                        l.group_stride);
 }
 
 namespace detail {
@@ -146,10 +157,15 @@ inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weight
   const bitplane_layout_t li = bitplane_layout(g.h, g.w, g.c_in, wts.pw.b_a);
   const bitplane_layout_t lo = bitplane_layout(g.out_h(), g.out_w(), g.c_out, b_out);
   const std::int64_t oh = g.out_h(), ow = g.out_w(), per_img = oh * ow, P = g.batch * per_img;
-  const std::int64_t s = g.stride, base = g.kernel == 1 ? li.wp + 1 : 0;
+  const std::int64_t s = g.stride, base = li.lead + (g.kernel == 1 ? li.w : 0);
   std::int64_t tap_off[9] = {};
+  std::int8_t tap_dx[9] = {};
   for (int dy = 0; dy < g.kernel; ++dy)
-    for (int dx = 0; dx < g.kernel; ++dx) tap_off[dy * g.kernel + dx] = dy * li.wp + dx;
+    for (int dx = 0; dx < g.kernel; ++dx) {
+      const int t = dy * g.kernel + dx, d = g.kernel == 1 ? 0 : dx - 1;
+      tap_off[t] = dy * li.w + d;
+      tap_dx[t] = static_cast<std::int8_t>(d);
+    }
 
   int threads = 1;
 #ifdef _OPENMP
@@ -168,8 +184,8 @@ inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weight
     std::int64_t i = p0 / per_img, rem = p0 % per_img, oy = rem / ow, ox = rem % ow;
     for (std::int64_t j = 0; j < cnt;) {  // row runs: constant steps inside a row
       const std::int64_t len = (ow - ox < cnt - j) ? ow - ox : cnt - j;
-      const std::int64_t a0 = i * li.img_stride + base + oy * s * li.wp + ox * s;
-      const std::int64_t o0 = i * lo.img_stride + (oy + 1) * lo.wp + ox + 1;
+      const std::int64_t a0 = i * li.img_stride + base + oy * s * li.w + ox * s;
+      const std::int64_t o0 = bitplane_pixel(lo, i, oy, ox);
       for (std::int64_t q = 0; q < len; ++q) pix[j + q] = a0 + q * s;
       for (std::int64_t q = 0; q < len; ++q) opix[j + q] = o0 + q;
       j += len;
@@ -185,6 +201,11 @@ inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weight
     p.group_stride = li.group_stride;
     p.pix_off = pix;
     p.tap_off = tap_off;
+    p.row_len = ow;  // the missing halo columns
+    p.x0 = p0 % ow;
+    p.in_w = g.w;
+    p.stride = g.stride;
+    p.tap_dx = tap_dx;
     epilogue ep;
     ep.bias = rq.bias;
     ep.qm = rq.qm;

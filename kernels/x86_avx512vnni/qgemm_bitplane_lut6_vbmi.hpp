@@ -241,9 +241,11 @@ MIXQ_INLINE_LUT6 inline void lut6_scatter(std::uint8_t* base, const lut6_runs& r
 template <int Kind>
 MIXQ_INLINE_LUT6 inline void lut6_prepare_k(const bitplane_problem& p, const lut6_runs& r,
                                             const std::int64_t* off, int mr, std::int32_t taps,
-                                            std::int32_t groups, __m512i* dst) noexcept {
+                                            std::int32_t groups, const __mmask64* keep,
+                                            __m512i* dst) noexcept {
   for (std::int32_t t = 0; t < taps; ++t) {
     const std::uint8_t* cur = p.a + (p.tap_off ? p.tap_off[t] : 0);
+    const __mmask64 kt = keep ? keep[p.tap_dx[t] + 1] : _cvtu64_mask64(~0ull);
     for (std::int32_t g = 0; g < groups; ++g, cur += p.group_stride) {
       const std::uintptr_t c = reinterpret_cast<std::uintptr_t>(cur);
       __m512i v;
@@ -270,24 +272,25 @@ MIXQ_INLINE_LUT6 inline void lut6_prepare_k(const bitplane_problem& p, const lut
       } else {
         v = lut6_gather(cur, r, off, mr);
       }
-      _mm512_store_si512(dst++, v);
+      _mm512_store_si512(dst++, _mm512_maskz_mov_epi8(kt, v));
     }
   }
 }
 
 MIXQ_INLINE_LUT6 inline void lut6_prepare(const bitplane_problem& p, const lut6_runs& r,
                                           const std::int64_t* off, int mr, std::int32_t taps,
-                                          std::int32_t groups, __m512i* dst) noexcept {
+                                          std::int32_t groups, const __mmask64* keep,
+                                          __m512i* dst) noexcept {
   if (r.step == 2 && r.cnt >= 1)
-    lut6_prepare_k<5>(p, r, off, mr, taps, groups, dst);
+    lut6_prepare_k<5>(p, r, off, mr, taps, groups, keep, dst);
   else if (r.cnt == 1)
-    lut6_prepare_k<1>(p, r, off, mr, taps, groups, dst);
+    lut6_prepare_k<1>(p, r, off, mr, taps, groups, keep, dst);
   else if (r.cnt == 2 && r.start[1] == 32 && mr == 64)
-    lut6_prepare_k<2>(p, r, off, mr, taps, groups, dst);
+    lut6_prepare_k<2>(p, r, off, mr, taps, groups, keep, dst);
   else if (r.cnt == 4 && r.start[1] == 16 && r.start[2] == 32 && r.start[3] == 48 && mr == 64)
-    lut6_prepare_k<4>(p, r, off, mr, taps, groups, dst);
+    lut6_prepare_k<4>(p, r, off, mr, taps, groups, keep, dst);
   else
-    lut6_prepare_k<0>(p, r, off, mr, taps, groups, dst);
+    lut6_prepare_k<0>(p, r, off, mr, taps, groups, keep, dst);
 }
 
 /// Where the index vectors of one 2-tile step come from.
@@ -297,9 +300,56 @@ struct lut6_src {
   std::int64_t m[lut6_p];
   int mr[lut6_p];
   lut6_runs runs[lut6_p];
-  const __m512i* buf;  // prepared [lut6_p][ksteps] or nullptr
+  __mmask64 keep[lut6_p][3];  // row-masked problems: lanes kept for tap_dx = -1, 0, +1
+  const __m512i* buf;         // prepared [lut6_p][ksteps] or nullptr
   bool direct;
+  bool masked;  // row-masked problem (keep applies)
 };
+
+/// Columns of a row-masked problem whose tap_dx = d - 1 reads the halo:
+/// cols[d][0..n[d]) (at most 4 per d; conv geometries have at most 1).
+struct lut6_mask_cols {
+  int n[3] = {0, 0, 0};
+  std::int64_t cols[3][4] = {};
+  bool ok = true;  // false: more masked columns than fit (scalar lane loop)
+};
+
+MIXQ_TARGET_LUT6 inline lut6_mask_cols lut6_find_mask_cols(const bitplane_problem& p) noexcept {
+  lut6_mask_cols mc;
+  for (std::int64_t x = 0; x < p.row_len; ++x)
+    for (int d = 0; d < 3; ++d) {
+      const std::int64_t xi = p.stride * x + d - 1;
+      if (xi >= 0 && xi < p.in_w) continue;
+      if (mc.n[d] == 4) {
+        mc.ok = false;
+        return mc;
+      }
+      mc.cols[d][mc.n[d]++] = x;
+    }
+  return mc;
+}
+
+/// keep[d]: lanes l < 64 of the tile starting at problem row mb whose column
+/// is not masked for tap_dx = d - 1.
+MIXQ_INLINE_LUT6 inline void lut6_keep_masks(const bitplane_problem& p, const lut6_mask_cols& mc, std::int64_t mb,
+                            __mmask64* keep) noexcept {
+  const std::int64_t xf = (p.x0 + mb) % p.row_len;
+  for (int d = 0; d < 3; ++d) {
+    std::uint64_t drop = 0;
+    if (mc.ok) {
+      for (int j = 0; j < mc.n[d]; ++j)
+        for (std::int64_t l = ((mc.cols[d][j] - xf) % p.row_len + p.row_len) % p.row_len; l < 64;
+             l += p.row_len)
+          drop |= 1ull << l;
+    } else {
+      for (std::int64_t l = 0; l < 64; ++l) {
+        const std::int64_t xi = p.stride * ((xf + l) % p.row_len) + d - 1;
+        if (xi < 0 || xi >= p.in_w) drop |= 1ull << l;
+      }
+    }
+    keep[d] = _cvtu64_mask64(~drop);
+  }
+}
 
 /// Cursor over (t, g) in k order.
 template <int Mode>  // 0 direct, 1 buffer, 2 gather per use
@@ -326,7 +376,8 @@ struct lut6_cursor {
           reinterpret_cast<const void*>(s->buf + std::int64_t(i) * ksteps + k));
     if (Mode == 0)
       return _mm512_loadu_si512(reinterpret_cast<const void*>(cur + s->runs[i].off[0]));
-    return lut6_gather(cur, s->runs[i], s->p->pix_off + s->m[i], s->mr[i]);
+    const __m512i v = lut6_gather(cur, s->runs[i], s->p->pix_off + s->m[i], s->mr[i]);
+    return s->masked ? _mm512_maskz_mov_epi8(s->keep[i][s->p->tap_dx[t] + 1], v) : v;
   }
   MIXQ_INLINE_LUT6 void advance() noexcept {
     ++k;
@@ -490,6 +541,8 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
             bo->thresholds[std::int64_t(c) * levels + l] - (ep.bias ? ep.bias[c] : 0) - corr[c];
         thr16[c * levels + l] = static_cast<std::uint16_t>(t < 0 ? 0 : (t > 65535 ? 65535 : t));
       }
+  const bool masked = p.row_len > 0 && p.tap_dx;
+  const lut6_mask_cols mcols = masked ? lut6_find_mask_cols(p) : lut6_mask_cols{};
   for (std::int64_t mg = m0; mg < m1; mg += std::int64_t(G) * P * MT) {
     lut6_src src[GMAX];
     int mode[GMAX];
@@ -503,13 +556,15 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
       sr.taps = pw.taps;
       sr.groups = pw.groups;
       sr.buf = nullptr;
-      bool direct = true;
+      sr.masked = masked;
+      bool direct = !masked;
       for (int i = 0; i < P; ++i) {
         const std::int64_t mi = ms + std::int64_t(i) * MT;
         const std::int64_t mb = mi < m1 ? mi : ms;  // an absent tile repeats tile 0 (never stored)
         sr.m[i] = mb;
         sr.mr[i] = static_cast<int>((m1 - mb) < MT ? (m1 - mb) : MT);
         lut6_find_runs(p.pix_off + mb, sr.mr[i], sr.runs[i], true);
+        if (masked) lut6_keep_masks(p, mcols, mb, sr.keep[i]);
         direct = direct && sr.runs[i].cnt == 1 && sr.runs[i].step == 1;
       }
       // prepared (contiguous, L1-friendly) index vectors whenever they fit: the
@@ -520,7 +575,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
         __m512i* buf = ibuf + std::int64_t(ng) * P * ksteps;
         for (int i = 0; i < (two[ng] ? 2 : 1); ++i)
           lut6_prepare(p, sr.runs[i], p.pix_off + sr.m[i], sr.mr[i], pw.taps, pw.groups,
-                       buf + std::int64_t(i) * ksteps);
+                       masked ? sr.keep[i] : nullptr, buf + std::int64_t(i) * ksteps);
         sr.buf = buf;
       }
     }

@@ -46,10 +46,13 @@ std::int64_t run_case(const bp_conv_case& k, std::uint64_t seed) {
       mk::ref::conv_ref_requant{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi},
       mk::ref::conv_ref_residual{}, want.data());
 
-  // input planes: zero halo, garbage over-read tail (must never matter)
+  // input planes: zero halo rows; garbage lead and over-read tail, which only
+  // masked lanes and past-the-end loads read (must never matter)
   std::vector<std::uint8_t> in(
       static_cast<size_t>(mk::bitplane_image_bytes(k.batch, k.h, k.w, k.c_in, k.ba)), 0);
   for (size_t i = in.size() - mk::bitplane_overread_bytes; i < in.size(); ++i) in[i] = 0xFF;
+  const mk::bitplane_layout_t li = mk::bitplane_layout(k.h, k.w, k.c_in, k.ba);
+  for (std::int64_t i = 0; i < li.lead; ++i) in[static_cast<size_t>(i)] = 0x3F;
   mk::bitplane_planes_from_nhwc(x.data(), k.batch, k.h, k.w, static_cast<std::int32_t>(k.c_in),
                                 k.ba, in.data());
   const mk::qconv_bitplane_weights wts = mk::qconv_bitplane_pack(g, w.data(), k.bw, k.ba);
@@ -72,7 +75,7 @@ std::int64_t run_case(const bp_conv_case& k, std::uint64_t seed) {
   for (std::int64_t i = 0; i < k.batch; ++i)
     for (std::int64_t y = 0; y < oh; ++y)
       for (std::int64_t xx = 0; xx < ow; ++xx) {
-        const std::int64_t o = i * lo.img_stride + (y + 1) * lo.wp + xx + 1;
+        const std::int64_t o = mk::bitplane_pixel(lo, i, y, xx);
         for (std::int64_t n = 0; n < k.c_out; ++n) {
           const std::int64_t idx = ((i * oh + y) * ow + xx) * k.c_out + n;
           if (mk::bitplane_code_at(out.data(), o, lo.group_stride, static_cast<std::int32_t>(n),
