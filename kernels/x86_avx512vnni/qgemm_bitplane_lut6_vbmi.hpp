@@ -272,6 +272,7 @@ MIXQ_INLINE_LUT6 inline void lut6_prepare_k(const bitplane_problem& p, const lut
       } else {
         v = lut6_gather(cur, r, off, mr);
       }
+      __asm__("" : "+v"(v));  // a plain load, then the mask (GCC would fuse a masked load)
       _mm512_store_si512(dst++, _mm512_maskz_mov_epi8(kt, v));
     }
   }
