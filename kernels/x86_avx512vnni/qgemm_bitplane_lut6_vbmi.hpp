@@ -76,12 +76,20 @@ constexpr std::int32_t lut6_kchunk = 48;  // lookups per K chunk (see qgemm_bitp
 /// byte (adj = off[start] - start).
 struct lut6_runs {
   int cnt = 0;
-  int step = 1;  // 2: runs of offsets advancing by 2 (stride-2 convs), cnt >= 1
   int start[9] = {};
   std::int64_t off[8] = {};
   std::int64_t adj[8] = {};
   __mmask64 mask[8] = {};
+  // Window mode (win > 0, cnt == 0: more than 8 runs, e.g. stride-2 rows):
+  // lanes wmask[w] read base[wstart[w] + widx[w][lane]], widx < wspan[w] <= 128.
+  int win = 0;
+  std::int64_t wstart[4] = {};
+  int wspan[4] = {};
+  __mmask64 wmask[4] = {};
+  alignas(64) std::uint8_t widx[4][64] = {};
 };
+
+constexpr int lut6_max_windows = 4;
 
 MIXQ_INLINE_LUT6 inline __mmask64 lut6_lane_mask(int s, int e) noexcept {
   const std::uint64_t hi = e >= 64 ? ~0ull : ((1ull << e) - 1);
@@ -90,30 +98,43 @@ MIXQ_INLINE_LUT6 inline __mmask64 lut6_lane_mask(int s, int e) noexcept {
 }
 
 MIXQ_INLINE_LUT6 inline void lut6_find_runs(const std::int64_t* off, int mr, lut6_runs& r,
-                                            bool allow_step2 = false) noexcept {
-  // bit i of brk (brk2): lane i starts a run of step 1 (2), i.e. i == 0 or
-  // off[i] != off[i-1] + 1 (+ 2), i < mr
-  std::uint64_t brk = 1, brk2 = 1;
-  const __m512i one = _mm512_set1_epi64(1), two = _mm512_set1_epi64(2);
+                                            bool allow_windows = false) noexcept {
+  // bit i of brk: lane i starts a run (i == 0 or off[i] != off[i-1] + 1), i < mr
+  std::uint64_t brk = 1;
+  const __m512i one = _mm512_set1_epi64(1);
   for (int q = 0; q < 8 && 8 * q + 1 < mr; ++q) {
     const int lanes = mr - 1 - 8 * q;  // pairs (i, i+1) with i + 1 < mr in this chunk
     const __mmask8 km = static_cast<__mmask8>(lanes >= 8 ? 0xFF : ((1u << lanes) - 1u));
     const __m512i a = _mm512_maskz_loadu_epi64(km, off + 8 * q);
     const __m512i b = _mm512_maskz_loadu_epi64(km, off + 8 * q + 1);
-    const __m512i d = _mm512_sub_epi64(b, a);
-    brk |= std::uint64_t(_cvtmask8_u32(_mm512_mask_cmpneq_epi64_mask(km, d, one))) << (8 * q + 1);
-    brk2 |= std::uint64_t(_cvtmask8_u32(_mm512_mask_cmpneq_epi64_mask(km, d, two)))
-            << (8 * q + 1);
+    const __mmask8 ne = _mm512_mask_cmpneq_epi64_mask(km, _mm512_sub_epi64(b, a), one);
+    brk |= std::uint64_t(_cvtmask8_u32(ne)) << (8 * q + 1);
   }
-  int cnt = __builtin_popcountll(brk);
-  r.step = 1;
-  if (allow_step2 && cnt > 8 && __builtin_popcountll(brk2) <= 8) {
-    brk = brk2;
-    cnt = __builtin_popcountll(brk2);
-    r.step = 2;
-  }
+  const int cnt = __builtin_popcountll(brk);
+  r.win = 0;
   if (cnt > 8) {
     r.cnt = 0;
+    if (!allow_windows) return;
+    // windows: greedy 128-byte spans of ascending offsets (else byte gather)
+    int w = 0;
+    std::uint64_t m = 0;
+    for (int l = 0; l < mr; ++l) {
+      if (m == 0 || off[l] < r.wstart[w] || off[l] - r.wstart[w] >= 128) {
+        if (m != 0) {
+          r.wmask[w] = _cvtu64_mask64(m);
+          if (++w == lut6_max_windows) return;  // too scattered: byte gather
+        }
+        r.wstart[w] = off[l];
+        r.wspan[w] = 0;
+        m = 0;
+      }
+      const int d = static_cast<int>(off[l] - r.wstart[w]);
+      r.widx[w][l] = static_cast<std::uint8_t>(d);
+      if (d + 1 > r.wspan[w]) r.wspan[w] = d + 1;
+      m |= 1ull << l;
+    }
+    r.wmask[w] = _cvtu64_mask64(m);
+    r.win = w + 1;
     return;
   }
   r.cnt = cnt;
@@ -128,29 +149,23 @@ MIXQ_INLINE_LUT6 inline void lut6_find_runs(const std::int64_t* off, int mr, lut
   for (int i = 0; i < cnt; ++i) r.mask[i] = lut6_lane_mask(r.start[i], r.start[i + 1]);
 }
 
-/// Step-2 runs (stride-2 rows): run i covers lanes [s, e) = bytes
-/// base[off[s] + 2 (l - s)]. Two masked loads fetch the 2 (e - s) - 1 bytes
-/// the run spans (never more: no over-read), vpermt2b picks the even ones.
-MIXQ_INLINE_LUT6 inline __m512i lut6_gather_step2(const std::uint8_t* base,
-                                                  const lut6_runs& r) noexcept {
-  alignas(64) static constexpr std::uint8_t ramp2[64] = {
-      0,  2,  4,  6,  8,  10, 12, 14, 16, 18, 20, 22,  24,  26,  28,  30,  32,  34,  36,  38,  40, 42,
-      44, 46, 48, 50, 52, 54, 56, 58, 60, 62, 64, 66,  68,  70,  72,  74,  76,  78,  80,  82,  84, 86,
-      88, 90, 92, 94, 96, 98, 100, 102, 104, 106, 108, 110, 112, 114, 116, 118, 120, 122, 124, 126};
-  const __m512i ramp = _mm512_load_si512(reinterpret_cast<const void*>(ramp2));
+/// Window mode: per window, two masked loads fetch the (at most 128) bytes it
+/// spans (no over-read) and vpermt2b routes them to the window's lanes.
+MIXQ_INLINE_LUT6 inline __m512i lut6_gather_windows(const std::uint8_t* base,
+                                                    const lut6_runs& r) noexcept {
   const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(base);
   __m512i v = _mm512_setzero_si512();
-  for (int i = 0; i < r.cnt; ++i) {
-    const int s = r.start[i], span = 2 * (r.start[i + 1] - s) - 1;  // bytes in [1, 127]
-    const std::uintptr_t a = b + std::uintptr_t(r.off[i]);
+  for (int w = 0; w < r.win; ++w) {
+    const int span = r.wspan[w];
+    const std::uintptr_t a = b + std::uintptr_t(r.wstart[w]);
     const __m512i lo = _mm512_maskz_loadu_epi8(lut6_lane_mask(0, span < 64 ? span : 64),
                                                reinterpret_cast<const void*>(a));
     const __m512i hi =
         span > 64 ? _mm512_maskz_loadu_epi8(lut6_lane_mask(0, span - 64),
                                             reinterpret_cast<const void*>(a + 64))
                   : _mm512_setzero_si512();
-    const __m512i idx = _mm512_sub_epi8(ramp, _mm512_set1_epi8(static_cast<char>(2 * s)));
-    v = _mm512_or_si512(v, _mm512_maskz_permutex2var_epi8(r.mask[i], lo, idx, hi));
+    const __m512i idx = _mm512_load_si512(reinterpret_cast<const void*>(r.widx[w]));
+    v = _mm512_or_si512(v, _mm512_maskz_permutex2var_epi8(r.wmask[w], lo, idx, hi));
   }
   return v;
 }
@@ -158,7 +173,7 @@ MIXQ_INLINE_LUT6 inline __m512i lut6_gather_step2(const std::uint8_t* base,
 /// 64 index bytes base[off[i]] (i < mr) into lanes i (lanes >= mr: any value).
 MIXQ_INLINE_LUT6 inline __m512i lut6_gather(const std::uint8_t* base, const lut6_runs& r,
                                             const std::int64_t* off, int mr) noexcept {
-  if (r.step == 2 && r.cnt >= 1) return lut6_gather_step2(base, r);
+  if (r.win > 0) return lut6_gather_windows(base, r);
   if (r.cnt == 1) return _mm512_loadu_si512(reinterpret_cast<const void*>(base + r.off[0]));
   const std::uintptr_t bb = reinterpret_cast<std::uintptr_t>(base);
   if (r.cnt == 2 && r.start[1] == 32 && mr == 64) {  // two 32-pixel rows: load + insert
@@ -268,7 +283,7 @@ MIXQ_INLINE_LUT6 inline void lut6_prepare_k(const bitplane_problem& p, const lut
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + std::uintptr_t(r.off[3]))), 1);
         v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
       } else if constexpr (Kind == 5) {
-        v = lut6_gather_step2(cur, r);
+        v = lut6_gather_windows(cur, r);
       } else {
         v = lut6_gather(cur, r, off, mr);
       }
@@ -282,7 +297,7 @@ MIXQ_INLINE_LUT6 inline void lut6_prepare(const bitplane_problem& p, const lut6_
                                           const std::int64_t* off, int mr, std::int32_t taps,
                                           std::int32_t groups, const __mmask64* keep,
                                           __m512i* dst) noexcept {
-  if (r.step == 2 && r.cnt >= 1)
+  if (r.win > 0)
     lut6_prepare_k<5>(p, r, off, mr, taps, groups, keep, dst);
   else if (r.cnt == 1)
     lut6_prepare_k<1>(p, r, off, mr, taps, groups, keep, dst);
@@ -566,7 +581,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
         sr.mr[i] = static_cast<int>((m1 - mb) < MT ? (m1 - mb) : MT);
         lut6_find_runs(p.pix_off + mb, sr.mr[i], sr.runs[i], true);
         if (masked) lut6_keep_masks(p, mcols, mb, sr.keep[i]);
-        direct = direct && sr.runs[i].cnt == 1 && sr.runs[i].step == 1;
+        direct = direct && sr.runs[i].cnt == 1;
       }
       // prepared (contiguous, L1-friendly) index vectors whenever they fit: the
       // group planes of a direct read are group_stride apart (L1 set conflicts)

@@ -395,3 +395,30 @@ TEST_CASE("bitplane: worst-case codes, long K (u16 -> int32 flush)") {
         if (simd) CHECK(run_check(d, true) == 0);
       }
 }
+
+TEST_CASE("bitplane: scattered pixel offsets (128-byte windows and the byte gather)") {
+  // Tiles whose pixels are not a few contiguous runs: every 5th pixel of a
+  // row (windows of <= 128 bytes), and a descending order (each pixel a new
+  // window -> byte gather). Rows of pix_off and of the oracle move together.
+  const bool simd = simd_or_message();
+  for (int order = 0; order < 2; ++order) {
+    bp_case k;
+    k.ks = 1;
+    k.w = 700;
+    k.n = 7;
+    k.c = 20;
+    bp_data d = make(k, 77 + order);
+    std::vector<std::int64_t> pix;
+    std::vector<std::int64_t> acc;
+    for (std::int64_t mm = 0; mm < d.m; ++mm) {
+      const std::int64_t src = order == 0 ? (mm * 5) % d.m : d.m - 1 - mm;
+      pix.push_back(d.pix_off[std::size_t(src)]);
+      for (std::int32_t j = 0; j < k.n; ++j) acc.push_back(d.acc[std::size_t(src * k.n + j)]);
+    }
+    d.pix_off = pix;
+    d.acc = acc;
+    INFO("order " << order);
+    if (simd) CHECK(run_check(d, true) == 0);
+    CHECK(run_check(d, false) == 0);
+  }
+}
