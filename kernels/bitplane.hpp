@@ -157,13 +157,25 @@ inline void bitplane_thresholds(const epilogue& ep, std::int32_t n, std::int64_t
 /// byte is <= span = cpb (2^b_a - 1) 2^(b_w-1) (W2A2: 18, vs 27 for one common
 /// offset): u8 sums of floor(255 / span) lookups are exact (W2A2: 14 lookups per
 /// widening instead of 9). Formats exist for b_w <= 4 (bitplane_supports).
-/// Layout: [ceil(N/NB)][taps][G][NB][64] bytes, NB = bitplane_nb; zero weights
-/// (entry 0 - emin) for n >= N and channels >= k_seg.
+/// Lookup order (k steps): tap-major (t, g) over the G groups; or, with
+/// packed remainders (rem = k_seg % cpb > 0, 2 <= taps <= 9, so 3x3 convs
+/// with C % 3 != 0 for A2), (t, g) over the full groups only, followed by
+/// ceil(taps * rem / cpb) steps that each hold cpb remainder codes of
+/// different taps: remainder code q = t * rem + j (channel cpb*full + j of tap
+/// t) sits in slot q % cpb of step q / cpb. The kernel builds those index
+/// vectors from the taps' remainder-group vectors (shift, mask, OR), so C = 16
+/// at A2 costs 9*5 + 3 = 48 lookups per output instead of 9*6 = 54.
+/// Layout: [ceil(N/NB)][ksteps][NB][64] bytes, NB = bitplane_nb; zero weights
+/// for n >= N and channels >= k_seg.
 constexpr std::int32_t bitplane_nb = 4;
+/// Index vectors (zmm) the LUT6 kernel prepares per 2-tile step (stack).
+constexpr std::int32_t bitplane_index_capacity = 3200;
 
 struct bitplane_weights {
   std::int32_t n = 0, taps = 0, k_seg = 0, b_w = 0, b_a = 0;
-  std::int32_t cpb = 0, groups = 0, ksteps = 0;  ///< ksteps = taps * groups (lookups per output)
+  std::int32_t cpb = 0, groups = 0, ksteps = 0;  ///< ksteps: lookups per output
+  std::int32_t full = 0, rem = 0;   ///< groups with cpb channels; channels left over
+  bool packed_rem = false;          ///< remainder codes of several taps share steps
   std::int32_t span = 0;               ///< largest stored entry: cpb (2^b_a - 1) 2^(b_w-1)
   std::vector<std::int32_t> corr;      ///< [n]: sum of the table offsets, C = sums + corr[n]
   std::int32_t widen_every = 0;  ///< u8 sums per lane before widening: floor(255 / span)
@@ -218,7 +230,11 @@ inline bitplane_weights pack_bitplane_weights(const std::int8_t* w, std::int32_t
   p.b_a = b_a;
   p.cpb = bitplane_cpb(b_a);
   p.groups = bitplane_groups(k_seg, b_a);
-  p.ksteps = taps * p.groups;
+  p.full = k_seg / p.cpb;
+  p.rem = k_seg % p.cpb;
+  p.packed_rem = p.rem > 0 && taps >= 2 && taps <= 9 &&
+                 2 * std::int64_t(taps) * p.groups <= bitplane_index_capacity;
+  p.ksteps = p.packed_rem ? taps * p.full + (taps * p.rem + p.cpb - 1) / p.cpb : taps * p.groups;
   const int amax = (1 << b_a) - 1;
   p.span = p.cpb * amax * (-wmin);
   p.widen_every = 255 / p.span;
@@ -230,24 +246,45 @@ inline bitplane_weights pack_bitplane_weights(const std::int8_t* w, std::int32_t
   p.tables.reset(static_cast<std::size_t>(nb) * p.ksteps * bitplane_nb * 64);
   p.corr.assign(static_cast<std::size_t>(n), 0);
   std::uint8_t* d = p.tables.data();
-  for (std::int32_t b = 0; b < nb; ++b)
+  // step k -> (tap, channel) of each slot (-1: empty slot)
+  std::vector<std::int32_t> slot_t(static_cast<std::size_t>(p.ksteps) * p.cpb, -1),
+      slot_c(slot_t.size(), -1);
+  {
+    std::int32_t k = 0;
+    const std::int32_t gsteps = p.packed_rem ? p.full : p.groups;
     for (std::int32_t t = 0; t < taps; ++t)
-      for (std::int32_t g = 0; g < p.groups; ++g)
-        for (std::int32_t j = 0; j < bitplane_nb; ++j) {
-          const std::int32_t col = b * bitplane_nb + j;
-          auto wt = [&](int q) {  // weight of slot q of this table (0 beyond n or k_seg)
-            const std::int32_t c = p.cpb * g + q;
-            return (col < n && c < k_seg) ? int(w[(std::int64_t(col) * taps + t) * k_seg + c]) : 0;
-          };
-          int tmin = 0;
-          for (int q = 0; q < p.cpb; ++q) tmin += amax * (wt(q) < 0 ? wt(q) : 0);
-          if (col < n) p.corr[static_cast<std::size_t>(col)] += tmin;
-          for (int i = 0; i < 64; ++i) {
-            int s = 0;
-            for (int q = 0; q < p.cpb; ++q) s += ((i >> (b_a * q)) & amax) * wt(q);
-            *d++ = static_cast<std::uint8_t>(s - tmin);  // in [0, span]
+      for (std::int32_t g = 0; g < gsteps; ++g, ++k)
+        for (int q = 0; q < p.cpb; ++q)
+          if (p.cpb * g + q < k_seg) {
+            slot_t[std::size_t(k) * p.cpb + q] = t;
+            slot_c[std::size_t(k) * p.cpb + q] = p.cpb * g + q;
           }
+    if (p.packed_rem)
+      for (std::int32_t q = 0; q < taps * p.rem; ++q) {
+        const std::size_t at = std::size_t(k + q / p.cpb) * p.cpb + std::size_t(q % p.cpb);
+        slot_t[at] = q / p.rem;
+        slot_c[at] = p.cpb * p.full + q % p.rem;
+      }
+  }
+  for (std::int32_t b = 0; b < nb; ++b)
+    for (std::int32_t k = 0; k < p.ksteps; ++k)
+      for (std::int32_t j = 0; j < bitplane_nb; ++j) {
+        const std::int32_t col = b * bitplane_nb + j;
+        auto wt = [&](int q) {  // weight of slot q of this table (0 beyond n, empty slots)
+          const std::size_t at = std::size_t(k) * p.cpb + std::size_t(q);
+          return (col < n && slot_t[at] >= 0)
+                     ? int(w[(std::int64_t(col) * taps + slot_t[at]) * k_seg + slot_c[at]])
+                     : 0;
+        };
+        int tmin = 0;
+        for (int q = 0; q < p.cpb; ++q) tmin += amax * (wt(q) < 0 ? wt(q) : 0);
+        if (col < n) p.corr[static_cast<std::size_t>(col)] += tmin;
+        for (int i = 0; i < 64; ++i) {
+          int s = 0;
+          for (int q = 0; q < p.cpb; ++q) s += ((i >> (b_a * q)) & amax) * wt(q);
+          *d++ = static_cast<std::uint8_t>(s - tmin);  // in [0, span]
         }
+      }
   return p;
 }
 

@@ -40,6 +40,7 @@ inline void qgemm_bitplane_tile(const bitplane_problem& p, const bitplane_weight
                                 const epilogue& ep, const bitplane_output* bo, std::int64_t m0,
                                 std::int64_t m1) noexcept {
   MIXQ_KDASSERT(!ep.res);
+  MIXQ_KDASSERT(!pw.packed_rem || 2 * pw.ksteps <= bitplane_index_capacity);
   MIXQ_KDASSERT(!bo || (ep.qm && ep.rshift && bo->thresholds && ep.hi < (1 << bo->b_out)));
   if (m0 >= m1) return;
 #if MIXQ_KERNELS_X86

@@ -60,7 +60,7 @@ namespace mixq {
 namespace kernels {
 
 /// zmm index vectors the LUT6 kernel can keep per 2-tile step (40 KB of stack).
-constexpr std::int32_t lut6_index_capacity = 3200;
+constexpr std::int32_t lut6_index_capacity = bitplane_index_capacity;
 /// Channels the fused bit-plane epilogue can stage per tile (else scalar).
 constexpr std::int32_t lut6_stage_channels = 512;
 
@@ -255,9 +255,12 @@ MIXQ_INLINE_LUT6 inline void lut6_scatter(std::uint8_t* base, const lut6_runs& r
 /// two 32-pixel or four 16-pixel rows = loads + inserts; else lut6_gather.
 template <int Kind>
 MIXQ_INLINE_LUT6 inline void lut6_prepare_k(const bitplane_problem& p, const lut6_runs& r,
-                                            const std::int64_t* off, int mr, std::int32_t taps,
-                                            std::int32_t groups, const __mmask64* keep,
+                                            const std::int64_t* off, int mr,
+                                            const bitplane_weights& pw, const __mmask64* keep,
                                             __m512i* dst) noexcept {
+  const std::int32_t taps = pw.taps, groups = pw.groups;
+  __m512i rem_v[9];  // packed remainders: each tap's remainder-group vector
+  __m512i* const dst0 = dst;
   for (std::int32_t t = 0; t < taps; ++t) {
     const std::uint8_t* cur = p.a + (p.tap_off ? p.tap_off[t] : 0);
     const __mmask64 kt = keep ? keep[p.tap_dx[t] + 1] : _cvtu64_mask64(~0ull);
@@ -288,31 +291,52 @@ MIXQ_INLINE_LUT6 inline void lut6_prepare_k(const bitplane_problem& p, const lut
         v = lut6_gather(cur, r, off, mr);
       }
       __asm__("" : "+v"(v));  // a plain load, then the mask (GCC would fuse a masked load)
-      _mm512_store_si512(dst++, _mm512_maskz_mov_epi8(kt, v));
+      v = _mm512_maskz_mov_epi8(kt, v);
+      if (pw.packed_rem && g == pw.full)
+        rem_v[t] = v;
+      else
+        _mm512_store_si512(dst++, v);
     }
+  }
+  if (!pw.packed_rem) return;
+  // remainder code q = t*rem + j -> slot q % cpb of step taps*full + q / cpb
+  // (codes are b_a-bit fields of index bytes: shift + byte mask stay in-byte)
+  const int ba = pw.b_a, cpb = pw.cpb, rem = pw.rem;
+  const __m512i fmask = _mm512_set1_epi8(static_cast<char>((1 << ba) - 1));
+  __m512i* out = dst0 + std::int64_t(taps) * pw.full;
+  for (std::int32_t q0 = 0; q0 < taps * rem; q0 += cpb) {
+    __m512i v = _mm512_setzero_si512();
+    for (int slot = 0; slot < cpb && q0 + slot < taps * rem; ++slot) {
+      const std::int32_t q = q0 + slot, t = q / rem;
+      const int j = q % rem;
+      const __m512i code =
+          _mm512_and_si512(_mm512_srli_epi16(rem_v[t], static_cast<unsigned>(ba * j)), fmask);
+      v = _mm512_or_si512(v, _mm512_slli_epi16(code, static_cast<unsigned>(ba * slot)));
+    }
+    _mm512_store_si512(out++, v);
   }
 }
 
 MIXQ_INLINE_LUT6 inline void lut6_prepare(const bitplane_problem& p, const lut6_runs& r,
-                                          const std::int64_t* off, int mr, std::int32_t taps,
-                                          std::int32_t groups, const __mmask64* keep,
+                                          const std::int64_t* off, int mr,
+                                          const bitplane_weights& pw, const __mmask64* keep,
                                           __m512i* dst) noexcept {
   if (r.win > 0)
-    lut6_prepare_k<5>(p, r, off, mr, taps, groups, keep, dst);
+    lut6_prepare_k<5>(p, r, off, mr, pw, keep, dst);
   else if (r.cnt == 1)
-    lut6_prepare_k<1>(p, r, off, mr, taps, groups, keep, dst);
+    lut6_prepare_k<1>(p, r, off, mr, pw, keep, dst);
   else if (r.cnt == 2 && r.start[1] == 32 && mr == 64)
-    lut6_prepare_k<2>(p, r, off, mr, taps, groups, keep, dst);
+    lut6_prepare_k<2>(p, r, off, mr, pw, keep, dst);
   else if (r.cnt == 4 && r.start[1] == 16 && r.start[2] == 32 && r.start[3] == 48 && mr == 64)
-    lut6_prepare_k<4>(p, r, off, mr, taps, groups, keep, dst);
+    lut6_prepare_k<4>(p, r, off, mr, pw, keep, dst);
   else
-    lut6_prepare_k<0>(p, r, off, mr, taps, groups, keep, dst);
+    lut6_prepare_k<0>(p, r, off, mr, pw, keep, dst);
 }
 
 /// Where the index vectors of one 2-tile step come from.
 struct lut6_src {
   const bitplane_problem* p;
-  std::int32_t taps, groups;
+  std::int32_t taps, groups, ksteps;  // ksteps: the weights' lookup count (buffer stride)
   std::int64_t m[lut6_p];
   int mr[lut6_p];
   lut6_runs runs[lut6_p];
@@ -383,7 +407,7 @@ struct lut6_cursor {
     k = k0;
     t = k0 / src->groups;
     g = k0 % src->groups;
-    ksteps = src->taps * src->groups;
+    ksteps = src->ksteps;
     set_tap();
   }
   MIXQ_INLINE_LUT6 __m512i get(int i) const noexcept {
@@ -571,6 +595,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
       sr.p = &p;
       sr.taps = pw.taps;
       sr.groups = pw.groups;
+      sr.ksteps = pw.ksteps;
       sr.buf = nullptr;
       sr.masked = masked;
       bool direct = !masked;
@@ -590,7 +615,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
       if (mode[ng] == 1) {  // gather every (tile, tap, group) vector once for all channel blocks
         __m512i* buf = ibuf + std::int64_t(ng) * P * ksteps;
         for (int i = 0; i < (two[ng] ? 2 : 1); ++i)
-          lut6_prepare(p, sr.runs[i], p.pix_off + sr.m[i], sr.mr[i], pw.taps, pw.groups,
+          lut6_prepare(p, sr.runs[i], p.pix_off + sr.m[i], sr.mr[i], pw,
                        masked ? sr.keep[i] : nullptr, buf + std::int64_t(i) * ksteps);
         sr.buf = buf;
       }

@@ -150,3 +150,17 @@ TEST_CASE("qconv2d_bitplane: bad packs throw") {
   w[5] = 2;  // outside the signed 2-bit range
   CHECK_THROWS_AS(mk::qconv_bitplane_pack(g, w.data(), 2, 2), std::invalid_argument);
 }
+
+TEST_CASE("qconv_bitplane_pack: remainder channels of the 9 taps share lookups") {
+  std::vector<std::int8_t> w(size_t(8 * 9 * 64), 1);
+  auto steps = [&](std::int64_t c_in, int ba, int kernel) {
+    const mk::conv_geometry g = make_geometry(1, 8, 8, c_in, 8, kernel, 1);
+    return mk::qconv_bitplane_pack(g, w.data(), 2, ba).pw.ksteps;
+  };
+  CHECK(steps(16, 2, 3) == 9 * 5 + 3);   // 9 remainder codes in 3 steps of 3
+  CHECK(steps(32, 2, 3) == 9 * 10 + 6);  // 18 remainder codes in 6 steps
+  CHECK(steps(64, 2, 3) == 9 * 21 + 3);
+  CHECK(steps(15, 2, 3) == 9 * 5);       // no remainder
+  CHECK(steps(5, 3, 3) == 9 * 2 + 5);    // A3: 2 channels per byte, 9 codes in 5 steps
+  CHECK(steps(16, 2, 1) == 6);           // one tap: nothing to share
+}
