@@ -197,14 +197,14 @@ static_assert(!bitplane_supports(5, 2) && !bitplane_supports(2, 4),
               "W5 or A4 would overflow u8 entries");
 
 /// Where the LUT6 path measured faster than the W8A8 VNNI kernel on the dev
-/// machine (docs/kernels_lut.md section 6): A2 with W2 or W3, and at least
-/// two 64-pixel tiles (m >= 128; a single tile reads every 64-byte table for
-/// 64 pixels only, e.g. ResNet20 stage 3 at batch 1 measured 0.9x). W4A2
-/// (one lookup per widening) ranges 0.85-1.2x and the A3 pairs 0.5-1.1x: exact
-/// but not reliably faster, so a caller that wants "lower bit-widths never
-/// slower" uses qgemm() for them.
+/// machine (docs/kernels_lut.md section 7, qconv2d_bitplane vs qconv2d at
+/// batch 128): A2 with W2..W4 (W2A2 1.3-1.7x, W3A2 1.3-1.7x, W4A2 1.2-1.5x),
+/// and at least two 64-pixel tiles (m >= 128; a single tile reads every
+/// 64-byte table for 64 pixels only: ResNet20 stage 3 at batch 1 measured
+/// 0.9x). The A3 pairs are exact but 0.8-1.2x, so a caller that wants "lower
+/// bit-widths never slower" runs them through qconv2d()/qgemm().
 inline constexpr bool bitplane_preferred(int b_w, int b_a, std::int64_t m) noexcept {
-  return b_a == 2 && (b_w == 2 || b_w == 3) && m >= 128;
+  return b_a == 2 && b_w >= 2 && b_w <= 4 && m >= 128;
 }
 
 /// Pack W [n][taps][k_seg] (b_w-bit codes) for b_a-bit bit-plane activations.

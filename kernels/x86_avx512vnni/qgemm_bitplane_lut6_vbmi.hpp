@@ -3,12 +3,13 @@
 // qgemm_a<A>w<W>_64x4c<cpb>__avx512vbmi_lut6, b_a in {2, 3}, b_w <= 4.
 //
 // Math: one index byte = every plane of cpb channels (6 bits), one table zmm
-// = the 64 subset sums of one (output channel n, tap t, group g):
-//   C[m][n] = sum_{t, g} T_{n,t,g}[ idx(pix_off[m] + tap_off[t], g) ]
-// vpermb(idx_vec, table) performs 64 lookups = 64 pixels x cpb channels x
-// b_a planes (192 MACs for A2). Lanes are PIXELS: a (tap, group) index
-// vector of 64 output pixels is one load from the group plane (stride-1 rows
-// are contiguous), or one masked load per row segment it spans.
+// = the 64 subset sums of one (output channel n, lookup step k):
+//   C[m][n] = sum_k T_{n,k}[ idx_k(m) ] + corr[n]
+// where step k is a (tap t, group g) pair, idx_k(m) = byte pix_off[m] +
+// tap_off[t] + g*group_stride, or (packed remainders, bitplane.hpp) cpb
+// remainder codes of several taps combined in-register. vpermb(idx, table)
+// performs 64 lookups = 64 pixels x cpb channels x b_a planes (192 MACs for
+// A2). Lanes are PIXELS.
 //
 // Exact accumulation (entries stored as u8 T - tmin, each table offset by its
 // own minimum, so entries are <= span = cpb (2^b_a - 1) 2^(b_w-1)):
@@ -16,16 +17,23 @@
 //   u16  : all += a8 (as words), odd += a8 >> 8, every L lookups; then
 //          even = all - (odd << 8) (mod 2^16, exact since even <= 65534) and
 //          odd are the sums of the even / odd pixels; F = flush_every lookups
-//          keep F * span <= 65534 (W2A2: 2421 lookups = K 7263 per chunk)
+//          keep F * span <= 65534 (W2A2: 3640 lookups per chunk)
 //   int32: longer K flushes the u16 sums into an int32 stack tile (scalar).
-//   C[m][n] = sum + corr[n]  (corr = the sum of channel n's table offsets).
 // Tile: 2 x 64 pixels x 4 channels (24 accumulator zmm); each table load
-//   feeds 2 vpermb, each index load 4.
-// Index vectors: read directly when each 64-pixel tile is one contiguous run
-//   of index bytes (GEMM, wide rows), else gathered once per tile by masked
-//   byte loads (one per run, up to 8 runs = 8-pixel rows) into a stack buffer
-//   (lut6_index_capacity zmm) reused by every channel block; beyond that, or
-//   with more than 8 runs (e.g. stride 2), gathered per use.
+//   feeds 2 vpermb, each index load 4 (6 loads per 8 vpermb; the table is
+//   forced into a register: GCC otherwise folds it into both vpermb).
+// Index vectors: prepared once per 2-tile step into a stack buffer
+//   (bitplane_index_capacity zmm, up to 8 steps) and reused by every channel
+//   block: a tile that is one contiguous run of index bytes is one load (conv
+//   planes without halo columns; GEMMs), 2 x 32 / 4 x 16 pixel rows are loads
+//   + inserts, other splits into <= 8 runs masked loads, scattered pixels
+//   (stride 2) <= 4 windows of 128 bytes (two masked loads + vpermt2b each),
+//   anything else a byte gather. Row-masked problems (bitplane_problem::
+//   row_len) zero the lanes whose tap column leaves the image. Beyond the
+//   buffer (K' > 1600 lookups) vectors are read per use (direct / gather).
+// K chunks: with prepared vectors and K' > 64, the lookups run in chunks of
+//   <= 48 so a 4-channel table chunk (<= 12 KB) serves every step of the
+//   group from L1; the u16 sums wait in memory between chunks.
 // Epilogues: (1) bit-plane output (the next layer's input, fast): per-channel
 //   thresholds (exactly the requant rule) compared on the u16 sums
 //   (vpcmpuw, 32 pixels each), counted into codes, combined into index bytes
@@ -33,8 +41,10 @@
 //   (requant.hpp rule, no residual): scalar, for tests and compatibility.
 // Over-read: up to 63 bytes past the last addressed index byte (direct loads
 //   of a partial last tile); masked loads may address bytes before a run.
-// Stack: about 113 KB per call (index buffer 40 KB, code staging 64 KB,
-//   thresholds 7 KB, int32 flush tile 2 KB); nothing is allocated.
+// Stack: about 300 KB per call (index buffer 200 KB, code staging 64 KB, K
+//   chunk sums 16 KB, thresholds 7 KB, int32 flush tile 2 KB); nothing is
+//   allocated. Threads calling it need stacks of >= 512 KB (glibc and
+//   libgomp defaults are MBs).
 #include <immintrin.h>
 
 #include <cstdint>

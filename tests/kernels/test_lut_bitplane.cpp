@@ -338,8 +338,8 @@ TEST_CASE("bitplane: LUT6 kernel on 3x3 implicit convs (ResNet20 shapes, odd sha
       {1, 7, 5, 5, 9, 1, 4, 2},
       {3, 6, 9, 16, 16, 1, 2, 3},
       {1, 8, 8, 16, 32, 2, 2, 2},
-      {2, 8, 8, 120, 8, 1, 2, 2},  // 9*40 steps x 2 tiles > buffer:
-                                   // gather per use
+      {1, 6, 9, 540, 5, 1, 2, 2},  // 9*180 steps x 2 tiles > bitplane_index_capacity:
+                                   // gather per use (and no packed remainders)
       {1, 4, 20, 6, 7, 2, 3, 2},
   };
   int i = 0;
