@@ -293,8 +293,16 @@ class writer {
         std::printf("\n");
         header_done_ = true;
       }
-      for (size_t i = 0; i < cols_.size(); ++i)
-        std::printf("%s%s", i ? "," : "", m[cols_[i]].c_str());
+      for (size_t i = 0; i < cols_.size(); ++i) {
+        const std::string& v = m[cols_[i]];
+        if (v.find_first_of(",\"\n") == std::string::npos) {
+          std::printf("%s%s", i ? "," : "", v.c_str());
+          continue;
+        }
+        std::string q = "\"";  // RFC 4180: quote, double the quotes inside
+        for (char ch : v) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+        std::printf("%s%s\"", i ? "," : "", q.c_str());
+      }
       std::printf("\n");
     } else {
       std::printf("{");
