@@ -292,10 +292,14 @@ namespace ref {
 
 /// Scalar twin of the LUT6 kernel: same operands (index planes), int64 sums,
 /// the requant.hpp epilogue (raw, u8 NHWC without residual) and/or the
-/// bit-plane output. Rows [m0, m1), all channels.
+/// bit-plane output. Rows [m0, m1), channels [n0, n1) (n1 < 0: all; with a
+/// bit-plane output n0 and n1 must be multiples of the output's codes per byte,
+/// or n1 = n, so that every written index byte is complete).
 inline void qgemm_bitplane_range(const bitplane_problem& p, const bitplane_weights& pw,
                                  const epilogue& ep, const bitplane_output* bo, std::int64_t m0,
-                                 std::int64_t m1) noexcept {
+                                 std::int64_t m1, std::int32_t n0 = 0,
+                                 std::int32_t n1 = -1) noexcept {
+  if (n1 < 0) n1 = pw.n;
   auto acc_of = [&](std::int64_t m, std::int32_t c) {
     std::int64_t s = 0;
     for (std::int32_t t = 0; t < pw.taps; ++t) {
@@ -309,15 +313,15 @@ inline void qgemm_bitplane_range(const bitplane_problem& p, const bitplane_weigh
   };
   for (std::int64_t m = m0; m < m1; ++m) {
     if (ep.out_i32 || ep.out)
-      for (std::int32_t c = 0; c < pw.n; ++c) {
+      for (std::int32_t c = n0; c < n1; ++c) {
         const std::int32_t a = acc_of(m, c);
         epilogue_row(ep, m, c, 1, &a);
       }
     if (!bo) continue;
     const int cpo = bitplane_cpb(bo->b_out);
-    for (std::int32_t go = 0; go < bitplane_groups(pw.n, bo->b_out); ++go) {
+    for (std::int32_t go = n0 / cpo; go < bitplane_groups(n1, bo->b_out); ++go) {
       std::uint8_t codes[3] = {0, 0, 0};
-      const int cnt = (pw.n - cpo * go) < cpo ? pw.n - cpo * go : cpo;
+      const int cnt = (n1 - cpo * go) < cpo ? n1 - cpo * go : cpo;
       for (int j = 0; j < cnt; ++j) {
         const std::int32_t c = cpo * go + j;
         codes[j] = requant_one(acc_of(m, c) + (ep.bias ? ep.bias[c] : 0), ep.qm[c], ep.rshift[c],

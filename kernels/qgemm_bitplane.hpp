@@ -6,9 +6,10 @@
 // converts u8 codes once) and packing with pack_bitplane_weights().
 //
 //   qgemm_bitplane(p, pw, ep, bo)        rows [0, p.m), all channels
-//   qgemm_bitplane_tile(p, pw, ep, bo, m0, m1)   rows [m0, m1) (disjoint row
-//       ranges may run concurrently; all channels, so fused bit-plane output
-//       groups are always complete)
+//   qgemm_bitplane_tile(p, pw, ep, bo, m0, m1[, n0, n1])   rows [m0, m1),
+//       channels [n0, n1) (default all; bounds multiples of 12 or n, so that
+//       every written index byte is complete); disjoint ranges may run
+//       concurrently
 // ep: raw int32 (out_i32) or u8 NHWC (out) output, no residual (both taken
 // by the scalar epilogue on this path); bo (optional): codes written as the
 // next layer's bit-plane index bytes through per-channel thresholds
@@ -36,9 +37,17 @@ inline bool bitplane_simd_active() noexcept {
 #endif
 }
 
+/// Channel ranges of qgemm_bitplane_tile start and end at multiples of this
+/// (or at n): whole 4-channel table blocks and whole 3- or 2-code output bytes.
+constexpr std::int32_t bitplane_channel_step = 12;
+
 inline void qgemm_bitplane_tile(const bitplane_problem& p, const bitplane_weights& pw,
                                 const epilogue& ep, const bitplane_output* bo, std::int64_t m0,
-                                std::int64_t m1) noexcept {
+                                std::int64_t m1, std::int32_t n0 = 0,
+                                std::int32_t n1 = -1) noexcept {
+  if (n1 < 0) n1 = pw.n;
+  MIXQ_KDASSERT(n0 % bitplane_channel_step == 0 && n0 < n1 && n1 <= pw.n);
+  MIXQ_KDASSERT(n1 == pw.n || n1 % bitplane_channel_step == 0);
   MIXQ_KDASSERT(!ep.res);
   MIXQ_KDASSERT(!pw.packed_rem || 2 * pw.ksteps <= bitplane_index_capacity);
   MIXQ_KDASSERT(!bo || (ep.qm && ep.rshift && bo->thresholds && ep.hi < (1 << bo->b_out)));
@@ -46,14 +55,14 @@ inline void qgemm_bitplane_tile(const bitplane_problem& p, const bitplane_weight
 #if MIXQ_KERNELS_X86
   if (bitplane_simd_active()) {
     detail::record_kernel(pw.name.data());
-    detail::avx512vbmi::qgemm_bitplane_lut6(p, pw, ep, bo, m0, m1);
+    detail::avx512vbmi::qgemm_bitplane_lut6(p, pw, ep, bo, m0, m1, n0, n1);
     return;
   }
 #endif
   char name[64];
   std::snprintf(name, sizeof(name), "qgemm_a%dw%d_1x1c1__scalar_bitplane", pw.b_a, pw.b_w);
   detail::record_kernel(name);
-  ref::qgemm_bitplane_range(p, pw, ep, bo, m0, m1);
+  ref::qgemm_bitplane_range(p, pw, ep, bo, m0, m1, n0, n1);
 }
 
 inline void qgemm_bitplane(const bitplane_problem& p, const bitplane_weights& pw,

@@ -21,8 +21,10 @@
 // (dy, dx) at plane offset i*img + (oy*s + dy)*w + ox*s + dx - 1 (3x3) or
 // i*img + (oy*s + 1)*w + ox*s (1x1); lanes are output pixels. Work items
 // are chunks of whole output rows (bitplane_conv_chunk), each one kernel call
-// over all output channels (the fused output writes complete index bytes);
-// the offsets of a chunk live on the stack (L1), not in a per-layer array.
+// over all output channels, or, when there are fewer chunks than threads
+// (batch 1, 8x8 maps), over a range of channels (multiples of 12, so every
+// written index byte is complete); the offsets of a chunk live on the stack
+// (L1), not in a per-layer array.
 // No border-tap skipping: lanes are pixels, so every lane of a vector
 // looks up every tap (halo taps read index 0). No residual on this path.
 #include <cstdint>
@@ -82,12 +84,12 @@ namespace detail {
 /// Output pixels per work item of the LUT6 conv: larger than qconv2d's chunks,
 /// because every chunk streams all 64-byte tables (64 B per 3 weights) and
 /// the kernel reuses a table block from L1 across up to 8 row-tile steps of
-/// one call. About 4 items per thread, whole output rows, 256..2048 pixels.
+/// one call. About 4 items per thread, whole output rows, 128..2048 pixels.
 constexpr std::int64_t bitplane_chunk_max = 2048;
 inline std::int64_t bitplane_conv_chunk(std::int64_t pixels, std::int64_t ow,
                                         int threads) noexcept {
   std::int64_t target = (pixels + 4 * threads - 1) / (4 * std::int64_t(threads));
-  if (target < 256) target = 256;
+  if (target < 128) target = 128;
   if (target > bitplane_chunk_max) target = bitplane_chunk_max;
   if (ow > bitplane_chunk_max) return target;
   const std::int64_t rows = target / ow;
@@ -172,7 +174,20 @@ inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weight
   threads = omp_in_parallel() ? 1 : omp_get_max_threads();
 #endif
   const std::int64_t chunk = detail::bitplane_conv_chunk(P, ow, threads);
-  const std::int64_t items = (P + chunk - 1) / chunk;
+  const std::int64_t nchunks = (P + chunk - 1) / chunk;
+  // Fewer pixel chunks than threads (batch 1, 8x8 maps): also split the
+  // output channels, in multiples of bitplane_channel_step (each range
+  // prepares the tile's index vectors again, so only where pixels run out)
+  const std::int32_t cstep = bitplane_channel_step;
+  std::int32_t nsplit = 1;
+  if (threads > 1 && nchunks < threads) {
+    const std::int64_t want = (threads + nchunks - 1) / nchunks;
+    const std::int64_t most = (g.c_out + cstep - 1) / cstep;
+    nsplit = static_cast<std::int32_t>(want < most ? want : most);
+  }
+  const std::int32_t cper = static_cast<std::int32_t>(
+      ((g.c_out + nsplit - 1) / nsplit + cstep - 1) / cstep * cstep);
+  const std::int64_t items = nchunks * nsplit;
   detail::record_kernel(wts.pw.name.data());
 
 #ifdef _OPENMP
@@ -180,7 +195,11 @@ inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weight
 #endif
   for (std::int64_t item = 0; item < items; ++item) {
     std::int64_t pix[detail::bitplane_chunk_max], opix[detail::bitplane_chunk_max];
-    const std::int64_t p0 = item * chunk, cnt = (P - p0 < chunk) ? P - p0 : chunk;
+    const std::int64_t ci = item / nsplit;
+    const std::int32_t n0 = static_cast<std::int32_t>(item % nsplit) * cper;
+    const std::int32_t n1 = n0 + cper < g.c_out ? n0 + cper : static_cast<std::int32_t>(g.c_out);
+    if (n0 >= n1) continue;
+    const std::int64_t p0 = ci * chunk, cnt = (P - p0 < chunk) ? P - p0 : chunk;
     std::int64_t i = p0 / per_img, rem = p0 % per_img, oy = rem / ow, ox = rem % ow;
     for (std::int64_t j = 0; j < cnt;) {  // row runs: constant steps inside a row
       const std::int64_t len = (ow - ox < cnt - j) ? ow - ox : cnt - j;
@@ -216,7 +235,7 @@ inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weight
     if (raw) {
       ep.out_i32 = raw + p0 * g.c_out;
       ep.ld_i32 = g.c_out;
-      qgemm_bitplane_tile(p, wts.pw, ep, nullptr, 0, cnt);
+      qgemm_bitplane_tile(p, wts.pw, ep, nullptr, 0, cnt, n0, n1);
       continue;
     }
     bitplane_output bo;
@@ -225,7 +244,7 @@ inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weight
     bo.pix_off = opix;
     bo.b_out = b_out;
     bo.thresholds = thr;
-    qgemm_bitplane_tile(p, wts.pw, ep, &bo, 0, cnt);
+    qgemm_bitplane_tile(p, wts.pw, ep, &bo, 0, cnt, n0, n1);
   }
 }
 

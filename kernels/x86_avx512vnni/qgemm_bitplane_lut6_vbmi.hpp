@@ -548,13 +548,16 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
     }
 }
 
-/// Rows [m0, m1), all channels. See the header comment.
+/// Rows [m0, m1), channels [n0, n1) (multiples of 12 = lcm(NB, 3), or n1 = n;
+/// n1 < 0: all). See the header comment.
 MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
                                                  const bitplane_weights& pw, const epilogue& ep,
                                                  const bitplane_output* bo, std::int64_t m0,
-                                                 std::int64_t m1) noexcept {
+                                                 std::int64_t m1, std::int32_t n0 = 0,
+                                                 std::int32_t n1 = -1) noexcept {
+  if (n1 < 0) n1 = pw.n;
   constexpr int P = lut6_p, NB = bitplane_nb, MT = 64, GMAX = 8;
-  const std::int32_t ksteps = pw.ksteps, n = pw.n, nblocks = (n + NB - 1) / NB;
+  const std::int32_t ksteps = pw.ksteps, n = pw.n;
   const int L = pw.widen_every, F = pw.flush_every;
   const std::int32_t* corr = pw.corr.data();  // C = sum + corr[n]
   const bool want_u8 = ep.out_i32 || ep.out;
@@ -630,7 +633,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
         sr.buf = buf;
       }
     }
-    for (std::int32_t b = 0; b < nblocks; ++b) {
+    for (std::int32_t b = n0 / NB; b < (n1 + NB - 1) / NB; ++b) {
       const std::uint8_t* tb = pw.tables.data() + std::int64_t(b) * ksteps * NB * 64;
       alignas(64) __m512i evs_g[GMAX][P * NB], ods_g[GMAX][P * NB], part[GMAX][2 * P * NB];
       bool flushed_g[GMAX] = {};
@@ -673,7 +676,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
           std::uint8_t* stg = stage + std::int64_t((gi * P + i) % (G * P > 2 ? G * P : 2)) * n * 64;
           for (int j = 0; j < NB; ++j) {
             const std::int32_t c = b * NB + j;
-            if (c >= n) break;
+            if (c >= n1) break;
             const std::int32_t bias = ep.bias ? ep.bias[c] : 0;
             const __m512i ev = evs[i * NB + j], ov = ods[i * NB + j];
             if (fast_bo && !flushed) {
@@ -717,7 +720,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
         if (!fast_bo) {
           ref::qgemm_bitplane_range(
               p, pw, epilogue{ep.bias, nullptr, 0, ep.qm, ep.rshift, ep.zp_out, ep.lo, ep.hi}, bo,
-              mt, mt + mr);
+              mt, mt + mr, n0, n1);
           continue;
         }
         const std::uint8_t* stg =
@@ -725,9 +728,9 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
         lut6_runs orun;
         lut6_find_runs(bo->pix_off + mt, mr, orun);
         const int cpo = bitplane_cpb(bo->b_out);
-        for (std::int32_t go = 0; go < bitplane_groups(n, bo->b_out); ++go) {
+        for (std::int32_t go = n0 / cpo; go < bitplane_groups(n1, bo->b_out); ++go) {
           __m512i v = _mm512_load_si512(stg + std::int64_t(cpo * go) * 64);
-          for (int j = 1; j < cpo && cpo * go + j < n; ++j)
+          for (int j = 1; j < cpo && cpo * go + j < n1; ++j)
             v = _mm512_or_si512(
                 v, _mm512_slli_epi16(_mm512_load_si512(stg + std::int64_t(cpo * go + j) * 64),
                                      bo->b_out * j));

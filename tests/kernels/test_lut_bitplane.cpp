@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <climits>
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -128,7 +129,9 @@ std::uint8_t oracle_code(const bp_data& d, std::int64_t acc, std::int32_t nn) {
 
 /// Runs the SIMD kernel (simd = true) or the scalar twin; checks raw int32,
 /// u8 NHWC and bit-plane outputs. Returns mismatches.
-int run_check(const bp_data& d, bool simd) {
+// split > 0: the kernel runs as separate channel ranges of `split` channels
+// (a multiple of bitplane_channel_step), as the conv driver does at batch 1.
+int run_check(const bp_data& d, bool simd, std::int32_t split = 0) {
   const bp_case& k = d.k;
   const mk::bitplane_weights pw =
       mk::pack_bitplane_weights(d.wts.data(), k.n, d.taps, k.c, k.bw, k.ba);
@@ -139,10 +142,13 @@ int run_check(const bp_data& d, bool simd) {
   p.pix_off = d.pix_off.data();
   p.tap_off = d.tap_off.data();
   auto run = [&](const mk::epilogue& ep, const mk::bitplane_output* bo) {
-    if (simd)
-      mk::qgemm_bitplane(p, pw, ep, bo);
-    else
-      mk::ref::qgemm_bitplane_range(p, pw, ep, bo, 0, d.m);
+    for (std::int32_t n0 = 0; n0 < k.n; n0 += split > 0 ? split : k.n) {
+      const std::int32_t n1 = split > 0 && n0 + split < k.n ? n0 + split : k.n;
+      if (simd)
+        mk::qgemm_bitplane_tile(p, pw, ep, bo, 0, d.m, n0, n1);
+      else
+        mk::ref::qgemm_bitplane_range(p, pw, ep, bo, 0, d.m, n0, n1);
+    }
   };
   int bad = 0;
   // raw int32 (row gap 3)
@@ -420,5 +426,83 @@ TEST_CASE("bitplane: scattered pixel offsets (128-byte windows and the byte gath
     INFO("order " << order);
     if (simd) CHECK(run_check(d, true) == 0);
     CHECK(run_check(d, false) == 0);
+  }
+}
+
+TEST_CASE("bitplane: channel ranges (multiples of 12) give the full result") {
+  const bool simd = simd_or_message();
+  for (const int split : {12, 24}) {
+    for (int pair = 0; pair < 2; ++pair) {
+      bp_case k;
+      k.batch = 1;
+      k.h = 8;
+      k.w = 8;
+      k.c = 64;
+      k.n = 64;
+      k.bw = 2;
+      k.ba = pair == 0 ? 2 : 3;
+      k.bout = 2 + pair;
+      const bp_data d = make(k, 1200 + split + pair);
+      INFO("split " << split << " A" << k.ba);
+      if (simd) CHECK(run_check(d, true, split) == 0);
+      CHECK(run_check(d, false, split) == 0);
+    }
+  }
+  // one middle range alone writes exactly its own output bytes
+  bp_case k;
+  k.h = 8;
+  k.w = 8;
+  k.c = 64;
+  k.n = 64;
+  const bp_data d = make(k, 1300);
+  const mk::bitplane_weights pw = mk::pack_bitplane_weights(d.wts.data(), k.n, d.taps, k.c, 2, 2);
+  mk::bitplane_problem p;
+  p.m = d.m;
+  p.a = d.planes.data();
+  p.group_stride = d.hp * d.wp;
+  p.pix_off = d.pix_off.data();
+  p.tap_off = d.tap_off.data();
+  mk::epilogue ep;
+  ep.bias = d.bias.data();
+  ep.qm = d.qm.data();
+  ep.rshift = d.rshift.data();
+  ep.zp_out = d.zp;
+  ep.lo = d.lo;
+  ep.hi = d.hi;
+  std::vector<std::int64_t> thr(std::size_t(k.n) * (d.hi - d.lo));
+  mk::bitplane_thresholds(ep, k.n, thr.data());
+  const std::int64_t gs = d.m;  // output planes [22][m], pixel mm at byte mm
+  std::vector<std::uint8_t> out(std::size_t(22 * gs), 0xA5);
+  std::vector<std::int64_t> off(std::size_t(d.m));
+  for (std::int64_t mm = 0; mm < d.m; ++mm) off[std::size_t(mm)] = mm;
+  mk::bitplane_output bo;
+  bo.base = out.data();
+  bo.group_stride = gs;
+  bo.pix_off = off.data();
+  bo.b_out = 2;
+  bo.thresholds = thr.data();
+  for (const bool use_simd : {true, false}) {
+    if (use_simd && !simd) continue;
+    std::fill(out.begin(), out.end(), std::uint8_t(0xA5));
+    if (use_simd)
+      mk::qgemm_bitplane_tile(p, pw, ep, &bo, 0, d.m, 12, 24);
+    else
+      mk::ref::qgemm_bitplane_range(p, pw, ep, &bo, 0, d.m, 12, 24);
+    int stray = 0, wrong = 0;
+    for (std::int64_t g = 0; g < 22; ++g)
+      for (std::int64_t mm = 0; mm < d.m; ++mm) {
+        const std::uint8_t b = out[std::size_t(g * gs + mm)];
+        if (g < 4 || g >= 8) {
+          stray += b != 0xA5;
+          continue;
+        }
+        for (int j = 0; j < 3; ++j) {
+          const std::int32_t c = std::int32_t(3 * g + j);
+          wrong += ((b >> (2 * j)) & 3) != oracle_code(d, d.acc[std::size_t(mm * k.n + c)], c);
+        }
+      }
+    INFO("simd " << use_simd);
+    CHECK(stray == 0);
+    CHECK(wrong == 0);
   }
 }
