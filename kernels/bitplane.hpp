@@ -170,6 +170,9 @@ inline void bitplane_thresholds(const epilogue& ep, std::int32_t n, std::int64_t
 constexpr std::int32_t bitplane_nb = 4;
 /// Index vectors (zmm) the LUT6 kernel prepares per 2-tile step (stack).
 constexpr std::int32_t bitplane_index_capacity = 3200;
+/// Output channels the LUT6 kernel's fused bit-plane epilogue stages per
+/// tile (more channels take the scalar epilogue; the conv driver refuses them).
+constexpr std::int32_t bitplane_stage_channels = 512;
 
 struct bitplane_weights {
   std::int32_t n = 0, taps = 0, k_seg = 0, b_w = 0, b_a = 0;

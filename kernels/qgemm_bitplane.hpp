@@ -14,7 +14,7 @@
 // by the scalar epilogue on this path); bo (optional): codes written as the
 // next layer's bit-plane index bytes through per-channel thresholds
 // (bitplane_thresholds(ep, n, thr), computed once per layer). ep.qm/rshift
-// must then be set; the fast path needs n <= lut6_stage_channels.
+// must then be set; the fast path needs n <= bitplane_stage_channels.
 // Runs the AVX-512 VBMI kernel when the CPU has it and MIXQ_ISA / set_isa()
 // allow avx512, else the scalar twin. last_used_kernel() names what ran.
 #include <cstdint>

@@ -72,7 +72,7 @@ namespace kernels {
 /// zmm index vectors the LUT6 kernel can keep per 2-tile step (40 KB of stack).
 constexpr std::int32_t lut6_index_capacity = bitplane_index_capacity;
 /// Channels the fused bit-plane epilogue can stage per tile (else scalar).
-constexpr std::int32_t lut6_stage_channels = 512;
+constexpr std::int32_t lut6_stage_channels = bitplane_stage_channels;
 
 namespace detail {
 namespace avx512vbmi {
