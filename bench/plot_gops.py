@@ -16,7 +16,7 @@ import math
 import sys
 
 COLORS = {"avx512": "#1f77b4", "avx2": "#d62728", "scalar": "#7f7f7f",
-          "neon": "#2ca02c", "neon_dotprod": "#9467bd"}
+          "neon": "#2ca02c", "neon_dotprod": "#9467bd", "avx512_lut6": "#ff7f0e"}
 
 
 def num(v):
@@ -144,11 +144,13 @@ def main():
            f'mixq integer conv GOP/s vs bit-width (batch {esc(a.batch)}, {esc(a.threads)} thread(s))</text>']
     # legend
     lx = 60
-    for isa in ["avx512", "avx2", "scalar", "neon", "neon_dotprod"]:
-        if any(r.get("isa") == isa for r in rows):
+    for isa in ["avx512", "avx512_lut6", "avx2", "scalar", "neon", "neon_dotprod"]:
+        lut6 = isa == "avx512_lut6"
+        if any((r.get("impl") == "mixq_lut6") if lut6 else (r.get("isa") == isa) for r in rows):
+            label = "mixq avx512 LUT6 (planes)" if lut6 else f"mixq {isa}"
             out.append(f'<rect x="{lx}" y="28" width="12" height="4" fill="{COLORS[isa]}"/>'
-                       f'<text x="{lx + 16}" y="33" font-size="10">mixq {isa}</text>')
-            lx += 110
+                       f'<text x="{lx + 16}" y="33" font-size="10">{label}</text>')
+            lx += 170 if lut6 else 110
     out.append(f'<text x="{lx}" y="33" font-size="10">dashed: oneDNN int8; dotted: measured int8 peak of the ISA</text>')
     for i, name in enumerate(shapes):
         series = {}
@@ -158,6 +160,8 @@ def main():
                 continue
             if r["impl"] == "mixq" and r["w_bits"] == r["a_bits"]:
                 series.setdefault(r["isa"], []).append((int(r["w_bits"]), num(r["gops"])))
+            if r["impl"] == "mixq_lut6" and r["w_bits"] == r["a_bits"] and num(r["gops"]):
+                series.setdefault("avx512_lut6", []).append((int(r["w_bits"]), num(r["gops"])))
             if r["impl"] in ("onednn_conv_int8",) or (r["bench"] == "gemm" and r["impl"] == "onednn_gemm_u8s8s32"):
                 onednn = num(r["gops"])
         refs = []

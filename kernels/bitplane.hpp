@@ -200,15 +200,21 @@ static_assert(!bitplane_supports(5, 2) && !bitplane_supports(2, 4),
               "W5 or A4 would overflow u8 entries");
 
 /// Where the LUT6 path measured faster than the W8A8 VNNI kernel on the dev
-/// machine (docs/kernels_lut.md section 7, qconv2d_bitplane vs qconv2d at
-/// batch 128): A2 with W2..W4 (W2A2 1.3-1.7x, W3A2 1.3-1.7x, W4A2 1.2-1.5x),
-/// and at least two 64-pixel tiles (m >= 128; a single tile reads every
-/// 64-byte table for 64 pixels only: ResNet20 stage 3 at batch 1 measured
-/// 0.9x). The A3 pairs are exact but 0.8-1.2x, so a caller that wants "lower
-/// bit-widths never slower" runs them through qconv2d()/qgemm().
-inline constexpr bool bitplane_preferred(int b_w, int b_a, std::int64_t m) noexcept {
-  return b_a == 2 && b_w >= 2 && b_w <= 4 && m >= 128;
+/// machine (docs/kernels_lut.md section 7, qconv2d_bitplane vs qconv2d):
+/// A2 with W2..W4 (W2A2 1.1-1.7x, W3A2 1.2-1.6x, W4A2 1.2-1.5x on the
+/// ResNet20 3x3 convs), at least two 64-pixel tiles (m >= 128 output pixels:
+/// a single tile reads every 64-byte table for 64 pixels only, 0.9-1.0x at
+/// batch 1 on 8x8 maps) and a reduction of at least 64 (k = taps * C_in: the
+/// 1x1 projections with k = 16 / 32 measured 0.7-1.2x). The A3 pairs are
+/// exact but 0.8-1.2x, so a caller that wants "lower bit-widths never
+/// slower" runs them through qconv2d()/qgemm().
+inline constexpr bool bitplane_preferred(int b_w, int b_a, std::int64_t m,
+                                         std::int64_t k) noexcept {
+  return b_a == 2 && b_w >= 2 && b_w <= 4 && m >= 128 && k >= 64;
 }
+static_assert(bitplane_preferred(2, 2, 131072, 144) && !bitplane_preferred(2, 3, 131072, 144) &&
+                  !bitplane_preferred(2, 2, 64, 576) && !bitplane_preferred(2, 2, 8192, 16),
+              "LUT6 for A2 convs with >= 2 tiles and k >= 64 only");
 
 /// Pack W [n][taps][k_seg] (b_w-bit codes) for b_a-bit bit-plane activations.
 /// Throws std::invalid_argument on unsupported pairs or bad codes.
