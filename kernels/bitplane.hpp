@@ -177,11 +177,11 @@ constexpr std::int32_t bitplane_stage_channels = 512;
 struct bitplane_weights {
   std::int32_t n = 0, taps = 0, k_seg = 0, b_w = 0, b_a = 0;
   std::int32_t cpb = 0, groups = 0, ksteps = 0;  ///< ksteps: lookups per output
-  std::int32_t full = 0, rem = 0;   ///< groups with cpb channels; channels left over
-  bool packed_rem = false;          ///< remainder codes of several taps share steps
-  std::int32_t span = 0;               ///< largest stored entry: cpb (2^b_a - 1) 2^(b_w-1)
-  std::vector<std::int32_t> corr;      ///< [n]: sum of the table offsets, C = sums + corr[n]
-  std::int32_t widen_every = 0;  ///< u8 sums per lane before widening: floor(255 / span)
+  std::int32_t full = 0, rem = 0;                ///< groups with cpb channels; channels left over
+  bool packed_rem = false;                       ///< remainder codes of several taps share steps
+  std::int32_t span = 0;           ///< largest stored entry: cpb (2^b_a - 1) 2^(b_w-1)
+  std::vector<std::int32_t> corr;  ///< [n]: sum of the table offsets, C = sums + corr[n]
+  std::int32_t widen_every = 0;    ///< u8 sums per lane before widening: floor(255 / span)
   std::int32_t flush_every =
       0;  ///< lookups per u16 chunk (multiple of widen_every, * span <= 65534)
   std::vector<std::int8_t> codes;  ///< W [n][taps][k_seg] (ref twin)

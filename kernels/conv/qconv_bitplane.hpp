@@ -71,8 +71,8 @@ inline std::int64_t bitplane_image_bytes(std::int64_t batch, std::int64_t h, std
 
 /// u8 NHWC codes [batch][h][w][c] (dense) -> the interior of zero-initialized
 /// planes (network input or a layer that does not write planes itself).
-inline void bitplane_planes_from_nhwc(const std::uint8_t* codes, std::int64_t batch,
-                                      std::int64_t h, std::int64_t w, std::int32_t c, int b,
+inline void bitplane_planes_from_nhwc(const std::uint8_t* codes, std::int64_t batch, std::int64_t h,
+                                      std::int64_t w, std::int32_t c, int b,
                                       std::uint8_t* planes) noexcept {
   const bitplane_layout_t l = bitplane_layout(h, w, c, b);
   for (std::int64_t i = 0; i < batch; ++i)  // the interior rows of an image are contiguous
@@ -116,9 +116,9 @@ inline qconv_bitplane_weights qconv_bitplane_pack(const conv_geometry& g, const 
     throw std::invalid_argument("qconv_bitplane_pack: stride must be 1 or 2, got " +
                                 std::to_string(g.stride));
   if (g.c_out > bitplane_stage_channels)
-    throw std::invalid_argument("qconv_bitplane_pack: c_out must be <= " +
-                                std::to_string(bitplane_stage_channels) + ", got " +
-                                std::to_string(g.c_out));
+    throw std::invalid_argument(
+        "qconv_bitplane_pack: c_out must be <= " + std::to_string(bitplane_stage_channels) +
+        ", got " + std::to_string(g.c_out));
   qconv_bitplane_weights q;
   q.pw = pack_bitplane_weights(w, static_cast<std::int32_t>(g.c_out), g.kernel * g.kernel,
                                static_cast<std::int32_t>(g.c_in), b_w, b_a);
@@ -185,8 +185,8 @@ inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weight
     const std::int64_t most = (g.c_out + cstep - 1) / cstep;
     nsplit = static_cast<std::int32_t>(want < most ? want : most);
   }
-  const std::int32_t cper = static_cast<std::int32_t>(
-      ((g.c_out + nsplit - 1) / nsplit + cstep - 1) / cstep * cstep);
+  const std::int32_t cper =
+      static_cast<std::int32_t>(((g.c_out + nsplit - 1) / nsplit + cstep - 1) / cstep * cstep);
   const std::int64_t items = nchunks * nsplit;
   detail::record_kernel(wts.pw.name.data());
 

@@ -77,7 +77,7 @@ constexpr std::int32_t lut6_stage_channels = bitplane_stage_channels;
 namespace detail {
 namespace avx512vbmi {
 
-constexpr int lut6_p = 2;  // 64-pixel tiles per step
+constexpr int lut6_p = 2;                 // 64-pixel tiles per step
 constexpr std::int32_t lut6_kchunk = 48;  // lookups per K chunk (see qgemm_bitplane_lut6)
 
 /// Maximal runs of consecutive offsets among off[0..mr): cnt in 1..8, or
@@ -170,10 +170,9 @@ MIXQ_INLINE_LUT6 inline __m512i lut6_gather_windows(const std::uint8_t* base,
     const std::uintptr_t a = b + std::uintptr_t(r.wstart[w]);
     const __m512i lo = _mm512_maskz_loadu_epi8(lut6_lane_mask(0, span < 64 ? span : 64),
                                                reinterpret_cast<const void*>(a));
-    const __m512i hi =
-        span > 64 ? _mm512_maskz_loadu_epi8(lut6_lane_mask(0, span - 64),
-                                            reinterpret_cast<const void*>(a + 64))
-                  : _mm512_setzero_si512();
+    const __m512i hi = span > 64 ? _mm512_maskz_loadu_epi8(lut6_lane_mask(0, span - 64),
+                                                           reinterpret_cast<const void*>(a + 64))
+                                 : _mm512_setzero_si512();
     const __m512i idx = _mm512_load_si512(reinterpret_cast<const void*>(r.widx[w]));
     v = _mm512_or_si512(v, _mm512_maskz_permutex2var_epi8(r.wmask[w], lo, idx, hi));
   }
@@ -381,8 +380,8 @@ MIXQ_TARGET_LUT6 inline lut6_mask_cols lut6_find_mask_cols(const bitplane_proble
 
 /// keep[d]: lanes l < 64 of the tile starting at problem row mb whose column
 /// is not masked for tap_dx = d - 1.
-MIXQ_INLINE_LUT6 inline void lut6_keep_masks(const bitplane_problem& p, const lut6_mask_cols& mc, std::int64_t mb,
-                            __mmask64* keep) noexcept {
+MIXQ_INLINE_LUT6 inline void lut6_keep_masks(const bitplane_problem& p, const lut6_mask_cols& mc,
+                                             std::int64_t mb, __mmask64* keep) noexcept {
   const std::int64_t xf = (p.x0 + mb) % p.row_len;
   for (int d = 0; d < 3; ++d) {
     std::uint64_t drop = 0;
@@ -700,7 +699,8 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
             const std::int32_t* f = flush32 + (i * NB + j) * 64;
             alignas(64) std::uint8_t cb[64];
             for (int r = 0; r < mr; ++r) {
-              std::int32_t v = static_cast<std::int32_t>((r & 1 ? uo[r >> 1] : ue[r >> 1]) + corr[c]);
+              std::int32_t v =
+                  static_cast<std::int32_t>((r & 1 ? uo[r >> 1] : ue[r >> 1]) + corr[c]);
               if (flushed) v += f[r];
               if (want_u8) ref::epilogue_row(ep, mt + r, c, 1, &v);
               if (fast_bo && flushed)

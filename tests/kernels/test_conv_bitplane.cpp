@@ -30,8 +30,7 @@ struct isa_scope {
 // or bytes outside the written interior that changed).
 std::int64_t run_case(const bp_conv_case& k, std::uint64_t seed) {
   rng r(seed);
-  const mk::conv_geometry g =
-      make_geometry(k.batch, k.h, k.w, k.c_in, k.c_out, k.kernel, k.stride);
+  const mk::conv_geometry g = make_geometry(k.batch, k.h, k.w, k.c_in, k.c_out, k.kernel, k.stride);
   const std::vector<std::uint8_t> x = random_codes(k.batch * k.h * k.w * k.c_in, k.ba, r);
   const std::vector<std::int8_t> w =
       random_weights(k.c_out * k.kernel * k.kernel * k.c_in, k.bw, r);
@@ -120,8 +119,9 @@ const bp_conv_case cases[] = {
 TEST_CASE("qconv2d_bitplane: equals the reference conv (SIMD and scalar twin)") {
   const bool simd = mk::bitplane_simd_active();
   if (!simd)
-    MESSAGE("SKIPPED avx512vbmi_lut6 conv: CPU lacks AVX-512 VBMI/BITALG or MIXQ_ISA < avx512; "
-            "only the scalar twin is checked");
+    MESSAGE(
+        "SKIPPED avx512vbmi_lut6 conv: CPU lacks AVX-512 VBMI/BITALG or MIXQ_ISA < avx512; "
+        "only the scalar twin is checked");
   int i = 0;
   for (const bp_conv_case& k : cases) {
     INFO("case " << i << ": " << k.batch << "x" << k.h << "x" << k.w << "x" << k.c_in << " -> "
@@ -160,7 +160,7 @@ TEST_CASE("qconv_bitplane_pack: remainder channels of the 9 taps share lookups")
   CHECK(steps(16, 2, 3) == 9 * 5 + 3);   // 9 remainder codes in 3 steps of 3
   CHECK(steps(32, 2, 3) == 9 * 10 + 6);  // 18 remainder codes in 6 steps
   CHECK(steps(64, 2, 3) == 9 * 21 + 3);
-  CHECK(steps(15, 2, 3) == 9 * 5);       // no remainder
-  CHECK(steps(5, 3, 3) == 9 * 2 + 5);    // A3: 2 channels per byte, 9 codes in 5 steps
-  CHECK(steps(16, 2, 1) == 6);           // one tap: nothing to share
+  CHECK(steps(15, 2, 3) == 9 * 5);     // no remainder
+  CHECK(steps(5, 3, 3) == 9 * 2 + 5);  // A3: 2 channels per byte, 9 codes in 5 steps
+  CHECK(steps(16, 2, 1) == 6);         // one tap: nothing to share
 }

@@ -142,7 +142,7 @@ int run_check(const bp_data& d, bool simd, std::int32_t split = 0) {
   p.pix_off = d.pix_off.data();
   p.tap_off = d.tap_off.data();
   auto run = [&](const mk::epilogue& ep, const mk::bitplane_output* bo) {
-    for (std::int32_t n0 = 0; n0 < k.n; n0 += split > 0 ? split : k.n) {
+    for (std::int32_t n0 = 0; n0<k.n; n0 += split> 0 ? split : k.n) {
       const std::int32_t n1 = split > 0 && n0 + split < k.n ? n0 + split : k.n;
       if (simd)
         mk::qgemm_bitplane_tile(p, pw, ep, bo, 0, d.m, n0, n1);
