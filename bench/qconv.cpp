@@ -210,6 +210,17 @@ bool validate_lut6(const mk::conv_geometry& g, const reference& ref,
   return true;
 }
 
+// The timing columns of one row: GOP/s (2 ops per MAC) from the minimum
+// time, % of the ISA's measured peak, ratios to W8A8 and oneDNN (0 = none).
+void put_timing(row& r, const timing& t, double macs, double peak, double w8a8, double onednn) {
+  const double gops = 2.0 * macs / t.min_s * 1e-9;
+  r.setf("min_ms", t.min_s * 1e3, 4).setf("median_ms", t.median_s * 1e3, 4).setf("gops", gops, 2);
+  r.setf("wall_min_ms", t.wall_min_s * 1e3, 4);
+  if (peak > 0) r.setf("peak_gops", peak, 1).setf("pct_peak", 100.0 * gops / peak, 1);
+  if (w8a8 > 0) r.setf("ratio_w8a8", gops / w8a8, 3);
+  if (onednn > 0) r.setf("ratio_onednn", gops / onednn, 3);
+}
+
 std::vector<std::pair<int, int>> bit_pairs(const options& o) {
   std::vector<std::pair<int, int>> v{{8, 8}};  // the ratio base first
   for (int bw : o.bits)
@@ -416,14 +427,8 @@ int main(int argc, char** argv) {
                       .setf("res_overhead_pct", 100.0 * (tr.min_s / tm.min_s - 1), 1);
                 }
                 const double peak = pk[t].int8_for_isa(isa_s);
-                r.setf("min_ms", tm.min_s * 1e3, 4)
-                    .setf("median_ms", tm.median_s * 1e3, 4)
-                    .setf("gops", gops, 2);
-                r.setf("wall_min_ms", tm.wall_min_s * 1e3, 4);
-                if (peak > 0) r.setf("peak_gops", peak, 1).setf("pct_peak", 100.0 * gops / peak, 1);
                 if (bw == 8 && ba == 8 && mode != mk::conv_small_c::packed && !alt) w8a8 = gops;
-                if (w8a8 > 0) r.setf("ratio_w8a8", gops / w8a8, 3);
-                if (onednn > 0) r.setf("ratio_onednn", gops / onednn, 3);
+                put_timing(r, tm, double(g.macs()), peak, w8a8, onednn);
                 w.print(r);
                 // the LUT6 path on bit-plane planes, same operands and requant
                 if (l == mk::isa::avx512 && !alt && !pb.first_layer &&
@@ -464,16 +469,7 @@ int main(int argc, char** argv) {
                       w.print(r6);
                     } else {
                       r6.set("valid", o.validate ? "ok" : "unchecked");
-                      const timing t6 = time_it(o, run6);
-                      const double g6 = 2.0 * double(g.macs()) / t6.min_s * 1e-9;
-                      r6.setf("min_ms", t6.min_s * 1e3, 4)
-                          .setf("median_ms", t6.median_s * 1e3, 4)
-                          .setf("gops", g6, 2);
-                      r6.setf("wall_min_ms", t6.wall_min_s * 1e3, 4);
-                      if (peak > 0)
-                        r6.setf("peak_gops", peak, 1).setf("pct_peak", 100.0 * g6 / peak, 1);
-                      if (w8a8 > 0) r6.setf("ratio_w8a8", g6 / w8a8, 3);
-                      if (onednn > 0) r6.setf("ratio_onednn", g6 / onednn, 3);
+                      put_timing(r6, time_it(o, run6), double(g.macs()), peak, w8a8, onednn);
                       w.print(r6);
                     }
                   }
@@ -483,20 +479,13 @@ int main(int argc, char** argv) {
                     mk::kernel_supports_tap_subset(wts.pw.kernel)) {
                   mk::qconv_weights full = wts;
                   full.skip_border_taps = false;
-                  timing tf =
+                  const timing tf =
                       time_it(o, [&] { mk::qconv2d(g, full, ops.xpad.data(), rq, nullptr, out); });
-                  const double gf = 2.0 * double(g.macs()) / tf.min_s * 1e-9;
                   row rf = base;
                   rf.set("impl", impl + "_fulltaps").set("isa", isa_s);
                   rf.set("kernel", wts.pw.name.data()).set("w_bits", bw).set("a_bits", ba);
                   rf.set("valid", "unchecked");  // bit-exact in tests/kernels/test_conv_border.cpp
-                  rf.setf("min_ms", tf.min_s * 1e3, 4)
-                      .setf("median_ms", tf.median_s * 1e3, 4)
-                      .setf("gops", gf, 2);
-                  rf.setf("wall_min_ms", tf.wall_min_s * 1e3, 4);
-                  if (peak > 0)
-                    rf.setf("peak_gops", peak, 1).setf("pct_peak", 100.0 * gf / peak, 1);
-                  if (onednn > 0) rf.setf("ratio_onednn", gf / onednn, 3);
+                  put_timing(rf, tf, double(g.macs()), peak, 0, onednn);
                   w.print(rf);
                 }
               }

@@ -161,6 +161,19 @@ struct conv_requant {
   std::int32_t zp = 0, lo = 0, hi = 255;
 };
 
+/// The kernel epilogue of conv_requant (bias and requantization; the caller
+/// adds the output pointers).
+inline epilogue requant_epilogue(const conv_requant& rq) noexcept {
+  epilogue ep;
+  ep.bias = rq.bias;
+  ep.qm = rq.qm;
+  ep.rshift = rq.rshift;
+  ep.zp_out = rq.zp;
+  ep.lo = rq.lo;
+  ep.hi = rq.hi;
+  return ep;
+}
+
 struct conv_output {
   std::uint8_t* data = nullptr;  ///< pixel (0, 0) of image 0
   std::int64_t img_stride = 0, row_stride = 0;
@@ -414,11 +427,7 @@ inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std:
       ep.out_i32 = raw + p0 * g.c_out;
       ep.ld_i32 = g.c_out;
     } else {
-      ep.qm = rq.qm;
-      ep.rshift = rq.rshift;
-      ep.zp_out = rq.zp;
-      ep.lo = rq.lo;
-      ep.hi = rq.hi;
+      ep = requant_epilogue(rq);
       ep.out = out.data;
       ep.out_pix_off = opix;
       if (r) {

@@ -132,12 +132,7 @@ inline qconv_bitplane_weights qconv_bitplane_pack(const conv_geometry& g, const 
 /// output (computed once per layer; rq.qm must be >= 0).
 inline std::vector<std::int64_t> qconv_bitplane_thresholds(const conv_requant& rq,
                                                            std::int64_t c_out) {
-  epilogue ep;
-  ep.qm = rq.qm;
-  ep.rshift = rq.rshift;
-  ep.zp_out = rq.zp;
-  ep.lo = rq.lo;
-  ep.hi = rq.hi;
+  const epilogue ep = requant_epilogue(rq);
   std::vector<std::int64_t> thr(static_cast<std::size_t>(c_out * (rq.hi - rq.lo)));
   bitplane_thresholds(ep, static_cast<std::int32_t>(c_out), thr.data());
   return thr;
@@ -225,13 +220,7 @@ inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weight
     p.in_w = g.w;
     p.stride = g.stride;
     p.tap_dx = tap_dx;
-    epilogue ep;
-    ep.bias = rq.bias;
-    ep.qm = rq.qm;
-    ep.rshift = rq.rshift;
-    ep.zp_out = rq.zp;
-    ep.lo = rq.lo;
-    ep.hi = rq.hi;
+    epilogue ep = requant_epilogue(rq);
     if (raw) {
       ep.out_i32 = raw + p0 * g.c_out;
       ep.ld_i32 = g.c_out;
