@@ -184,6 +184,12 @@ struct bitplane_weights {
   std::int32_t widen_every = 0;    ///< u8 sums per lane before widening: floor(255 / span)
   std::int32_t flush_every =
       0;  ///< lookups per u16 chunk (multiple of widen_every, * span <= 65534)
+  /// [ceil(N/4)][ksteps]: u8 lookups the kernel may sum starting at step k of
+  /// block b before widening: the longest run whose tables' largest entries
+  /// (max over the block's 4 channels) add up to <= 255, at most 255 and at
+  /// least widen_every (the worst-case bound); trained weights rarely fill
+  /// every table's span, so runs are longer than widen_every.
+  std::vector<std::uint8_t> widen_len;
   std::vector<std::int8_t> codes;  ///< W [n][taps][k_seg] (ref twin)
   aligned_buffer tables;
   std::array<char, 64> name{};
@@ -275,6 +281,7 @@ inline bitplane_weights pack_bitplane_weights(const std::int8_t* w, std::int32_t
         slot_c[at] = p.cpb * p.full + q % p.rem;
       }
   }
+  std::vector<int> bspan(static_cast<std::size_t>(nb) * p.ksteps, 0);  // max entry per (b, k)
   for (std::int32_t b = 0; b < nb; ++b)
     for (std::int32_t k = 0; k < p.ksteps; ++k)
       for (std::int32_t j = 0; j < bitplane_nb; ++j) {
@@ -288,12 +295,23 @@ inline bitplane_weights pack_bitplane_weights(const std::int8_t* w, std::int32_t
         int tmin = 0;
         for (int q = 0; q < p.cpb; ++q) tmin += amax * (wt(q) < 0 ? wt(q) : 0);
         if (col < n) p.corr[static_cast<std::size_t>(col)] += tmin;
+        int& bs = bspan[std::size_t(b) * p.ksteps + std::size_t(k)];
         for (int i = 0; i < 64; ++i) {
           int s = 0;
           for (int q = 0; q < p.cpb; ++q) s += ((i >> (b_a * q)) & amax) * wt(q);
           *d++ = static_cast<std::uint8_t>(s - tmin);  // in [0, span]
+          if (s - tmin > bs) bs = s - tmin;
         }
       }
+  p.widen_len.assign(bspan.size(), 0);
+  for (std::int32_t b = 0; b < nb; ++b)
+    for (std::int32_t k = 0; k < p.ksteps; ++k) {
+      const int* sp = &bspan[std::size_t(b) * p.ksteps];
+      int sum = 0, len = 0;
+      while (k + len < p.ksteps && len < 255 && sum + sp[k + len] <= 255) sum += sp[k + len++];
+      if (len < p.widen_every) len = p.widen_every;  // tail of K: any length is safe
+      p.widen_len[std::size_t(b) * p.ksteps + std::size_t(k)] = static_cast<std::uint8_t>(len);
+    }
   return p;
 }
 

@@ -13,11 +13,13 @@
 //
 // Exact accumulation (entries stored as u8 T - tmin, each table offset by its
 // own minimum, so entries are <= span = cpb (2^b_a - 1) 2^(b_w-1)):
-//   u8   : vpaddb of L = floor(255 / span) lookups (W2A2: L = 14)     -> no wrap
+//   u8   : vpaddb of the lookups of one run, as long as the tables' largest
+//          entries add up to <= 255 (pw.widen_len; at least L = floor(255 /
+//          span), W2A2: 14, about twice that for typical weights) -> no wrap
 //   u16  : all += a8 (as words), odd += a8 >> 8, every L lookups; then
 //          even = all - (odd << 8) (mod 2^16, exact since even <= 65534) and
-//          odd are the sums of the even / odd pixels; F = flush_every lookups
-//          keep F * span <= 65534 (W2A2: 3640 lookups per chunk)
+//          odd are the sums of the even / odd pixels; at most F =
+//          flush_every lookups (F * span <= 65534, W2A2: 3640) per u16 chunk
 //   int32: longer K flushes the u16 sums into an int32 stack tile (scalar).
 // Tile: 2 x 64 pixels x 4 channels (24 accumulator zmm); each table load
 //   feeds 2 vpermb, each index load 4 (6 loads per 8 vpermb; the table is
@@ -451,8 +453,8 @@ struct lut6_cursor {
 template <int Mode, int P>
 MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t* tb,
                                         std::int32_t k0, std::int32_t k1, std::int32_t ksteps,
-                                        int L, int F, __m512i* ev_out, __m512i* od_out,
-                                        __m512i* part, std::int32_t* flush32,
+                                        const std::uint8_t* wlen, int F, __m512i* ev_out,
+                                        __m512i* od_out, __m512i* part, std::int32_t* flush32,
                                         bool& flushed) noexcept {
   constexpr int NB = bitplane_nb;
   lut6_cursor<Mode> cur;
@@ -467,7 +469,27 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
     }
   std::int32_t since = 0;
   for (std::int32_t k = k0; k < k1;) {
-    const int len = (k1 - k) < L ? static_cast<int>(k1 - k) : L;
+    const int wl = wlen[k];  // >= L; the tables' actual spans allow it
+    const int len = (k1 - k) < wl ? static_cast<int>(k1 - k) : wl;
+    if (__builtin_expect(since + len > F,
+                         0)) {  // u16 chunk full: move it to int32 (K' > F)
+#pragma GCC unroll 2
+      for (int i = 0; i < P; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) {
+          alignas(64) std::uint16_t ue[32], uo[32];
+          _mm512_store_si512(ue, _mm512_sub_epi16(all[i][j], _mm512_slli_epi16(odd[i][j], 8)));
+          _mm512_store_si512(uo, odd[i][j]);
+          std::int32_t* f = flush32 + (i * NB + j) * 64;
+          for (int l = 0; l < 32; ++l) {
+            f[2 * l] += ue[l];
+            f[2 * l + 1] += uo[l];
+          }
+          all[i][j] = odd[i][j] = _mm512_setzero_si512();
+        }
+      since = 0;
+      flushed = true;
+    }
     __m512i a8[P][NB];
     {
       __m512i ix[P];
@@ -507,25 +529,6 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
       }
     k += len;
     since += len;
-    if (__builtin_expect(since >= F && k < ksteps,
-                         0)) {  // u16 chunk full: move it to int32 (K' > F)
-#pragma GCC unroll 2
-      for (int i = 0; i < P; ++i)
-#pragma GCC unroll 4
-        for (int j = 0; j < NB; ++j) {
-          alignas(64) std::uint16_t ue[32], uo[32];
-          _mm512_store_si512(ue, _mm512_sub_epi16(all[i][j], _mm512_slli_epi16(odd[i][j], 8)));
-          _mm512_store_si512(uo, odd[i][j]);
-          std::int32_t* f = flush32 + (i * NB + j) * 64;
-          for (int l = 0; l < 32; ++l) {
-            f[2 * l] += ue[l];
-            f[2 * l + 1] += uo[l];
-          }
-          all[i][j] = odd[i][j] = _mm512_setzero_si512();
-        }
-      since = 0;
-      flushed = true;
-    }
   }
   if (k1 < ksteps) {
 #pragma GCC unroll 2
@@ -557,7 +560,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
   if (n1 < 0) n1 = pw.n;
   constexpr int P = lut6_p, NB = bitplane_nb, MT = 64, GMAX = 8;
   const std::int32_t ksteps = pw.ksteps, n = pw.n;
-  const int L = pw.widen_every, F = pw.flush_every;
+  const int F = pw.flush_every;
   const std::int32_t* corr = pw.corr.data();  // C = sum + corr[n]
   const bool want_u8 = ep.out_i32 || ep.out;
   const bool fast_bo = bo && n <= lut6_stage_channels;
@@ -634,6 +637,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
     }
     for (std::int32_t b = n0 / NB; b < (n1 + NB - 1) / NB; ++b) {
       const std::uint8_t* tb = pw.tables.data() + std::int64_t(b) * ksteps * NB * 64;
+      const std::uint8_t* wl = pw.widen_len.data() + std::int64_t(b) * ksteps;
       alignas(64) __m512i evs_g[GMAX][P * NB], ods_g[GMAX][P * NB], part[GMAX][2 * P * NB];
       bool flushed_g[GMAX] = {};
       if (kc < ksteps)  // K chunks: a table chunk serves every step of the group from L1
@@ -642,10 +646,10 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
           const std::uint8_t* tk = tb + std::int64_t(k0) * NB * 64;
           for (int gi = 0; gi < ng; ++gi) {
             if (two[gi])
-              lut6_block<1, 2>(src[gi], tk, k0, k1, ksteps, L, F, evs_g[gi], ods_g[gi], part[gi],
+              lut6_block<1, 2>(src[gi], tk, k0, k1, ksteps, wl, F, evs_g[gi], ods_g[gi], part[gi],
                                flush32, flushed_g[gi]);
             else
-              lut6_block<1, 1>(src[gi], tk, k0, k1, ksteps, L, F, evs_g[gi], ods_g[gi], part[gi],
+              lut6_block<1, 1>(src[gi], tk, k0, k1, ksteps, wl, F, evs_g[gi], ods_g[gi], part[gi],
                                flush32, flushed_g[gi]);
           }
         }
@@ -658,15 +662,15 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
           if (F < ksteps) std::memset(flush32, 0, sizeof(flush32));
           if (mode[gi] == 1) {
             if (two[gi])
-              lut6_block<1, 2>(sr, tb, 0, ksteps, ksteps, L, F, evs, ods, nullptr, flush32,
+              lut6_block<1, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32,
                                flushed);
             else
-              lut6_block<1, 1>(sr, tb, 0, ksteps, ksteps, L, F, evs, ods, nullptr, flush32,
+              lut6_block<1, 1>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32,
                                flushed);
           } else if (mode[gi] == 0) {
-            lut6_block<0, 2>(sr, tb, 0, ksteps, ksteps, L, F, evs, ods, nullptr, flush32, flushed);
+            lut6_block<0, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32, flushed);
           } else {
-            lut6_block<2, 2>(sr, tb, 0, ksteps, ksteps, L, F, evs, ods, nullptr, flush32, flushed);
+            lut6_block<2, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32, flushed);
           }
         }
         for (int i = 0; i < (two[gi] ? 2 : 1); ++i) {

@@ -506,3 +506,24 @@ TEST_CASE("bitplane: channel ranges (multiples of 12) give the full result") {
     CHECK(wrong == 0);
   }
 }
+
+TEST_CASE("bitplane: random weights over a long K (variable widening runs across u16 flushes)") {
+  const bool simd = simd_or_message();
+  for (const auto& pr : pairs) {
+    bp_case k;
+    k.bw = pr[0];
+    k.ba = pr[1];
+    k.ks = 1;
+    k.w = 70;
+    k.n = 5;
+    k.c = 12000;  // beyond flush_every for every pair
+    const bp_data d = make(k, 1400 + pr[0] * 10 + pr[1]);
+    const mk::bitplane_weights pw =
+        mk::pack_bitplane_weights(d.wts.data(), k.n, 1, k.c, k.bw, k.ba);
+    int longer = 0;  // runs longer than the worst-case bound exist for random weights
+    for (std::uint8_t v : pw.widen_len) longer += v > pw.widen_every;
+    INFO("W" << k.bw << "A" << k.ba);
+    CHECK(longer > 0);
+    if (simd) CHECK(run_check(d, true) == 0);
+  }
+}
