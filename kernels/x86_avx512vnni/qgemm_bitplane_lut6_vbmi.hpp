@@ -109,8 +109,19 @@ MIXQ_INLINE_LUT6 inline __mmask64 lut6_lane_mask(int s, int e) noexcept {
   return _cvtu64_mask64(hi & ~lo);
 }
 
+/// The windows of the last tile that needed them, relative to its first
+/// offset: a stride-2 conv's tiles repeat one pattern (up to image edges), so
+/// find_runs compares the pattern (8 vector compares) instead of rebuilding
+/// the windows with a 64-lane scalar loop.
+struct lut6_window_cache {
+  int mr = -1;
+  alignas(64) std::int64_t rel[64] = {};
+  lut6_runs r;  // wstart relative to off[0]
+};
+
 MIXQ_INLINE_LUT6 inline void lut6_find_runs(const std::int64_t* off, int mr, lut6_runs& r,
-                                            bool allow_windows = false) noexcept {
+                                            bool allow_windows = false,
+                                            lut6_window_cache* cache = nullptr) noexcept {
   // bit i of brk: lane i starts a run (i == 0 or off[i] != off[i-1] + 1), i < mr
   std::uint64_t brk = 1;
   const __m512i one = _mm512_set1_epi64(1);
@@ -127,6 +138,27 @@ MIXQ_INLINE_LUT6 inline void lut6_find_runs(const std::int64_t* off, int mr, lut
   if (cnt > 8) {
     r.cnt = 0;
     if (!allow_windows) return;
+    if (cache && cache->mr == mr) {  // same relative pattern as the cached tile?
+      const __m512i base = _mm512_set1_epi64(off[0]);
+      bool same = true;
+      for (int q = 0; q < 8 && 8 * q < mr && same; ++q) {
+        const int lanes = mr - 8 * q;
+        const __mmask8 km = static_cast<__mmask8>(lanes >= 8 ? 0xFF : ((1u << lanes) - 1u));
+        const __m512i rel = _mm512_sub_epi64(_mm512_maskz_loadu_epi64(km, off + 8 * q), base);
+        same = _mm512_mask_cmpneq_epi64_mask(km, rel, _mm512_load_si512(cache->rel + 8 * q)) == 0;
+      }
+      if (same) {
+        const int win = cache->r.win;
+        r.win = win;
+        for (int w = 0; w < win; ++w) {
+          r.wstart[w] = cache->r.wstart[w] + off[0];
+          r.wspan[w] = cache->r.wspan[w];
+          r.wmask[w] = cache->r.wmask[w];
+          _mm512_store_si512(r.widx[w], _mm512_load_si512(cache->r.widx[w]));
+        }
+        return;
+      }
+    }
     // windows: greedy 128-byte spans of ascending offsets (else byte gather)
     int w = 0;
     std::uint64_t m = 0;
@@ -147,6 +179,12 @@ MIXQ_INLINE_LUT6 inline void lut6_find_runs(const std::int64_t* off, int mr, lut
     }
     r.wmask[w] = _cvtu64_mask64(m);
     r.win = w + 1;
+    if (cache) {
+      cache->mr = mr;
+      for (int l = 0; l < 64; ++l) cache->rel[l] = l < mr ? off[l] - off[0] : 0;
+      cache->r = r;
+      for (int i = 0; i < r.win; ++i) cache->r.wstart[i] -= off[0];
+    }
     return;
   }
   r.cnt = cnt;
@@ -597,6 +635,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
         thr16[c * levels + l] = static_cast<std::uint16_t>(t < 0 ? 0 : (t > 65535 ? 65535 : t));
       }
   const bool masked = p.row_len > 0 && p.tap_dx;
+  lut6_window_cache wcache;
   const lut6_mask_cols mcols = masked ? lut6_find_mask_cols(p) : lut6_mask_cols{};
   for (std::int64_t mg = m0; mg < m1; mg += std::int64_t(G) * P * MT) {
     lut6_src src[GMAX];
@@ -619,7 +658,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
         const std::int64_t mb = mi < m1 ? mi : ms;  // an absent tile repeats tile 0 (never stored)
         sr.m[i] = mb;
         sr.mr[i] = static_cast<int>((m1 - mb) < MT ? (m1 - mb) : MT);
-        lut6_find_runs(p.pix_off + mb, sr.mr[i], sr.runs[i], true);
+        lut6_find_runs(p.pix_off + mb, sr.mr[i], sr.runs[i], true, &wcache);
         if (masked) lut6_keep_masks(p, mcols, mb, sr.keep[i]);
         direct = direct && sr.runs[i].cnt == 1;
       }
