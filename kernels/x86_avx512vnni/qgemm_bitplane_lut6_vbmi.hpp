@@ -299,6 +299,17 @@ MIXQ_INLINE_LUT6 inline void lut6_scatter(std::uint8_t* base, const lut6_runs& r
   for (int i = 0; i < mr; ++i) base[off[i]] = tmp[i];
 }
 
+/// Stores the vector of (tap t, group g): a remainder group's into rem_v[t]
+/// (packed remainders), every other one at its k position in dst0.
+MIXQ_INLINE_LUT6 inline void lut6_put(const bitplane_weights& pw, __m512i* dst0, __m512i* rem_v,
+                                      std::int32_t gstep, std::int32_t t, std::int32_t g,
+                                      __m512i v) noexcept {
+  if (pw.packed_rem && g == pw.full)
+    rem_v[t] = v;
+  else
+    _mm512_store_si512(dst0 + std::int64_t(t) * gstep + g, v);
+}
+
 /// Every (tap, group) index vector of one tile, in k order, into dst. The
 /// tile's run shape is classified once (not per vector): one run = one load;
 /// two 32-pixel or four 16-pixel rows = loads + inserts; else lut6_gather.
@@ -310,7 +321,49 @@ MIXQ_INLINE_LUT6 inline void lut6_prepare_k(const bitplane_problem& p, const lut
   const std::int32_t taps = pw.taps, groups = pw.groups;
   __m512i rem_v[9];  // packed remainders: each tap's remainder-group vector
   __m512i* const dst0 = dst;
-  for (std::int32_t t = 0; t < taps; ++t) {
+  const std::int32_t gstep = pw.packed_rem ? pw.full : groups;  // vectors per tap in dst
+  if constexpr (Kind == 5) {
+    // windows: the taps dx = 0, 1, 2 of one kernel row read the same bytes
+    // shifted by 1 and 2, so one set of window loads (span + 2 bytes) serves
+    // all three (indices + d) when every window still fits 128 bytes
+    for (std::int32_t t = 0; t < taps;) {
+      int nt = 1;
+      if (p.tap_off && t + 2 < taps && p.tap_off[t + 1] == p.tap_off[t] + 1 &&
+          p.tap_off[t + 2] == p.tap_off[t] + 2) {
+        bool fits = true;
+        for (int w = 0; w < r.win; ++w) fits = fits && r.wspan[w] + 2 <= 128;
+        if (fits) nt = 3;
+      }
+      __mmask64 kt[3];
+      for (int d = 0; d < nt; ++d) kt[d] = keep ? keep[p.tap_dx[t + d] + 1] : _cvtu64_mask64(~0ull);
+      const std::uint8_t* cur = p.a + (p.tap_off ? p.tap_off[t] : 0);
+      for (std::int32_t g = 0; g < groups; ++g, cur += p.group_stride) {
+        const std::uintptr_t c = reinterpret_cast<std::uintptr_t>(cur);
+        __m512i lo[lut6_max_windows], hi[lut6_max_windows];
+        for (int w = 0; w < r.win; ++w) {
+          const int span = r.wspan[w] + nt - 1;
+          const std::uintptr_t a = c + std::uintptr_t(r.wstart[w]);
+          lo[w] = _mm512_maskz_loadu_epi8(lut6_lane_mask(0, span < 64 ? span : 64),
+                                          reinterpret_cast<const void*>(a));
+          hi[w] = span > 64 ? _mm512_maskz_loadu_epi8(lut6_lane_mask(0, span - 64),
+                                                      reinterpret_cast<const void*>(a + 64))
+                            : _mm512_setzero_si512();
+        }
+        for (int d = 0; d < nt; ++d) {
+          const __m512i dd = _mm512_set1_epi8(static_cast<char>(d));
+          __m512i v = _mm512_setzero_si512();
+          for (int w = 0; w < r.win; ++w) {
+            const __m512i idx =
+                _mm512_add_epi8(_mm512_load_si512(reinterpret_cast<const void*>(r.widx[w])), dd);
+            v = _mm512_or_si512(v, _mm512_maskz_permutex2var_epi8(r.wmask[w], lo[w], idx, hi[w]));
+          }
+          lut6_put(pw, dst0, rem_v, gstep, t + d, g, _mm512_maskz_mov_epi8(kt[d], v));
+        }
+      }
+      t += nt;
+    }
+  }
+  for (std::int32_t t = 0; t < (Kind == 5 ? 0 : taps); ++t) {
     const std::uint8_t* cur = p.a + (p.tap_off ? p.tap_off[t] : 0);
     const __mmask64 kt = keep ? keep[p.tap_dx[t] + 1] : _cvtu64_mask64(~0ull);
     for (std::int32_t g = 0; g < groups; ++g, cur += p.group_stride) {
@@ -334,17 +387,11 @@ MIXQ_INLINE_LUT6 inline void lut6_prepare_k(const bitplane_problem& p, const lut
                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + std::uintptr_t(r.off[2])))),
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + std::uintptr_t(r.off[3]))), 1);
         v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-      } else if constexpr (Kind == 5) {
-        v = lut6_gather_windows(cur, r);
       } else {
         v = lut6_gather(cur, r, off, mr);
       }
       __asm__("" : "+v"(v));  // a plain load, then the mask (GCC would fuse a masked load)
-      v = _mm512_maskz_mov_epi8(kt, v);
-      if (pw.packed_rem && g == pw.full)
-        rem_v[t] = v;
-      else
-        _mm512_store_si512(dst++, v);
+      lut6_put(pw, dst0, rem_v, gstep, t, g, _mm512_maskz_mov_epi8(kt, v));
     }
   }
   if (!pw.packed_rem) return;
