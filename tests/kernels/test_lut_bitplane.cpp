@@ -129,18 +129,35 @@ std::uint8_t oracle_code(const bp_data& d, std::int64_t acc, std::int32_t nn) {
 
 /// Runs the SIMD kernel (simd = true) or the scalar twin; checks raw int32,
 /// u8 NHWC and bit-plane outputs. Returns mismatches.
-// split > 0: the kernel runs as separate channel ranges of `split` channels
-// (a multiple of bitplane_channel_step), as the conv driver does at batch 1.
-int run_check(const bp_data& d, bool simd, std::int32_t split = 0) {
-  const bp_case& k = d.k;
-  const mk::bitplane_weights pw =
-      mk::pack_bitplane_weights(d.wts.data(), k.n, d.taps, k.c, k.bw, k.ba);
+// The problem over d's planes and the requant epilogue of d (no outputs).
+mk::bitplane_problem problem_of(const bp_data& d) {
   mk::bitplane_problem p;
   p.m = d.m;
   p.a = d.planes.data();
   p.group_stride = d.hp * d.wp;
   p.pix_off = d.pix_off.data();
   p.tap_off = d.tap_off.data();
+  return p;
+}
+
+mk::epilogue requant_of(const bp_data& d) {
+  mk::epilogue ep;
+  ep.bias = d.bias.data();
+  ep.qm = d.qm.data();
+  ep.rshift = d.rshift.data();
+  ep.zp_out = d.zp;
+  ep.lo = d.lo;
+  ep.hi = d.hi;
+  return ep;
+}
+
+// split > 0: the kernel runs as separate channel ranges of `split` channels
+// (a multiple of bitplane_channel_step), as the conv driver does at batch 1.
+int run_check(const bp_data& d, bool simd, std::int32_t split = 0) {
+  const bp_case& k = d.k;
+  const mk::bitplane_weights pw =
+      mk::pack_bitplane_weights(d.wts.data(), k.n, d.taps, k.c, k.bw, k.ba);
+  const mk::bitplane_problem p = problem_of(d);
   auto run = [&](const mk::epilogue& ep, const mk::bitplane_output* bo) {
     for (std::int32_t n0 = 0; n0<k.n; n0 += split> 0 ? split : k.n) {
       const std::int32_t n1 = split > 0 && n0 + split < k.n ? n0 + split : k.n;
@@ -183,13 +200,7 @@ int run_check(const bp_data& d, bool simd, std::int32_t split = 0) {
       const std::int64_t i = mm / (d.oh * d.ow), y = mm / d.ow % d.oh, x = mm % d.ow;
       nxt_off.push_back(i * oimg + (y + 1) * owp + x + 1);
     }
-    mk::epilogue ep;
-    ep.bias = d.bias.data();
-    ep.qm = d.qm.data();
-    ep.rshift = d.rshift.data();
-    ep.zp_out = d.zp;
-    ep.lo = d.lo;
-    ep.hi = d.hi;
+    mk::epilogue ep = requant_of(d);
     ep.out = out.data();
     ep.out_pix_off = out_off.data();
     std::vector<std::int64_t> thr(std::size_t(k.n) * (d.hi - d.lo));
@@ -456,19 +467,8 @@ TEST_CASE("bitplane: channel ranges (multiples of 12) give the full result") {
   k.n = 64;
   const bp_data d = make(k, 1300);
   const mk::bitplane_weights pw = mk::pack_bitplane_weights(d.wts.data(), k.n, d.taps, k.c, 2, 2);
-  mk::bitplane_problem p;
-  p.m = d.m;
-  p.a = d.planes.data();
-  p.group_stride = d.hp * d.wp;
-  p.pix_off = d.pix_off.data();
-  p.tap_off = d.tap_off.data();
-  mk::epilogue ep;
-  ep.bias = d.bias.data();
-  ep.qm = d.qm.data();
-  ep.rshift = d.rshift.data();
-  ep.zp_out = d.zp;
-  ep.lo = d.lo;
-  ep.hi = d.hi;
+  const mk::bitplane_problem p = problem_of(d);
+  const mk::epilogue ep = requant_of(d);
   std::vector<std::int64_t> thr(std::size_t(k.n) * (d.hi - d.lo));
   mk::bitplane_thresholds(ep, k.n, thr.data());
   const std::int64_t gs = d.m;  // output planes [22][m], pixel mm at byte mm
