@@ -32,6 +32,8 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "common.hpp"
@@ -227,7 +229,10 @@ static_assert(bitplane_preferred(2, 2, 131072, 144) && !bitplane_preferred(2, 3,
 inline bitplane_weights pack_bitplane_weights(const std::int8_t* w, std::int32_t n,
                                               std::int32_t taps, std::int32_t k_seg, int b_w,
                                               int b_a) {
-  detail::pack_check(bitplane_supports(b_w, b_a), "bit-plane LUT: needs b_a in {2,3} and b_w <= 4");
+  if (!bitplane_supports(b_w, b_a))
+    throw std::invalid_argument("mixq::kernels::pack_bitplane_weights: (b_w, b_a) = (" +
+                                std::to_string(b_w) + ", " + std::to_string(b_a) +
+                                "), expected b_a in {2, 3} and b_w in 2..4");
   detail::pack_check(w != nullptr && n >= 1 && taps >= 1 && k_seg >= 1,
                      "n, taps, k_seg must be >= 1");
   detail::pack_check(std::int64_t(taps) * k_seg <= max_k_total,
@@ -235,8 +240,11 @@ inline bitplane_weights pack_bitplane_weights(const std::int8_t* w, std::int32_t
   const std::int64_t total = std::int64_t(n) * taps * k_seg;
   const int wmin = -(1 << (b_w - 1)), wmax = (1 << (b_w - 1)) - 1;
   for (std::int64_t i = 0; i < total; ++i)
-    detail::pack_check(w[i] >= wmin && w[i] <= wmax,
-                       "weight code outside the signed b_w-bit range");
+    if (w[i] < wmin || w[i] > wmax)
+      throw std::invalid_argument("mixq::kernels::pack_bitplane_weights: weight code " +
+                                  std::to_string(int(w[i])) + " at index " + std::to_string(i) +
+                                  ", expected a signed " + std::to_string(b_w) + "-bit code in [" +
+                                  std::to_string(wmin) + ", " + std::to_string(wmax) + "]");
   bitplane_weights p;
   p.n = n;
   p.taps = taps;

@@ -148,7 +148,10 @@ TEST_CASE("qconv2d_bitplane: bad packs throw") {
   CHECK_THROWS_AS(mk::qconv_bitplane_pack(g, w.data(), 2, 2), std::invalid_argument);
   g.kernel = 3;
   w[5] = 2;  // outside the signed 2-bit range
-  CHECK_THROWS_AS(mk::qconv_bitplane_pack(g, w.data(), 2, 2), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(mk::qconv_bitplane_pack(g, w.data(), 2, 2),
+                       doctest::Contains("weight code 2 at index 5"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(mk::qconv_bitplane_pack(g, w.data(), 8, 2),
+                       doctest::Contains("(b_w, b_a) = (8, 2)"), std::invalid_argument);
 }
 
 TEST_CASE("qconv_bitplane_pack: remainder channels of the 9 taps share lookups") {
