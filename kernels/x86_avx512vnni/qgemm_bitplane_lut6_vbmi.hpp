@@ -769,16 +769,18 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
             const std::int32_t bias = ep.bias ? ep.bias[c] : 0;
             const __m512i ev = evs[i * NB + j], ov = ods[i * NB + j];
             if (fast_bo && !flushed) {
-              __m512i ce = _mm512_setzero_si512(), co = _mm512_setzero_si512();
-              const __m512i one = _mm512_set1_epi16(1);
+              // codes as bytes in pixel order: even pixels count in the low
+              // byte of each u16 lane, odd pixels in the high byte
+              __m512i codes = _mm512_set1_epi8(static_cast<char>(ep.lo));
+              const __m512i one_lo = _mm512_set1_epi16(1), one_hi = _mm512_set1_epi16(0x100);
 #pragma GCC unroll 7
               for (std::int32_t l = 0; l < levels; ++l) {
                 const __m512i tv = _mm512_set1_epi16(static_cast<short>(thr16[c * levels + l]));
-                ce = _mm512_mask_add_epi16(ce, _mm512_cmpge_epu16_mask(ev, tv), ce, one);
-                co = _mm512_mask_add_epi16(co, _mm512_cmpge_epu16_mask(ov, tv), co, one);
+                codes =
+                    _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ev, tv), codes, one_lo);
+                codes =
+                    _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ov, tv), codes, one_hi);
               }
-              const __m512i codes = _mm512_add_epi8(_mm512_or_si512(ce, _mm512_slli_epi16(co, 8)),
-                                                    _mm512_set1_epi8(char(ep.lo)));
               _mm512_store_si512(stg + std::int64_t(c) * 64, codes);
               if (!want_u8) continue;
             }
