@@ -118,37 +118,69 @@ struct bitplane_output {
   std::int64_t group_stride = 0;
   const std::int64_t* pix_off = nullptr;  ///< [m]
   int b_out = 2;
-  const std::int64_t* thresholds = nullptr;  ///< [n][hi - lo] from bitplane_thresholds()
+  /// [n][hi - lo] from bitplane_thresholds(); with a residual
+  /// [n][2^res_bits][hi - lo] (one set per residual code)
+  const std::int64_t* thresholds = nullptr;
+  /// Optional residual inside the rounding (requant_one's res_code * res_qm,
+  /// res_qm = epilogue::res_qm): codes of res_bits bits in the same planes
+  /// format; output channel c adds residual channel c - res_ch_lo when that
+  /// lies in [0, res_channels), else nothing.
+  const std::uint8_t* res = nullptr;  ///< residual planes, group-0 base
+  std::int64_t res_group_stride = 0;
+  const std::int64_t* res_pix_off = nullptr;  ///< [m]
+  int res_bits = 2;
+  std::int32_t res_ch_lo = 0, res_channels = 0;
 };
+
+/// Residual code of output channel c at problem row m (0 without a residual).
+inline std::int32_t bitplane_res_code(const bitplane_output& bo, std::int64_t m,
+                                      std::int32_t c) noexcept {
+  const std::int32_t rc = c - bo.res_ch_lo;
+  if (!bo.res || rc < 0 || rc >= bo.res_channels) return 0;
+  const int cpb = bitplane_cpb(bo.res_bits);
+  const unsigned v = bo.res[bo.res_pix_off[m] + (rc / cpb) * bo.res_group_stride];
+  return static_cast<std::int32_t>((v >> (bo.res_bits * (rc % cpb))) & ((1u << bo.res_bits) - 1u));
+}
 
 /// Per-channel thresholds of the requant rule (qm >= 0 makes it monotone in
 /// v = acc + bias): thr[n*(hi-lo) + j] = min { v in int32 : requant(v) >= lo+j+1 },
 /// or 2^31 when no int32 v reaches it. Then requant(v) = lo + #{j : v >= thr_j}.
-/// ep must have qm, rshift, zp_out, lo <= hi, and no residual.
-inline void bitplane_thresholds(const epilogue& ep, std::int32_t n, std::int64_t* thr) noexcept {
+/// ep must have qm, rshift, zp_out, lo <= hi. res_bits > 0: one set per
+/// residual code r in [0, 2^res_bits), thr[(n*2^res_bits + r)*(hi-lo) + j],
+/// with ep.res_qm[n] (monotone in v for every fixed r).
+inline void bitplane_thresholds(const epilogue& ep, std::int32_t n, std::int64_t* thr,
+                                int res_bits = 0) noexcept {
   const std::int32_t levels = ep.hi - ep.lo;
+  const std::int32_t nr = res_bits > 0 ? (1 << res_bits) : 1;
   for (std::int32_t c = 0; c < n; ++c)
-    for (std::int32_t j = 0; j < levels; ++j) {
-      const std::int32_t want = ep.lo + j + 1;
-      auto q = [&](std::int64_t v) {
-        return requant_one(static_cast<std::int32_t>(v), ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo,
-                           ep.hi, 0, 0);
-      };
-      std::int64_t lo = std::numeric_limits<std::int32_t>::min(),
-                   hi = std::numeric_limits<std::int32_t>::max();
-      if (q(hi) < want) {
-        thr[std::int64_t(c) * levels + j] = std::int64_t(1) << 31;
-        continue;
+    for (std::int32_t r = 0; r < nr; ++r)
+      for (std::int32_t j = 0; j < levels; ++j) {
+        const std::int32_t want = ep.lo + j + 1;
+        const std::int32_t rqm = res_bits > 0 && ep.res_qm ? ep.res_qm[c] : 0;
+        auto q = [&](std::int64_t v) {
+          return requant_one(static_cast<std::int32_t>(v), ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo,
+                             ep.hi, r, rqm);
+        };
+        std::int64_t* out = thr + (std::int64_t(c) * nr + r) * levels + j;
+        std::int64_t lo = std::numeric_limits<std::int32_t>::min(),
+                     hi = std::numeric_limits<std::int32_t>::max();
+        if (q(hi) < want) {
+          *out = std::int64_t(1) << 31;
+          continue;
+        }
+        if (q(lo) >= want) {  // a large residual alone reaches the level
+          *out = lo;
+          continue;
+        }
+        while (lo < hi) {  // smallest v with q(v) >= want
+          const std::int64_t mid = lo + (hi - lo) / 2;
+          if (q(mid) >= want)
+            hi = mid;
+          else
+            lo = mid + 1;
+        }
+        *out = lo;
       }
-      while (lo < hi) {  // smallest v with q(v) >= want
-        const std::int64_t mid = lo + (hi - lo) / 2;
-        if (q(mid) >= want)
-          hi = mid;
-        else
-          lo = mid + 1;
-      }
-      thr[std::int64_t(c) * levels + j] = lo;
-    }
 }
 
 /// Weights packed as 64-entry subset-sum tables for the LUT6 kernels.
@@ -359,8 +391,9 @@ inline void qgemm_bitplane_range(const bitplane_problem& p, const bitplane_weigh
       const int cnt = (n1 - cpo * go) < cpo ? n1 - cpo * go : cpo;
       for (int j = 0; j < cnt; ++j) {
         const std::int32_t c = cpo * go + j;
+        const std::int32_t r = bitplane_res_code(*bo, m, c);
         codes[j] = requant_one(acc_of(m, c) + (ep.bias ? ep.bias[c] : 0), ep.qm[c], ep.rshift[c],
-                               ep.zp_out, ep.lo, ep.hi, 0, 0);
+                               ep.zp_out, ep.lo, ep.hi, r, bo->res && ep.res_qm ? ep.res_qm[c] : 0);
       }
       bo->base[bo->pix_off[m] + go * bo->group_stride] = bitplane_index_byte(codes, cnt, bo->b_out);
     }

@@ -51,6 +51,7 @@ inline void qgemm_bitplane_tile(const bitplane_problem& p, const bitplane_weight
   MIXQ_KDASSERT(!ep.res);
   MIXQ_KDASSERT(!pw.packed_rem || 2 * pw.ksteps <= bitplane_index_capacity);
   MIXQ_KDASSERT(!bo || (ep.qm && ep.rshift && bo->thresholds && ep.hi < (1 << bo->b_out)));
+  MIXQ_KDASSERT(!bo || !bo->res || (ep.res_qm && bo->res_pix_off));
   if (m0 >= m1) return;
 #if MIXQ_KERNELS_X86
   if (bitplane_simd_active()) {

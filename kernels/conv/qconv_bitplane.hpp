@@ -132,13 +132,30 @@ inline qconv_bitplane_weights qconv_bitplane_pack(const conv_geometry& g, const 
   return q;
 }
 
-/// Thresholds [c_out][hi - lo] of the requant rule for the fused plane
-/// output (computed once per layer; rq.qm must be >= 0).
-inline std::vector<std::int64_t> qconv_bitplane_thresholds(const conv_requant& rq,
-                                                           std::int64_t c_out) {
-  const epilogue ep = requant_epilogue(rq);
-  std::vector<std::int64_t> thr(static_cast<std::size_t>(c_out * (rq.hi - rq.lo)));
-  bitplane_thresholds(ep, static_cast<std::int32_t>(c_out), thr.data());
+/// A residual added inside the rounding, read from planes (the block input):
+/// output pixel (i, oy, ox), channel c adds res_qm[c] times the code of
+/// residual channel c - ch_lo (when in [0, c)) at residual pixel
+/// (i, oy*stride, ox*stride). Identity shortcut: stride 1, ch_lo 0; ResNet
+/// option A: stride 2, ch_lo = C_out / 4. The fast path takes 2-bit codes.
+struct bitplane_conv_residual {
+  const std::uint8_t* planes = nullptr;  ///< bitplane_layout(h, w, c, bits) planes
+  std::int64_t h = 0, w = 0, c = 0;
+  int bits = 2;
+  int stride = 1;
+  std::int64_t ch_lo = 0;
+  const std::int32_t* res_qm = nullptr;  ///< [C_out]
+};
+
+/// Thresholds of the requant rule for the fused plane output (computed once
+/// per layer; rq.qm must be >= 0): [c_out][hi - lo], or with a residual
+/// [c_out][2^res->bits][hi - lo].
+inline std::vector<std::int64_t> qconv_bitplane_thresholds(
+    const conv_requant& rq, std::int64_t c_out, const bitplane_conv_residual* res = nullptr) {
+  epilogue ep = requant_epilogue(rq);
+  const int rb = res ? res->bits : 0;
+  if (res) ep.res_qm = res->res_qm;
+  std::vector<std::int64_t> thr(static_cast<std::size_t>(c_out * (rq.hi - rq.lo) << rb));
+  bitplane_thresholds(ep, static_cast<std::int32_t>(c_out), thr.data(), rb);
   return thr;
 }
 
@@ -152,11 +169,14 @@ inline std::vector<std::int64_t> qconv_bitplane_thresholds(const conv_requant& r
 inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weights& wts,
                              const std::uint8_t* in, const conv_requant& rq,
                              const std::int64_t* thr, int b_out, std::uint8_t* out,
-                             std::int32_t* raw = nullptr) noexcept {
+                             std::int32_t* raw = nullptr,
+                             const bitplane_conv_residual* res = nullptr) noexcept {
   MIXQ_KDASSERT(wts.c_in == g.c_in && wts.c_out == g.c_out && wts.kernel == g.kernel);
   MIXQ_KDASSERT(raw || (thr && out && rq.hi < (1 << b_out)));
   const bitplane_layout_t li = bitplane_layout(g.h, g.w, g.c_in, wts.pw.b_a);
   const bitplane_layout_t lo = bitplane_layout(g.out_h(), g.out_w(), g.c_out, b_out);
+  const bitplane_layout_t lr =
+      res ? bitplane_layout(res->h, res->w, res->c, res->bits) : bitplane_layout_t{};
   const std::int64_t oh = g.out_h(), ow = g.out_w(), per_img = oh * ow, P = g.batch * per_img;
   const std::int64_t s = g.stride, base = li.lead + (g.kernel == 1 ? li.w : 0);
   std::int64_t tap_off[9] = {};
@@ -193,7 +213,8 @@ inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weight
 #pragma omp parallel for schedule(dynamic, 1) if (threads > 1 && items > 1)
 #endif
   for (std::int64_t item = 0; item < items; ++item) {
-    std::int64_t pix[detail::bitplane_chunk_max], opix[detail::bitplane_chunk_max];
+    std::int64_t pix[detail::bitplane_chunk_max], opix[detail::bitplane_chunk_max],
+        rpix[detail::bitplane_chunk_max];
     const std::int64_t ci = item / nsplit;
     const std::int32_t n0 = static_cast<std::int32_t>(item % nsplit) * cper;
     const std::int32_t n1 = n0 + cper < g.c_out ? n0 + cper : static_cast<std::int32_t>(g.c_out);
@@ -206,6 +227,10 @@ inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weight
       const std::int64_t o0 = bitplane_pixel(lo, i, oy, ox);
       for (std::int64_t q = 0; q < len; ++q) pix[j + q] = a0 + q * s;
       for (std::int64_t q = 0; q < len; ++q) opix[j + q] = o0 + q;
+      if (res) {
+        const std::int64_t r0 = bitplane_pixel(lr, i, oy * res->stride, ox * res->stride);
+        for (std::int64_t q = 0; q < len; ++q) rpix[j + q] = r0 + q * res->stride;
+      }
       j += len;
       ox = 0;
       if (++oy == oh) {
@@ -237,6 +262,15 @@ inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weight
     bo.pix_off = opix;
     bo.b_out = b_out;
     bo.thresholds = thr;
+    if (res) {
+      bo.res = res->planes;
+      bo.res_group_stride = lr.group_stride;
+      bo.res_pix_off = rpix;
+      bo.res_bits = res->bits;
+      bo.res_ch_lo = static_cast<std::int32_t>(res->ch_lo);
+      bo.res_channels = static_cast<std::int32_t>(res->c);
+      ep.res_qm = res->res_qm;
+    }
     qgemm_bitplane_tile(p, wts.pw, ep, &bo, 0, cnt, n0, n1);
   }
 }

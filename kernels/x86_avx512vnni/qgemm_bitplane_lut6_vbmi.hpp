@@ -253,8 +253,12 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
   const int F = pw.flush_every;
   const std::int32_t* corr = pw.corr.data();  // C = sum + corr[n]
   const bool want_u8 = ep.out_i32 || ep.out;
-  const bool fast_bo = bo && n <= lut6_stage_channels;
   const std::int32_t levels = ep.hi - ep.lo;
+  // residual (fast path: 2-bit residual codes, 4 threshold sets per channel)
+  const bool has_res = bo && bo->res;
+  const std::int32_t R = has_res ? 4 : 1;
+  const bool fast_bo =
+      bo && n <= lut6_stage_channels && (!has_res || (bo->res_bits == 2 && ep.res_qm));
   alignas(64) __m512i ibuf[lut6_index_capacity];
   alignas(64) std::uint8_t stage[lut6_stage_channels * P * 64];  // [tile][n][64] codes
   alignas(64) std::int32_t flush32[P * NB * 64];
@@ -278,19 +282,23 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
     if (G < 1) G = 1;
   }
   // thresholds moved into the u16 sum domain once per call (sums never reach 65535)
-  alignas(64) std::uint16_t thr16[lut6_stage_channels * 7];
+  // ([c][l][r] with r the residual code; r = 0 only without a residual)
+  alignas(64) std::uint16_t thr16[lut6_stage_channels * 7 * 4];
   if (fast_bo)
     for (std::int32_t c = 0; c < n; ++c)
-      for (std::int32_t l = 0; l < levels; ++l) {
-        std::int64_t t =
-            bo->thresholds[std::int64_t(c) * levels + l] - (ep.bias ? ep.bias[c] : 0) - corr[c];
-        thr16[c * levels + l] = static_cast<std::uint16_t>(t < 0 ? 0 : (t > 65535 ? 65535 : t));
-      }
+      for (std::int32_t r = 0; r < R; ++r)
+        for (std::int32_t l = 0; l < levels; ++l) {
+          std::int64_t t = bo->thresholds[(std::int64_t(c) * R + r) * levels + l] -
+                           (ep.bias ? ep.bias[c] : 0) - corr[c];
+          thr16[(c * levels + l) * R + r] =
+              static_cast<std::uint16_t>(t < 0 ? 0 : (t > 65535 ? 65535 : t));
+        }
   const bool masked = p.row_len > 0 && p.tap_dx;
-  lut6_window_cache wcache;
+  lut6_window_cache wcache, rcache;
   const lut6_mask_cols mcols = masked ? lut6_find_mask_cols(p) : lut6_mask_cols{};
   for (std::int64_t mg = m0; mg < m1; mg += std::int64_t(G) * P * MT) {
     lut6_src src[GMAX];
+    lut6_runs rruns[GMAX][P];  // residual pixels of each tile
     int mode[GMAX];
     bool two[GMAX];
     int ng = 0;
@@ -318,6 +326,9 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
       // group planes of a direct read are group_stride apart (L1 set conflicts)
       mode[ng] = can_prep ? 1 : (direct ? 0 : 2);
       two[ng] = ms + MT < m1;
+      if (has_res && fast_bo)
+        for (int i = 0; i < P; ++i)
+          lut6_find_runs(bo->res_pix_off + sr.m[i], sr.mr[i], rruns[ng][i], true, &rcache);
       if (mode[ng] == 1) {  // gather every (tile, tap, group) vector once for all channel blocks
         __m512i* buf = ibuf + std::int64_t(ng) * P * ksteps;
         for (int i = 0; i < (two[ng] ? 2 : 1); ++i)
@@ -373,18 +384,43 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
             if (c >= n1) break;
             const std::int32_t bias = ep.bias ? ep.bias[c] : 0;
             const __m512i ev = evs[i * NB + j], ov = ods[i * NB + j];
+            const std::int32_t rc = has_res ? c - bo->res_ch_lo : -1;
+            const bool res_here = has_res && rc >= 0 && rc < bo->res_channels;
             if (fast_bo && !flushed) {
               // codes as bytes in pixel order: even pixels count in the low
               // byte of each u16 lane, odd pixels in the high byte
               __m512i codes = _mm512_set1_epi8(static_cast<char>(ep.lo));
               const __m512i one_lo = _mm512_set1_epi16(1), one_hi = _mm512_set1_epi16(0x100);
+              if (res_here) {
+                // each pixel's residual code picks its threshold set (vpermw
+                // over the 4 sets of this channel and level)
+                const __m512i rb = lut6_gather(bo->res + (rc / 3) * bo->res_group_stride,
+                                               rruns[gi][i], bo->res_pix_off + mt, mr);
+                const __m512i rcode =
+                    _mm512_and_si512(_mm512_srli_epi16(rb, static_cast<unsigned>(2 * (rc % 3))),
+                                     _mm512_set1_epi8(3));
+                const __m512i re = _mm512_and_si512(rcode, _mm512_set1_epi16(0xFF));
+                const __m512i ro = _mm512_srli_epi16(rcode, 8);
+                for (std::int32_t l = 0; l < levels; ++l) {
+                  const __m512i tbl = _mm512_maskz_loadu_epi16(
+                      0xF, reinterpret_cast<const void*>(thr16 + (c * levels + l) * R));
+                  const __m512i te = _mm512_permutexvar_epi16(re, tbl);
+                  const __m512i to = _mm512_permutexvar_epi16(ro, tbl);
+                  codes =
+                      _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ev, te), codes, one_lo);
+                  codes =
+                      _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ov, to), codes, one_hi);
+                }
+              } else {
 #pragma GCC unroll 7
-              for (std::int32_t l = 0; l < levels; ++l) {
-                const __m512i tv = _mm512_set1_epi16(static_cast<short>(thr16[c * levels + l]));
-                codes =
-                    _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ev, tv), codes, one_lo);
-                codes =
-                    _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ov, tv), codes, one_hi);
+                for (std::int32_t l = 0; l < levels; ++l) {
+                  const __m512i tv =
+                      _mm512_set1_epi16(static_cast<short>(thr16[(c * levels + l) * R]));
+                  codes =
+                      _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ev, tv), codes, one_lo);
+                  codes =
+                      _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ov, tv), codes, one_hi);
+                }
               }
               _mm512_store_si512(stg + std::int64_t(c) * 64, codes);
               if (!want_u8) continue;
@@ -401,8 +437,9 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
               if (flushed) v += f[r];
               if (want_u8) ref::epilogue_row(ep, mt + r, c, 1, &v);
               if (fast_bo && flushed)
-                cb[r] =
-                    requant_one(v + bias, ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo, ep.hi, 0, 0);
+                cb[r] = requant_one(v + bias, ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo, ep.hi,
+                                    res_here ? bitplane_res_code(*bo, mt + r, c) : 0,
+                                    res_here ? ep.res_qm[c] : 0);
             }
             if (fast_bo && flushed) std::memcpy(stg + std::int64_t(c) * 64, cb, 64);
           }
@@ -415,9 +452,15 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
         const std::int64_t mt = src[gi].m[i];
         const int mr = src[gi].mr[i];
         if (!fast_bo) {
-          ref::qgemm_bitplane_range(
-              p, pw, epilogue{ep.bias, nullptr, 0, ep.qm, ep.rshift, ep.zp_out, ep.lo, ep.hi}, bo,
-              mt, mt + mr, n0, n1);
+          epilogue e2;  // the bit-plane output only (raw / u8 outputs were written above)
+          e2.bias = ep.bias;
+          e2.qm = ep.qm;
+          e2.rshift = ep.rshift;
+          e2.zp_out = ep.zp_out;
+          e2.lo = ep.lo;
+          e2.hi = ep.hi;
+          e2.res_qm = ep.res_qm;
+          ref::qgemm_bitplane_range(p, pw, e2, bo, mt, mt + mr, n0, n1);
           continue;
         }
         const std::uint8_t* stg =

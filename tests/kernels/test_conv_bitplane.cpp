@@ -28,22 +28,62 @@ struct isa_scope {
 
 // 0 = exact; otherwise the number of mismatching values (codes, raw sums,
 // or bytes outside the written interior that changed).
-std::int64_t run_case(const bp_conv_case& k, std::uint64_t seed) {
+// with_res: the block input x is also the residual, added inside the rounding:
+// identity when stride 1 (C_out = C_in), ResNet option A when stride 2
+// (C_out = 2 C_in, residual channels at C_out / 4, every second pixel).
+std::int64_t run_case(const bp_conv_case& k, std::uint64_t seed, bool with_res = false) {
   rng r(seed);
   const mk::conv_geometry g = make_geometry(k.batch, k.h, k.w, k.c_in, k.c_out, k.kernel, k.stride);
   const std::vector<std::uint8_t> x = random_codes(k.batch * k.h * k.w * k.c_in, k.ba, r);
   const std::vector<std::int8_t> w =
       random_weights(k.c_out * k.kernel * k.kernel * k.c_in, k.bw, r);
-  const requant_set q = make_requant(k.c_out, k.kernel * k.kernel * k.c_in, k.bw, k.ba, k.b_out, r);
+  requant_set q = make_requant(k.c_out, k.kernel * k.kernel * k.c_in, k.bw, k.ba, k.b_out, r);
+  if (with_res) {  // outputs spread over the range rather than clamped: the bias
+    // cancels the accumulator's mean K * mean(a) * mean(w) = -K (2^ba - 1) / 4
+    q.zp = 1;
+    const std::int32_t center =
+        static_cast<std::int32_t>(k.kernel * k.kernel * k.c_in * ((1 << k.ba) - 1) / 4);
+    for (auto& b : q.bias) b = center + r.uniform(-10, 10);
+  }
+  if (with_res)  // a residual worth 0.5..1.5 output steps per code needs rshift <= 30
+    for (size_t c = 0; c < q.qm.size(); ++c) {
+      if (q.rshift[c] > 30) {
+        q.qm[c] >>= (q.rshift[c] - 30);
+        q.rshift[c] = 30;
+      }
+      const double f = r.uniform(50, 150) / 100.0 * (r.uniform(0, 1) ? 1 : -1);
+      q.res_qm[c] = static_cast<std::int32_t>(f * double(std::int64_t(1) << q.rshift[c]));
+    }
   const mk::ref::conv_ref_shape rs = ref_shape_of(g);
   const std::int64_t oh = g.out_h(), ow = g.out_w(), per = oh * ow * k.c_out;
   std::vector<std::int64_t> acc(static_cast<size_t>(k.batch * per));
   mk::ref::qconv_ref_acc(rs, x.data(), w.data(), acc.data());
   std::vector<std::uint8_t> want(acc.size());
+  mk::ref::conv_ref_residual rr;
+  const std::int64_t ch_lo = k.stride == 1 ? 0 : k.c_out / 4;
+  if (with_res) {
+    rr.res = x.data();
+    rr.rh = k.h;
+    rr.rw = k.w;
+    rr.rc = k.c_in;
+    rr.stride = k.stride;
+    rr.ch_lo = ch_lo;
+    rr.res_qm = q.res_qm.data();
+  }
   mk::ref::qconv_ref_requantize(
       rs, acc.data(),
-      mk::ref::conv_ref_requant{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi},
-      mk::ref::conv_ref_residual{}, want.data());
+      mk::ref::conv_ref_requant{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi}, rr,
+      want.data());
+  if (with_res) {  // the residual must matter, else the case proves nothing
+    std::vector<std::uint8_t> plain(acc.size());
+    mk::ref::qconv_ref_requantize(
+        rs, acc.data(),
+        mk::ref::conv_ref_requant{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi},
+        mk::ref::conv_ref_residual{}, plain.data());
+    std::int64_t changed = 0;
+    for (size_t j = 0; j < plain.size(); ++j) changed += plain[j] != want[j];
+    CHECK(changed * 20 > std::int64_t(plain.size()));  // > 5 % of the outputs
+  }
 
   // input planes: zero halo rows; garbage lead and over-read tail, which only
   // masked lanes and past-the-end loads read (must never matter)
@@ -56,14 +96,24 @@ std::int64_t run_case(const bp_conv_case& k, std::uint64_t seed) {
                                 k.ba, in.data());
   const mk::qconv_bitplane_weights wts = mk::qconv_bitplane_pack(g, w.data(), k.bw, k.ba);
   const mk::conv_requant rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
-  const std::vector<std::int64_t> thr = mk::qconv_bitplane_thresholds(rq, k.c_out);
+  mk::bitplane_conv_residual res;
+  res.planes = in.data();
+  res.h = k.h;
+  res.w = k.w;
+  res.c = k.c_in;
+  res.bits = k.ba;
+  res.stride = k.stride;
+  res.ch_lo = ch_lo;
+  res.res_qm = q.res_qm.data();
+  const mk::bitplane_conv_residual* resp = with_res ? &res : nullptr;
+  const std::vector<std::int64_t> thr = mk::qconv_bitplane_thresholds(rq, k.c_out, resp);
 
   // output planes: a sentinel everywhere, the interior must be rewritten and
   // nothing else touched
   const std::uint8_t sentinel = 0xC3;
   std::vector<std::uint8_t> out(
       static_cast<size_t>(mk::bitplane_image_bytes(k.batch, oh, ow, k.c_out, k.b_out)), sentinel);
-  mk::qconv2d_bitplane(g, wts, in.data(), rq, thr.data(), k.b_out, out.data());
+  mk::qconv2d_bitplane(g, wts, in.data(), rq, thr.data(), k.b_out, out.data(), nullptr, resp);
   std::vector<std::int32_t> raw(static_cast<size_t>(k.batch * per), -1);
   mk::qconv2d_bitplane(g, wts, in.data(), rq, nullptr, k.b_out, nullptr, raw.data());
 
@@ -166,4 +216,29 @@ TEST_CASE("qconv_bitplane_pack: remainder channels of the 9 taps share lookups")
   CHECK(steps(15, 2, 3) == 9 * 5);     // no remainder
   CHECK(steps(5, 3, 3) == 9 * 2 + 5);  // A3: 2 channels per byte, 9 codes in 5 steps
   CHECK(steps(16, 2, 1) == 6);         // one tap: nothing to share
+}
+
+TEST_CASE("qconv2d_bitplane: residual inside the rounding (identity and option A)") {
+  const bool simd = mk::bitplane_simd_active();
+  const bp_conv_case rcases[] = {
+      {2, 32, 32, 16, 16, 3, 1, 2, 2, 2},  // ResNet20 identity blocks
+      {2, 16, 16, 32, 32, 3, 1, 2, 2, 2},
+      {3, 8, 8, 64, 64, 3, 1, 3, 2, 2},
+      {2, 32, 32, 16, 32, 3, 2, 2, 2, 2},  // option A transitions
+      {2, 16, 16, 32, 64, 3, 2, 2, 2, 2},
+      {2, 9, 7, 7, 7, 3, 1, 2, 2, 3},    // 3-bit output, odd sizes
+      {1, 6, 10, 5, 10, 3, 2, 4, 3, 2},  // 3-bit residual codes (scalar path)
+  };
+  int i = 0;
+  for (const bp_conv_case& k : rcases) {
+    INFO("case " << i << ": " << k.batch << "x" << k.h << "x" << k.w << "x" << k.c_in << " -> "
+                 << k.c_out << " s" << k.stride << " W" << k.bw << "A" << k.ba << " out"
+                 << k.b_out);
+    if (simd) CHECK(run_case(k, 300 + i, true) == 0);
+    {
+      isa_scope scalar(mk::isa::scalar);
+      if (k.batch * k.h * k.w * k.c_in * k.c_out < 400000) CHECK(run_case(k, 300 + i, true) == 0);
+    }
+    ++i;
+  }
 }
