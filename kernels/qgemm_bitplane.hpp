@@ -10,11 +10,13 @@
 //       channels [n0, n1) (default all; bounds multiples of 12 or n, so that
 //       every written index byte is complete); disjoint ranges may run
 //       concurrently
-// ep: raw int32 (out_i32) or u8 NHWC (out) output, no residual (both taken
-// by the scalar epilogue on this path); bo (optional): codes written as the
-// next layer's bit-plane index bytes through per-channel thresholds
-// (bitplane_thresholds(ep, n, thr), computed once per layer). ep.qm/rshift
-// must then be set; the fast path needs n <= bitplane_stage_channels.
+// ep: raw int32 (out_i32) or u8 NHWC (out) output without residual (both
+// taken by the scalar epilogue on this path); bo (optional): codes written as
+// the next layer's bit-plane index bytes through per-channel thresholds
+// (bitplane_thresholds(ep, n, thr[, res_bits]), computed once per layer),
+// with an optional residual read from planes (bo->res, weights ep.res_qm).
+// ep.qm/rshift must then be set; the fast path needs n <=
+// bitplane_stage_channels and 2-bit residual codes.
 // Runs the AVX-512 VBMI kernel when the CPU has it and MIXQ_ISA / set_isa()
 // allow avx512, else the scalar twin. last_used_kernel() names what ran.
 #include <cstdint>

@@ -26,7 +26,9 @@
 // written index byte is complete); the offsets of a chunk live on the stack
 // (L1), not in a per-layer array.
 // No border-tap skipping: lanes are pixels, so every lane of a vector
-// looks up every tap (halo taps read index 0). No residual on this path.
+// looks up every tap (halo taps read index 0). An optional residual
+// (bitplane_conv_residual: identity or ResNet option A) is added inside the
+// rounding by the threshold epilogue.
 #include <cstdint>
 #include <stdexcept>
 #include <string>

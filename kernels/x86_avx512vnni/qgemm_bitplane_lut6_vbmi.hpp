@@ -39,8 +39,10 @@
 // Epilogues: (1) bit-plane output (the next layer's input, fast): per-channel
 //   thresholds (exactly the requant rule) compared on the u16 sums
 //   (vpcmpuw, 32 pixels each), counted into codes, combined into index bytes
-//   and stored with masked stores per output run; (2) raw int32 / u8 NHWC
-//   (requant.hpp rule, no residual): scalar, for tests and compatibility.
+//   and stored with masked stores per output run; with a residual, each
+//   pixel's 2-bit residual code picks one of 4 threshold sets (vpermw);
+//   (2) raw int32 / u8 NHWC (requant.hpp rule, no residual): scalar, for
+//   tests and compatibility.
 // Over-read: up to 63 bytes past the last addressed index byte (direct loads
 //   of a partial last tile); masked loads may address bytes before a run.
 // Stack: about 300 KB per call (index buffer 200 KB, code staging 64 KB, K
