@@ -242,6 +242,28 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
     }
 }
 
+/// Codes of one (tile, channel) with a residual (out of line: it keeps the
+/// main loop's code small): rb = the tile's residual index bytes, slot = the
+/// channel's 2-bit field in them, thr = the channel's [levels][4] u16
+/// thresholds; each pixel's residual code picks its set with vpermw.
+__attribute__((noinline)) MIXQ_TARGET_LUT6 inline __m512i lut6_res_codes(
+    __m512i ev, __m512i ov, __m512i codes, __m512i rb, int slot, const std::uint16_t* thr,
+    std::int32_t levels) noexcept {
+  const __m512i rcode =
+      _mm512_and_si512(_mm512_srli_epi16(rb, static_cast<unsigned>(2 * slot)), _mm512_set1_epi8(3));
+  const __m512i re = _mm512_and_si512(rcode, _mm512_set1_epi16(0xFF));
+  const __m512i ro = _mm512_srli_epi16(rcode, 8);
+  const __m512i one_lo = _mm512_set1_epi16(1), one_hi = _mm512_set1_epi16(0x100);
+  for (std::int32_t l = 0; l < levels; ++l) {
+    const __m512i tbl = _mm512_maskz_loadu_epi16(0xF, reinterpret_cast<const void*>(thr + l * 4));
+    codes = _mm512_mask_add_epi16(
+        codes, _mm512_cmpge_epu16_mask(ev, _mm512_permutexvar_epi16(re, tbl)), codes, one_lo);
+    codes = _mm512_mask_add_epi16(
+        codes, _mm512_cmpge_epu16_mask(ov, _mm512_permutexvar_epi16(ro, tbl)), codes, one_hi);
+  }
+  return codes;
+}
+
 /// Rows [m0, m1), channels [n0, n1) (multiples of 12 = lcm(NB, 3), or n1 = n;
 /// n1 < 0: all). See the header comment.
 MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
@@ -260,7 +282,8 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
   const bool has_res = bo && bo->res;
   const std::int32_t R = has_res ? 4 : 1;
   const bool fast_bo =
-      bo && n <= lut6_stage_channels && (!has_res || (bo->res_bits == 2 && ep.res_qm));
+      bo && n <= lut6_stage_channels &&
+      (!has_res || (bo->res_bits == 2 && ep.res_qm && n * R <= lut6_stage_channels));
   alignas(64) __m512i ibuf[lut6_index_capacity];
   alignas(64) std::uint8_t stage[lut6_stage_channels * P * 64];  // [tile][n][64] codes
   alignas(64) std::int32_t flush32[P * NB * 64];
@@ -285,7 +308,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
   }
   // thresholds moved into the u16 sum domain once per call (sums never reach 65535)
   // ([c][l][r] with r the residual code; r = 0 only without a residual)
-  alignas(64) std::uint16_t thr16[lut6_stage_channels * 7 * 4];
+  alignas(64) std::uint16_t thr16[lut6_stage_channels * 7];  // (n * R <= lut6_stage_channels)
   if (fast_bo)
     for (std::int32_t c = 0; c < n; ++c)
       for (std::int32_t r = 0; r < R; ++r)
@@ -298,9 +321,9 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
   const bool masked = p.row_len > 0 && p.tap_dx;
   lut6_window_cache wcache, rcache;
   const lut6_mask_cols mcols = masked ? lut6_find_mask_cols(p) : lut6_mask_cols{};
+  lut6_runs rruns[GMAX][P];  // residual pixels of each tile of a step group
   for (std::int64_t mg = m0; mg < m1; mg += std::int64_t(G) * P * MT) {
     lut6_src src[GMAX];
-    lut6_runs rruns[GMAX][P];  // residual pixels of each tile
     int mode[GMAX];
     bool two[GMAX];
     int ng = 0;
@@ -394,25 +417,10 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
               __m512i codes = _mm512_set1_epi8(static_cast<char>(ep.lo));
               const __m512i one_lo = _mm512_set1_epi16(1), one_hi = _mm512_set1_epi16(0x100);
               if (res_here) {
-                // each pixel's residual code picks its threshold set (vpermw
-                // over the 4 sets of this channel and level)
-                const __m512i rb = lut6_gather(bo->res + (rc / 3) * bo->res_group_stride,
-                                               rruns[gi][i], bo->res_pix_off + mt, mr);
-                const __m512i rcode =
-                    _mm512_and_si512(_mm512_srli_epi16(rb, static_cast<unsigned>(2 * (rc % 3))),
-                                     _mm512_set1_epi8(3));
-                const __m512i re = _mm512_and_si512(rcode, _mm512_set1_epi16(0xFF));
-                const __m512i ro = _mm512_srli_epi16(rcode, 8);
-                for (std::int32_t l = 0; l < levels; ++l) {
-                  const __m512i tbl = _mm512_maskz_loadu_epi16(
-                      0xF, reinterpret_cast<const void*>(thr16 + (c * levels + l) * R));
-                  const __m512i te = _mm512_permutexvar_epi16(re, tbl);
-                  const __m512i to = _mm512_permutexvar_epi16(ro, tbl);
-                  codes =
-                      _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ev, te), codes, one_lo);
-                  codes =
-                      _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ov, to), codes, one_hi);
-                }
+                codes = lut6_res_codes(ev, ov, codes,
+                                       lut6_gather(bo->res + (rc / 3) * bo->res_group_stride,
+                                                   rruns[gi][i], bo->res_pix_off + mt, mr),
+                                       rc % 3, thr16 + c * levels * R, levels);
               } else {
 #pragma GCC unroll 7
                 for (std::int32_t l = 0; l < levels; ++l) {
