@@ -404,15 +404,26 @@ inline void bwd_w_tile_cols(int mk, const geom& g, const float* xp, const float*
 #define MIXQ_BWDW_CASE(M)                                     \
   case M:                                                     \
     bwd_w_tile<M, NV>(g, xp, dy, ldd, off, kh, j0, co0, dwp); \
-    break;
+    break
   switch (mk) {
-    MIXQ_BWDW_CASE(16)
-    MIXQ_BWDW_CASE(15)
-    MIXQ_BWDW_CASE(14) MIXQ_BWDW_CASE(13) MIXQ_BWDW_CASE(12) MIXQ_BWDW_CASE(11) MIXQ_BWDW_CASE(10)
-        MIXQ_BWDW_CASE(9) MIXQ_BWDW_CASE(8) MIXQ_BWDW_CASE(7) MIXQ_BWDW_CASE(6) MIXQ_BWDW_CASE(5)
-            MIXQ_BWDW_CASE(4) MIXQ_BWDW_CASE(3) MIXQ_BWDW_CASE(2) default
-        : bwd_w_tile<1, NV>(g, xp, dy, ldd, off, kh, j0, co0, dwp);
-    break;
+    MIXQ_BWDW_CASE(16);
+    MIXQ_BWDW_CASE(15);
+    MIXQ_BWDW_CASE(14);
+    MIXQ_BWDW_CASE(13);
+    MIXQ_BWDW_CASE(12);
+    MIXQ_BWDW_CASE(11);
+    MIXQ_BWDW_CASE(10);
+    MIXQ_BWDW_CASE(9);
+    MIXQ_BWDW_CASE(8);
+    MIXQ_BWDW_CASE(7);
+    MIXQ_BWDW_CASE(6);
+    MIXQ_BWDW_CASE(5);
+    MIXQ_BWDW_CASE(4);
+    MIXQ_BWDW_CASE(3);
+    MIXQ_BWDW_CASE(2);
+    default:
+      bwd_w_tile<1, NV>(g, xp, dy, ldd, off, kh, j0, co0, dwp);
+      break;
   }
 #undef MIXQ_BWDW_CASE
 }
