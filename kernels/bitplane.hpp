@@ -109,7 +109,7 @@ inline bool bitplane_masked(const bitplane_problem& p, std::int64_t m, std::int3
 }
 
 /// Optional fused output in the SAME format (the next layer's input): codes
-/// (epilogue rule of requant.hpp, no residual) written as index bytes of
+/// (epilogue rule of requant.hpp, optional residual below) written as index bytes of
 /// b_out-bit codes, byte (m, go) at base[pix_off[m] + go * group_stride]. The
 /// epilogue compares acc + bias with per-channel thresholds (exactly the
 /// requant rule, bitplane_thresholds()) instead of multiplying.
@@ -137,9 +137,7 @@ inline std::int32_t bitplane_res_code(const bitplane_output& bo, std::int64_t m,
                                       std::int32_t c) noexcept {
   const std::int32_t rc = c - bo.res_ch_lo;
   if (!bo.res || rc < 0 || rc >= bo.res_channels) return 0;
-  const int cpb = bitplane_cpb(bo.res_bits);
-  const unsigned v = bo.res[bo.res_pix_off[m] + (rc / cpb) * bo.res_group_stride];
-  return static_cast<std::int32_t>((v >> (bo.res_bits * (rc % cpb))) & ((1u << bo.res_bits) - 1u));
+  return bitplane_code_at(bo.res, bo.res_pix_off[m], bo.res_group_stride, rc, bo.res_bits);
 }
 
 /// Per-channel thresholds of the requant rule (qm >= 0 makes it monotone in

@@ -271,8 +271,9 @@ MIXQ_INLINE_LUT6 inline void lut6_put(const bitplane_weights& pw, __m512i* dst0,
 }
 
 /// Every (tap, group) index vector of one tile, in k order, into dst. The
-/// tile's run shape is classified once (not per vector): one run = one load;
-/// two 32-pixel or four 16-pixel rows = loads + inserts; else lut6_gather.
+/// tile's shape is classified once (not per vector): Kind 1 = one run, one
+/// load; Kind 5 = windows, shared by the dx taps of a kernel row; Kind 0 =
+/// anything else through lut6_gather (which handles 2..8 runs).
 template <int Kind>
 MIXQ_INLINE_LUT6 inline void lut6_prepare_k(const bitplane_problem& p, const lut6_runs& r,
                                             const std::int64_t* off, int mr,
@@ -331,22 +332,6 @@ MIXQ_INLINE_LUT6 inline void lut6_prepare_k(const bitplane_problem& p, const lut
       __m512i v;
       if constexpr (Kind == 1) {
         v = _mm512_loadu_si512(reinterpret_cast<const void*>(c + std::uintptr_t(r.off[0])));
-      } else if constexpr (Kind == 2) {
-        const __m256i lo =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + std::uintptr_t(r.off[0])));
-        const __m256i hi =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + std::uintptr_t(r.off[1])));
-        v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-      } else if constexpr (Kind == 4) {
-        const __m256i lo = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + std::uintptr_t(r.off[0])))),
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + std::uintptr_t(r.off[1]))), 1);
-        const __m256i hi = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + std::uintptr_t(r.off[2])))),
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + std::uintptr_t(r.off[3]))), 1);
-        v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
       } else {
         v = lut6_gather(cur, r, off, mr);
       }
@@ -381,11 +366,7 @@ MIXQ_INLINE_LUT6 inline void lut6_prepare(const bitplane_problem& p, const lut6_
     lut6_prepare_k<5>(p, r, off, mr, pw, keep, dst);
   else if (r.cnt == 1)
     lut6_prepare_k<1>(p, r, off, mr, pw, keep, dst);
-  else if (r.cnt == 2 && r.start[1] == 32 && mr == 64)
-    lut6_prepare_k<2>(p, r, off, mr, pw, keep, dst);
-  else if (r.cnt == 4 && r.start[1] == 16 && r.start[2] == 32 && r.start[3] == 48 && mr == 64)
-    lut6_prepare_k<4>(p, r, off, mr, pw, keep, dst);
-  else
+  else  // 2..8 runs (padded planes, GEMM tails) or a byte gather: lut6_gather
     lut6_prepare_k<0>(p, r, off, mr, pw, keep, dst);
 }
 

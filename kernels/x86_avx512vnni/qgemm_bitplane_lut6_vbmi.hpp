@@ -70,7 +70,7 @@
 namespace mixq {
 namespace kernels {
 
-/// zmm index vectors the LUT6 kernel can keep per 2-tile step (40 KB of stack).
+/// zmm index vectors the LUT6 kernel prepares per call (200 KB of stack).
 constexpr std::int32_t lut6_index_capacity = bitplane_index_capacity;
 /// Channels the fused bit-plane epilogue can stage per tile (else scalar).
 constexpr std::int32_t lut6_stage_channels = bitplane_stage_channels;
@@ -90,8 +90,7 @@ struct lut6_src {
   lut6_runs runs[lut6_p];
   __mmask64 keep[lut6_p][3];  // row-masked problems: lanes kept for tap_dx = -1, 0, +1
   const __m512i* buf;         // prepared [lut6_p][ksteps] or nullptr
-  bool direct;
-  bool masked;  // row-masked problem (keep applies)
+  bool masked;                // row-masked problem (keep applies)
 };
 
 /// Cursor over (t, g) in k order.
@@ -403,7 +402,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
         for (int i = 0; i < (two[gi] ? 2 : 1); ++i) {
           const std::int64_t mt = sr.m[i];
           const int mr = sr.mr[i];
-          std::uint8_t* stg = stage + std::int64_t((gi * P + i) % (G * P > 2 ? G * P : 2)) * n * 64;
+          std::uint8_t* stg = stage + std::int64_t(gi * P + i) * n * 64;
           for (int j = 0; j < NB; ++j) {
             const std::int32_t c = b * NB + j;
             if (c >= n1) break;
@@ -473,8 +472,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
           ref::qgemm_bitplane_range(p, pw, e2, bo, mt, mt + mr, n0, n1);
           continue;
         }
-        const std::uint8_t* stg =
-            stage + std::int64_t((gi * P + i) % (G * P > 2 ? G * P : 2)) * n * 64;
+        const std::uint8_t* stg = stage + std::int64_t(gi * P + i) * n * 64;
         lut6_runs orun;
         lut6_find_runs(bo->pix_off + mt, mr, orun);
         const int cpo = bitplane_cpb(bo->b_out);
