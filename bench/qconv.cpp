@@ -221,6 +221,64 @@ void put_timing(row& r, const timing& t, double macs, double peak, double w8a8, 
   if (onednn > 0) r.setf("ratio_onednn", gops / onednn, 3);
 }
 
+// One mixq_lut6 row: qconv2d_bitplane() with the operands and requant of
+// the qconv2d() row, planes in and out (converting the NHWC input is not
+// timed). ResNet block shapes (conv) also time the residual (the block
+// input's planes) inside the threshold epilogue, as the qconv2d rows do.
+void lut6_row(const options& o, writer& w, const row& base, const std::string& isa_s,
+              const mk::conv_geometry& g, const operands& ops, const mk::conv_requant& rq,
+              const reference* ref, int bw, int ba, double peak, double w8a8, double onednn,
+              bool conv) {
+  row r6 = base;
+  r6.set("impl", "mixq_lut6").set("isa", isa_s).set("w_bits", bw).set("a_bits", ba);
+  mk::qconv_bitplane_weights wts;
+  try {
+    wts = mk::qconv_bitplane_pack(g, ops.w.data(), bw, ba);
+  } catch (const std::exception& e) {  // e.g. C_out beyond the fused epilogue
+    r6.set("valid", "skipped").set("note", e.what());
+    w.print(r6);
+    return;
+  }
+  r6.set("kernel", wts.pw.name.data());
+  const std::vector<int64_t> thr = mk::qconv_bitplane_thresholds(rq, g.c_out);
+  std::vector<uint8_t> inp(size_t(mk::bitplane_image_bytes(g.batch, g.h, g.w, g.c_in, ba)), 0);
+  std::vector<uint8_t> outp(
+      size_t(mk::bitplane_image_bytes(g.batch, g.out_h(), g.out_w(), g.c_out, ba)), 0);
+  mk::bitplane_planes_from_nhwc(ops.x.data(), g.batch, g.h, g.w, int32_t(g.c_in), ba, inp.data());
+  auto run = [&] { mk::qconv2d_bitplane(g, wts, inp.data(), rq, thr.data(), ba, outp.data()); };
+  run();
+  if (ref && !validate_lut6(g, *ref, outp, ba)) {
+    r6.set("valid", "MISMATCH");
+    w.print(r6);
+    return;
+  }
+  r6.set("valid", ref ? "ok" : "unchecked");
+  const timing t6 = time_it(o, run);
+  put_timing(r6, t6, double(g.macs()), peak, w8a8, onednn);
+  const bool res_shape =
+      conv && g.kernel == 3 && ba == 2 &&
+      ((g.stride == 1 && g.c_out == g.c_in) || (g.stride == 2 && g.c_out == 2 * g.c_in));
+  if (res_shape) {
+    std::vector<int32_t> res_qm(size_t(g.c_out), 1 << 20);
+    mk::bitplane_conv_residual res;
+    res.planes = inp.data();
+    res.h = g.h;
+    res.w = g.w;
+    res.c = g.c_in;
+    res.bits = ba;
+    res.stride = g.stride;
+    res.ch_lo = g.stride == 1 ? 0 : g.c_out / 4;
+    res.res_qm = res_qm.data();
+    const std::vector<int64_t> thr_r = mk::qconv_bitplane_thresholds(rq, g.c_out, &res);
+    const timing tr = time_it(o, [&] {
+      mk::qconv2d_bitplane(g, wts, inp.data(), rq, thr_r.data(), ba, outp.data(), nullptr, &res);
+    });
+    r6.setf("res_min_ms", tr.min_s * 1e3, 4)
+        .setf("res_overhead_pct", 100.0 * (tr.min_s / t6.min_s - 1), 1);
+  }
+  w.print(r6);
+}
+
 std::vector<std::pair<int, int>> bit_pairs(const options& o) {
   std::vector<std::pair<int, int>> v{{8, 8}};  // the ratio base first
   for (int bw : o.bits)
@@ -434,72 +492,10 @@ int main(int argc, char** argv) {
                 if (l == mk::isa::avx512 && !alt && !pb.first_layer &&
                     mk::bitplane_supports(bw, ba) && mk::bitplane_simd_active() &&
                     matches(o, prefix + "/mixq_lut6/" + isa_s + "/w" + std::to_string(bw) + "a" +
-                                   std::to_string(ba))) {
-                  mk::qconv_bitplane_weights bw6;
-                  std::string err;
-                  try {
-                    bw6 = mk::qconv_bitplane_pack(g, ops.w.data(), bw, ba);
-                  } catch (const std::exception& e) {  // e.g. C_out beyond the fused epilogue
-                    err = e.what();
-                  }
-                  const std::vector<int64_t> thr = mk::qconv_bitplane_thresholds(rq, g.c_out);
-                  std::vector<uint8_t> inp(
-                      size_t(mk::bitplane_image_bytes(g.batch, g.h, g.w, g.c_in, ba)), 0);
-                  std::vector<uint8_t> outp(
-                      size_t(mk::bitplane_image_bytes(g.batch, g.out_h(), g.out_w(), g.c_out, ba)),
-                      0);
-                  mk::bitplane_planes_from_nhwc(ops.x.data(), g.batch, g.h, g.w, int32_t(g.c_in),
-                                                ba, inp.data());
-                  auto run6 = [&] {
-                    mk::qconv2d_bitplane(g, bw6, inp.data(), rq, thr.data(), ba, outp.data());
-                  };
-                  row r6 = base;
-                  r6.set("impl", "mixq_lut6").set("isa", isa_s).set("kernel", bw6.pw.name.data());
-                  r6.set("w_bits", bw).set("a_bits", ba);
-                  if (!err.empty()) {
-                    r6.set("valid", "skipped").set("note", err);
-                    w.print(r6);
-                  } else {
-                    run6();
-                    const bool ok6 =
-                        !o.validate ||
-                        validate_lut6(g, ref_cache.at(std::make_pair(bw, ba)), outp, ba);
-                    if (!ok6) {
-                      r6.set("valid", "MISMATCH");
-                      w.print(r6);
-                    } else {
-                      r6.set("valid", o.validate ? "ok" : "unchecked");
-                      const timing t6 = time_it(o, run6);
-                      put_timing(r6, t6, double(g.macs()), peak, w8a8, onednn);
-                      // ResNet block shapes: the residual (the block input's
-                      // planes) inside the threshold epilogue, as for qconv2d
-                      const bool res_shape6 = g.kernel == 3 && pb.bench == "conv" && ba == 2 &&
-                                              ((g.stride == 1 && g.c_out == g.c_in) ||
-                                               (g.stride == 2 && g.c_out == 2 * g.c_in));
-                      if (res_shape6) {
-                        std::vector<int32_t> res_qm(size_t(g.c_out), 1 << 20);
-                        mk::bitplane_conv_residual res;
-                        res.planes = inp.data();
-                        res.h = g.h;
-                        res.w = g.w;
-                        res.c = g.c_in;
-                        res.bits = ba;
-                        res.stride = g.stride;
-                        res.ch_lo = g.stride == 1 ? 0 : g.c_out / 4;
-                        res.res_qm = res_qm.data();
-                        const std::vector<int64_t> thr_r =
-                            mk::qconv_bitplane_thresholds(rq, g.c_out, &res);
-                        const timing tr = time_it(o, [&] {
-                          mk::qconv2d_bitplane(g, bw6, inp.data(), rq, thr_r.data(), ba,
-                                               outp.data(), nullptr, &res);
-                        });
-                        r6.setf("res_min_ms", tr.min_s * 1e3, 4)
-                            .setf("res_overhead_pct", 100.0 * (tr.min_s / t6.min_s - 1), 1);
-                      }
-                      w.print(r6);
-                    }
-                  }
-                }
+                                   std::to_string(ba)))
+                  lut6_row(o, w, base, isa_s, g, ops, rq,
+                           o.validate ? &ref_cache.at(std::make_pair(bw, ba)) : nullptr, bw, ba,
+                           peak, w8a8, onednn, pb.bench == "conv");
                 // the same weights with every pixel summing all 9 taps
                 if (o.full_taps && g.kernel == 3 && !pb.first_layer && !alt &&
                     mk::kernel_supports_tap_subset(wts.pw.kernel)) {
