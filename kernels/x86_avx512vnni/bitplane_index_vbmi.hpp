@@ -270,6 +270,32 @@ MIXQ_INLINE_LUT6 inline void lut6_put(const bitplane_weights& pw, __m512i* dst0,
     _mm512_store_si512(dst0 + std::int64_t(t) * gstep + g, v);
 }
 
+/// The packed remainder steps from each tap's remainder-group vector:
+/// remainder code q = t*rem + j -> slot q % cpb of step q / cpb (after the
+/// full groups). Codes are b_a-bit fields of index bytes: shift + byte mask
+/// stay in-byte.
+MIXQ_INLINE_LUT6 inline void lut6_pack_rem(const bitplane_weights& pw, const __m512i* rem_v,
+                                           __m512i* out) noexcept {
+  const int ba = pw.b_a, cpb = pw.cpb, rem = pw.rem;
+  const std::int32_t n = pw.taps * rem;
+  const __m512i fmask = _mm512_set1_epi8(static_cast<char>((1 << ba) - 1));
+  std::int32_t t = 0;  // (t, j) = (q / rem, q % rem), kept incrementally
+  int j = 0;
+  for (std::int32_t q0 = 0; q0 < n; q0 += cpb) {
+    __m512i v = _mm512_setzero_si512();
+    for (int slot = 0; slot < cpb && q0 + slot < n; ++slot) {
+      const __m512i code =
+          _mm512_and_si512(_mm512_srli_epi16(rem_v[t], static_cast<unsigned>(ba * j)), fmask);
+      v = _mm512_or_si512(v, _mm512_slli_epi16(code, static_cast<unsigned>(ba * slot)));
+      if (++j == rem) {
+        j = 0;
+        ++t;
+      }
+    }
+    _mm512_store_si512(out++, v);
+  }
+}
+
 /// Every (tap, group) index vector of one tile, in k order, into dst. The
 /// tile's shape is classified once (not per vector): Kind 1 = one run, one
 /// load; Kind 5 = windows, shared by the dx taps of a kernel row; Kind 0 =
@@ -339,23 +365,7 @@ MIXQ_INLINE_LUT6 inline void lut6_prepare_k(const bitplane_problem& p, const lut
       lut6_put(pw, dst0, rem_v, gstep, t, g, _mm512_maskz_mov_epi8(kt, v));
     }
   }
-  if (!pw.packed_rem) return;
-  // remainder code q = t*rem + j -> slot q % cpb of step taps*full + q / cpb
-  // (codes are b_a-bit fields of index bytes: shift + byte mask stay in-byte)
-  const int ba = pw.b_a, cpb = pw.cpb, rem = pw.rem;
-  const __m512i fmask = _mm512_set1_epi8(static_cast<char>((1 << ba) - 1));
-  __m512i* out = dst0 + std::int64_t(taps) * pw.full;
-  for (std::int32_t q0 = 0; q0 < taps * rem; q0 += cpb) {
-    __m512i v = _mm512_setzero_si512();
-    for (int slot = 0; slot < cpb && q0 + slot < taps * rem; ++slot) {
-      const std::int32_t q = q0 + slot, t = q / rem;
-      const int j = q % rem;
-      const __m512i code =
-          _mm512_and_si512(_mm512_srli_epi16(rem_v[t], static_cast<unsigned>(ba * j)), fmask);
-      v = _mm512_or_si512(v, _mm512_slli_epi16(code, static_cast<unsigned>(ba * slot)));
-    }
-    _mm512_store_si512(out++, v);
-  }
+  if (pw.packed_rem) lut6_pack_rem(pw, rem_v, dst0 + std::int64_t(taps) * pw.full);
 }
 
 MIXQ_INLINE_LUT6 inline void lut6_prepare(const bitplane_problem& p, const lut6_runs& r,

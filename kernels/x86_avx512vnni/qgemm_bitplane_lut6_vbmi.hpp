@@ -134,19 +134,49 @@ struct lut6_cursor {
   }
 };
 
+/// Fused threshold epilogue of lut6_block (bit-plane output without a
+/// residual): the codes of the block's channels go from the registers
+/// straight into the code staging, [tile][channel][64 pixels] bytes.
+struct lut6_fuse {
+  const std::uint16_t* thr16 = nullptr;     // [c][levels] thresholds in the u16 sum domain
+  std::int32_t levels = 0, c0 = 0, n1 = 0;  // the block's first channel; channels < n1
+  std::uint8_t lo = 0;                      // code of a sum below every threshold
+  std::uint8_t* stage[lut6_p] = {};         // tile i's [channel][64] codes (nullptr: absent)
+};
+
+/// Codes of 64 pixels of one channel: even-pixel sums ev, odd-pixel sums ov
+/// (u16), thresholds thr[l * ts], l < levels; even pixels count in the low byte of
+/// each u16 lane, odd pixels in the high byte, so the result is 64 code
+/// bytes in pixel order.
+MIXQ_INLINE_LUT6 inline __m512i lut6_codes(__m512i ev, __m512i ov, const std::uint16_t* thr,
+                                           std::int32_t levels, std::uint8_t lo,
+                                           std::int32_t ts = 1) noexcept {
+  __m512i codes = _mm512_set1_epi8(static_cast<char>(lo));
+  const __m512i one_lo = _mm512_set1_epi16(1), one_hi = _mm512_set1_epi16(0x100);
+#pragma GCC unroll 7
+  for (std::int32_t l = 0; l < levels; ++l) {
+    const __m512i tv = _mm512_set1_epi16(static_cast<short>(thr[l * ts]));
+    codes = _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ev, tv), codes, one_lo);
+    codes = _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ov, tv), codes, one_hi);
+  }
+  return codes;
+}
+
 /// Sums of one 4-channel block for both tiles over lookups [k0, k1) (tb
 /// points at the block's tables for k0). k1 == ksteps: u16 even-pixel sums ->
 /// ev_out, odd-pixel sums -> od_out ([lut6_p][bitplane_nb] zmm, memory); else
 /// the running u16 sums go to part ([2][P][NB] zmm), which a call with
 /// k0 > 0 continues from (K chunks: ksteps <= F, so no flush across them).
 /// Accumulators stay in registers (fully unrolled; only the results, the
-/// chunk hand-over and the rare int32 flush touch memory).
+/// chunk hand-over and the rare int32 flush touch memory). With fz and no
+/// int32 flush, k1 == ksteps writes the block's codes (lut6_fuse) instead of
+/// the sums.
 template <int Mode, int P>
 MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t* tb,
                                         std::int32_t k0, std::int32_t k1, std::int32_t ksteps,
                                         const std::uint8_t* wlen, int F, __m512i* ev_out,
                                         __m512i* od_out, __m512i* part, std::int32_t* flush32,
-                                        bool& flushed) noexcept {
+                                        bool& flushed, const lut6_fuse* fz) noexcept {
   constexpr int NB = bitplane_nb;
   lut6_cursor<Mode> cur;
   cur.reset(&src, k0);
@@ -229,6 +259,22 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
         _mm512_store_si512(part + i * NB + j, all[i][j]);
         _mm512_store_si512(part + (P + i) * NB + j, odd[i][j]);
       }
+    return;
+  }
+  if (fz && !flushed) {
+#pragma GCC unroll 2
+    for (int i = 0; i < P; ++i) {
+      if (!fz->stage[i]) continue;
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) {
+        const std::int32_t c = fz->c0 + j;
+        if (c >= fz->n1) break;
+        const __m512i ev = _mm512_sub_epi16(all[i][j], _mm512_slli_epi16(odd[i][j], 8));
+        _mm512_store_si512(
+            fz->stage[i] + std::int64_t(c) * 64,
+            lut6_codes(ev, odd[i][j], fz->thr16 + c * fz->levels, fz->levels, fz->lo));
+      }
+    }
     return;
   }
 #pragma GCC unroll 2
@@ -317,6 +363,8 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
           thr16[(c * levels + l) * R + r] =
               static_cast<std::uint16_t>(t < 0 ? 0 : (t > 65535 ? 65535 : t));
         }
+  // codes straight from lut6_block's registers (no residual, planes only)
+  const bool fuse = fast_bo && !has_res && !want_u8;
   const bool masked = p.row_len > 0 && p.tap_dx;
   lut6_window_cache wcache, rcache;
   const lut6_mask_cols mcols = masked ? lut6_find_mask_cols(p) : lut6_mask_cols{};
@@ -366,6 +414,18 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
       const std::uint8_t* wl = pw.widen_len.data() + std::int64_t(b) * ksteps;
       alignas(64) __m512i evs_g[GMAX][P * NB], ods_g[GMAX][P * NB], part[GMAX][2 * P * NB];
       bool flushed_g[GMAX] = {};
+      lut6_fuse fz_g[GMAX];
+      if (fuse)
+        for (int gi = 0; gi < ng; ++gi) {
+          fz_g[gi].thr16 = thr16;
+          fz_g[gi].levels = levels;
+          fz_g[gi].c0 = b * NB;
+          fz_g[gi].n1 = n1;
+          fz_g[gi].lo = static_cast<std::uint8_t>(ep.lo);
+          for (int i = 0; i < P; ++i)
+            fz_g[gi].stage[i] =
+                i == 0 || two[gi] ? stage + std::int64_t(gi * P + i) * n * 64 : nullptr;
+        }
       if (kc < ksteps)  // K chunks: a table chunk serves every step of the group from L1
         for (std::int32_t k0 = 0; k0 < ksteps; k0 += kc) {
           const std::int32_t k1 = k0 + kc < ksteps ? k0 + kc : ksteps;
@@ -373,10 +433,10 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
           for (int gi = 0; gi < ng; ++gi) {
             if (two[gi])
               lut6_block<1, 2>(src[gi], tk, k0, k1, ksteps, wl, F, evs_g[gi], ods_g[gi], part[gi],
-                               flush32, flushed_g[gi]);
+                               flush32, flushed_g[gi], fuse ? &fz_g[gi] : nullptr);
             else
               lut6_block<1, 1>(src[gi], tk, k0, k1, ksteps, wl, F, evs_g[gi], ods_g[gi], part[gi],
-                               flush32, flushed_g[gi]);
+                               flush32, flushed_g[gi], fuse ? &fz_g[gi] : nullptr);
           }
         }
       for (int gi = 0; gi < ng; ++gi) {
@@ -389,16 +449,19 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
           if (mode[gi] == 1) {
             if (two[gi])
               lut6_block<1, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32,
-                               flushed);
+                               flushed, fuse ? &fz_g[gi] : nullptr);
             else
               lut6_block<1, 1>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32,
-                               flushed);
+                               flushed, fuse ? &fz_g[gi] : nullptr);
           } else if (mode[gi] == 0) {
-            lut6_block<0, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32, flushed);
+            lut6_block<0, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32, flushed,
+                             fuse ? &fz_g[gi] : nullptr);
           } else {
-            lut6_block<2, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32, flushed);
+            lut6_block<2, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32, flushed,
+                             fuse ? &fz_g[gi] : nullptr);
           }
         }
+        if (fuse && !flushed) continue;  // codes written by lut6_block
         for (int i = 0; i < (two[gi] ? 2 : 1); ++i) {
           const std::int64_t mt = sr.m[i];
           const int mr = sr.mr[i];
@@ -411,25 +474,16 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
             const std::int32_t rc = has_res ? c - bo->res_ch_lo : -1;
             const bool res_here = has_res && rc >= 0 && rc < bo->res_channels;
             if (fast_bo && !flushed) {
-              // codes as bytes in pixel order: even pixels count in the low
-              // byte of each u16 lane, odd pixels in the high byte
-              __m512i codes = _mm512_set1_epi8(static_cast<char>(ep.lo));
-              const __m512i one_lo = _mm512_set1_epi16(1), one_hi = _mm512_set1_epi16(0x100);
+              // codes as bytes in pixel order (lut6_codes)
+              __m512i codes;
               if (res_here) {
-                codes = lut6_res_codes(ev, ov, codes,
+                codes = lut6_res_codes(ev, ov, _mm512_set1_epi8(static_cast<char>(ep.lo)),
                                        lut6_gather(bo->res + (rc / 3) * bo->res_group_stride,
                                                    rruns[gi][i], bo->res_pix_off + mt, mr),
                                        rc % 3, thr16 + c * levels * R, levels);
               } else {
-#pragma GCC unroll 7
-                for (std::int32_t l = 0; l < levels; ++l) {
-                  const __m512i tv =
-                      _mm512_set1_epi16(static_cast<short>(thr16[(c * levels + l) * R]));
-                  codes =
-                      _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ev, tv), codes, one_lo);
-                  codes =
-                      _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ov, tv), codes, one_hi);
-                }
+                codes = lut6_codes(ev, ov, thr16 + c * levels * R, levels,
+                                   static_cast<std::uint8_t>(ep.lo), R);
               }
               _mm512_store_si512(stg + std::int64_t(c) * 64, codes);
               if (!want_u8) continue;
