@@ -510,6 +510,11 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
       }
     }
     if (!bo) continue;
+    // output index bytes: cpo channels' codes per byte, groups [go0, go1)
+    const int cpo = bitplane_cpb(bo->b_out);
+    const std::int32_t go0 = n0 / cpo, go1 = (n1 + cpo - 1) / cpo;
+    __m128i osh[3];
+    for (int j = 0; j < 3; ++j) osh[j] = _mm_cvtsi32_si128(bo->b_out * j);
     for (int gi = 0; gi < ng; ++gi)
       for (int i = 0; i < (two[gi] ? 2 : 1); ++i) {
         const std::int64_t mt = src[gi].m[i];
@@ -529,13 +534,11 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
         const std::uint8_t* stg = stage + std::int64_t(gi * P + i) * n * 64;
         lut6_runs orun;
         lut6_find_runs(bo->pix_off + mt, mr, orun);
-        const int cpo = bitplane_cpb(bo->b_out);
-        for (std::int32_t go = n0 / cpo; go < bitplane_groups(n1, bo->b_out); ++go) {
-          __m512i v = _mm512_load_si512(stg + std::int64_t(cpo * go) * 64);
+        for (std::int32_t go = go0; go < go1; ++go) {
+          const std::uint8_t* sc = stg + std::int64_t(cpo * go) * 64;
+          __m512i v = _mm512_load_si512(sc);
           for (int j = 1; j < cpo && cpo * go + j < n1; ++j)
-            v = _mm512_or_si512(
-                v, _mm512_slli_epi16(_mm512_load_si512(stg + std::int64_t(cpo * go + j) * 64),
-                                     bo->b_out * j));
+            v = _mm512_or_si512(v, _mm512_sll_epi16(_mm512_load_si512(sc + 64 * j), osh[j]));
           lut6_scatter(bo->base + go * bo->group_stride, orun, bo->pix_off + mt, mr, v);
         }
       }
