@@ -296,6 +296,46 @@ MIXQ_INLINE_LUT6 inline void lut6_pack_rem(const bitplane_weights& pw, const __m
   }
 }
 
+/// The three taps t, t+1, t+2 (dx = -1, 0, +1 of one kernel row) of a tile
+/// read through W windows (lut6_runs::win): per group, one set of window loads
+/// (span + 2 bytes) and, per tap, W vpermt2b with indices + d; the window and
+/// row masks fold into the permutes' zero masks. Indices and masks are set up
+/// once per row, not per group.
+template <int W>
+MIXQ_INLINE_LUT6 inline void lut6_prepare_row3(const bitplane_problem& p, const lut6_runs& r,
+                                               const bitplane_weights& pw, const __mmask64* keep,
+                                               __m512i* dst0, __m512i* rem_v, std::int32_t gstep,
+                                               std::int32_t t) noexcept {
+  __m512i idx[W][3];
+  __mmask64 km[W][3], klo[W], khi[W];
+  for (int w = 0; w < W; ++w) {
+    const __m512i base = _mm512_load_si512(reinterpret_cast<const void*>(r.widx[w]));
+    const int span = r.wspan[w] + 2;
+    klo[w] = lut6_lane_mask(0, span < 64 ? span : 64);
+    khi[w] = span > 64 ? lut6_lane_mask(0, span - 64) : _cvtu64_mask64(0);
+    for (int d = 0; d < 3; ++d) {
+      idx[w][d] = _mm512_add_epi8(base, _mm512_set1_epi8(static_cast<char>(d)));
+      const __mmask64 kt = keep ? keep[p.tap_dx[t + d] + 1] : _cvtu64_mask64(~0ull);
+      km[w][d] = _kand_mask64(r.wmask[w], kt);
+    }
+  }
+  const std::uint8_t* cur = p.a + p.tap_off[t];
+  for (std::int32_t g = 0; g < pw.groups; ++g, cur += p.group_stride) {
+    __m512i lo[W], hi[W];
+    for (int w = 0; w < W; ++w) {
+      const std::uint8_t* a = cur + r.wstart[w];
+      lo[w] = _mm512_maskz_loadu_epi8(klo[w], reinterpret_cast<const void*>(a));
+      hi[w] = _mm512_maskz_loadu_epi8(khi[w], reinterpret_cast<const void*>(a + 64));
+    }
+    for (int d = 0; d < 3; ++d) {
+      __m512i v = _mm512_maskz_permutex2var_epi8(km[0][d], lo[0], idx[0][d], hi[0]);
+      for (int w = 1; w < W; ++w)
+        v = _mm512_or_si512(v, _mm512_maskz_permutex2var_epi8(km[w][d], lo[w], idx[w][d], hi[w]));
+      lut6_put(pw, dst0, rem_v, gstep, t + d, g, v);
+    }
+  }
+}
+
 /// Every (tap, group) index vector of one tile, in k order, into dst. The
 /// tile's shape is classified once (not per vector): Kind 1 = one run, one
 /// load; Kind 5 = windows, shared by the dx taps of a kernel row; Kind 0 =
@@ -313,41 +353,36 @@ MIXQ_INLINE_LUT6 inline void lut6_prepare_k(const bitplane_problem& p, const lut
     // windows: the taps dx = 0, 1, 2 of one kernel row read the same bytes
     // shifted by 1 and 2, so one set of window loads (span + 2 bytes) serves
     // all three (indices + d) when every window still fits 128 bytes
+    bool fits = true;
+    for (int w = 0; w < r.win; ++w) fits = fits && r.wspan[w] + 2 <= 128;
     for (std::int32_t t = 0; t < taps;) {
-      int nt = 1;
-      if (p.tap_off && t + 2 < taps && p.tap_off[t + 1] == p.tap_off[t] + 1 &&
-          p.tap_off[t + 2] == p.tap_off[t] + 2) {
-        bool fits = true;
-        for (int w = 0; w < r.win; ++w) fits = fits && r.wspan[w] + 2 <= 128;
-        if (fits) nt = 3;
+      const bool row3 = fits && p.tap_off && t + 2 < taps && p.tap_off[t + 1] == p.tap_off[t] + 1 &&
+                        p.tap_off[t + 2] == p.tap_off[t] + 2;
+      if (row3) {
+        switch (r.win) {
+          case 1:
+            lut6_prepare_row3<1>(p, r, pw, keep, dst0, rem_v, gstep, t);
+            break;
+          case 2:
+            lut6_prepare_row3<2>(p, r, pw, keep, dst0, rem_v, gstep, t);
+            break;
+          case 3:
+            lut6_prepare_row3<3>(p, r, pw, keep, dst0, rem_v, gstep, t);
+            break;
+          default:
+            lut6_prepare_row3<4>(p, r, pw, keep, dst0, rem_v, gstep, t);
+            break;
+        }
+        t += 3;
+        continue;
       }
-      __mmask64 kt[3];
-      for (int d = 0; d < nt; ++d) kt[d] = keep ? keep[p.tap_dx[t + d] + 1] : _cvtu64_mask64(~0ull);
+      const __mmask64 kt = keep ? keep[p.tap_dx[t] + 1] : _cvtu64_mask64(~0ull);
       const std::uint8_t* cur = p.a + (p.tap_off ? p.tap_off[t] : 0);
       for (std::int32_t g = 0; g < groups; ++g, cur += p.group_stride) {
-        const std::uintptr_t c = reinterpret_cast<std::uintptr_t>(cur);
-        __m512i lo[lut6_max_windows], hi[lut6_max_windows];
-        for (int w = 0; w < r.win; ++w) {
-          const int span = r.wspan[w] + nt - 1;
-          const std::uintptr_t a = c + std::uintptr_t(r.wstart[w]);
-          lo[w] = _mm512_maskz_loadu_epi8(lut6_lane_mask(0, span < 64 ? span : 64),
-                                          reinterpret_cast<const void*>(a));
-          hi[w] = span > 64 ? _mm512_maskz_loadu_epi8(lut6_lane_mask(0, span - 64),
-                                                      reinterpret_cast<const void*>(a + 64))
-                            : _mm512_setzero_si512();
-        }
-        for (int d = 0; d < nt; ++d) {
-          const __m512i dd = _mm512_set1_epi8(static_cast<char>(d));
-          __m512i v = _mm512_setzero_si512();
-          for (int w = 0; w < r.win; ++w) {
-            const __m512i idx =
-                _mm512_add_epi8(_mm512_load_si512(reinterpret_cast<const void*>(r.widx[w])), dd);
-            v = _mm512_or_si512(v, _mm512_maskz_permutex2var_epi8(r.wmask[w], lo[w], idx, hi[w]));
-          }
-          lut6_put(pw, dst0, rem_v, gstep, t + d, g, _mm512_maskz_mov_epi8(kt[d], v));
-        }
+        const __m512i v = lut6_gather(cur, r, off, mr);
+        lut6_put(pw, dst0, rem_v, gstep, t, g, _mm512_maskz_mov_epi8(kt, v));
       }
-      t += nt;
+      ++t;
     }
   }
   for (std::int32_t t = 0; t < (Kind == 5 ? 0 : taps); ++t) {
