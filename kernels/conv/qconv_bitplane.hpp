@@ -125,10 +125,6 @@ inline qconv_bitplane_weights qconv_bitplane_pack(const conv_geometry& g, const 
   if (g.stride != 1 && g.stride != 2)
     throw std::invalid_argument("qconv_bitplane_pack: stride must be 1 or 2, got " +
                                 std::to_string(g.stride));
-  if (g.c_out > bitplane_stage_channels)
-    throw std::invalid_argument(
-        "qconv_bitplane_pack: c_out must be <= " + std::to_string(bitplane_stage_channels) +
-        ", got " + std::to_string(g.c_out));
   qconv_bitplane_weights q;
   q.pw = pack_bitplane_weights(w, static_cast<std::int32_t>(g.c_out), g.kernel * g.kernel,
                                static_cast<std::int32_t>(g.c_in), b_w, b_a);

@@ -38,9 +38,12 @@
 //   group from L1; the u16 sums wait in memory between chunks.
 // Epilogues: (1) bit-plane output (the next layer's input, fast): per-channel
 //   thresholds (exactly the requant rule) compared on the u16 sums
-//   (vpcmpuw, 32 pixels each), counted into codes, combined into index bytes
-//   and stored with masked stores per output run; with a residual, each
-//   pixel's 2-bit residual code picks one of 4 threshold sets (vpermw);
+//   (vpcmpuw, 32 pixels each), counted into codes (without a residual right
+//   at the end of the block's lookups, from the registers), combined into
+//   index bytes and stored with masked stores per output run; with a
+//   residual, each pixel's 2-bit residual code picks one of 4 threshold sets
+//   (vpermw); channels run in ranges of <= 504 (120 with a residual), the
+//   codes of one range being staged per tile;
 //   (2) raw int32 / u8 NHWC (requant.hpp rule, no residual): scalar, for
 //   tests and compatibility.
 // Over-read: up to 63 bytes past the last addressed index byte (direct loads
@@ -138,10 +141,11 @@ struct lut6_cursor {
 /// residual): the codes of the block's channels go from the registers
 /// straight into the code staging, [tile][channel][64 pixels] bytes.
 struct lut6_fuse {
-  const std::uint16_t* thr16 = nullptr;     // [c][levels] thresholds in the u16 sum domain
+  const std::uint16_t* thr16 = nullptr;     // [c - cs][levels] thresholds, u16 sum domain
   std::int32_t levels = 0, c0 = 0, n1 = 0;  // the block's first channel; channels < n1
+  std::int32_t cs = 0;                      // first channel of the call's range
   std::uint8_t lo = 0;                      // code of a sum below every threshold
-  std::uint8_t* stage[lut6_p] = {};         // tile i's [channel][64] codes (nullptr: absent)
+  std::uint8_t* stage[lut6_p] = {};         // tile i's [c - cs][64] codes (nullptr: absent)
 };
 
 /// Codes of 64 pixels of one channel: even-pixel sums ev, odd-pixel sums ov
@@ -271,8 +275,8 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
         if (c >= fz->n1) break;
         const __m512i ev = _mm512_sub_epi16(all[i][j], _mm512_slli_epi16(odd[i][j], 8));
         _mm512_store_si512(
-            fz->stage[i] + std::int64_t(c) * 64,
-            lut6_codes(ev, odd[i][j], fz->thr16 + c * fz->levels, fz->levels, fz->lo));
+            fz->stage[i] + std::int64_t(c - fz->cs) * 64,
+            lut6_codes(ev, odd[i][j], fz->thr16 + (c - fz->cs) * fz->levels, fz->levels, fz->lo));
       }
     }
     return;
@@ -309,16 +313,23 @@ __attribute__((noinline)) MIXQ_TARGET_LUT6 inline __m512i lut6_res_codes(
   return codes;
 }
 
-/// Rows [m0, m1), channels [n0, n1) (multiples of 12 = lcm(NB, 3), or n1 = n;
-/// n1 < 0: all). See the header comment.
-MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
-                                                 const bitplane_weights& pw, const epilogue& ep,
-                                                 const bitplane_output* bo, std::int64_t m0,
-                                                 std::int64_t m1, std::int32_t n0 = 0,
-                                                 std::int32_t n1 = -1) noexcept {
-  if (n1 < 0) n1 = pw.n;
+/// Channel ranges of the fused bit-plane epilogue: it stages the codes of at
+/// most lut6_stage_channels channels per tile (a quarter with a residual:
+/// one threshold set per residual code), so wider layers run range by range
+/// (multiples of 12 = lcm(NB, 3): whole blocks and whole output bytes).
+constexpr std::int32_t lut6_range = lut6_stage_channels / 12 * 12;
+constexpr std::int32_t lut6_res_range = lut6_stage_channels / 4 / 12 * 12;
+
+/// One channel range [n0, n1) of qgemm_bitplane_lut6 (n1 - n0 <= lut6_range,
+/// lut6_res_range with a residual, when bo is set).
+MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p,
+                                                       const bitplane_weights& pw,
+                                                       const epilogue& ep,
+                                                       const bitplane_output* bo, std::int64_t m0,
+                                                       std::int64_t m1, std::int32_t n0,
+                                                       std::int32_t n1) noexcept {
   constexpr int P = lut6_p, NB = bitplane_nb, MT = 64, GMAX = 8;
-  const std::int32_t ksteps = pw.ksteps, n = pw.n;
+  const std::int32_t ksteps = pw.ksteps, n = n1 - n0;  // n: channels of this range
   const int F = pw.flush_every;
   const std::int32_t* corr = pw.corr.data();  // C = sum + corr[n]
   const bool want_u8 = ep.out_i32 || ep.out;
@@ -330,7 +341,8 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
       bo && n <= lut6_stage_channels &&
       (!has_res || (bo->res_bits == 2 && ep.res_qm && n * R <= lut6_stage_channels));
   alignas(64) __m512i ibuf[lut6_index_capacity];
-  alignas(64) std::uint8_t stage[lut6_stage_channels * P * 64];  // [tile][n][64] codes
+  // [tile][c - n0][64] codes
+  alignas(64) std::uint8_t stage[lut6_stage_channels * P * 64];
   alignas(64) std::int32_t flush32[P * NB * 64];
   const bool can_prep = std::int64_t(P) * ksteps <= lut6_index_capacity;
   // K chunk: with prepared index vectors and no u16 -> int32 flush, long
@@ -352,15 +364,16 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
     if (G < 1) G = 1;
   }
   // thresholds moved into the u16 sum domain once per call (sums never reach 65535)
-  // ([c][l][r] with r the residual code; r = 0 only without a residual)
-  alignas(64) std::uint16_t thr16[lut6_stage_channels * 7];  // (n * R <= lut6_stage_channels)
+  // ([c - n0][l][r] with r the residual code; r = 0 only without a residual;
+  // n * R <= lut6_stage_channels)
+  alignas(64) std::uint16_t thr16[lut6_stage_channels * 7];
   if (fast_bo)
-    for (std::int32_t c = 0; c < n; ++c)
+    for (std::int32_t c = n0; c < n1; ++c)
       for (std::int32_t r = 0; r < R; ++r)
         for (std::int32_t l = 0; l < levels; ++l) {
           std::int64_t t = bo->thresholds[(std::int64_t(c) * R + r) * levels + l] -
                            (ep.bias ? ep.bias[c] : 0) - corr[c];
-          thr16[(c * levels + l) * R + r] =
+          thr16[((c - n0) * levels + l) * R + r] =
               static_cast<std::uint16_t>(t < 0 ? 0 : (t > 65535 ? 65535 : t));
         }
   // codes straight from lut6_block's registers (no residual, planes only)
@@ -420,6 +433,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
           fz_g[gi].thr16 = thr16;
           fz_g[gi].levels = levels;
           fz_g[gi].c0 = b * NB;
+          fz_g[gi].cs = n0;
           fz_g[gi].n1 = n1;
           fz_g[gi].lo = static_cast<std::uint8_t>(ep.lo);
           for (int i = 0; i < P; ++i)
@@ -480,12 +494,12 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
                 codes = lut6_res_codes(ev, ov, _mm512_set1_epi8(static_cast<char>(ep.lo)),
                                        lut6_gather(bo->res + (rc / 3) * bo->res_group_stride,
                                                    rruns[gi][i], bo->res_pix_off + mt, mr),
-                                       rc % 3, thr16 + c * levels * R, levels);
+                                       rc % 3, thr16 + (c - n0) * levels * R, levels);
               } else {
-                codes = lut6_codes(ev, ov, thr16 + c * levels * R, levels,
+                codes = lut6_codes(ev, ov, thr16 + (c - n0) * levels * R, levels,
                                    static_cast<std::uint8_t>(ep.lo), R);
               }
-              _mm512_store_si512(stg + std::int64_t(c) * 64, codes);
+              _mm512_store_si512(stg + std::int64_t(c - n0) * 64, codes);
               if (!want_u8) continue;
             }
             // scalar path: raw int32 / u8 NHWC / flushed sums
@@ -504,7 +518,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
                                     res_here ? bitplane_res_code(*bo, mt + r, c) : 0,
                                     res_here ? ep.res_qm[c] : 0);
             }
-            if (fast_bo && flushed) std::memcpy(stg + std::int64_t(c) * 64, cb, 64);
+            if (fast_bo && flushed) std::memcpy(stg + std::int64_t(c - n0) * 64, cb, 64);
           }
         }
       }
@@ -535,7 +549,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
         lut6_runs orun;
         lut6_find_runs(bo->pix_off + mt, mr, orun);
         for (std::int32_t go = go0; go < go1; ++go) {
-          const std::uint8_t* sc = stg + std::int64_t(cpo * go) * 64;
+          const std::uint8_t* sc = stg + std::int64_t(cpo * go - n0) * 64;
           __m512i v = _mm512_load_si512(sc);
           for (int j = 1; j < cpo && cpo * go + j < n1; ++j)
             v = _mm512_or_si512(v, _mm512_sll_epi16(_mm512_load_si512(sc + 64 * j), osh[j]));
@@ -543,6 +557,19 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
         }
       }
   }
+}
+
+/// Rows [m0, m1), channels [n0, n1) (multiples of 12 = lcm(NB, 3), or n1 = n;
+/// n1 < 0: all). See the header comment.
+MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
+                                                 const bitplane_weights& pw, const epilogue& ep,
+                                                 const bitplane_output* bo, std::int64_t m0,
+                                                 std::int64_t m1, std::int32_t n0 = 0,
+                                                 std::int32_t n1 = -1) noexcept {
+  if (n1 < 0) n1 = pw.n;
+  const std::int32_t width = !bo ? n1 - n0 : (bo->res ? lut6_res_range : lut6_range);
+  for (std::int32_t c = n0; c < n1; c += width)
+    qgemm_bitplane_lut6_range(p, pw, ep, bo, m0, m1, c, n1 - c < width ? n1 : c + width);
 }
 
 /// u8 codes -> bit-plane index planes, 64 pixels per step (C % 16 == 0,
