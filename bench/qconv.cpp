@@ -193,19 +193,23 @@ bool validate(const mk::conv_geometry& g, const mk::qconv_weights& wts, operands
 }
 
 // The LUT6 conv path: decodes the output planes of the validated images.
+// gemm: g is M one-pixel images, outp the planes of one 1 x M image.
 bool validate_lut6(const mk::conv_geometry& g, const reference& ref,
-                   const std::vector<uint8_t>& outp, int b_out) {
+                   const std::vector<uint8_t>& outp, int b_out, bool gemm) {
   const int64_t oh = g.out_h(), ow = g.out_w();
-  const mk::bitplane_layout_t lo = mk::bitplane_layout(oh, ow, g.c_out, b_out);
+  const mk::bitplane_layout_t lo = gemm ? mk::bitplane_layout(1, g.batch, g.c_out, b_out)
+                                        : mk::bitplane_layout(oh, ow, g.c_out, b_out);
   for (size_t t = 0; t < ref.images.size(); ++t) {
     const int64_t i = ref.images[t];
     for (int64_t y = 0; y < oh; ++y)
       for (int64_t x = 0; x < ow; ++x)
-        for (int64_t n = 0; n < g.c_out; ++n)
-          if (mk::bitplane_code_at(outp.data(), mk::bitplane_pixel(lo, i, y, x), lo.group_stride,
-                                   int32_t(n),
-                                   b_out) != ref.out[t][size_t((y * ow + x) * g.c_out + n)])
+        for (int64_t n = 0; n < g.c_out; ++n) {
+          const int64_t o =
+              gemm ? mk::bitplane_pixel(lo, 0, 0, i) : mk::bitplane_pixel(lo, i, y, x);
+          if (mk::bitplane_code_at(outp.data(), o, lo.group_stride, int32_t(n), b_out) !=
+              ref.out[t][size_t((y * ow + x) * g.c_out + n)])
             return false;
+        }
   }
   return true;
 }
@@ -240,14 +244,25 @@ void lut6_row(const options& o, writer& w, const row& base, const std::string& i
     return;
   }
   r6.set("kernel", wts.pw.name.data());
-  const std::vector<int64_t> thr = mk::qconv_bitplane_thresholds(rq, g.c_out);
-  std::vector<uint8_t> inp(size_t(mk::bitplane_image_bytes(g.batch, g.h, g.w, g.c_in, ba)), 0);
+  // A square GEMM (M one-pixel images for qconv2d) runs as ONE 1 x M image:
+  // the planes of M one-pixel images would put two halo rows between
+  // neighbouring pixels; [G][M] is a GEMM's natural plane layout (same MACs,
+  // same operands: [M][K] codes are the NHWC map of a 1 x M image).
+  const bool gemm = !conv && g.kernel == 1 && g.h == 1 && g.w == 1;
+  mk::conv_geometry g6 = g;
+  if (gemm) {
+    g6.batch = 1;
+    g6.w = g.batch;
+  }
+  const std::vector<int64_t> thr = mk::qconv_bitplane_thresholds(rq, g6.c_out);
+  std::vector<uint8_t> inp(size_t(mk::bitplane_image_bytes(g6.batch, g6.h, g6.w, g6.c_in, ba)), 0);
   std::vector<uint8_t> outp(
-      size_t(mk::bitplane_image_bytes(g.batch, g.out_h(), g.out_w(), g.c_out, ba)), 0);
-  mk::bitplane_planes_from_nhwc(ops.x.data(), g.batch, g.h, g.w, int32_t(g.c_in), ba, inp.data());
-  auto run = [&] { mk::qconv2d_bitplane(g, wts, inp.data(), rq, thr.data(), ba, outp.data()); };
+      size_t(mk::bitplane_image_bytes(g6.batch, g6.out_h(), g6.out_w(), g6.c_out, ba)), 0);
+  mk::bitplane_planes_from_nhwc(ops.x.data(), g6.batch, g6.h, g6.w, int32_t(g6.c_in), ba,
+                                inp.data());
+  auto run = [&] { mk::qconv2d_bitplane(g6, wts, inp.data(), rq, thr.data(), ba, outp.data()); };
   run();
-  if (ref && !validate_lut6(g, *ref, outp, ba)) {
+  if (ref && !validate_lut6(g, *ref, outp, ba, gemm)) {
     r6.set("valid", "MISMATCH");
     w.print(r6);
     return;

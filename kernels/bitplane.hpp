@@ -237,22 +237,35 @@ static_assert(bitplane_supports(2, 2) && bitplane_supports(4, 2) && bitplane_sup
 static_assert(!bitplane_supports(5, 2) && !bitplane_supports(2, 4),
               "W5 or A4 would overflow u8 entries");
 
+/// Table bytes above which the LUT6 tables (64 B per 3 weights, 21x the int8
+/// weights) stop being served from this machine's caches: 11 MB ran at 0.8x
+/// the speed of 5.6 MB, 22 MB (a 1024^3 GEMM) at 0.48x, i.e. 0.77x W8A8
+/// (docs/kernels_lut.md section 10).
+constexpr std::int64_t bitplane_table_budget = std::int64_t(12) << 20;
+
 /// Where the LUT6 path measured faster than the W8A8 VNNI kernel on the dev
-/// machine (docs/kernels_lut.md section 7, qconv2d_bitplane vs qconv2d):
-/// A2 with W2..W4 (W2A2 1.1-1.7x, W3A2 1.2-1.6x, W4A2 1.2-1.5x on the
-/// ResNet20 3x3 convs), at least two 64-pixel tiles (m >= 128 output pixels:
-/// a single tile reads every 64-byte table for 64 pixels only, 0.9-1.0x at
-/// batch 1 on 8x8 maps) and a reduction of at least 64 (k = taps * C_in: the
-/// 1x1 projections with k = 16 / 32 measured 0.7-1.2x). The A3 pairs are
-/// exact but 0.8-1.2x, so a caller that wants "lower bit-widths never
-/// slower" runs them through qconv2d()/qgemm().
-inline constexpr bool bitplane_preferred(int b_w, int b_a, std::int64_t m,
-                                         std::int64_t k) noexcept {
-  return b_a == 2 && b_w >= 2 && b_w <= 4 && m >= 128 && k >= 64;
+/// machine (docs/kernels_lut.md sections 7 and 10, qconv2d_bitplane vs
+/// qconv2d): A2 with W2..W4 (W2A2 1.6-1.8x, W3A2 and W4A2 1.4-1.7x on the
+/// ResNet20 3x3 convs at batch 128), at least two 64-pixel tiles (m >= 128
+/// output pixels: a single tile reads every 64-byte table for 64 pixels only,
+/// 0.9-1.05x at batch 1 on 8x8 outputs), a reduction of at least 16 (k =
+/// taps * C_in; the 1x1 projections with k = 16 / 32 run 1.56 / 1.97x at
+/// batch 128) and tables (n output channels x ceil(k / 3) x 64 B) within
+/// bitplane_table_budget. The A3 pairs are exact but 0.8-1.2x, so a caller
+/// that wants "lower bit-widths never slower" runs them through
+/// qconv2d()/qgemm().
+inline constexpr bool bitplane_preferred(int b_w, int b_a, std::int64_t m, std::int64_t k,
+                                         std::int64_t n) noexcept {
+  return b_a == 2 && b_w >= 2 && b_w <= 4 && m >= 128 && k >= 16 &&
+         n * ((k + 2) / 3) * 64 <= bitplane_table_budget;
 }
-static_assert(bitplane_preferred(2, 2, 131072, 144) && !bitplane_preferred(2, 3, 131072, 144) &&
-                  !bitplane_preferred(2, 2, 64, 576) && !bitplane_preferred(2, 2, 8192, 16),
-              "LUT6 for A2 convs with >= 2 tiles and k >= 64 only");
+static_assert(bitplane_preferred(2, 2, 131072, 144, 16) &&
+                  !bitplane_preferred(2, 3, 131072, 144, 16) &&
+                  !bitplane_preferred(2, 2, 64, 576, 64) &&
+                  !bitplane_preferred(2, 2, 8192, 8, 16) &&
+                  bitplane_preferred(2, 2, 512, 512, 512) &&
+                  !bitplane_preferred(2, 2, 1024, 1024, 1024),
+              "LUT6 for A2 layers with >= 2 tiles, k >= 16 and tables within the budget");
 
 /// Pack W [n][taps][k_seg] (b_w-bit codes) for b_a-bit bit-plane activations.
 /// Throws std::invalid_argument on unsupported pairs or bad codes.
