@@ -144,8 +144,15 @@ struct lut6_fuse {
   const std::uint16_t* thr16 = nullptr;     // [c - cs][levels] thresholds, u16 sum domain
   std::int32_t levels = 0, c0 = 0, n1 = 0;  // the block's first channel; channels < n1
   std::int32_t cs = 0;                      // first channel of the call's range
+  std::int32_t ts = 1;                      // threshold sets per channel (4 with a residual)
   std::uint8_t lo = 0;                      // code of a sum below every threshold
   std::uint8_t* stage[lut6_p] = {};         // tile i's [c - cs][64] codes (nullptr: absent)
+  // residual (2-bit codes; rb == nullptr: none): tile i's residual index
+  // bytes of residual group g at rb[i][g - rg0]; output channel c adds
+  // residual channel c - res_lo when that lies in [0, res_n); thresholds
+  // [c - cs][levels][4], one per residual code
+  const __m512i* rb[lut6_p] = {};
+  std::int32_t rg0 = 0, res_lo = 0, res_n = 0;
 };
 
 /// Codes of 64 pixels of one channel: even-pixel sums ev, odd-pixel sums ov
@@ -162,6 +169,28 @@ MIXQ_INLINE_LUT6 inline __m512i lut6_codes(__m512i ev, __m512i ov, const std::ui
     const __m512i tv = _mm512_set1_epi16(static_cast<short>(thr[l * ts]));
     codes = _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ev, tv), codes, one_lo);
     codes = _mm512_mask_add_epi16(codes, _mm512_cmpge_epu16_mask(ov, tv), codes, one_hi);
+  }
+  return codes;
+}
+
+/// Codes of one (tile, channel) with a residual (out of line: it keeps the
+/// main loop's code small): rb = the tile's residual index bytes, slot = the
+/// channel's 2-bit field in them, thr = the channel's [levels][4] u16
+/// thresholds; each pixel's residual code picks its set with vpermw.
+__attribute__((noinline)) MIXQ_TARGET_LUT6 inline __m512i lut6_res_codes(
+    __m512i ev, __m512i ov, __m512i codes, __m512i rb, int slot, const std::uint16_t* thr,
+    std::int32_t levels) noexcept {
+  const __m512i rcode =
+      _mm512_and_si512(_mm512_srli_epi16(rb, static_cast<unsigned>(2 * slot)), _mm512_set1_epi8(3));
+  const __m512i re = _mm512_and_si512(rcode, _mm512_set1_epi16(0xFF));
+  const __m512i ro = _mm512_srli_epi16(rcode, 8);
+  const __m512i one_lo = _mm512_set1_epi16(1), one_hi = _mm512_set1_epi16(0x100);
+  for (std::int32_t l = 0; l < levels; ++l) {
+    const __m512i tbl = _mm512_maskz_loadu_epi16(0xF, reinterpret_cast<const void*>(thr + l * 4));
+    codes = _mm512_mask_add_epi16(
+        codes, _mm512_cmpge_epu16_mask(ev, _mm512_permutexvar_epi16(re, tbl)), codes, one_lo);
+    codes = _mm512_mask_add_epi16(
+        codes, _mm512_cmpge_epu16_mask(ov, _mm512_permutexvar_epi16(ro, tbl)), codes, one_hi);
   }
   return codes;
 }
@@ -274,9 +303,16 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
         const std::int32_t c = fz->c0 + j;
         if (c >= fz->n1) break;
         const __m512i ev = _mm512_sub_epi16(all[i][j], _mm512_slli_epi16(odd[i][j], 8));
-        _mm512_store_si512(
-            fz->stage[i] + std::int64_t(c - fz->cs) * 64,
-            lut6_codes(ev, odd[i][j], fz->thr16 + (c - fz->cs) * fz->levels, fz->levels, fz->lo));
+        const std::int32_t rc = c - fz->res_lo;
+        __m512i codes;
+        if (fz->rb[i] && rc >= 0 && rc < fz->res_n)
+          codes = lut6_res_codes(ev, odd[i][j], _mm512_set1_epi8(static_cast<char>(fz->lo)),
+                                 fz->rb[i][rc / 3 - fz->rg0], rc % 3,
+                                 fz->thr16 + (c - fz->cs) * fz->levels * 4, fz->levels);
+        else
+          codes = lut6_codes(ev, odd[i][j], fz->thr16 + (c - fz->cs) * fz->levels * fz->ts,
+                             fz->levels, fz->lo, fz->ts);
+        _mm512_store_si512(fz->stage[i] + std::int64_t(c - fz->cs) * 64, codes);
       }
     }
     return;
@@ -289,28 +325,6 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
                          _mm512_sub_epi16(all[i][j], _mm512_slli_epi16(odd[i][j], 8)));
       _mm512_store_si512(od_out + i * NB + j, odd[i][j]);
     }
-}
-
-/// Codes of one (tile, channel) with a residual (out of line: it keeps the
-/// main loop's code small): rb = the tile's residual index bytes, slot = the
-/// channel's 2-bit field in them, thr = the channel's [levels][4] u16
-/// thresholds; each pixel's residual code picks its set with vpermw.
-__attribute__((noinline)) MIXQ_TARGET_LUT6 inline __m512i lut6_res_codes(
-    __m512i ev, __m512i ov, __m512i codes, __m512i rb, int slot, const std::uint16_t* thr,
-    std::int32_t levels) noexcept {
-  const __m512i rcode =
-      _mm512_and_si512(_mm512_srli_epi16(rb, static_cast<unsigned>(2 * slot)), _mm512_set1_epi8(3));
-  const __m512i re = _mm512_and_si512(rcode, _mm512_set1_epi16(0xFF));
-  const __m512i ro = _mm512_srli_epi16(rcode, 8);
-  const __m512i one_lo = _mm512_set1_epi16(1), one_hi = _mm512_set1_epi16(0x100);
-  for (std::int32_t l = 0; l < levels; ++l) {
-    const __m512i tbl = _mm512_maskz_loadu_epi16(0xF, reinterpret_cast<const void*>(thr + l * 4));
-    codes = _mm512_mask_add_epi16(
-        codes, _mm512_cmpge_epu16_mask(ev, _mm512_permutexvar_epi16(re, tbl)), codes, one_lo);
-    codes = _mm512_mask_add_epi16(
-        codes, _mm512_cmpge_epu16_mask(ov, _mm512_permutexvar_epi16(ro, tbl)), codes, one_hi);
-  }
-  return codes;
 }
 
 /// Channel ranges of the fused bit-plane epilogue: it stages the codes of at
@@ -356,13 +370,28 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
   // Row tiles are processed in groups of G 2-tile steps: their index vectors
   // are prepared first, then each 4-channel table block serves all of them
   // while it is hot in L1 (tables are 64 B per 3 weights, the larger stream).
+  // With a residual, each tile's residual index bytes of the range's
+  // residual groups [rg0, rg1) are gathered once per step into the index
+  // buffer, after the index vectors (G x P x nrg zmm).
+  std::int32_t rg0 = 0, rg1 = 0;
+  if (has_res && fast_bo) {
+    const std::int32_t lo_c = n0 > bo->res_ch_lo ? n0 : bo->res_ch_lo;
+    const std::int32_t hi_c =
+        n1 < bo->res_ch_lo + bo->res_channels ? n1 : bo->res_ch_lo + bo->res_channels;
+    if (lo_c < hi_c) {
+      rg0 = (lo_c - bo->res_ch_lo) / 3;
+      rg1 = (hi_c - 1 - bo->res_ch_lo) / 3 + 1;
+    }
+  }
+  const std::int32_t nrg = rg1 - rg0;
   std::int32_t G = 1;
   if (can_prep) {
-    G = lut6_index_capacity / (P * ksteps);
+    G = lut6_index_capacity / (P * (ksteps + nrg));
     if (fast_bo && G > lut6_stage_channels / n) G = lut6_stage_channels / n;
     if (G > GMAX) G = GMAX;
     if (G < 1) G = 1;
   }
+  __m512i* const rbuf = ibuf + (can_prep ? std::int64_t(G) * P * ksteps : 0);  // [G][P][nrg]
   // thresholds moved into the u16 sum domain once per call (sums never reach 65535)
   // ([c - n0][l][r] with r the residual code; r = 0 only without a residual;
   // n * R <= lut6_stage_channels)
@@ -376,8 +405,8 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
           thr16[((c - n0) * levels + l) * R + r] =
               static_cast<std::uint16_t>(t < 0 ? 0 : (t > 65535 ? 65535 : t));
         }
-  // codes straight from lut6_block's registers (no residual, planes only)
-  const bool fuse = fast_bo && !has_res && !want_u8;
+  // codes straight from lut6_block's registers (planes only)
+  const bool fuse = fast_bo && !want_u8;
   const bool masked = p.row_len > 0 && p.tap_dx;
   lut6_window_cache wcache, rcache;
   const lut6_mask_cols mcols = masked ? lut6_find_mask_cols(p) : lut6_mask_cols{};
@@ -412,8 +441,13 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
       mode[ng] = can_prep ? 1 : (direct ? 0 : 2);
       two[ng] = ms + MT < m1;
       if (has_res && fast_bo)
-        for (int i = 0; i < P; ++i)
+        for (int i = 0; i < P; ++i) {
           lut6_find_runs(bo->res_pix_off + sr.m[i], sr.mr[i], rruns[ng][i], true, &rcache);
+          for (std::int32_t g = rg0; g < rg1; ++g)
+            rbuf[(ng * P + i) * nrg + (g - rg0)] =
+                lut6_gather(bo->res + g * bo->res_group_stride, rruns[ng][i],
+                            bo->res_pix_off + sr.m[i], sr.mr[i]);
+        }
       if (mode[ng] == 1) {  // gather every (tile, tap, group) vector once for all channel blocks
         __m512i* buf = ibuf + std::int64_t(ng) * P * ksteps;
         for (int i = 0; i < (two[ng] ? 2 : 1); ++i)
@@ -436,9 +470,15 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
           fz_g[gi].cs = n0;
           fz_g[gi].n1 = n1;
           fz_g[gi].lo = static_cast<std::uint8_t>(ep.lo);
-          for (int i = 0; i < P; ++i)
+          fz_g[gi].ts = R;
+          fz_g[gi].rg0 = rg0;
+          fz_g[gi].res_lo = has_res ? bo->res_ch_lo : 0;
+          fz_g[gi].res_n = has_res ? bo->res_channels : 0;
+          for (int i = 0; i < P; ++i) {
             fz_g[gi].stage[i] =
                 i == 0 || two[gi] ? stage + std::int64_t(gi * P + i) * n * 64 : nullptr;
+            fz_g[gi].rb[i] = nrg > 0 ? rbuf + (gi * P + i) * nrg : nullptr;
+          }
         }
       if (kc < ksteps)  // K chunks: a table chunk serves every step of the group from L1
         for (std::int32_t k0 = 0; k0 < ksteps; k0 += kc) {
