@@ -38,8 +38,8 @@
 //   group from L1; the u16 sums wait in memory between chunks.
 // Epilogues: (1) bit-plane output (the next layer's input, fast): per-channel
 //   thresholds (exactly the requant rule) compared on the u16 sums
-//   (vpcmpuw, 32 pixels each), counted into codes (without a residual right
-//   at the end of the block's lookups, from the registers), combined into
+//   (vpcmpuw, 32 pixels each), counted into codes right at the end of the
+//   block's lookups (from the registers, lut6_fuse), combined into
 //   index bytes and stored with masked stores per output run; with a
 //   residual, each pixel's 2-bit residual code picks one of 4 threshold sets
 //   (vpermw); channels run in ranges of <= 504 (120 with a residual), the
