@@ -16,7 +16,7 @@
 // (bitplane_thresholds(ep, n, thr[, res_bits]), computed once per layer),
 // with an optional residual read from planes (bo->res, weights ep.res_qm).
 // ep.qm/rshift must then be set; the fast path needs 2-bit residual codes
-// (wider layers run in channel ranges of 504, 120 with a residual).
+// (wider layers run in channel ranges of <= 504, 120 with a residual).
 // Runs the AVX-512 VBMI kernel when the CPU has it and MIXQ_ISA / set_isa()
 // allow avx512, else the scalar twin. last_used_kernel() names what ran.
 #include <cstdint>

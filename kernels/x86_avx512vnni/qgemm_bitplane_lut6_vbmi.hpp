@@ -43,13 +43,13 @@
 //   index bytes and stored with masked stores per output run; with a
 //   residual, each pixel's 2-bit residual code picks one of 4 threshold sets
 //   (vpermw); channels run in ranges of <= 504 (120 with a residual), the
-//   codes of one range being staged per tile;
+//   codes of 12 channels at a time staged per tile;
 //   (2) raw int32 / u8 NHWC (requant.hpp rule, no residual): scalar, for
 //   tests and compatibility.
 // Over-read: up to 63 bytes past the last addressed index byte (direct loads
 //   of a partial last tile); masked loads may address bytes before a run.
-// Stack: about 300 KB per call (index buffer 200 KB, code staging 64 KB, K
-//   chunk sums 16 KB, thresholds 7 KB, int32 flush tile 2 KB); nothing is
+// Stack: about 270 KB per call (index buffer 200 KB, thresholds 21 KB, K
+//   chunk sums 16 KB, code staging 12 KB, int32 flush tile 2 KB); nothing is
 //   allocated. Threads calling it need stacks of >= 512 KB (glibc and
 //   libgomp defaults are MBs).
 #include <immintrin.h>
@@ -75,7 +75,7 @@ namespace kernels {
 
 /// zmm index vectors the LUT6 kernel prepares per call (200 KB of stack).
 constexpr std::int32_t lut6_index_capacity = bitplane_index_capacity;
-/// Channels the fused bit-plane epilogue can stage per tile (else scalar).
+/// Channels of one range of the fused bit-plane epilogue (thresholds on the stack).
 constexpr std::int32_t lut6_stage_channels = bitplane_stage_channels;
 
 namespace detail {
@@ -83,6 +83,8 @@ namespace avx512vbmi {
 
 constexpr int lut6_p = 2;                 // 64-pixel tiles per step
 constexpr std::int32_t lut6_kchunk = 48;  // lookups per K chunk (see qgemm_bitplane_lut6)
+/// 64-byte code vectors (one tile, one channel) the fused epilogue stages.
+constexpr std::int32_t lut6_stage_tiles = 1024;
 
 /// Where the index vectors of one 2-tile step come from.
 struct lut6_src {
@@ -328,10 +330,11 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
     }
 }
 
-/// Channel ranges of the fused bit-plane epilogue: it stages the codes of at
-/// most lut6_stage_channels channels per tile (a quarter with a residual:
-/// one threshold set per residual code), so wider layers run range by range
-/// (multiples of 12 = lcm(NB, 3): whole blocks and whole output bytes).
+/// Channel ranges of the fused bit-plane epilogue: its u16 thresholds cover
+/// at most lut6_stage_channels channels (a quarter with a residual: one
+/// threshold set per residual code), so wider layers run range by range, in
+/// ranges of equal width (multiples of 12 = lcm(NB, 3): whole blocks and
+/// whole output bytes; each range prepares the index vectors again).
 constexpr std::int32_t lut6_range = lut6_stage_channels / 12 * 12;
 constexpr std::int32_t lut6_res_range = lut6_stage_channels / 4 / 12 * 12;
 
@@ -356,8 +359,9 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
       bo && n <= lut6_stage_channels &&
       (!has_res || (bo->res_bits == 2 && ep.res_qm && n * R <= lut6_stage_channels));
   alignas(64) __m512i ibuf[lut6_index_capacity];
-  // [tile][c - n0][64] codes
-  alignas(64) std::uint8_t stage[lut6_stage_channels * P * 64];
+  // codes of one channel window for every tile of a step group:
+  // [gi][tile][c - window start][64] (G x P x WC <= lut6_stage_tiles)
+  alignas(64) std::uint8_t stage[lut6_stage_tiles * 64];
   alignas(64) std::int32_t flush32[P * NB * 64];
   const bool can_prep = std::int64_t(P) * ksteps <= lut6_index_capacity;
   // K chunk: with prepared index vectors and no u16 -> int32 flush, long
@@ -388,11 +392,18 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
   std::int32_t G = 1;
   if (can_prep) {
     G = lut6_index_capacity / (P * (ksteps + nrg));
-    if (fast_bo && G > lut6_stage_channels / n) G = lut6_stage_channels / n;
     if (G > GMAX) G = GMAX;
     if (G < 1) G = 1;
   }
   __m512i* const rbuf = ibuf + (can_prep ? std::int64_t(G) * P * ksteps : 0);  // [G][P][nrg]
+  // Channel windows: all n channels when G x P x n code vectors fit the
+  // staging (every ResNet20 layer), else multiples of 12 that do (whole
+  // blocks, whole output bytes); the codes of a window are written out as
+  // index bytes before the next window starts, so wide layers keep G large.
+  const std::int32_t wfit = lut6_stage_tiles / (G * P);
+  const std::int32_t WC =
+      n <= wfit ? (n + NB - 1) / NB * NB : (wfit / 12 > 0 ? wfit / 12 * 12 : 12);
+  const std::int32_t WB = WC / NB;
   // thresholds moved into the u16 sum domain once per call (sums never reach 65535)
   // ([c - n0][l][r] with r the residual code; r = 0 only without a residual;
   // n * R <= lut6_stage_channels)
@@ -412,8 +423,9 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
   lut6_window_cache wcache, rcache;
   const lut6_mask_cols mcols = masked ? lut6_find_mask_cols(p) : lut6_mask_cols{};
   lut6_runs rruns[GMAX][P];  // residual pixels of each tile of a step group
+  lut6_runs oruns[GMAX][P];  // output pixels of each tile of a step group
+  lut6_src src[GMAX];        // where each step's index vectors come from
   for (std::int64_t mg = m0; mg < m1; mg += std::int64_t(G) * P * MT) {
-    lut6_src src[GMAX];
     int mode[GMAX];
     bool two[GMAX];
     int ng = 0;
@@ -457,124 +469,147 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
         sr.buf = buf;
       }
     }
-    for (std::int32_t b = n0 / NB; b < (n1 + NB - 1) / NB; ++b) {
-      const std::uint8_t* tb = pw.tables.data() + std::int64_t(b) * ksteps * NB * 64;
-      const std::uint8_t* wl = pw.widen_len.data() + std::int64_t(b) * ksteps;
-      alignas(64) __m512i evs_g[GMAX][P * NB], ods_g[GMAX][P * NB], part[GMAX][2 * P * NB];
-      bool flushed_g[GMAX] = {};
-      lut6_fuse fz_g[GMAX];
-      if (fuse)
-        for (int gi = 0; gi < ng; ++gi) {
-          fz_g[gi].thr16 = thr16;
-          fz_g[gi].levels = levels;
-          fz_g[gi].c0 = b * NB;
-          fz_g[gi].cs = n0;
-          fz_g[gi].n1 = n1;
-          fz_g[gi].lo = static_cast<std::uint8_t>(ep.lo);
-          fz_g[gi].ts = R;
-          fz_g[gi].rg0 = rg0;
-          fz_g[gi].res_lo = has_res ? bo->res_ch_lo : 0;
-          fz_g[gi].res_n = has_res ? bo->res_channels : 0;
-          for (int i = 0; i < P; ++i) {
-            fz_g[gi].stage[i] =
-                i == 0 || two[gi] ? stage + std::int64_t(gi * P + i) * n * 64 : nullptr;
-            fz_g[gi].rb[i] = nrg > 0 ? rbuf + (gi * P + i) * nrg : nullptr;
-          }
-        }
-      if (kc < ksteps)  // K chunks: a table chunk serves every step of the group from L1
-        for (std::int32_t k0 = 0; k0 < ksteps; k0 += kc) {
-          const std::int32_t k1 = k0 + kc < ksteps ? k0 + kc : ksteps;
-          const std::uint8_t* tk = tb + std::int64_t(k0) * NB * 64;
+    // channels in windows of WC (WB blocks): the codes of a window are
+    // complete output bytes, written before the next window starts
+    if (fast_bo)
+      for (int gi = 0; gi < ng; ++gi)
+        for (int i = 0; i < (two[gi] ? 2 : 1); ++i)
+          lut6_find_runs(bo->pix_off + src[gi].m[i], src[gi].mr[i], oruns[gi][i]);
+    const std::int32_t bend = (n1 + NB - 1) / NB;
+    for (std::int32_t wb = n0 / NB; wb < bend; wb += WB) {
+      const std::int32_t cw0 = wb * NB, cw1 = cw0 + WC < n1 ? cw0 + WC : n1;
+      for (std::int32_t b = wb; b < wb + WB && b < bend; ++b) {
+        const std::uint8_t* tb = pw.tables.data() + std::int64_t(b) * ksteps * NB * 64;
+        const std::uint8_t* wl = pw.widen_len.data() + std::int64_t(b) * ksteps;
+        alignas(64) __m512i evs_g[GMAX][P * NB], ods_g[GMAX][P * NB], part[GMAX][2 * P * NB];
+        bool flushed_g[GMAX] = {};
+        lut6_fuse fz_g[GMAX];
+        if (fuse)
           for (int gi = 0; gi < ng; ++gi) {
-            if (two[gi])
-              lut6_block<1, 2>(src[gi], tk, k0, k1, ksteps, wl, F, evs_g[gi], ods_g[gi], part[gi],
-                               flush32, flushed_g[gi], fuse ? &fz_g[gi] : nullptr);
-            else
-              lut6_block<1, 1>(src[gi], tk, k0, k1, ksteps, wl, F, evs_g[gi], ods_g[gi], part[gi],
-                               flush32, flushed_g[gi], fuse ? &fz_g[gi] : nullptr);
+            fz_g[gi].thr16 = thr16 + (cw0 - n0) * levels * R;
+            fz_g[gi].levels = levels;
+            fz_g[gi].c0 = b * NB;
+            fz_g[gi].cs = cw0;
+            fz_g[gi].n1 = n1;
+            fz_g[gi].lo = static_cast<std::uint8_t>(ep.lo);
+            fz_g[gi].ts = R;
+            fz_g[gi].rg0 = rg0;
+            fz_g[gi].res_lo = has_res ? bo->res_ch_lo : 0;
+            fz_g[gi].res_n = has_res ? bo->res_channels : 0;
+            for (int i = 0; i < P; ++i) {
+              fz_g[gi].stage[i] =
+                  i == 0 || two[gi] ? stage + std::int64_t(gi * P + i) * WC * 64 : nullptr;
+              fz_g[gi].rb[i] = nrg > 0 ? rbuf + (gi * P + i) * nrg : nullptr;
+            }
           }
-        }
-      for (int gi = 0; gi < ng; ++gi) {
-        const lut6_src& sr = src[gi];
-        __m512i* evs = evs_g[gi];
-        __m512i* ods = ods_g[gi];
-        bool flushed = flushed_g[gi];
-        if (kc >= ksteps) {
-          if (F < ksteps) std::memset(flush32, 0, sizeof(flush32));
-          if (mode[gi] == 1) {
-            if (two[gi])
-              lut6_block<1, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32,
-                               flushed, fuse ? &fz_g[gi] : nullptr);
-            else
-              lut6_block<1, 1>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32,
-                               flushed, fuse ? &fz_g[gi] : nullptr);
-          } else if (mode[gi] == 0) {
-            lut6_block<0, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32, flushed,
-                             fuse ? &fz_g[gi] : nullptr);
-          } else {
-            lut6_block<2, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32, flushed,
-                             fuse ? &fz_g[gi] : nullptr);
+        if (kc < ksteps)  // K chunks: a table chunk serves every step of the group from L1
+          for (std::int32_t k0 = 0; k0 < ksteps; k0 += kc) {
+            const std::int32_t k1 = k0 + kc < ksteps ? k0 + kc : ksteps;
+            const std::uint8_t* tk = tb + std::int64_t(k0) * NB * 64;
+            for (int gi = 0; gi < ng; ++gi) {
+              if (two[gi])
+                lut6_block<1, 2>(src[gi], tk, k0, k1, ksteps, wl, F, evs_g[gi], ods_g[gi], part[gi],
+                                 flush32, flushed_g[gi], fuse ? &fz_g[gi] : nullptr);
+              else
+                lut6_block<1, 1>(src[gi], tk, k0, k1, ksteps, wl, F, evs_g[gi], ods_g[gi], part[gi],
+                                 flush32, flushed_g[gi], fuse ? &fz_g[gi] : nullptr);
+            }
           }
-        }
-        if (fuse && !flushed) continue;  // codes written by lut6_block
-        for (int i = 0; i < (two[gi] ? 2 : 1); ++i) {
-          const std::int64_t mt = sr.m[i];
-          const int mr = sr.mr[i];
-          std::uint8_t* stg = stage + std::int64_t(gi * P + i) * n * 64;
-          for (int j = 0; j < NB; ++j) {
-            const std::int32_t c = b * NB + j;
-            if (c >= n1) break;
-            const std::int32_t bias = ep.bias ? ep.bias[c] : 0;
-            const __m512i ev = evs[i * NB + j], ov = ods[i * NB + j];
-            const std::int32_t rc = has_res ? c - bo->res_ch_lo : -1;
-            const bool res_here = has_res && rc >= 0 && rc < bo->res_channels;
-            if (fast_bo && !flushed) {
-              // codes as bytes in pixel order (lut6_codes)
-              __m512i codes;
-              if (res_here) {
-                codes = lut6_res_codes(ev, ov, _mm512_set1_epi8(static_cast<char>(ep.lo)),
-                                       lut6_gather(bo->res + (rc / 3) * bo->res_group_stride,
-                                                   rruns[gi][i], bo->res_pix_off + mt, mr),
-                                       rc % 3, thr16 + (c - n0) * levels * R, levels);
-              } else {
-                codes = lut6_codes(ev, ov, thr16 + (c - n0) * levels * R, levels,
-                                   static_cast<std::uint8_t>(ep.lo), R);
+        for (int gi = 0; gi < ng; ++gi) {
+          const lut6_src& sr = src[gi];
+          __m512i* evs = evs_g[gi];
+          __m512i* ods = ods_g[gi];
+          bool flushed = flushed_g[gi];
+          if (kc >= ksteps) {
+            if (F < ksteps) std::memset(flush32, 0, sizeof(flush32));
+            if (mode[gi] == 1) {
+              if (two[gi])
+                lut6_block<1, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32,
+                                 flushed, fuse ? &fz_g[gi] : nullptr);
+              else
+                lut6_block<1, 1>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32,
+                                 flushed, fuse ? &fz_g[gi] : nullptr);
+            } else if (mode[gi] == 0) {
+              lut6_block<0, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32,
+                               flushed, fuse ? &fz_g[gi] : nullptr);
+            } else {
+              lut6_block<2, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32,
+                               flushed, fuse ? &fz_g[gi] : nullptr);
+            }
+          }
+          if (fuse && !flushed) continue;  // codes written by lut6_block
+          for (int i = 0; i < (two[gi] ? 2 : 1); ++i) {
+            const std::int64_t mt = sr.m[i];
+            const int mr = sr.mr[i];
+            std::uint8_t* stg = stage + std::int64_t(gi * P + i) * WC * 64;
+            for (int j = 0; j < NB; ++j) {
+              const std::int32_t c = b * NB + j;
+              if (c >= n1) break;
+              const std::int32_t bias = ep.bias ? ep.bias[c] : 0;
+              const __m512i ev = evs[i * NB + j], ov = ods[i * NB + j];
+              const std::int32_t rc = has_res ? c - bo->res_ch_lo : -1;
+              const bool res_here = has_res && rc >= 0 && rc < bo->res_channels;
+              if (fast_bo && !flushed) {
+                // codes as bytes in pixel order (lut6_codes)
+                __m512i codes;
+                if (res_here) {
+                  codes = lut6_res_codes(ev, ov, _mm512_set1_epi8(static_cast<char>(ep.lo)),
+                                         lut6_gather(bo->res + (rc / 3) * bo->res_group_stride,
+                                                     rruns[gi][i], bo->res_pix_off + mt, mr),
+                                         rc % 3, thr16 + (c - n0) * levels * R, levels);
+                } else {
+                  codes = lut6_codes(ev, ov, thr16 + (c - n0) * levels * R, levels,
+                                     static_cast<std::uint8_t>(ep.lo), R);
+                }
+                _mm512_store_si512(stg + std::int64_t(c - cw0) * 64, codes);
+                if (!want_u8) continue;
               }
-              _mm512_store_si512(stg + std::int64_t(c - n0) * 64, codes);
-              if (!want_u8) continue;
+              // scalar path: raw int32 / u8 NHWC / flushed sums
+              alignas(64) std::uint16_t ue[32], uo[32];
+              _mm512_store_si512(ue, ev);
+              _mm512_store_si512(uo, ov);
+              const std::int32_t* f = flush32 + (i * NB + j) * 64;
+              alignas(64) std::uint8_t cb[64];
+              for (int r = 0; r < mr; ++r) {
+                std::int32_t v =
+                    static_cast<std::int32_t>((r & 1 ? uo[r >> 1] : ue[r >> 1]) + corr[c]);
+                if (flushed) v += f[r];
+                if (want_u8) ref::epilogue_row(ep, mt + r, c, 1, &v);
+                if (fast_bo && flushed)
+                  cb[r] = requant_one(v + bias, ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo, ep.hi,
+                                      res_here ? bitplane_res_code(*bo, mt + r, c) : 0,
+                                      res_here ? ep.res_qm[c] : 0);
+              }
+              if (fast_bo && flushed) std::memcpy(stg + std::int64_t(c - cw0) * 64, cb, 64);
             }
-            // scalar path: raw int32 / u8 NHWC / flushed sums
-            alignas(64) std::uint16_t ue[32], uo[32];
-            _mm512_store_si512(ue, ev);
-            _mm512_store_si512(uo, ov);
-            const std::int32_t* f = flush32 + (i * NB + j) * 64;
-            alignas(64) std::uint8_t cb[64];
-            for (int r = 0; r < mr; ++r) {
-              std::int32_t v =
-                  static_cast<std::int32_t>((r & 1 ? uo[r >> 1] : ue[r >> 1]) + corr[c]);
-              if (flushed) v += f[r];
-              if (want_u8) ref::epilogue_row(ep, mt + r, c, 1, &v);
-              if (fast_bo && flushed)
-                cb[r] = requant_one(v + bias, ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo, ep.hi,
-                                    res_here ? bitplane_res_code(*bo, mt + r, c) : 0,
-                                    res_here ? ep.res_qm[c] : 0);
-            }
-            if (fast_bo && flushed) std::memcpy(stg + std::int64_t(c - n0) * 64, cb, 64);
           }
         }
       }
+      if (!fast_bo) continue;
+      // the window's output index bytes: cpo channels' codes per byte
+      const int cpo = bitplane_cpb(bo->b_out);
+      const std::int32_t go0 = cw0 / cpo, go1 = (cw1 + cpo - 1) / cpo;
+      __m128i osh[3];
+      for (int j = 0; j < 3; ++j) osh[j] = _mm_cvtsi32_si128(bo->b_out * j);
+      for (int gi = 0; gi < ng; ++gi)
+        for (int i = 0; i < (two[gi] ? 2 : 1); ++i) {
+          const std::uint8_t* stg = stage + std::int64_t(gi * P + i) * WC * 64;
+          for (std::int32_t go = go0; go < go1; ++go) {
+            const std::uint8_t* sc = stg + std::int64_t(cpo * go - cw0) * 64;
+            __m512i v = _mm512_load_si512(sc);
+            for (int j = 1; j < cpo && cpo * go + j < cw1; ++j)
+              v = _mm512_or_si512(v, _mm512_sll_epi16(_mm512_load_si512(sc + 64 * j), osh[j]));
+            lut6_scatter(bo->base + go * bo->group_stride, oruns[gi][i], bo->pix_off + src[gi].m[i],
+                         src[gi].mr[i], v);
+          }
+        }
     }
-    if (!bo) continue;
-    // output index bytes: cpo channels' codes per byte, groups [go0, go1)
-    const int cpo = bitplane_cpb(bo->b_out);
-    const std::int32_t go0 = n0 / cpo, go1 = (n1 + cpo - 1) / cpo;
-    __m128i osh[3];
-    for (int j = 0; j < 3; ++j) osh[j] = _mm_cvtsi32_si128(bo->b_out * j);
+    if (!bo || fast_bo) continue;
     for (int gi = 0; gi < ng; ++gi)
       for (int i = 0; i < (two[gi] ? 2 : 1); ++i) {
         const std::int64_t mt = src[gi].m[i];
         const int mr = src[gi].mr[i];
-        if (!fast_bo) {
+        {
           epilogue e2;  // the bit-plane output only (raw / u8 outputs were written above)
           e2.bias = ep.bias;
           e2.qm = ep.qm;
@@ -584,17 +619,6 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
           e2.hi = ep.hi;
           e2.res_qm = ep.res_qm;
           ref::qgemm_bitplane_range(p, pw, e2, bo, mt, mt + mr, n0, n1);
-          continue;
-        }
-        const std::uint8_t* stg = stage + std::int64_t(gi * P + i) * n * 64;
-        lut6_runs orun;
-        lut6_find_runs(bo->pix_off + mt, mr, orun);
-        for (std::int32_t go = go0; go < go1; ++go) {
-          const std::uint8_t* sc = stg + std::int64_t(cpo * go - n0) * 64;
-          __m512i v = _mm512_load_si512(sc);
-          for (int j = 1; j < cpo && cpo * go + j < n1; ++j)
-            v = _mm512_or_si512(v, _mm512_sll_epi16(_mm512_load_si512(sc + 64 * j), osh[j]));
-          lut6_scatter(bo->base + go * bo->group_stride, orun, bo->pix_off + mt, mr, v);
         }
       }
   }
@@ -608,7 +632,9 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
                                                  std::int64_t m1, std::int32_t n0 = 0,
                                                  std::int32_t n1 = -1) noexcept {
   if (n1 < 0) n1 = pw.n;
-  const std::int32_t width = !bo ? n1 - n0 : (bo->res ? lut6_res_range : lut6_range);
+  const std::int32_t cap = !bo ? n1 - n0 : (bo->res ? lut6_res_range : lut6_range);
+  const std::int32_t parts = (n1 - n0 + cap - 1) / cap;
+  const std::int32_t width = parts <= 1 ? n1 - n0 : ((n1 - n0 + parts - 1) / parts + 11) / 12 * 12;
   for (std::int32_t c = n0; c < n1; c += width)
     qgemm_bitplane_lut6_range(p, pw, ep, bo, m0, m1, c, n1 - c < width ? n1 : c + width);
 }

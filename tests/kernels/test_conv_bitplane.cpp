@@ -162,10 +162,10 @@ const bp_conv_case cases[] = {
     {3, 5, 9, 3, 6, 1, 1, 3, 3, 2},
     {1, 1, 1, 4, 3, 3, 1, 2, 2, 2},
     {1, 40, 70, 6, 4, 3, 1, 2, 2, 2},  // rows longer than a 64-pixel tile
-    // wider than one channel range of the fused epilogue (504): 504 + 96,
-    // and 504 + 504 + 22 with 3-bit outputs (2 channels per output byte)
-    {1, 6, 5, 8, 600, 3, 1, 2, 2, 2},
-    {1, 4, 16, 24, 1030, 1, 1, 2, 2, 3},
+    // wider than one channel range of the fused epilogue (504): 4 ranges of
+    // 408 / 376, and 7 of 444 / 436 with 3-bit outputs (2 channels per byte)
+    {1, 3, 5, 8, 1600, 3, 1, 2, 2, 2},
+    {1, 4, 16, 24, 3100, 1, 1, 2, 2, 3},
 };
 
 }  // namespace
@@ -232,8 +232,8 @@ TEST_CASE("qconv2d_bitplane: residual inside the rounding (identity and option A
       {2, 16, 16, 32, 64, 3, 2, 2, 2, 2},
       {2, 9, 7, 7, 7, 3, 1, 2, 2, 3},      // 3-bit output, odd sizes
       {1, 6, 10, 5, 10, 3, 2, 4, 3, 2},    // 3-bit residual codes (scalar path)
-      {1, 6, 6, 260, 260, 3, 1, 2, 2, 2},  // wider than a residual range (120): 120+120+20
-      {1, 8, 8, 130, 260, 3, 2, 2, 2, 2},  // option A: residual channels 65..194 span 2 ranges
+      {1, 4, 4, 400, 400, 3, 1, 2, 2, 2},  // wider than a residual range (120): 4 x 108 / 76
+      {1, 8, 8, 200, 400, 3, 2, 2, 2, 2},  // option A: residual channels 100..299 span 3
   };
   int i = 0;
   for (const bp_conv_case& k : rcases) {
