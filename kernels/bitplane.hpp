@@ -242,10 +242,12 @@ static_assert(!bitplane_supports(5, 2) && !bitplane_supports(2, 4),
               "W5 or A4 would overflow u8 entries");
 
 /// Table bytes above which the LUT6 tables (64 B per 3 weights, 21x the int8
-/// weights) stop being served from this machine's caches: 11 MB ran at 0.8x
-/// the speed of 5.6 MB, 22 MB (a 1024^3 GEMM) at 0.48x, i.e. 0.77x W8A8
-/// (docs/kernels_lut.md section 10).
-constexpr std::int64_t bitplane_table_budget = std::int64_t(12) << 20;
+/// weights) stop being served from this machine's caches fast enough: a
+/// 1024^3 GEMM (22 MB of tables) runs 1.06-1.30x W8A8, while the kernel
+/// itself falls to 397 and 279 GOP/s (1 thread) at 50 and 89 MB (1536^3,
+/// 2048^3), below the ~430 of W8A8 VNNI on square GEMMs (docs/kernels_lut.md
+/// section 10).
+constexpr std::int64_t bitplane_table_budget = std::int64_t(24) << 20;
 
 /// Where the LUT6 path measured faster than the W8A8 VNNI kernel on the dev
 /// machine (docs/kernels_lut.md sections 7 and 10, qconv2d_bitplane vs
@@ -267,8 +269,8 @@ static_assert(bitplane_preferred(2, 2, 131072, 144, 16) &&
                   !bitplane_preferred(2, 3, 131072, 144, 16) &&
                   !bitplane_preferred(2, 2, 64, 576, 64) &&
                   !bitplane_preferred(2, 2, 8192, 8, 16) &&
-                  bitplane_preferred(2, 2, 512, 512, 512) &&
-                  !bitplane_preferred(2, 2, 1024, 1024, 1024),
+                  bitplane_preferred(2, 2, 1024, 1024, 1024) &&
+                  !bitplane_preferred(2, 2, 1536, 1536, 1536),
               "LUT6 for A2 layers with >= 2 tiles, k >= 16 and tables within the budget");
 
 /// Pack W [n][taps][k_seg] (b_w-bit codes) for b_a-bit bit-plane activations.
