@@ -46,19 +46,22 @@ namespace avx512vbmi {
 /// cnt = 0 when there are more than 8 runs. For run i: lanes
 /// [start[i], start[i+1]) = mask[i], and base + adj[i] + lane addresses lane's
 /// byte (adj = off[start] - start).
+// Only cnt and win are initialized: lut6_find_runs fills the fields that
+// cnt / win make valid, and the kernel keeps arrays of these per step group
+// (zeroing all ~600 bytes each cost the batch-1 stride-2 conv 4%).
 struct lut6_runs {
   int cnt = 0;
-  int start[9] = {};
-  std::int64_t off[8] = {};
-  std::int64_t adj[8] = {};
-  __mmask64 mask[8] = {};
+  int start[9];
+  std::int64_t off[8];
+  std::int64_t adj[8];
+  __mmask64 mask[8];
   // Window mode (win > 0, cnt == 0: more than 8 runs, e.g. stride-2 rows):
   // lanes wmask[w] read base[wstart[w] + widx[w][lane]], widx < wspan[w] <= 128.
   int win = 0;
-  std::int64_t wstart[4] = {};
-  int wspan[4] = {};
-  __mmask64 wmask[4] = {};
-  alignas(64) std::uint8_t widx[4][64] = {};
+  std::int64_t wstart[4];
+  int wspan[4];
+  __mmask64 wmask[4];
+  alignas(64) std::uint8_t widx[4][64];
 };
 
 constexpr int lut6_max_windows = 4;
