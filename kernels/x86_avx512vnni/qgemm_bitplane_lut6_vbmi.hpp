@@ -85,6 +85,7 @@ constexpr int lut6_p = 2;                 // 64-pixel tiles per step
 constexpr std::int32_t lut6_kchunk = 48;  // lookups per K chunk (see qgemm_bitplane_lut6)
 /// 64-byte code vectors (one tile, one channel) the fused epilogue stages.
 constexpr std::int32_t lut6_stage_tiles = 1024;
+static_assert(lut6_stage_tiles / (8 * lut6_p) >= 12, "a 12-channel window must fit 8 steps");
 
 /// Where the index vectors of one 2-tile step come from.
 struct lut6_src {
@@ -400,9 +401,9 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
   // staging (every ResNet20 layer), else multiples of 12 that do (whole
   // blocks, whole output bytes); the codes of a window are written out as
   // index bytes before the next window starts, so wide layers keep G large.
-  const std::int32_t wfit = lut6_stage_tiles / (G * P);
-  const std::int32_t WC =
-      n <= wfit ? (n + NB - 1) / NB * NB : (wfit / 12 > 0 ? wfit / 12 * 12 : 12);
+  // (G * P <= 16, so wfit >= 64 and a window of 12 always fits)
+  const std::int32_t wfit = lut6_stage_tiles / (G * P), nr = (n + NB - 1) / NB * NB;
+  const std::int32_t WC = nr <= wfit ? nr : wfit / 12 * 12;
   const std::int32_t WB = WC / NB;
   // thresholds moved into the u16 sum domain once per call (sums never reach 65535)
   // ([c - n0][l][r] with r the residual code; r = 0 only without a residual;

@@ -165,6 +165,10 @@ const bp_conv_case cases[] = {
     // wider than one channel range of the fused epilogue (504): 4 ranges of
     // 408 / 376, and 7 of 444 / 436 with 3-bit outputs (2 channels per byte)
     {1, 3, 5, 8, 1600, 3, 1, 2, 2, 2},
+    // 7 steps of 2 tiles per group (216 lookups), 900 pixels per image so all 7 are
+    // used: 73 channels (76 rounded to blocks) x 14 tiles do not fit the
+    // 1024 staged code vectors, so two windows (72 + 1)
+    {2, 30, 30, 72, 73, 3, 1, 2, 2, 2},
     {1, 4, 16, 24, 3100, 1, 1, 2, 2, 3},
 };
 
