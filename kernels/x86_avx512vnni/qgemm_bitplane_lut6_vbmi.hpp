@@ -140,9 +140,9 @@ struct lut6_cursor {
   }
 };
 
-/// Fused threshold epilogue of lut6_block (bit-plane output without a
-/// residual): the codes of the block's channels go from the registers
-/// straight into the code staging, [tile][channel][64 pixels] bytes.
+/// Fused threshold epilogue of lut6_block (the bit-plane output, with or
+/// without a residual): the codes of the block's channels go from the
+/// registers straight into the code staging, [tile][channel][64 pixels] bytes.
 struct lut6_fuse {
   const std::uint16_t* thr16 = nullptr;     // [c - cs][levels] thresholds, u16 sum domain
   std::int32_t levels = 0, c0 = 0, n1 = 0;  // the block's first channel; channels < n1
@@ -156,6 +156,7 @@ struct lut6_fuse {
   // [c - cs][levels][4], one per residual code
   const __m512i* rb[lut6_p] = {};
   std::int32_t rg0 = 0, res_lo = 0, res_n = 0;
+  bool keep_sums = false;  // also store the sums (raw int32 / u8 NHWC outputs need them)
 };
 
 /// Codes of 64 pixels of one channel: even-pixel sums ev, odd-pixel sums ov
@@ -206,8 +207,8 @@ MIXQ_INLINE_LUT6 inline __m512i lut6_res_codes(__m512i ev, __m512i ov, __m512i c
 /// k0 > 0 continues from (K chunks: ksteps <= F, so no flush across them).
 /// Accumulators stay in registers (fully unrolled; only the results, the
 /// chunk hand-over and the rare int32 flush touch memory). With fz and no
-/// int32 flush, k1 == ksteps writes the block's codes (lut6_fuse) instead of
-/// the sums.
+/// int32 flush, k1 == ksteps writes the block's codes (lut6_fuse), and the
+/// sums only when fz->keep_sums.
 template <int Mode, int P>
 MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t* tb,
                                         std::int32_t k0, std::int32_t k1, std::int32_t ksteps,
@@ -319,7 +320,7 @@ MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t*
         _mm512_store_si512(fz->stage[i] + std::int64_t(c - fz->cs) * 64, codes);
       }
     }
-    return;
+    if (!fz->keep_sums) return;
   }
 #pragma GCC unroll 2
   for (int i = 0; i < P; ++i)
@@ -418,12 +419,9 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
           thr16[((c - n0) * levels + l) * R + r] =
               static_cast<std::uint16_t>(t < 0 ? 0 : (t > 65535 ? 65535 : t));
         }
-  // codes straight from lut6_block's registers (planes only)
-  const bool fuse = fast_bo && !want_u8;
   const bool masked = p.row_len > 0 && p.tap_dx;
   lut6_window_cache wcache, rcache;
   const lut6_mask_cols mcols = masked ? lut6_find_mask_cols(p) : lut6_mask_cols{};
-  lut6_runs rruns[GMAX][P];  // residual pixels of each tile of a step group
   lut6_runs oruns[GMAX][P];  // output pixels of each tile of a step group
   lut6_src src[GMAX];        // where each step's index vectors come from
   for (std::int64_t mg = m0; mg < m1; mg += std::int64_t(G) * P * MT) {
@@ -454,14 +452,13 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
       // group planes of a direct read are group_stride apart (L1 set conflicts)
       mode[ng] = can_prep ? 1 : (direct ? 0 : 2);
       two[ng] = ms + MT < m1;
-      if (has_res && fast_bo)
-        for (int i = 0; i < P; ++i) {
-          lut6_find_runs(bo->res_pix_off + sr.m[i], sr.mr[i], rruns[ng][i], true, &rcache);
-          for (std::int32_t g = rg0; g < rg1; ++g)
-            rbuf[(ng * P + i) * nrg + (g - rg0)] =
-                lut6_gather(bo->res + g * bo->res_group_stride, rruns[ng][i],
-                            bo->res_pix_off + sr.m[i], sr.mr[i]);
-        }
+      for (int i = 0; i < P && nrg > 0; ++i) {  // the tiles' residual index bytes
+        lut6_runs rr;
+        lut6_find_runs(bo->res_pix_off + sr.m[i], sr.mr[i], rr, true, &rcache);
+        for (std::int32_t g = rg0; g < rg1; ++g)
+          rbuf[(ng * P + i) * nrg + (g - rg0)] = lut6_gather(bo->res + g * bo->res_group_stride, rr,
+                                                             bo->res_pix_off + sr.m[i], sr.mr[i]);
+      }
       if (mode[ng] == 1) {  // gather every (tile, tap, group) vector once for all channel blocks
         __m512i* buf = ibuf + std::int64_t(ng) * P * ksteps;
         for (int i = 0; i < (two[ng] ? 2 : 1); ++i)
@@ -479,30 +476,32 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
     const std::int32_t bend = (n1 + NB - 1) / NB;
     for (std::int32_t wb = n0 / NB; wb < bend; wb += WB) {
       const std::int32_t cw0 = wb * NB, cw1 = cw0 + WC < n1 ? cw0 + WC : n1;
+      lut6_fuse fz_g[GMAX];  // codes straight from lut6_block's registers
+      if (fast_bo)
+        for (int gi = 0; gi < ng; ++gi) {
+          lut6_fuse& fz = fz_g[gi];
+          fz.thr16 = thr16 + (cw0 - n0) * levels * R;
+          fz.levels = levels;
+          fz.cs = cw0;
+          fz.n1 = n1;
+          fz.lo = static_cast<std::uint8_t>(ep.lo);
+          fz.ts = R;
+          fz.rg0 = rg0;
+          fz.res_lo = has_res ? bo->res_ch_lo : 0;
+          fz.res_n = has_res ? bo->res_channels : 0;
+          fz.keep_sums = want_u8;
+          for (int i = 0; i < P; ++i) {
+            fz.stage[i] = i == 0 || two[gi] ? stage + std::int64_t(gi * P + i) * WC * 64 : nullptr;
+            fz.rb[i] = nrg > 0 ? rbuf + (gi * P + i) * nrg : nullptr;
+          }
+        }
       for (std::int32_t b = wb; b < wb + WB && b < bend; ++b) {
         const std::uint8_t* tb = pw.tables.data() + std::int64_t(b) * ksteps * NB * 64;
         const std::uint8_t* wl = pw.widen_len.data() + std::int64_t(b) * ksteps;
         alignas(64) __m512i evs_g[GMAX][P * NB], ods_g[GMAX][P * NB], part[GMAX][2 * P * NB];
         bool flushed_g[GMAX] = {};
-        lut6_fuse fz_g[GMAX];
-        if (fuse)
-          for (int gi = 0; gi < ng; ++gi) {
-            fz_g[gi].thr16 = thr16 + (cw0 - n0) * levels * R;
-            fz_g[gi].levels = levels;
-            fz_g[gi].c0 = b * NB;
-            fz_g[gi].cs = cw0;
-            fz_g[gi].n1 = n1;
-            fz_g[gi].lo = static_cast<std::uint8_t>(ep.lo);
-            fz_g[gi].ts = R;
-            fz_g[gi].rg0 = rg0;
-            fz_g[gi].res_lo = has_res ? bo->res_ch_lo : 0;
-            fz_g[gi].res_n = has_res ? bo->res_channels : 0;
-            for (int i = 0; i < P; ++i) {
-              fz_g[gi].stage[i] =
-                  i == 0 || two[gi] ? stage + std::int64_t(gi * P + i) * WC * 64 : nullptr;
-              fz_g[gi].rb[i] = nrg > 0 ? rbuf + (gi * P + i) * nrg : nullptr;
-            }
-          }
+        for (int gi = 0; gi < ng; ++gi) fz_g[gi].c0 = b * NB;
+        const lut6_fuse* const fzs = fast_bo ? fz_g : nullptr;
         if (kc < ksteps)  // K chunks: a table chunk serves every step of the group from L1
           for (std::int32_t k0 = 0; k0 < ksteps; k0 += kc) {
             const std::int32_t k1 = k0 + kc < ksteps ? k0 + kc : ksteps;
@@ -510,10 +509,10 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
             for (int gi = 0; gi < ng; ++gi) {
               if (two[gi])
                 lut6_block<1, 2>(src[gi], tk, k0, k1, ksteps, wl, F, evs_g[gi], ods_g[gi], part[gi],
-                                 flush32, flushed_g[gi], fuse ? &fz_g[gi] : nullptr);
+                                 flush32, flushed_g[gi], fzs ? fzs + gi : nullptr);
               else
                 lut6_block<1, 1>(src[gi], tk, k0, k1, ksteps, wl, F, evs_g[gi], ods_g[gi], part[gi],
-                                 flush32, flushed_g[gi], fuse ? &fz_g[gi] : nullptr);
+                                 flush32, flushed_g[gi], fzs ? fzs + gi : nullptr);
             }
           }
         for (int gi = 0; gi < ng; ++gi) {
@@ -526,19 +525,19 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
             if (mode[gi] == 1) {
               if (two[gi])
                 lut6_block<1, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32,
-                                 flushed, fuse ? &fz_g[gi] : nullptr);
+                                 flushed, fzs ? fzs + gi : nullptr);
               else
                 lut6_block<1, 1>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32,
-                                 flushed, fuse ? &fz_g[gi] : nullptr);
+                                 flushed, fzs ? fzs + gi : nullptr);
             } else if (mode[gi] == 0) {
               lut6_block<0, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32,
-                               flushed, fuse ? &fz_g[gi] : nullptr);
+                               flushed, fzs ? fzs + gi : nullptr);
             } else {
               lut6_block<2, 2>(sr, tb, 0, ksteps, ksteps, wl, F, evs, ods, nullptr, flush32,
-                               flushed, fuse ? &fz_g[gi] : nullptr);
+                               flushed, fzs ? fzs + gi : nullptr);
             }
           }
-          if (fuse && !flushed) continue;  // codes written by lut6_block
+          if (fast_bo && !flushed && !want_u8) continue;  // codes written by lut6_block
           for (int i = 0; i < (two[gi] ? 2 : 1); ++i) {
             const std::int64_t mt = sr.m[i];
             const int mr = sr.mr[i];
@@ -550,22 +549,8 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
               const __m512i ev = evs[i * NB + j], ov = ods[i * NB + j];
               const std::int32_t rc = has_res ? c - bo->res_ch_lo : -1;
               const bool res_here = has_res && rc >= 0 && rc < bo->res_channels;
-              if (fast_bo && !flushed) {
-                // codes as bytes in pixel order (lut6_codes)
-                __m512i codes;
-                if (res_here) {
-                  codes = lut6_res_codes(ev, ov, _mm512_set1_epi8(static_cast<char>(ep.lo)),
-                                         lut6_gather(bo->res + (rc / 3) * bo->res_group_stride,
-                                                     rruns[gi][i], bo->res_pix_off + mt, mr),
-                                         rc % 3, thr16 + (c - n0) * levels * R, levels);
-                } else {
-                  codes = lut6_codes(ev, ov, thr16 + (c - n0) * levels * R, levels,
-                                     static_cast<std::uint8_t>(ep.lo), R);
-                }
-                _mm512_store_si512(stg + std::int64_t(c - cw0) * 64, codes);
-                if (!want_u8) continue;
-              }
-              // scalar path: raw int32 / u8 NHWC / flushed sums
+              // scalar path: raw int32 / u8 NHWC outputs, and the bit-plane
+              // codes of flushed (int32) sums
               alignas(64) std::uint16_t ue[32], uo[32];
               _mm512_store_si512(ue, ev);
               _mm512_store_si512(uo, ov);
@@ -606,22 +591,13 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
         }
     }
     if (!bo || fast_bo) continue;
+    epilogue e2 = ep;  // the bit-plane output only (raw / u8 outputs were written above)
+    e2.out_i32 = nullptr;
+    e2.out = nullptr;
     for (int gi = 0; gi < ng; ++gi)
-      for (int i = 0; i < (two[gi] ? 2 : 1); ++i) {
-        const std::int64_t mt = src[gi].m[i];
-        const int mr = src[gi].mr[i];
-        {
-          epilogue e2;  // the bit-plane output only (raw / u8 outputs were written above)
-          e2.bias = ep.bias;
-          e2.qm = ep.qm;
-          e2.rshift = ep.rshift;
-          e2.zp_out = ep.zp_out;
-          e2.lo = ep.lo;
-          e2.hi = ep.hi;
-          e2.res_qm = ep.res_qm;
-          ref::qgemm_bitplane_range(p, pw, e2, bo, mt, mt + mr, n0, n1);
-        }
-      }
+      for (int i = 0; i < (two[gi] ? 2 : 1); ++i)
+        ref::qgemm_bitplane_range(p, pw, e2, bo, src[gi].m[i], src[gi].m[i] + src[gi].mr[i], n0,
+                                  n1);
   }
 }
 
