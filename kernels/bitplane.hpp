@@ -245,7 +245,7 @@ static_assert(!bitplane_supports(5, 2) && !bitplane_supports(2, 4),
 /// weights) stop being served from this machine's caches fast enough: a
 /// 1024^3 GEMM (22 MB of tables) runs 1.06-1.30x W8A8, while the kernel
 /// itself falls to 397 and 279 GOP/s (1 thread) at 50 and 89 MB (1536^3,
-/// 2048^3), below the ~430 of W8A8 VNNI on square GEMMs (docs/kernels_lut.md
+/// 2048^3), below the 433-441 of W8A8 VNNI on square GEMMs (docs/kernels_lut.md
 /// section 10).
 constexpr std::int64_t bitplane_table_budget = std::int64_t(24) << 20;
 
