@@ -1,11 +1,13 @@
 #pragma once
-// Shared plumbing for the integer kernels: platform macros and the debug-only
-// assertion. Kernels include nothing from include/mixq/core (they know nothing
-// of tensors or of mixq::error); preconditions are validated by the callers
-// and re-checked here only in debug builds.
-#include <cassert>
+// Shared plumbing for the integer kernels: platform macros, bounds and
+// round_up. Kernels include nothing from include/mixq/core (they know nothing
+// of tensors); from the rest of mixq they use only mixq/error.hpp: packing
+// throws mixq::error, noexcept kernel code re-checks its preconditions with
+// MIXQ_DASSERT in debug builds.
 #include <cstddef>
 #include <cstdint>
+
+#include "mixq/error.hpp"
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
 #define MIXQ_KERNELS_X86 1
@@ -23,13 +25,6 @@
 #define MIXQ_KERNELS_NEON_DOTPROD 1
 #else
 #define MIXQ_KERNELS_NEON_DOTPROD 0
-#endif
-
-// Debug-only precondition check for noexcept kernel code.
-#ifdef NDEBUG
-#define MIXQ_KDASSERT(cond) ((void)0)
-#else
-#define MIXQ_KDASSERT(cond) assert(cond)
 #endif
 
 namespace mixq {

@@ -385,7 +385,7 @@ inline constexpr std::size_t bitpacked_size(std::size_t count, int bits) noexcep
 /// bit order). dst must hold bitpacked_size(count, bits) bytes.
 inline void bitpack_codes(const std::int8_t* codes, std::size_t count, int bits,
                           std::uint8_t* dst) noexcept {
-  MIXQ_KDASSERT(bits >= 1 && bits <= 8);
+  MIXQ_DASSERT(bits >= 1 && bits <= 8);
   std::memset(dst, 0, bitpacked_size(count, bits));
   const unsigned mask = (1u << bits) - 1u;
   std::size_t bit = 0;
@@ -403,7 +403,7 @@ inline void bitpack_codes(const std::int8_t* codes, std::size_t count, int bits,
 /// Inverse of bitpack_codes: sign-extends every field back to int8.
 inline void bitunpack_codes(const std::uint8_t* src, std::size_t count, int bits,
                             std::int8_t* codes) noexcept {
-  MIXQ_KDASSERT(bits >= 1 && bits <= 8);
+  MIXQ_DASSERT(bits >= 1 && bits <= 8);
   const unsigned mask = (1u << bits) - 1u;
   const unsigned sign = 1u << (bits - 1);
   std::size_t bit = 0;

@@ -118,9 +118,9 @@ inline void run_kernel(const qgemm_problem& p, const packed_weights& pw, const e
 inline void qgemm_tile(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
                        std::int64_t m0, std::int64_t m1, std::int32_t n0,
                        std::int32_t n1) noexcept {
-  MIXQ_KDASSERT(m0 >= 0 && m1 <= p.m && n0 >= 0 && n1 <= pw.n && n0 % pw.nr == 0);
-  MIXQ_KDASSERT(ep.out_i32 || (ep.out && ep.out_pix_off && ep.qm && ep.rshift));
-  MIXQ_KDASSERT(!p.tap_idx || (kernel_supports_tap_subset(pw.kernel) && p.taps <= pw.taps));
+  MIXQ_DASSERT(m0 >= 0 && m1 <= p.m && n0 >= 0 && n1 <= pw.n && n0 % pw.nr == 0);
+  MIXQ_DASSERT(ep.out_i32 || (ep.out && ep.out_pix_off && ep.qm && ep.rshift));
+  MIXQ_DASSERT(!p.tap_idx || (kernel_supports_tap_subset(pw.kernel) && p.taps <= pw.taps));
   if (m0 >= m1 || n0 >= n1) return;
   detail::record_kernel(pw.name.data());
   detail::run_kernel(p, pw, ep, m0, m1, n0, n1);

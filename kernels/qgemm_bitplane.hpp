@@ -48,12 +48,12 @@ inline void qgemm_bitplane_tile(const bitplane_problem& p, const bitplane_weight
                                 std::int64_t m1, std::int32_t n0 = 0,
                                 std::int32_t n1 = -1) noexcept {
   if (n1 < 0) n1 = pw.n;
-  MIXQ_KDASSERT(n0 % bitplane_channel_step == 0 && n0 < n1 && n1 <= pw.n);
-  MIXQ_KDASSERT(n1 == pw.n || n1 % bitplane_channel_step == 0);
-  MIXQ_KDASSERT(!ep.res);
-  MIXQ_KDASSERT(!pw.packed_rem || 2 * pw.ksteps <= bitplane_index_capacity);
-  MIXQ_KDASSERT(!bo || (ep.qm && ep.rshift && bo->thresholds && ep.hi < (1 << bo->b_out)));
-  MIXQ_KDASSERT(!bo || !bo->res || (ep.res_qm && bo->res_pix_off));
+  MIXQ_DASSERT(n0 % bitplane_channel_step == 0 && n0 < n1 && n1 <= pw.n);
+  MIXQ_DASSERT(n1 == pw.n || n1 % bitplane_channel_step == 0);
+  MIXQ_DASSERT(!ep.res);
+  MIXQ_DASSERT(!pw.packed_rem || 2 * pw.ksteps <= bitplane_index_capacity);
+  MIXQ_DASSERT(!bo || (ep.qm && ep.rshift && bo->thresholds && ep.hi < (1 << bo->b_out)));
+  MIXQ_DASSERT(!bo || !bo->res || (ep.res_qm && bo->res_pix_off));
   if (m0 >= m1) return;
 #if MIXQ_KERNELS_X86
   if (bitplane_simd_active()) {

@@ -1,7 +1,7 @@
 #pragma once
 // Umbrella header: everything a user needs to train and run mixq models.
 #include "mixq/version.hpp"
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 // Tensors, RNG, autograd tape and ops (FP32 core).
 #include "mixq/core/rng.hpp"
 #include "mixq/core/tensor.hpp"

@@ -46,7 +46,7 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
                         std::int64_t m0, std::int64_t m1, std::int32_t n0,
                         std::int32_t n1) noexcept {
   constexpr int NR = 16;
-  MIXQ_KDASSERT(pw.nr == NR && n0 % NR == 0);
+  MIXQ_DASSERT(pw.nr == NR && n0 % NR == 0);
   const std::int32_t taps = pw.taps, kg = pw.kg, nt = used_taps(p, taps);
   const bool flip = pw.b_a == 8;
   const std::uint8_t flipb = flip ? 0x80 : 0;

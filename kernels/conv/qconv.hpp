@@ -278,9 +278,9 @@ struct border_taps {
 inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std::uint8_t* in,
                     const conv_requant& rq, const conv_residual* res, const conv_output& out,
                     std::int32_t* raw = nullptr) noexcept {
-  MIXQ_KDASSERT(wts.c_in == g.c_in && wts.c_out == g.c_out && wts.kernel == g.kernel);
-  MIXQ_KDASSERT(g.kernel == 1 || g.kernel == 3);
-  MIXQ_KDASSERT(g.stride == 1 || g.stride == 2);
+  MIXQ_DASSERT(wts.c_in == g.c_in && wts.c_out == g.c_out && wts.kernel == g.kernel);
+  MIXQ_DASSERT(g.kernel == 1 || g.kernel == 3);
+  MIXQ_DASSERT(g.stride == 1 || g.stride == 2);
   const std::int64_t C = g.c_in, wp = g.w + 2, img = (g.h + 2) * wp * C;
   const std::int64_t oh = g.out_h(), ow = g.out_w(), per_img = oh * ow, P = g.batch * per_img;
   const std::int64_t s = g.stride;

@@ -173,8 +173,8 @@ inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weight
                              const std::int64_t* thr, int b_out, std::uint8_t* out,
                              std::int32_t* raw = nullptr,
                              const bitplane_conv_residual* res = nullptr) noexcept {
-  MIXQ_KDASSERT(wts.c_in == g.c_in && wts.c_out == g.c_out && wts.kernel == g.kernel);
-  MIXQ_KDASSERT(raw || (thr && out && rq.hi < (1 << b_out)));
+  MIXQ_DASSERT(wts.c_in == g.c_in && wts.c_out == g.c_out && wts.kernel == g.kernel);
+  MIXQ_DASSERT(raw || (thr && out && rq.hi < (1 << b_out)));
   const bitplane_layout_t li = bitplane_layout(g.h, g.w, g.c_in, wts.pw.b_a);
   const bitplane_layout_t lo = bitplane_layout(g.out_h(), g.out_w(), g.c_out, b_out);
   const bitplane_layout_t lr =

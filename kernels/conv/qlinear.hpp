@@ -33,7 +33,7 @@ struct linear_requant {
 inline void qlinear(const std::uint8_t* x, std::int64_t batch, std::int64_t ld_x,
                     const packed_weights& pw, const linear_requant& rq, std::int32_t* logits,
                     std::uint8_t* out, std::int64_t ld_out) noexcept {
-  MIXQ_KDASSERT(pw.taps == 1);
+  MIXQ_DASSERT(pw.taps == 1);
   constexpr std::int64_t chunk = 240;
   const std::int64_t nchunks = (batch + chunk - 1) / chunk;
   ::mixq::kernels::detail::record_kernel(pw.name.data());

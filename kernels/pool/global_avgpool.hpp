@@ -36,7 +36,7 @@ struct avgpool_params {
 /// out may be nullptr (then only sum_i32 is written); sum_i32 may be nullptr.
 inline void global_avgpool_u8(const std::uint8_t* x, const avgpool_params& p, std::uint8_t* out,
                               std::int32_t* sum_i32 = nullptr) noexcept {
-  MIXQ_KDASSERT(p.h * p.w <= 8421504);
+  MIXQ_DASSERT(p.h * p.w <= 8421504);
   constexpr std::int64_t block = 256;
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static)

@@ -35,7 +35,7 @@ inline void qgemm_range(const qgemm_problem& p, const packed_weights& pw, const 
           const std::int8_t* wt = wn + std::int64_t(packed_tap(p, t)) * k_seg;
           for (std::int32_t c = 0; c < k_seg; ++c) s += std::int64_t(at[c]) * wt[c];
         }
-        MIXQ_KDASSERT(s >= INT32_MIN && s <= INT32_MAX);
+        MIXQ_DASSERT(s >= INT32_MIN && s <= INT32_MAX);
         acc[j] = static_cast<std::int32_t>(s);
       }
       epilogue_row(ep, m, nc, cnt, acc);

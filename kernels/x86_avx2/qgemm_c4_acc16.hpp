@@ -35,11 +35,11 @@ MIXQ_TARGET_AVX2 void qgemm_acc16_range(const qgemm_problem& p, const packed_wei
                                         const epilogue& ep, std::int64_t m0, std::int64_t m1,
                                         std::int32_t n0, std::int32_t n1) noexcept {
   constexpr int NR = 8 * NV;
-  MIXQ_KDASSERT(pw.nr == NR && n0 % NR == 0);
+  MIXQ_DASSERT(pw.nr == NR && n0 % NR == 0);
   const std::int32_t T = acc16_widen_every(pw.b_w, pw.b_a);
-  MIXQ_KDASSERT(T >= 1);
+  MIXQ_DASSERT(T >= 1);
   // the bound the int16 accumulation relies on
-  MIXQ_KDASSERT(std::int64_t(T) * 2 * ((1 << pw.b_a) - 1) * (1 << (pw.b_w - 1)) <= 32767);
+  MIXQ_DASSERT(std::int64_t(T) * 2 * ((1 << pw.b_a) - 1) * (1 << (pw.b_w - 1)) <= 32767);
   const std::int32_t taps = pw.taps, kg = pw.kg, nt = used_taps(p, taps);
   const std::int64_t block_bytes = std::int64_t(taps) * kg * NR * 4;
   const std::int8_t* wbase = reinterpret_cast<const std::int8_t*>(pw.data.data());

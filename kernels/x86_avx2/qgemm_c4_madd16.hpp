@@ -33,7 +33,7 @@ MIXQ_TARGET_AVX2 void qgemm_madd16_range(const qgemm_problem& p, const packed_we
                                          const epilogue& ep, std::int64_t m0, std::int64_t m1,
                                          std::int32_t n0, std::int32_t n1) noexcept {
   constexpr int NR = 8 * NV;
-  MIXQ_KDASSERT(pw.nr == NR && n0 % NR == 0);
+  MIXQ_DASSERT(pw.nr == NR && n0 % NR == 0);
   const std::int32_t taps = pw.taps, kg = pw.kg, nt = used_taps(p, taps);
   const std::int64_t block_elems = std::int64_t(taps) * kg * NR * 4;
   const std::int16_t* wbase = reinterpret_cast<const std::int16_t*>(pw.data.data());

@@ -33,8 +33,8 @@ MIXQ_TARGET_AVX2 void qgemm_maddubs_range(const qgemm_problem& p, const packed_w
                                           const epilogue& ep, std::int64_t m0, std::int64_t m1,
                                           std::int32_t n0, std::int32_t n1) noexcept {
   constexpr int NR = 8 * NV;
-  MIXQ_KDASSERT(pw.nr == NR && n0 % NR == 0);
-  MIXQ_KDASSERT(acc16_widen_every(pw.b_w, pw.b_a) >= 1);
+  MIXQ_DASSERT(pw.nr == NR && n0 % NR == 0);
+  MIXQ_DASSERT(acc16_widen_every(pw.b_w, pw.b_a) >= 1);
   const std::int32_t taps = pw.taps, kg = pw.kg, nt = used_taps(p, taps);
   const std::int64_t block_bytes = std::int64_t(taps) * kg * NR * 4;
   const std::int8_t* wbase = reinterpret_cast<const std::int8_t*>(pw.data.data());

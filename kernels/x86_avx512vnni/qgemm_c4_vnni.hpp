@@ -246,7 +246,7 @@ MIXQ_TARGET_AVX512VNNI void qgemm_range_w(const qgemm_problem& p, std::int32_t t
                                           const epilogue& ep, std::int64_t m0, std::int64_t m1,
                                           std::int32_t n0, std::int32_t n1) noexcept {
   constexpr int NR = 16 * NV;
-  MIXQ_KDASSERT(n0 % NR == 0);
+  MIXQ_DASSERT(n0 % NR == 0);
   const std::int64_t tap_bytes = std::int64_t(kg) * NR * 4;
   const std::int64_t block_bytes = taps * tap_bytes;
   const std::int32_t nt = used_taps(p, taps);
@@ -282,7 +282,7 @@ template <int MR, int NV>
 MIXQ_TARGET_AVX512VNNI void qgemm_range(const qgemm_problem& p, const packed_weights& pw,
                                         const epilogue& ep, std::int64_t m0, std::int64_t m1,
                                         std::int32_t n0, std::int32_t n1) noexcept {
-  MIXQ_KDASSERT(pw.nr == 16 * NV);
+  MIXQ_DASSERT(pw.nr == 16 * NV);
   qgemm_range_w<MR, NV>(p, pw.taps, pw.kg, reinterpret_cast<const std::int8_t*>(pw.data.data()), ep,
                         m0, m1, n0, n1);
 }

@@ -93,7 +93,7 @@ MIXQ_TARGET_AVX512VBMI void qgemm_lut_range(const qgemm_problem& p, const packed
                                             std::int32_t n0, std::int32_t n1) noexcept {
   constexpr int MR = 16;
   const std::int32_t taps = pw.taps, kbt = (pw.k_seg + 15) / 16;
-  MIXQ_KDASSERT(pw.nr == 16 && n0 % 16 == 0 && pw.b_a == P);
+  MIXQ_DASSERT(pw.nr == 16 && n0 % 16 == 0 && pw.b_a == P);
   const std::int8_t* tables = reinterpret_cast<const std::int8_t*>(pw.data.data());
   const std::int64_t block_bytes = std::int64_t(taps) * kbt * 16 * 64;
   alignas(64) __m512i idx[lut_index_capacity];

@@ -33,7 +33,7 @@
 
 #include "mixq/autograd/parameter.hpp"
 #include "mixq/core/arena.hpp"
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 #include "mixq/core/tensor.hpp"
 
 namespace mixq {

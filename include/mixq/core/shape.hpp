@@ -9,7 +9,7 @@
 #include <initializer_list>
 #include <string>
 
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 
 namespace mixq {
 

@@ -19,7 +19,7 @@
 #include <new>
 #include <utility>
 
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 #include "mixq/core/shape.hpp"
 
 namespace mixq {

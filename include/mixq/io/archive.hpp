@@ -48,7 +48,7 @@
 #include <utility>
 #include <vector>
 
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 #include "mixq/io/file.hpp"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__

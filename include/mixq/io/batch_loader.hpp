@@ -40,7 +40,7 @@
 #include <thread>
 #include <vector>
 
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 #include "mixq/io/cifar10.hpp"
 #include "mixq/io/dataset.hpp"
 #include "mixq/io/fashion_mnist.hpp"

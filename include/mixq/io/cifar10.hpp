@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 #include "mixq/io/data_dir.hpp"
 #include "mixq/io/dataset.hpp"
 #include "mixq/io/file.hpp"

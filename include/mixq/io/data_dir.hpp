@@ -30,7 +30,7 @@
 #include <string>
 #include <vector>
 
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 #include "mixq/io/file.hpp"
 
 namespace mixq::io {

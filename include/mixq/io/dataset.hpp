@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 
 namespace mixq::io {
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 #include "mixq/io/cifar10.hpp"  // split
 #include "mixq/io/data_dir.hpp"
 #include "mixq/io/dataset.hpp"

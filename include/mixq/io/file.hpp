@@ -32,7 +32,7 @@
 #include <string>
 #include <vector>
 
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 
 namespace mixq::io {
 

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 #include "mixq/io/detail/stb_image_impl.hpp"
 #include "mixq/io/file.hpp"
 

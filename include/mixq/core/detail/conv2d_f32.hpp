@@ -28,7 +28,7 @@
 
 #include <xsimd/xsimd.hpp>
 
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 
 // The kernels' code depends on the vector width the including TU is compiled
 // for, so they live in an inline namespace named after it: two TUs built for

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 #include "mixq/core/rng.hpp"
 #include "mixq/io/archive.hpp"
 #include "mixq/nn/module.hpp"

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "mixq/autograd/parameter.hpp"
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 #include "mixq/core/tensor.hpp"
 
 namespace mixq::optim {

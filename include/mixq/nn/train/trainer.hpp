@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "mixq/autograd/autograd.hpp"
-#include "mixq/core/error.hpp"
+#include "mixq/error.hpp"
 #include "mixq/core/parallel.hpp"
 #include "mixq/io/batch_loader.hpp"
 #include "mixq/io/dataset.hpp"
