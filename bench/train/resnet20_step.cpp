@@ -17,7 +17,7 @@
 
 #include "mixq/autograd/autograd.hpp"
 #include "mixq/core/rng.hpp"
-#include "mixq/nn/optim/sgd.hpp"
+#include "mixq/optim/sgd.hpp"
 #include "mixq/nn/resnet.hpp"
 
 int main(int argc, char** argv) {

@@ -22,7 +22,7 @@
 #include "mixq/io/cifar10.hpp"
 #include "mixq/io/data_dir.hpp"
 #include "mixq/nn/resnet.hpp"
-#include "mixq/nn/train/trainer.hpp"
+#include "mixq/train/trainer.hpp"
 #include "../common/cli.hpp"
 
 int main(int argc, char** argv) {

@@ -10,7 +10,7 @@
 
 #include "mixq/io/fashion_mnist.hpp"
 #include "mixq/nn/small_cnn.hpp"
-#include "mixq/nn/train/trainer.hpp"
+#include "mixq/train/trainer.hpp"
 
 using namespace mixq;
 

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <vector>
 
-#include "mixq/nn/optim/schedule.hpp"
-#include "mixq/nn/optim/sgd.hpp"
+#include "mixq/optim/schedule.hpp"
+#include "mixq/optim/sgd.hpp"
 
 using namespace mixq;
 

@@ -31,10 +31,10 @@
 #include "mixq/io/batch_loader.hpp"
 #include "mixq/io/dataset.hpp"
 #include "mixq/nn/module.hpp"
-#include "mixq/nn/optim/checkpoint.hpp"
-#include "mixq/nn/optim/schedule.hpp"
-#include "mixq/nn/optim/sgd.hpp"
-#include "mixq/nn/train/progress.hpp"
+#include "mixq/train/checkpoint.hpp"
+#include "mixq/optim/schedule.hpp"
+#include "mixq/optim/sgd.hpp"
+#include "mixq/train/progress.hpp"
 
 namespace mixq::train {
 

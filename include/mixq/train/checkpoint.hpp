@@ -26,7 +26,7 @@
 #include "mixq/core/rng.hpp"
 #include "mixq/io/archive.hpp"
 #include "mixq/nn/module.hpp"
-#include "mixq/nn/optim/sgd.hpp"
+#include "mixq/optim/sgd.hpp"
 
 namespace mixq::optim {
 
