@@ -3,17 +3,13 @@
 
 #include <cmath>
 
+#include "../common/tensors.hpp"
 #include "mixq/autograd/autograd.hpp"
 
 using namespace mixq;
+using mixq_test::random_tensor;
 
 namespace {
-tensor random_tensor(const shape& s, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  tensor t(s);
-  rng r(seed);
-  fill_uniform(t.view(), r, lo, hi);
-  return t;
-}
 void check_close(const tensor_view& a, const tensor_view& b, float tol) {
   REQUIRE(a.numel() == b.numel());
   float worst = 0.0f;

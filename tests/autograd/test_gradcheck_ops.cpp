@@ -7,17 +7,13 @@
 #include <cmath>
 #include <vector>
 
+#include "../common/tensors.hpp"
 #include "mixq/autograd/autograd.hpp"
 
 using namespace mixq;
+using mixq_test::random_tensor;
 
 namespace {
-tensor random_tensor(const shape& s, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  tensor t(s);
-  rng r(seed);
-  fill_uniform(t.view(), r, lo, hi);
-  return t;
-}
 // Values in [-1,-0.1] u [0.1,1]: at least 10 steps away from the ReLU kink.
 tensor away_from_zero(const shape& s, uint64_t seed) {
   tensor t = random_tensor(s, seed, 0.1f, 1.0f);

@@ -3,17 +3,13 @@
 
 #include <cmath>
 
+#include "../common/tensors.hpp"
 #include "mixq/autograd/autograd.hpp"
 
 using namespace mixq;
+using mixq_test::random_tensor;
 
 namespace {
-tensor random_tensor(const shape& s, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  tensor t(s);
-  rng r(seed);
-  fill_uniform(t.view(), r, lo, hi);
-  return t;
-}
 // Naive NHWC/OHWI convolution in double.
 std::vector<double> conv_ref(const tensor& x, const tensor& w, const tensor* b, int64_t s,
                              int64_t p) {

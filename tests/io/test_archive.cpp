@@ -13,7 +13,8 @@
 #include <cstring>
 #include <filesystem>
 
-#include "io_test_util.hpp"
+#include "../common/errors.hpp"
+#include "../common/files.hpp"
 #include "mixq/io/archive.hpp"
 #include "mixq/io/batch_loader.hpp"
 
@@ -274,6 +275,8 @@ TEST_CASE("archive: a checkpoint with loader position resumes the same batches")
   ds.num_classes = 10;
   for (int i = 0; i < 20 * 27; ++i) ds.images.push_back(static_cast<std::uint8_t>(i * 37));
   for (int i = 0; i < 20; ++i) ds.labels.push_back(i % 10);
+  ds.mean = {0.5f, 0.5f, 0.5f};
+  ds.stddev = {0.25f, 0.25f, 0.25f};
   io::batch_loader_options o;
   o.batch_size = 6;
   o.augment = true;
@@ -282,19 +285,19 @@ TEST_CASE("archive: a checkpoint with loader position resumes the same batches")
   L.start_epoch(2);
   io::batch b;
   REQUIRE(L.next(b));
-  io::splitmix64 other(77);
-  other.next_u64();
+  mixq::rng other(77);
+  other.next_u32();
 
   temp_dir d;
   io::archive ck;
   ck.set_meta_int("epoch", L.position().epoch);
   ck.set_meta_int("step", L.position().step);
   ck.set_meta_u64("loader_seed", o.seed);
-  ck.add_u64_words("rng/other", {other.state(), 0xffffffffffffffffULL});
+  ck.add_u64_words("rng/other", {other.state().state, other.state().inc, 0xffffffffffffffffULL});
   io::save_archive(ck, d.file("ck.mixq"));
 
   REQUIRE(L.next(b));  // the batch a straight run sees next
-  const std::uint64_t want_draw = other.next_u64();
+  const std::uint32_t want_draw = other.next_u32();
 
   const auto r = io::load_archive(d.file("ck.mixq"));
   auto o2 = o;
@@ -306,8 +309,9 @@ TEST_CASE("archive: a checkpoint with loader position resumes the same batches")
   CHECK(b2.indices == b.indices);
   CHECK(std::memcmp(b2.images.data(), b.images.data(), b.images.size() * sizeof(float)) == 0);
   const auto words = r.get_u64_words("rng/other");
-  REQUIRE(words.size() == 2u);
-  CHECK(words[1] == 0xffffffffffffffffULL);
-  io::splitmix64 other2(words[0]);
-  CHECK(other2.next_u64() == want_draw);
+  REQUIRE(words.size() == 3u);
+  CHECK(words[2] == 0xffffffffffffffffULL);
+  mixq::rng other2;
+  other2.set_state({words[0], words[1]});
+  CHECK(other2.next_u32() == want_draw);
 }

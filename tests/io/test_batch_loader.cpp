@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "../common/errors.hpp"
 #include "mixq/io/batch_loader.hpp"
 
 namespace io = mixq::io;
@@ -27,6 +28,9 @@ io::image_dataset toy_dataset(std::int64_t n, std::int64_t h, std::int64_t w, st
     v = static_cast<std::uint8_t>(s >> 24);
   }
   for (std::int64_t i = 0; i < n; ++i) ds.labels.push_back(static_cast<std::int32_t>(i % 10));
+  const auto stats = io::channel_stats(ds);
+  ds.mean = stats.first;
+  ds.stddev = stats.second;
   return ds;
 }
 
@@ -174,10 +178,60 @@ TEST_CASE("batch_loader: normalization is (pixel/255 - mean) / stddev per channe
     const double want = (ds.images[i] / 255.0 - o.mean[ch]) / o.stddev[ch];
     CHECK(b.images[i] == doctest::Approx(want).epsilon(1e-6));
   }
-  // Default constants are CIFAR-10's.
-  io::batch_loader_options def;
-  CHECK(def.mean[0] == doctest::Approx(0.4914).epsilon(1e-3));
-  CHECK(def.stddev[2] == doctest::Approx(0.2616).epsilon(1e-3));
+}
+
+TEST_CASE("batch_loader: the data set's mean and stddev are the default, and required") {
+  auto ds = toy_dataset(4, 2, 3, 3);
+  ds.mean = {0.5f, 0.25f, 0.0f};
+  ds.stddev = {0.5f, 2.0f, 1.0f};
+  auto o = opts(4, false, 0, 0);
+  o.shuffle = false;
+  io::batch_loader L(ds, o);
+  CHECK(L.options().mean == ds.mean);
+  CHECK(L.options().stddev == ds.stddev);
+  io::batch b;
+  L.start_epoch(0);
+  REQUIRE(L.next(b));
+  for (std::size_t i = 0; i < ds.images.size(); ++i) {
+    const std::size_t ch = i % 3;
+    const double want = (ds.images[i] / 255.0 - ds.mean[ch]) / ds.stddev[ch];
+    CHECK(b.images[i] == doctest::Approx(want).epsilon(1e-6));
+  }
+  // Options given explicitly win over the data set's.
+  o.mean = {0.0f, 0.0f, 0.0f};
+  io::batch_loader M(ds, o);
+  CHECK(M.options().mean == o.mean);
+  CHECK(M.options().stddev == ds.stddev);
+  // No statistics anywhere: refused, with the way out named.
+  ds.mean.clear();
+  ds.stddev.clear();
+  const std::string msg =
+      mixq_test::error_of([&] { io::batch_loader N(ds, opts(4, false, 0, 0)); });
+  CHECK(mixq_test::contains(msg, "toy has no normalization statistics"));
+  CHECK(mixq_test::contains(msg, "channel_stats"));
+}
+
+TEST_CASE("channel_stats: per-channel mean and population stddev of pixel/255") {
+  io::image_dataset ds;
+  ds.name = "two";
+  ds.n = 2;
+  ds.h = 1;
+  ds.w = 2;
+  ds.c = 2;
+  ds.num_classes = 1;
+  ds.labels = {0, 0};
+  // channel 0: 0, 255, 0, 255 -> mean 0.5, std 0.5; channel 1: all 51 -> 0.2, 0.
+  ds.images = {0, 51, 255, 51, 0, 51, 255, 51};
+  const auto st = io::channel_stats(ds);
+  REQUIRE(st.first.size() == 2u);
+  CHECK(st.first[0] == doctest::Approx(0.5));
+  CHECK(st.second[0] == doctest::Approx(0.5));
+  CHECK(st.first[1] == doctest::Approx(0.2));
+  CHECK(st.second[1] == doctest::Approx(0.0));
+  ds.images.clear();
+  ds.labels.clear();
+  ds.n = 0;
+  CHECK(mixq_test::contains(mixq_test::error_of([&] { io::channel_stats(ds); }), "no images"));
 }
 
 TEST_CASE("batch_loader: augmentation is a zero-padded crop plus an optional flip") {
@@ -265,9 +319,12 @@ TEST_CASE("batch_loader: the zero padding is black before normalization") {
   ds.num_classes = 1;
   ds.labels = {0};
   ds.images.assign(48, 255);
+  ds.mean = {0.4f, 0.5f, 0.6f};
+  ds.stddev = {0.2f, 0.25f, 0.3f};
   auto o = opts(1, true, 0, 0);
   o.pad = 4;  // as large as the image: some draws are all padding
   io::batch_loader L(ds, o);
+  o = L.options();  // the data set's mean and stddev
   std::vector<float> out(48);
   bool saw_pad = false;
   for (int e = 0; e < 20; ++e) {
@@ -304,56 +361,14 @@ TEST_CASE("batch_loader: bad options and misuse are errors") {
   CHECK_FALSE(L.next(b));
 }
 
-TEST_CASE("splitmix64: state round-trips and draws are in range") {
-  io::splitmix64 r(123);
-  for (int i = 0; i < 10; ++i) r.next_u64();
-  io::splitmix64 copy(r.state());
-  for (int i = 0; i < 100; ++i) CHECK(r.next_u64() == copy.next_u64());
-  std::vector<int> hist(7, 0);
-  for (int i = 0; i < 7000; ++i) {
-    const auto v = r.uniform_below(7);
-    REQUIRE(v < 7u);
-    ++hist[static_cast<std::size_t>(v)];
-  }
-  for (int h : hist) CHECK((h > 800 && h < 1200));
-  for (int i = 0; i < 1000; ++i) {
-    const float f = r.uniform_float();
-    CHECK((f >= 0.0f && f < 1.0f));
-  }
-  CHECK(io::derive_seed(1, 2, 3) != io::derive_seed(1, 3, 2));
-  CHECK(io::derive_seed(1, 2, 3) == io::derive_seed(1, 2, 3));
-}
-
-TEST_CASE("batch_loader: preset options for CIFAR-10 and Fashion-MNIST") {
-  const auto tr = io::cifar10_loader_options(true, 64, 3);
-  CHECK(tr.shuffle);
-  CHECK(tr.augment);
-  CHECK(tr.pad == 4);
-  CHECK(tr.flip);
-  CHECK(tr.batch_size == 64);
-  CHECK(tr.seed == 3u);
-  REQUIRE(tr.mean.size() == 3u);
-  CHECK(tr.mean[1] == io::cifar10::mean_rgb[1]);
-  CHECK(tr.stddev[2] == io::cifar10::std_rgb[2]);
-  const auto ev = io::cifar10_loader_options(false);
-  CHECK_FALSE(ev.shuffle);
-  CHECK_FALSE(ev.augment);
-  const auto fm = io::fashion_mnist_loader_options(true);
-  CHECK(fm.shuffle);
-  CHECK_FALSE(fm.augment);
-  REQUIRE(fm.mean.size() == 1u);
-  // A 1-channel data set works with the Fashion-MNIST preset, not the CIFAR one.
+TEST_CASE("batch_loader: a channel count that differs from the statistics is refused") {
   const auto gray = toy_dataset(5, 28, 28, 1);
-  CHECK_NOTHROW(io::batch_loader(gray, fm));
-  const std::string msg = [&] {
-    try {
-      io::batch_loader L(gray, tr);
-    } catch (const mixq::error& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  }();
-  CHECK(msg.find("toy has 1 channels but mean has 3") != std::string::npos);
+  auto o = opts(4, false, 0, 0);
+  o.mean = {0.5f, 0.5f, 0.5f};
+  o.stddev = {0.25f, 0.25f, 0.25f};
+  CHECK(mixq_test::contains(mixq_test::error_of([&] { io::batch_loader L(gray, o); }),
+                            "toy has 1 channels but mean has 3"));
+  CHECK_NOTHROW(io::batch_loader(gray, opts(4, false, 0, 0)));
 }
 
 TEST_CASE("batch_loader: an error on the worker thread is rethrown by next()") {

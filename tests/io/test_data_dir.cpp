@@ -3,8 +3,11 @@
 
 #include <filesystem>
 
-#include "io_test_util.hpp"
+#include "../common/env.hpp"
+#include "../common/errors.hpp"
+#include "../common/files.hpp"
 #include "mixq/io/data_dir.hpp"
+#include "../../examples/common/data_dir.hpp"
 
 using namespace mixq_test;
 namespace io = mixq::io;
@@ -108,16 +111,27 @@ TEST_CASE("data_dir: failures list every place tried and why") {
   }
 }
 
-TEST_CASE("data_dir: the built-in specs name the expected default places") {
+TEST_CASE(
+    "data_dir: the library's defaults are system places; the source tree's are the examples'") {
   env_guard env("MIXQ_DATA", nullptr);
-  const auto c = io::cifar10_dir_spec();
-  const std::string shared =
-      std::filesystem::path(std::string(MIXQ_SOURCE_DIR) + "/../shared/datasets/cifar10")
-          .lexically_normal()
-          .string();
-  REQUIRE(!c.defaults.empty());
-  CHECK(c.defaults.front() == shared);
+  // The installed library knows no source tree.
+  CHECK(io::cifar10_dir_spec().defaults.empty());
   const auto f = io::fashion_mnist_dir_spec();
-  REQUIRE(!f.defaults.empty());
+  REQUIRE(f.defaults.size() == 1u);
   CHECK(f.defaults.front() == "/usr/share/datasets/fashion-mnist");
+  CHECK(contains(error_of([&] { io::resolve_data_dir(io::cifar10_dir_spec()); }),
+                 "no default places for this data set"));
+  // The examples (and tests) add folders of this checkout after them.
+  const std::string src = std::filesystem::path(MIXQ_SOURCE_DIR).lexically_normal().string();
+  const auto c = mixq::examples::cifar10_dir_spec();
+  REQUIRE(c.defaults.size() >= 2u);
+  CHECK(c.defaults[0] ==
+        std::filesystem::path(src + "/../shared/datasets/cifar10").lexically_normal().string());
+  CHECK(c.defaults[1] ==
+        std::filesystem::path(src + "/datasets/cifar10").lexically_normal().string());
+  const auto fe = mixq::examples::fashion_mnist_dir_spec();
+  REQUIRE(fe.defaults.size() >= 2u);
+  CHECK(fe.defaults[0] == "/usr/share/datasets/fashion-mnist");
+  CHECK(fe.defaults[1] ==
+        std::filesystem::path(src + "/datasets/fashion-mnist").lexically_normal().string());
 }

@@ -5,7 +5,9 @@
 #include <array>
 #include <cmath>
 
-#include "io_test_util.hpp"
+#include "../common/errors.hpp"
+#include "../common/data.hpp"
+#include "../common/files.hpp"
 #include "mixq/io/fashion_mnist.hpp"
 
 using namespace mixq_test;
@@ -129,13 +131,8 @@ TEST_CASE("fashion-mnist: wrong dims, wrong size and bad labels") {
 }
 
 TEST_CASE("fashion-mnist: real data (skipped when the package is not installed)") {
-  std::string dir;
-  try {
-    dir = io::fashion_mnist_data_dir();
-  } catch (const mixq::error& e) {
-    MESSAGE("SKIPPED: Fashion-MNIST not found (Debian: dataset-fashion-mnist): " << e.what());
-    return;
-  }
+  const std::string dir = fashion_mnist_dir_or_skip();
+  if (dir.empty()) return;
   MESSAGE("Fashion-MNIST data: " << dir);
   const auto test = io::load_fashion_mnist(dir, io::split::test);
   CHECK(test.n == 10000);
@@ -159,4 +156,7 @@ TEST_CASE("fashion-mnist: real data (skipped when the package is not installed)"
   CHECK(io::fashion_mnist::mean_gray[0] == doctest::Approx(mean).epsilon(1e-6));
   CHECK(io::fashion_mnist::std_gray[0] ==
         doctest::Approx(std::sqrt(s2 / n - mean * mean)).epsilon(1e-5));
+  // Both splits carry the training set's statistics.
+  CHECK(train.mean == std::vector<float>{io::fashion_mnist::mean_gray[0]});
+  CHECK(test.stddev == std::vector<float>{io::fashion_mnist::std_gray[0]});
 }

@@ -9,7 +9,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "io_test_util.hpp"
+#include "../common/errors.hpp"
+#include "../common/files.hpp"
 #include "mixq/io/file.hpp"
 
 using namespace mixq_test;

@@ -1,7 +1,10 @@
-// Whole-file reading: plain, gzip, ".gz" probing, and each failure's message.
+// Files: whole-file reading (plain, gzip, ".gz" probing, each failure's message)
+// and the helpers the trainer uses (file_exists, make_dirs, atomic writes,
+// truncate_csv).
 #include <doctest/doctest.h>
 
-#include "io_test_util.hpp"
+#include "../common/errors.hpp"
+#include "../common/files.hpp"
 #include "mixq/io/file.hpp"
 
 using namespace mixq_test;
@@ -123,4 +126,41 @@ TEST_CASE("read_file_bytes: max_bytes bounds plain and decompressed sizes") {
   CHECK(contains(error_of([&] { io::read_file_bytes(d.file("p"), 4095); }), "4095"));
   CHECK(contains(error_of([&] { io::read_file_bytes(d.file("g.gz"), 4095); }),
                  "decompressed size exceeds the 4095 bytes"));
+}
+
+TEST_CASE("file_exists and make_dirs") {
+  temp_dir d;
+  CHECK_FALSE(io::file_exists(d.file("x")));
+  write_bytes(d.file("x"), {1});
+  CHECK(io::file_exists(d.file("x")));
+  CHECK_FALSE(io::file_exists(d.path()));  // a directory is not a file
+  io::make_dirs(d.file("a/b/c"));
+  io::make_dirs(d.file("a/b/c"));  // already there: fine
+  write_bytes(d.file("a/b/c/y"), {2});
+  CHECK(io::file_exists(d.file("a/b/c/y")));
+  CHECK(contains(error_of([&] { io::make_dirs(d.file("x/sub")); }),
+                 "cannot create directory '" + d.file("x/sub") + "'"));
+}
+
+TEST_CASE("write_file_atomic replaces the whole file and leaves no temporary") {
+  temp_dir d;
+  io::write_file_atomic(d.file("t.txt"), "first\nsecond\n");
+  io::write_file_atomic(d.file("t.txt"), "third\n");
+  CHECK(io::read_lines(d.file("t.txt")) == std::vector<std::string>{"third"});
+  CHECK_FALSE(io::file_exists(d.file("t.txt.tmp")));
+  CHECK(io::read_lines(d.file("absent")).empty());
+  CHECK(contains(error_of([&] { io::write_file_atomic(d.file("no/such/dir/f"), "x"); }),
+                 "cannot create"));
+}
+
+TEST_CASE("truncate_csv keeps the header and the rows up to a key") {
+  temp_dir d;
+  io::write_file_atomic(d.file("m.csv"), "epoch,loss\n1,0.5\n2,0.4\n3,0.3\n");
+  io::truncate_csv(d.file("m.csv"), 2);
+  CHECK(io::read_lines(d.file("m.csv")) ==
+        std::vector<std::string>{"epoch,loss", "1,0.5", "2,0.4"});
+  io::truncate_csv(d.file("m.csv"), 0);
+  CHECK(io::read_lines(d.file("m.csv")) == std::vector<std::string>{"epoch,loss"});
+  io::truncate_csv(d.file("none.csv"), 1);  // absent: stays absent
+  CHECK_FALSE(io::file_exists(d.file("none.csv")));
 }

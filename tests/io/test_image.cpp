@@ -11,7 +11,8 @@
 #include <stb_image_write.h>
 #endif
 
-#include "io_test_util.hpp"
+#include "../common/errors.hpp"
+#include "../common/files.hpp"
 #include "mixq/io/image.hpp"
 
 using namespace mixq_test;

@@ -12,7 +12,6 @@
 
 #include <doctest/doctest.h>
 
-#include "io_test_util.hpp"
 #include "mixq/io/image.hpp"
 
 TEST_CASE("image: coexists with a program's own stb_image") {

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "mixq/autograd/backward.hpp"
-#include "mixq/core/rng.hpp"
+#include "mixq/core/init.hpp"
 
 namespace mixq {
 

@@ -1,16 +1,44 @@
 #pragma once
-// rng: a small seeded random number generator with serializable state.
+// mixq's one random number generator, and seed derivation. Standard library
+// only (the fills of tensors are in core/init.hpp), so io uses it too.
 //
-// PCG32 (O'Neill's permuted congruential generator, XSH-RR output). The whole
-// state is two 64-bit words (state(), set_state()), so a checkpoint can store
-// it and a resumed run draws the same numbers. Distribution code is our own so
-// results do not depend on the standard library's implementation.
+// Why our own: std::mt19937's output is specified, but the std
+// distributions (uniform_int_distribution, normal_distribution, ...) are not,
+// so two standard libraries give different numbers from the same seed. mixq
+// needs runs that are bit-identical across machines and across a
+// save/resume, so the generator and every distribution are written out here.
+//
+// rng is PCG32 (O'Neill's permuted congruential generator, XSH-RR output).
+// The whole state is two 64-bit words (state(), set_state()), so a checkpoint
+// can store it and a resumed run draws the same numbers.
+//
+// derive_seed(seed, a, b) hashes a seed and two counters (SplitMix64's
+// output mix) into the seed of an independent stream. The batch loader draws
+// a sample's augmentation from rng(derive_seed(seed, epoch, index)), so a draw
+// depends only on (seed, epoch, index): never on thread timing or on what was
+// drawn before.
 #include <cmath>
 #include <cstdint>
 
-#include "mixq/core/tensor.hpp"
+#include "mixq/error.hpp"
 
 namespace mixq {
+
+// SplitMix64's output function (Steele, Lea, Flood 2014): a bijective mix of
+// 64 bits.
+inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Seed of an independent stream for (seed, a, b).
+inline uint64_t derive_seed(uint64_t seed, uint64_t a, uint64_t b = 0) {
+  uint64_t h = mix64(seed + 0x9e3779b97f4a7c15ULL);
+  h = mix64(h ^ (a * 0xd1b54a32d192ed03ULL + 0x8cb92ba72f3d8dd7ULL));
+  h = mix64(h ^ (b * 0xaef17502108ef2d9ULL + 0x632be59bd9b4e019ULL));
+  return h;
+}
 
 class rng {
  public:
@@ -54,6 +82,8 @@ class rng {
   // Uniform in [0, 1) with 24 random bits.
   float uniform() { return static_cast<float>(next_u32() >> 8) * (1.0f / 16777216.0f); }
   float uniform(float lo, float hi) { return lo + (hi - lo) * uniform(); }
+  // Fair coin.
+  bool coin() { return (next_u32() >> 31) != 0; }
   // Standard normal via Box-Muller (one value per call; no cached second value,
   // so the state stays two words).
   float normal() {
@@ -66,26 +96,5 @@ class rng {
  private:
   state_type s_;
 };
-
-// Fill helpers.
-inline void fill_uniform(const tensor_view& t, rng& r, float lo, float hi) {
-  for (int64_t i = 0; i < t.numel(); ++i) t[i] = r.uniform(lo, hi);
-}
-inline void fill_normal(const tensor_view& t, rng& r, float mean, float stddev) {
-  for (int64_t i = 0; i < t.numel(); ++i) t[i] = r.normal(mean, stddev);
-}
-// He et al. 2015 ("kaiming normal", fan_in mode, ReLU gain sqrt(2)):
-// N(0, 2 / fan_in).
-inline void kaiming_normal(const tensor_view& t, rng& r, int64_t fan_in) {
-  MIXQ_CHECK(fan_in > 0, "kaiming_normal: fan_in must be positive, got ", fan_in);
-  fill_normal(t, r, 0.0f, static_cast<float>(std::sqrt(2.0 / static_cast<double>(fan_in))));
-}
-// Uniform(-b, b) with b = gain * sqrt(3 / fan_in); gain 1/sqrt(3) gives the
-// PyTorch default for linear/conv weights (b = 1/sqrt(fan_in)).
-inline void kaiming_uniform(const tensor_view& t, rng& r, int64_t fan_in, float gain = 1.4142135f) {
-  MIXQ_CHECK(fan_in > 0, "kaiming_uniform: fan_in must be positive, got ", fan_in);
-  float b = gain * static_cast<float>(std::sqrt(3.0 / static_cast<double>(fan_in)));
-  fill_uniform(t, r, -b, b);
-}
 
 }  // namespace mixq

@@ -5,10 +5,11 @@
 // Determinism (the central design point). A batch is a pure function of
 // (options, seed, epoch, step):
 //   - the order of epoch e is a Fisher-Yates shuffle of 0..n-1 driven by
-//     splitmix64(derive_seed(seed, e, tag)), or 0..n-1 without shuffling;
+//     rng(derive_seed(seed, e, tag)) (core/rng.hpp), or 0..n-1 without
+//     shuffling;
 //   - batch s of epoch e holds positions [s*B, min((s+1)*B, n)) of that order;
 //   - the augmentation of dataset image i in epoch e draws from
-//     splitmix64(derive_seed(seed, e, i)): crop offsets dy, dx in [0, 2*pad] and a
+//     rng(derive_seed(seed, e, i)): crop offsets dy, dx in [0, 2*pad] and a
 //     flip bit, in that order.
 // Nothing depends on thread timing or on how many batches were made before,
 // so a run resumed with start_epoch(e, s) yields exactly the batches a straight
@@ -26,7 +27,9 @@
 // RandomCrop(padding=4) on a PIL image), crop a random h x w window, then flip
 // horizontally with probability 1/2 (options.flip).
 // Normalization: out = (pixel / 255 - mean[ch]) / stddev[ch] via a 256-entry
-// table per channel. Defaults: the CIFAR-10 training-set constants.
+// table per channel. Default: the data set's own mean and stddev
+// (image_dataset::mean/stddev); a data set without them needs them in the
+// options, else the loader throws.
 //
 // Lifetime: the loader keeps a reference to the data set, which must outlive
 // it (constructing from a temporary does not compile).
@@ -41,50 +44,23 @@
 #include <vector>
 
 #include "mixq/error.hpp"
-#include "mixq/io/cifar10.hpp"
+#include "mixq/core/rng.hpp"
 #include "mixq/io/dataset.hpp"
-#include "mixq/io/fashion_mnist.hpp"
-#include "mixq/io/rng.hpp"
 
 namespace mixq::io {
 
 struct batch_loader_options {
   std::int64_t batch_size = 128;
   bool shuffle = true;
-  bool drop_last = false;  // drop a final batch smaller than batch_size
-  bool augment = false;    // random crop with zero padding (+ flip when `flip`)
-  std::int64_t pad = 4;    // crop padding in pixels (augment only)
-  bool flip = true;        // random horizontal flip (augment only)
-  std::vector<float> mean{cifar10::mean_rgb, cifar10::mean_rgb + 3};  // one per channel
-  std::vector<float> stddev{cifar10::std_rgb, cifar10::std_rgb + 3};  // one per channel
+  bool drop_last = false;     // drop a final batch smaller than batch_size
+  bool augment = false;       // random crop with zero padding (+ flip when `flip`)
+  std::int64_t pad = 4;       // crop padding in pixels (augment only)
+  bool flip = true;           // random horizontal flip (augment only)
+  std::vector<float> mean;    // one per channel; empty = the data set's
+  std::vector<float> stddev;  // one per channel; empty = the data set's
   std::uint64_t seed = 0;
   int prefetch = 2;  // batches made ahead on a worker thread; 0 = no thread
 };
-
-// The usual CIFAR-10 settings: training (train = true) shuffles and augments
-// (4-pixel padded crop + flip); evaluation does neither. CIFAR-10 mean/stddev.
-inline batch_loader_options cifar10_loader_options(bool train, std::int64_t batch_size = 128,
-                                                   std::uint64_t seed = 0) {
-  batch_loader_options o;
-  o.batch_size = batch_size;
-  o.shuffle = train;
-  o.augment = train;
-  o.seed = seed;
-  return o;
-}
-
-// Fashion-MNIST: shuffle when training, no augmentation, its own mean/stddev.
-inline batch_loader_options fashion_mnist_loader_options(bool train, std::int64_t batch_size = 128,
-                                                         std::uint64_t seed = 0) {
-  batch_loader_options o;
-  o.batch_size = batch_size;
-  o.shuffle = train;
-  o.augment = false;
-  o.mean = {fashion_mnist::mean_gray[0]};
-  o.stddev = {fashion_mnist::std_gray[0]};
-  o.seed = seed;
-  return o;
-}
 
 // One mini-batch: float32 NHWC images and int32 labels.
 struct batch {
@@ -103,12 +79,21 @@ struct loader_position {
 
 class batch_loader {
  public:
-  // requires: ds.validate() holds; ds outlives the loader; options valid
-  //           (batch_size > 0, mean/stddev have ds.c entries, stddev > 0, pad >= 0).
+  // requires: ds.validate() holds; ds outlives the loader; ds.n < 2^32;
+  //           options valid (batch_size > 0, pad >= 0, stddev > 0, mean and
+  //           stddev with ds.c entries, from the options or else the data set).
+  // ensures:  options().mean/stddev are the values in use.
   batch_loader(const image_dataset& ds, batch_loader_options opt) : ds_(ds), opt_(std::move(opt)) {
     ds_.validate();
     MIXQ_CHECK(opt_.batch_size > 0, "batch_loader: batch_size = ", opt_.batch_size,
                ", expected > 0");
+    MIXQ_CHECK(ds_.n <= static_cast<std::int64_t>(UINT32_MAX), "batch_loader: ", ds_.name, " has ",
+               ds_.n, " images, at most 2^32 - 1 supported");
+    if (opt_.mean.empty()) opt_.mean = ds_.mean;
+    if (opt_.stddev.empty()) opt_.stddev = ds_.stddev;
+    MIXQ_CHECK(!opt_.mean.empty() && !opt_.stddev.empty(), "batch_loader: ", ds_.name,
+               " has no normalization statistics; set image_dataset::mean/stddev (e.g. from "
+               "its training split with io::channel_stats) or batch_loader_options::mean/stddev");
     MIXQ_CHECK(opt_.mean.size() == static_cast<std::size_t>(ds_.c) &&
                    opt_.stddev.size() == static_cast<std::size_t>(ds_.c),
                "batch_loader: ", ds_.name, " has ", ds_.c, " channels but mean has ",
@@ -194,9 +179,9 @@ class batch_loader {
     std::vector<std::int64_t> order(static_cast<std::size_t>(ds_.n));
     std::iota(order.begin(), order.end(), std::int64_t(0));
     if (opt_.shuffle) {
-      splitmix64 r(derive_seed(opt_.seed, static_cast<std::uint64_t>(epoch), shuffle_tag));
+      rng r(derive_seed(opt_.seed, static_cast<std::uint64_t>(epoch), shuffle_tag));
       for (std::size_t i = order.size(); i > 1; --i)
-        std::swap(order[i - 1], order[static_cast<std::size_t>(r.uniform_below(i))]);
+        std::swap(order[i - 1], order[r.below(static_cast<std::uint32_t>(i))]);
     }
     return order;
   }
@@ -216,11 +201,11 @@ class batch_loader {
     std::int64_t dy = opt_.pad, dx = opt_.pad;  // no shift
     bool flip = false;
     if (opt_.augment) {
-      splitmix64 r(derive_seed(opt_.seed, static_cast<std::uint64_t>(epoch),
-                               static_cast<std::uint64_t>(index)));
-      const auto span = static_cast<std::uint64_t>(2 * opt_.pad + 1);
-      dy = static_cast<std::int64_t>(r.uniform_below(span));
-      dx = static_cast<std::int64_t>(r.uniform_below(span));
+      rng r(derive_seed(opt_.seed, static_cast<std::uint64_t>(epoch),
+                        static_cast<std::uint64_t>(index)));
+      const auto span = static_cast<std::uint32_t>(2 * opt_.pad + 1);
+      dy = static_cast<std::int64_t>(r.below(span));
+      dx = static_cast<std::int64_t>(r.below(span));
       flip = opt_.flip && r.coin();
     }
     const float* lut = lut_.data();

@@ -17,6 +17,7 @@
 // load), 3,072 bytes per image; the full training set is 150 MiB.
 // With load_options::max_images = N only the first N images are kept (and only
 // the files that hold them are read); N larger than the split is an error.
+// Both splits carry the training set's mean and stddev (image_dataset).
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
@@ -39,12 +40,10 @@ struct cifar10 {
   static constexpr std::int32_t num_classes = 10;
   static constexpr std::int64_t train_size = 50000, test_size = 10000;
   // Per-channel (R, G, B) mean and population std of pixel/255 over the
-  // training set (docs/data.md; shared/datasets/cifar10/README.md).
+  // training set (docs/data.md; checked against the data in tests/io).
   static constexpr float mean_rgb[3] = {0.49139968f, 0.48215841f, 0.44653091f};
   static constexpr float std_rgb[3] = {0.24703223f, 0.24348513f, 0.26158784f};
 };
-
-enum class split { train, test };
 
 // File names (without .gz) that make up a CIFAR-10 split, in order.
 inline std::vector<std::string> cifar10_files(split s) {
@@ -136,11 +135,13 @@ inline image_dataset load_cifar10(const std::string& dir, split s, const load_op
   }
   MIXQ_CHECK(ds.n == want, "cifar10: loaded ", ds.n, " images from ", dir, ", expected ", want);
   ds.class_names = cifar10_class_names(dir);
+  ds.mean.assign(cifar10::mean_rgb, cifar10::mean_rgb + 3);
+  ds.stddev.assign(cifar10::std_rgb, cifar10::std_rgb + 3);
   return ds;
 }
 
-// Same, with the directory found by cifar10_data_dir(explicit_dir) (flag,
-// MIXQ_DATA, defaults; see data_dir.hpp).
+// Same, with the directory found by cifar10_data_dir(explicit_dir) (a flag,
+// MIXQ_DATA, system places; see data_dir.hpp).
 inline image_dataset load_cifar10_auto(split s, const load_options& opt = {},
                                        const std::string& explicit_dir = "") {
   return load_cifar10(cifar10_data_dir(explicit_dir), s, opt);

@@ -18,13 +18,12 @@
 // A directory "holds" a data set when each of its marker files exists, plain
 // or with ".gz" appended.
 //
-// Default places:
-//   CIFAR-10:      <repo>/../shared/datasets/cifar10, <repo>/datasets/cifar10
+// Default places are system places only:
+//   CIFAR-10:      none (no distribution packages it)
 //   Fashion-MNIST: /usr/share/datasets/fashion-mnist (Debian package
-//                  dataset-fashion-mnist), <repo>/datasets/fashion-mnist
-// where <repo> is the mixq source tree: MIXQ_SOURCE_DIR when the including
-// program defines it (the project's tests and examples do), and every
-// ancestor of the current directory that contains include/mixq/mixq.hpp.
+//                  dataset-fashion-mnist)
+// A program may add its own (the examples add folders of the mixq source
+// tree, examples/common/data_dir.hpp) by appending to a spec's defaults.
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -54,33 +53,6 @@ inline std::string missing_markers(const std::string& dir,
     if (!file_exists(p) && !file_exists(p + ".gz")) miss += (miss.empty() ? "" : ", ") + m;
   }
   return miss.empty() ? std::string() : "missing " + miss;
-}
-
-// Candidate mixq source trees: MIXQ_SOURCE_DIR, then ancestors of the cwd
-// that look like one.
-inline std::vector<std::string> repo_roots() {
-  std::vector<std::string> roots;
-#ifdef MIXQ_SOURCE_DIR
-  roots.emplace_back(MIXQ_SOURCE_DIR);
-#endif
-  std::error_code ec;
-  auto d = std::filesystem::current_path(ec);
-  if (ec) return roots;
-  for (int up = 0; up < 8; ++up) {
-    std::error_code e1;
-    if (std::filesystem::exists(d / "include/mixq/mixq.hpp", e1)) {
-      const std::string s = d.string();
-      bool seen = false;
-      for (const auto& r : roots) {
-        std::error_code e2;
-        seen = seen || std::filesystem::equivalent(r, s, e2);
-      }
-      if (!seen) roots.push_back(s);
-    }
-    if (!d.has_parent_path() || d.parent_path() == d) break;
-    d = d.parent_path();
-  }
-  return roots;
 }
 
 }  // namespace detail
@@ -120,8 +92,7 @@ inline std::string resolve_data_dir(const data_dir_spec& spec,
   }
   for (const auto& d : spec.defaults)
     if (try_dir(d, "default")) return d;
-  if (spec.defaults.empty())
-    tried += "\n  (no default places: not run from inside a mixq source tree)";
+  if (spec.defaults.empty()) tried += "\n  (no default places for this data set)";
   fail("data directory not found");
   return {};
 }
@@ -132,12 +103,6 @@ inline data_dir_spec cifar10_dir_spec() {
   s.dataset = "cifar10";
   s.subdir = "cifar10";
   s.marker_files = {"data_batch_1.bin", "test_batch.bin"};
-  for (const auto& r : detail::repo_roots()) {
-    s.defaults.push_back(
-        std::filesystem::path(r + "/../shared/datasets/cifar10").lexically_normal().string());
-    s.defaults.push_back(
-        std::filesystem::path(r + "/datasets/cifar10").lexically_normal().string());
-  }
   return s;
 }
 
@@ -148,9 +113,6 @@ inline data_dir_spec fashion_mnist_dir_spec() {
   s.subdir = "fashion-mnist";
   s.marker_files = {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
   s.defaults.push_back("/usr/share/datasets/fashion-mnist");
-  for (const auto& r : detail::repo_roots())
-    s.defaults.push_back(
-        std::filesystem::path(r + "/datasets/fashion-mnist").lexically_normal().string());
   return s;
 }
 

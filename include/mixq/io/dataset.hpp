@@ -8,16 +8,31 @@
 // batch is a gather of whole images plus a per-pixel conversion, and a crop or
 // flip is a walk over contiguous C-sized pixels.
 //
-// Loaders (cifar10.hpp, fashion_mnist.hpp) return this struct; it has no
-// dependency on mixq's tensor types.
+// Normalization: a data set carries the per-channel mean and standard
+// deviation of pixel/255 that its batches are normalized with, and these are
+// the statistics of the training split (a test split carries the training
+// split's values too, so both are normalized alike). The loaders
+// (cifar10.hpp, fashion_mnist.hpp) fill them in with the published
+// constants. A data set built some other way has none until the caller sets
+// them, e.g. from its training split with channel_stats(); the batch loader
+// refuses a data set without them rather than guessing (a silent 0.5 would
+// train, worse, without a word).
+//
+// Loaders return this struct; it has no dependency on mixq's tensor types.
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mixq/error.hpp"
 
 namespace mixq::io {
+
+// Which part of a data set: the training split or the held-out test split.
+enum class split { train, test };
 
 struct image_dataset {
   std::string name;                  // e.g. "cifar10/train", for messages
@@ -27,6 +42,9 @@ struct image_dataset {
   std::vector<std::int32_t> labels;  // n labels in [0, num_classes)
   std::int32_t num_classes = 0;
   std::vector<std::string> class_names;  // num_classes names when known, else empty
+  // Per-channel mean and standard deviation of pixel/255 over the training
+  // split (c entries each), or empty when unknown (see the file comment).
+  std::vector<float> mean, stddev;
 
   std::int64_t image_bytes() const { return h * w * c; }
   const std::uint8_t* image(std::int64_t i) const {
@@ -46,8 +64,40 @@ struct image_dataset {
     for (std::size_t i = 0; i < labels.size(); ++i)
       MIXQ_CHECK(labels[i] >= 0 && labels[i] < num_classes, name, ": label ", labels[i],
                  " at index ", i, " outside 0..", num_classes - 1);
+    MIXQ_CHECK((mean.empty() && stddev.empty()) || (mean.size() == static_cast<std::size_t>(c) &&
+                                                    stddev.size() == static_cast<std::size_t>(c)),
+               name, ": ", mean.size(), " means and ", stddev.size(), " standard deviations for ",
+               c, " channels, expected ", c, " of each (or none)");
+    for (std::size_t ch = 0; ch < stddev.size(); ++ch)
+      MIXQ_CHECK(stddev[ch] > 0.0f, name, ": stddev[", ch, "] = ", stddev[ch], ", expected > 0");
   }
 };
+
+// Per-channel mean and population standard deviation of pixel/255 over all
+// images of `ds` (accumulated in double), for data sets whose loader knows no
+// published values: ds.mean / ds.stddev of a training split, and the same
+// values copied to its test split.
+// requires: ds.n > 0.
+inline std::pair<std::vector<float>, std::vector<float>> channel_stats(const image_dataset& ds) {
+  MIXQ_CHECK(
+      ds.n > 0 && ds.c > 0 && ds.images.size() == static_cast<std::size_t>(ds.n * ds.image_bytes()),
+      "channel_stats: ", ds.name, " holds no images (n = ", ds.n, ")");
+  const auto c = static_cast<std::size_t>(ds.c);
+  std::vector<double> s(c, 0.0), s2(c, 0.0);
+  for (std::size_t i = 0; i < ds.images.size(); ++i) {
+    const double v = ds.images[i] / 255.0;
+    s[i % c] += v;
+    s2[i % c] += v * v;
+  }
+  const double count = static_cast<double>(ds.images.size() / c);
+  std::vector<float> mean(c), stddev(c);
+  for (std::size_t ch = 0; ch < c; ++ch) {
+    const double m = s[ch] / count;
+    mean[ch] = static_cast<float>(m);
+    stddev[ch] = static_cast<float>(std::sqrt(std::max(0.0, s2[ch] / count - m * m)));
+  }
+  return {mean, stddev};
+}
 
 // Options shared by the data set loaders.
 struct load_options {

@@ -10,14 +10,14 @@
 //
 // Checks (each error names the file): the magic, the number of dims, the
 // image size (28x28), the file size (header + product of dims), equal image
-// and label counts, labels in 0..9. Images are stored as uint8 NHWC with C=1.
+// and label counts, labels in 0..9. Images are stored as uint8 NHWC with C=1;
+// both splits carry the training set's mean and stddev (image_dataset).
 #include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "mixq/error.hpp"
-#include "mixq/io/cifar10.hpp"  // split
 #include "mixq/io/data_dir.hpp"
 #include "mixq/io/dataset.hpp"
 #include "mixq/io/file.hpp"
@@ -121,10 +121,13 @@ inline image_dataset load_fashion_mnist(const std::string& dir, split s,
                    lab.begin() + static_cast<std::ptrdiff_t>(hl.data_offset + n));
   const auto first = img.begin() + static_cast<std::ptrdiff_t>(hi.data_offset);
   ds.images.assign(first, first + static_cast<std::ptrdiff_t>(n * ds.image_bytes()));
+  ds.mean.assign(fashion_mnist::mean_gray, fashion_mnist::mean_gray + 1);
+  ds.stddev.assign(fashion_mnist::std_gray, fashion_mnist::std_gray + 1);
   return ds;
 }
 
-// Same, with the directory found by fashion_mnist_data_dir(explicit_dir).
+// Same, with the directory found by fashion_mnist_data_dir(explicit_dir) (a flag,
+// MIXQ_DATA, system places; see data_dir.hpp).
 inline image_dataset load_fashion_mnist_auto(split s, const load_options& opt = {},
                                              const std::string& explicit_dir = "") {
   return load_fashion_mnist(fashion_mnist_data_dir(explicit_dir), s, opt);

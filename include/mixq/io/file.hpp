@@ -1,5 +1,7 @@
 #pragma once
-// Whole-file reading, plain or gzip-compressed.
+// Files: whole-file reading (plain or gzip-compressed), and the small file
+// helpers the training loop needs (file_exists, make_dirs, atomic text
+// writes, truncate_csv).
 //
 // Why: every data set mixq reads (CIFAR-10 binary batches, Fashion-MNIST IDX
 // files) ships either plain or gzip-compressed, and each file is small enough
@@ -22,12 +24,22 @@
 //
 // Cost: one pass over the file in 256 KiB chunks; the result is grown with the
 // size hint in the gzip trailer, so a 30 MB batch is not copied while growing.
+//
+// Writing: write_file_atomic writes "<path>.tmp", fsyncs it and renames it
+// over <path>, so a reader (or a resumed run) sees the old or the new file,
+// never a partial one. truncate_csv rewrites a CSV log that way.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,23 +55,31 @@ struct file_closer {
   }
 };
 using file_ptr = std::unique_ptr<std::FILE, file_closer>;
-
-inline bool file_exists(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return false;
-  std::fclose(f);
-  return true;
-}
 }  // namespace detail
+
+// True when `path` names a regular file (symbolic links followed).
+inline bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// Creates `dir` and its missing parents (like mkdir -p).
+// throws: mixq::error naming the directory when it cannot be created.
+inline void make_dirs(const std::string& dir) {
+  std::error_code ec;
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  MIXQ_CHECK(!dir.empty() && std::filesystem::is_directory(dir), "cannot create directory '", dir,
+             "'", ec ? " (" + ec.message() + ")" : std::string());
+}
 
 // Picks the file to read for `path`: `path` itself when it exists, else
 // `path + ".gz"` when that exists.
 // ensures: the returned path exists (is openable for reading).
 // throws:  mixq::error naming both paths tried when neither exists.
 inline std::string resolve_maybe_gz(const std::string& path) {
-  if (detail::file_exists(path)) return path;
+  if (file_exists(path)) return path;
   const std::string gz = path + ".gz";
-  if (detail::file_exists(gz)) return gz;
+  if (file_exists(gz)) return gz;
   MIXQ_CHECK(false, path, ": file not found (tried ", path, " and ", gz, ")");
   return {};
 }
@@ -174,6 +194,54 @@ inline std::vector<std::uint8_t> read_maybe_gz(const std::string& path, std::uin
   std::string p = resolve_maybe_gz(path);
   if (resolved) *resolved = p;
   return read_file_bytes(p, max_bytes);
+}
+
+// Lines of a text file, without their '\n'; an absent file gives no lines.
+inline std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+// Replaces the file at `path` with `content` atomically (see the file comment).
+// throws: mixq::error naming the file and the failing step; <path> is then
+//         unchanged and "<path>.tmp" removed.
+inline void write_file_atomic(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  MIXQ_CHECK(fd >= 0, path, ": cannot create ", tmp, " (", std::strerror(errno), ")");
+  auto fail = [&](const char* step, int err, bool close_fd) {
+    if (close_fd) ::close(fd);
+    ::unlink(tmp.c_str());
+    MIXQ_CHECK(false, path, ": ", step, " ", tmp, " failed (", std::strerror(err),
+               "); the previous file, if any, is unchanged");
+  };
+  const char* p = content.data();
+  std::size_t left = content.size();
+  while (left > 0) {
+    const ssize_t k = ::write(fd, p, left);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) fail("writing", k < 0 ? errno : EIO, true);
+    p += k;
+    left -= static_cast<std::size_t>(k);
+  }
+  if (::fsync(fd) != 0) fail("syncing", errno, true);
+  if (::close(fd) != 0) fail("closing", errno, false);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("renaming", errno, false);
+}
+
+// Keeps the header line of the CSV file at `path` and the rows whose first
+// field, read as an integer (an epoch number, say), is <= keep; rewrites the
+// file atomically. An absent file stays absent.
+inline void truncate_csv(const std::string& path, std::int64_t keep) {
+  if (!file_exists(path)) return;
+  const std::vector<std::string> lines = read_lines(path);
+  std::string out;
+  for (std::size_t i = 0; i < lines.size(); ++i)
+    if (i == 0 || std::atoll(lines[i].c_str()) <= keep) out += lines[i] + "\n";
+  write_file_atomic(path, out);
 }
 
 // Base name of a path ("a/b/c.bin.gz" -> "c.bin.gz"), for short messages.

@@ -3,7 +3,7 @@
 // Parameters: "weight" [out, k, k, in] (kaiming-normal, fan_in = in*k*k,
 // weight decay on) and optionally "bias" [out] (zero, no weight decay).
 #include "mixq/autograd/ops/conv2d.hpp"
-#include "mixq/core/rng.hpp"
+#include "mixq/core/init.hpp"
 #include "mixq/nn/module.hpp"
 
 namespace mixq {

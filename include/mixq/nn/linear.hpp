@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "mixq/autograd/ops/linear.hpp"
-#include "mixq/core/rng.hpp"
+#include "mixq/core/init.hpp"
 #include "mixq/nn/module.hpp"
 
 namespace mixq {

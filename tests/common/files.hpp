@@ -1,6 +1,7 @@
 #pragma once
-// Helpers for the io tests: temporary directories, fixture files written at
-// test time (plain and gzip), and catching mixq::error messages.
+// Test helpers for files: a temporary directory removed with its contents,
+// byte files written and read back, gzip in memory (fixtures are written at
+// test time, never checked in, except the small tests/train/data files).
 #include <doctest/doctest.h>
 #include <stdlib.h>
 #include <zlib.h>
@@ -8,11 +9,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <string>
 #include <vector>
-
-#include "mixq/error.hpp"
 
 namespace mixq_test {
 
@@ -21,7 +19,7 @@ class temp_dir {
  public:
   temp_dir() {
     const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/mixq_io_XXXXXX";
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/mixq_test_XXXXXX";
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');
     REQUIRE(::mkdtemp(buf.data()) != nullptr);
@@ -77,48 +75,5 @@ inline std::vector<std::uint8_t> gzip_bytes(const std::vector<std::uint8_t>& b, 
 inline void write_gz(const std::string& path, const std::vector<std::uint8_t>& b) {
   write_bytes(path, gzip_bytes(b));
 }
-
-// The message of the mixq::error that f throws; "" (and a failed check) when
-// it throws nothing or something else.
-inline std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const mixq::error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL_CHECK("expected mixq::error, got std::exception: " << e.what());
-    return "";
-  }
-  FAIL_CHECK("expected mixq::error, nothing was thrown");
-  return "";
-}
-
-inline bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
-// Sets (or unsets, for nullptr) an environment variable for one scope.
-class env_guard {
- public:
-  env_guard(const char* name, const char* value) : name_(name) {
-    const char* old = std::getenv(name);
-    had_ = old != nullptr;
-    if (had_) old_ = old;
-    if (value)
-      ::setenv(name, value, 1);
-    else
-      ::unsetenv(name);
-  }
-  ~env_guard() {
-    if (had_)
-      ::setenv(name_.c_str(), old_.c_str(), 1);
-    else
-      ::unsetenv(name_.c_str());
-  }
-
- private:
-  std::string name_, old_;
-  bool had_ = false;
-};
 
 }  // namespace mixq_test
