@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "mixq/autograd/autograd.hpp"
-#include "mixq/core/rng.hpp"
+#include "mixq/core/init.hpp"
 #include "mixq/optim/sgd.hpp"
 #include "mixq/nn/resnet.hpp"
 

@@ -20,10 +20,11 @@
 #include <vector>
 
 #include "mixq/io/cifar10.hpp"
-#include "mixq/io/data_dir.hpp"
+#include "mixq/nn/model_file.hpp"
 #include "mixq/nn/resnet.hpp"
 #include "mixq/train/trainer.hpp"
 #include "../common/cli.hpp"
+#include "../common/data_dir.hpp"
 
 int main(int argc, char** argv) {
   using namespace mixq;
@@ -58,9 +59,10 @@ int main(int argc, char** argv) {
                ": expected 6n+2 >= 8 (20, 32, 44, 56)");
     MIXQ_CHECK(epochs >= 1, "--epochs ", epochs, ": expected >= 1");
     MIXQ_CHECK(batch >= 1, "--batch ", batch, ": expected >= 1");
+    const optim::schedule_kind kind = optim::parse_schedule_kind(schedule);
     if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
 
-    const std::string dir = io::cifar10_data_dir(data);
+    const std::string dir = examples::cifar10_data_dir(data);
     io::load_options tr_opt, te_opt;
     tr_opt.max_images = train_subset;
     te_opt.max_images = test_subset;
@@ -74,24 +76,24 @@ int main(int argc, char** argv) {
 
     train::fit_options o;
     o.epochs = epochs;
-    o.batch_size = batch;
-    o.lr = lr;
-    o.momentum = momentum;
-    o.weight_decay = wd;
-    o.decay_all = decay_all;
-    o.nesterov = nesterov;
-    o.schedule = schedule;
-    o.warmup_epochs = warmup;
+    o.data.batch_size = batch;
+    o.data.seed = static_cast<uint64_t>(seed);
+    o.data.augment = !no_augment;
+    o.sgd.lr = lr;
+    o.sgd.momentum = momentum;
+    o.sgd.weight_decay = wd;
+    o.sgd.decay_all = decay_all;
+    o.sgd.nesterov = nesterov;
+    o.schedule.kind = kind;
+    o.schedule.warmup_epochs = warmup;
     if (!milestones.empty()) {
       std::stringstream ss(milestones);
       std::string tok;
-      while (std::getline(ss, tok, ',')) o.milestones.push_back(std::atoll(tok.c_str()));
+      while (std::getline(ss, tok, ',')) o.schedule.milestones.push_back(std::atoll(tok.c_str()));
     } else {
-      o.milestones = {epochs / 2, epochs * 3 / 4};
+      o.schedule.milestones = {epochs / 2, epochs * 3 / 4};
     }
     o.label_smoothing = static_cast<float>(smoothing);
-    o.seed = static_cast<uint64_t>(seed);
-    o.augment = !no_augment;
     o.eval_every = eval_every;
     o.out_dir = out;
     o.resume = resume;
@@ -105,8 +107,8 @@ int main(int argc, char** argv) {
                  static_cast<long long>(epochs), static_cast<long long>(batch),
                  omp_get_max_threads());
     auto r = train::fit(model, train, &test, o);
-    optim::save_model(out + "/model.mixq", model,
-                      {{"arch", "resnet" + std::to_string(depth)}, {"dataset", "cifar10"}});
+    nn::save_model(out + "/model.mixq", model,
+                   {{"arch", "resnet" + std::to_string(depth)}, {"dataset", "cifar10"}});
 
     double ips = 0;
     for (auto& m : r.history) ips += m.images_per_s;

@@ -3,11 +3,12 @@
 // learns Fashion-MNIST.
 #include <doctest/doctest.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
 
+#include "../common/data.hpp"
+#include "../common/files.hpp"
 #include "mixq/io/fashion_mnist.hpp"
 #include "mixq/nn/small_cnn.hpp"
 #include "mixq/train/trainer.hpp"
@@ -15,33 +16,20 @@
 using namespace mixq;
 
 namespace {
-bool have_fashion_mnist() {
-  try {
-    io::fashion_mnist_data_dir();
-    return true;
-  } catch (const mixq::error& e) {
-    MESSAGE("Fashion-MNIST not found, skipping: " << e.what());
-    return false;
-  }
-}
-
-std::string temp_dir(const char* tag) {
-  std::string d = std::string(MIXQ_BINARY_DIR) + "/test_tmp/" + tag;
-  std::string cmd = "rm -rf '" + d + "'";
-  REQUIRE(std::system(cmd.c_str()) == 0);
-  return d;
+io::image_dataset fashion_mnist(io::split s, int64_t max_images = 0) {
+  io::load_options lo;
+  lo.max_images = max_images;
+  return io::load_fashion_mnist(mixq_test::fashion_mnist_dir_or_skip(), s, lo);
 }
 
 train::fit_options small_run(const std::string& out) {
   train::fit_options o;
   o.epochs = 2;
-  o.batch_size = 64;
-  o.lr = 0.05;
-  o.warmup_epochs = 0.5;
-  o.seed = 7;
-  o.augment = true;  // exercise crop/flip determinism across the resume
-  o.mean = {0.286f};
-  o.stddev = {0.353f};
+  o.data.batch_size = 64;
+  o.data.seed = 7;
+  o.data.augment = true;  // exercise crop/flip determinism across the resume
+  o.sgd.lr = 0.05;
+  o.schedule.warmup_epochs = 0.5;
   o.out_dir = out;
   o.progress = false;
   o.config_tag = "test-resume";
@@ -62,19 +50,18 @@ bool same_bits(nn::module& a, nn::module& b) {
 }  // namespace
 
 TEST_CASE("2 epochs straight == 1 epoch, kill, resume, 1 epoch (bit for bit)") {
-  if (!have_fashion_mnist()) return;
-  io::load_options lo;
-  lo.max_images = 640;
-  io::image_dataset train = io::load_fashion_mnist_auto(io::split::train, lo);
+  if (mixq_test::fashion_mnist_dir_or_skip().empty()) return;
+  const io::image_dataset train = fashion_mnist(io::split::train, 640);
 
   nn::small_cnn_options mo;
   mo.c1 = 8;
   mo.c2 = 8;
   nn::small_cnn straight(mo);
-  auto r1 = train::fit(straight, train, nullptr, small_run(temp_dir("straight")));
+  mixq_test::temp_dir straight_dir, resumed_dir;
+  auto r1 = train::fit(straight, train, nullptr, small_run(straight_dir.path()));
   CHECK(r1.history.size() == 2);
 
-  const std::string dir = temp_dir("resumed");
+  const std::string dir = resumed_dir.path();
   {
     nn::small_cnn first(mo);
     auto o = small_run(dir);
@@ -110,14 +97,13 @@ TEST_CASE("2 epochs straight == 1 epoch, kill, resume, 1 epoch (bit for bit)") {
 }
 
 TEST_CASE("a corrupted checkpoint is refused with the file named") {
-  if (!have_fashion_mnist()) return;
-  io::load_options lo;
-  lo.max_images = 128;
-  io::image_dataset train = io::load_fashion_mnist_auto(io::split::train, lo);
+  if (mixq_test::fashion_mnist_dir_or_skip().empty()) return;
+  const io::image_dataset train = fashion_mnist(io::split::train, 128);
   nn::small_cnn_options mo;
   mo.c1 = 4;
   mo.c2 = 4;
-  const std::string dir = temp_dir("corrupt");
+  mixq_test::temp_dir tmp;
+  const std::string dir = tmp.path();
   nn::small_cnn m(mo);
   auto o = small_run(dir);
   o.epochs = 1;
@@ -136,20 +122,20 @@ TEST_CASE("a corrupted checkpoint is refused with the file named") {
                        mixq::error);
 }
 
-TEST_CASE("small CNN learns Fashion-MNIST to >= 85% test accuracy") {
-  if (!have_fashion_mnist()) return;
-  io::image_dataset train = io::load_fashion_mnist_auto(io::split::train);
-  io::image_dataset test = io::load_fashion_mnist_auto(io::split::test);
+// Slow (a full epoch of Fashion-MNIST, about 45 s on two cores): in the
+// doctest suite "slow", labelled "slow" in ctest (ctest -LE slow skips it).
+TEST_CASE("small CNN learns Fashion-MNIST to >= 85% test accuracy" * doctest::test_suite("slow")) {
+  if (mixq_test::fashion_mnist_dir_or_skip().empty()) return;
+  const io::image_dataset train = fashion_mnist(io::split::train);
+  const io::image_dataset test = fashion_mnist(io::split::test);
   nn::small_cnn model{nn::small_cnn_options{}};
   train::fit_options o;
   o.epochs = 1;
-  o.batch_size = 128;
-  o.lr = 0.05;
-  o.weight_decay = 5e-4;
-  o.warmup_epochs = 0.1;
-  o.augment = false;
-  o.mean = {0.286f};
-  o.stddev = {0.353f};
+  o.data.batch_size = 128;
+  o.data.augment = false;
+  o.sgd.lr = 0.05;
+  o.sgd.weight_decay = 5e-4;
+  o.schedule.warmup_epochs = 0.1;
   o.progress = false;
   auto r = train::fit(model, train, &test, o);
   MESSAGE("Fashion-MNIST small CNN: test accuracy " << 100.0 * r.test_acc << "% after 1 epoch in "

@@ -9,11 +9,16 @@
 //     warmup_steps, then base_lr * (final + (1-final) * (1 + cos(pi * p)) / 2)
 //     with p = (step - warmup) / (total - warmup) in [0, 1].
 //   step_schedule: base_lr * gamma^(number of milestones <= step), with an
-//     optional linear warm-up as above.
+//     optional linear warm-up from base/warmup_steps.
+//
+// schedule_options describes a schedule in epochs, the way a recipe states
+// it; lr_schedule is the schedule it makes for a given number of steps per
+// epoch, chosen once (not per step).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "mixq/error.hpp"
@@ -61,6 +66,60 @@ struct step_schedule {
     for (int64_t m : milestones) drops += (step >= m) ? 1 : 0;
     return base_lr * std::pow(gamma, drops);
   }
+};
+
+enum class schedule_kind { cosine, step };
+
+// "cosine" or "step".
+// throws: mixq::error naming the string for anything else.
+inline schedule_kind parse_schedule_kind(const std::string& s) {
+  MIXQ_CHECK(s == "cosine" || s == "step", "schedule '", s, "', expected 'cosine' or 'step'");
+  return s == "cosine" ? schedule_kind::cosine : schedule_kind::step;
+}
+inline const char* schedule_name(schedule_kind k) {
+  return k == schedule_kind::cosine ? "cosine" : "step";
+}
+
+// A learning-rate schedule as a recipe states it (in epochs).
+struct schedule_options {
+  schedule_kind kind = schedule_kind::cosine;
+  double warmup_epochs = 0.0;       // linear warm-up (both kinds)
+  std::vector<int64_t> milestones;  // step: epochs at which lr *= gamma
+  double gamma = 0.1;               // step
+  double final_fraction = 0.0;      // cosine: lr at the end, as a fraction of base_lr
+};
+
+// The schedule of `o` for a run of `epochs` epochs of `steps_per_epoch`
+// optimizer steps, peaking at base_lr. Warm-up steps: warmup_epochs *
+// steps_per_epoch rounded down (cosine: at most total - 1).
+class lr_schedule {
+ public:
+  lr_schedule(const schedule_options& o, double base_lr, int64_t steps_per_epoch, int64_t epochs) {
+    MIXQ_CHECK(steps_per_epoch >= 1 && epochs >= 1,
+               "lr_schedule: steps_per_epoch = ", steps_per_epoch, ", epochs = ", epochs,
+               ", expected both >= 1");
+    MIXQ_CHECK(o.warmup_epochs >= 0, "lr_schedule: warmup_epochs = ", o.warmup_epochs,
+               ", expected >= 0");
+    const int64_t total = steps_per_epoch * epochs;
+    const auto warmup =
+        static_cast<int64_t>(o.warmup_epochs * static_cast<double>(steps_per_epoch));
+    if (o.kind == schedule_kind::cosine) {
+      s_ = cosine_schedule(base_lr, total, std::min(warmup, total - 1), o.final_fraction);
+    } else {
+      step_schedule st;
+      st.base_lr = base_lr;
+      st.gamma = o.gamma;
+      st.warmup_steps = warmup;
+      for (int64_t e : o.milestones) st.milestones.push_back(e * steps_per_epoch);
+      s_ = st;
+    }
+  }
+  double operator()(int64_t step) const {
+    return std::visit([step](const auto& s) { return s(step); }, s_);
+  }
+
+ private:
+  std::variant<cosine_schedule, step_schedule> s_;
 };
 
 }  // namespace mixq::optim

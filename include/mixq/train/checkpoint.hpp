@@ -1,18 +1,27 @@
 #pragma once
-// Training checkpoints: model state + optimizer state + position + RNG state,
-// in one mixq archive (io/archive.hpp), written atomically (temporary file,
-// fsync, rename), so a run killed at any moment resumes from its last
-// complete checkpoint.
+// Training checkpoints: model state + optimizer state + position + RNG states
+// + the training method's own state, in one mixq archive (io/archive.hpp),
+// written atomically (temporary file, fsync, rename), so a run killed at any
+// moment resumes from its last complete checkpoint.
 //
-// Entries: "model/<name>" for every state-dict tensor (parameters and
-// buffers), "optim/<param>/momentum" per SGD buffer, "rng/<name>" (two u64
-// words as i64). Metadata: "kind" = "mixq-checkpoint", "epoch" (epochs
-// completed), "optim_steps" (optimizer steps so far), plus whatever
-// the caller puts in `extra` (the trainer stores its configuration so a resume
-// with different flags is refused, see examples/train_cifar10).
+// Entries:
+//   "model/<name>"            every state-dict tensor: parameters and buffers
+//                             (batch-norm running statistics, a quantizer's
+//                             learned state), f32 (nn/model_file.hpp)
+//   "optim/<param>/momentum"  one SGD momentum buffer per parameter, f32
+//   "rng/<name>"              two i64 words (rng::state_type state, inc)
+// Metadata (strings):
+//   "kind"         "mixq-checkpoint"
+//   "epoch"        epochs completed
+//   "optim_steps"  optimizer steps so far
+//   "method"       the training method ("fp32", "qat", ...); files written
+//                  before methods existed have none and read as "fp32"
+//   "method/<key>" the method's own state (train::method_hooks::save_state)
+//   "extra/<key>"  the caller's entries (the trainer stores "config", its
+//                  configuration tag, so a resume with other flags is refused)
 //
 // Bit-identical resume: the data loader's randomness is a pure function of
-// (seed, epoch, index) (io/rng.hpp), learning-rate schedules are pure
+// (seed, epoch, index) (io/batch_loader.hpp), learning-rate schedules are pure
 // functions of the step, and the model's RNG is used only at construction
 // (any RNG a caller does draw from during training goes into `rngs`), so
 // "N epochs straight" and "k epochs, resume, N-k epochs" run the same float
@@ -25,73 +34,32 @@
 #include "mixq/error.hpp"
 #include "mixq/core/rng.hpp"
 #include "mixq/io/archive.hpp"
+#include "mixq/nn/model_file.hpp"
 #include "mixq/nn/module.hpp"
 #include "mixq/optim/sgd.hpp"
 
-namespace mixq::optim {
+namespace mixq::train {
 
 struct checkpoint_state {
-  int64_t epoch = 0;  // epochs completed
+  int64_t epoch = 0;            // epochs completed
+  std::string method = "fp32";  // the training method that wrote the checkpoint
   std::map<std::string, rng::state_type> rngs;
-  std::map<std::string, std::string> extra;  // free-form metadata
+  std::map<std::string, std::string> method_state;  // "method/<key>"
+  std::map<std::string, std::string> extra;         // "extra/<key>", free-form
 };
 
-namespace detail {
-inline std::vector<int64_t> dims_of(const tensor& t) {
-  std::vector<int64_t> d;
-  for (int i = 0; i < t.shape().rank(); ++i) d.push_back(t.shape()[i]);
-  return d;
-}
-}  // namespace detail
-
-// Model tensors only (parameters and buffers), e.g. a trained FP32 model.
-inline void add_model(io::archive& a, nn::module& m) {
-  for (auto& e : m.state_dict())
-    a.add("model/" + e.first, detail::dims_of(e.second), e.second.data());
-}
-
-inline void read_model(const io::archive& a, nn::module& m) {
-  const std::string src = a.source().empty() ? std::string("(in memory)") : a.source();
-  nn::state_dict sd = m.state_dict();  // right names and shapes; values replaced below
-  for (auto& e : sd) {
-    const std::string key = "model/" + e.first;
-    const io::archive_entry* ent = a.find(key);
-    MIXQ_CHECK(ent != nullptr, src, ": entry '", key, "' is missing (expected shape ",
-               e.second.shape(), ")");
-    MIXQ_CHECK(ent->type == io::dtype::f32 && ent->numel() == e.second.numel() &&
-                   ent->shape == detail::dims_of(e.second),
-               src, ": entry '", key, "' has shape ", io::shape_string(ent->shape), " (",
-               io::dtype_name(ent->type), "), expected ", e.second.shape(), " (f32)");
-    std::vector<float> v = ent->to_vector<float>();
-    std::copy(v.begin(), v.end(), e.second.data());
-  }
-  m.load_state_dict(sd);
-}
-
-inline void save_model(const std::string& path, nn::module& m,
-                       const std::map<std::string, std::string>& meta = {}) {
-  io::archive a;
-  a.set_meta("kind", "mixq-model");
-  for (auto& kv : meta) a.set_meta(kv.first, kv.second);
-  add_model(a, m);
-  io::save_archive(a, path);
-}
-
-inline void load_model(const std::string& path, nn::module& m) {
-  io::archive a = io::load_archive(path);
-  read_model(a, m);
-}
-
-inline void save_checkpoint(const std::string& path, nn::module& m, const sgd& opt,
+inline void save_checkpoint(const std::string& path, nn::module& m, const optim::sgd& opt,
                             const checkpoint_state& st) {
   io::archive a;
   a.set_meta("kind", "mixq-checkpoint");
   a.set_meta_int("epoch", st.epoch);
   a.set_meta_int("optim_steps", opt.steps());
+  a.set_meta("method", st.method);
+  for (auto& kv : st.method_state) a.set_meta("method/" + kv.first, kv.second);
   for (auto& kv : st.extra) a.set_meta("extra/" + kv.first, kv.second);
-  add_model(a, m);
+  nn::add_state(a, m);
   for (auto& e : opt.state())
-    a.add("optim/" + e.first + "/momentum", detail::dims_of(*e.second), e.second->data());
+    a.add("optim/" + e.first + "/momentum", nn::detail::dims_of(*e.second), e.second->data());
   for (auto& kv : st.rngs) {
     std::vector<int64_t> words{static_cast<int64_t>(kv.second.state),
                                static_cast<int64_t>(kv.second.inc)};
@@ -100,15 +68,32 @@ inline void save_checkpoint(const std::string& path, nn::module& m, const sgd& o
   io::save_archive(a, path);
 }
 
-// Restores model and optimizer; returns the position and RNG states.
-inline checkpoint_state load_checkpoint(const std::string& path, nn::module& m, sgd& opt) {
-  io::archive a = io::load_archive(path);
+// The metadata of a checkpoint (kind checked; epoch, method, method_state,
+// extra), without touching a model: a caller can refuse a checkpoint of
+// another method or configuration before restoring anything.
+inline checkpoint_state checkpoint_info(const io::archive& a) {
+  const std::string& path = a.source();
   MIXQ_CHECK(a.has_meta("kind") && a.meta("kind") == "mixq-checkpoint", path,
              ": metadata 'kind' is '", a.has_meta("kind") ? a.meta("kind") : std::string("(none)"),
              "', expected 'mixq-checkpoint'");
   checkpoint_state st;
   st.epoch = a.meta_int("epoch");
-  read_model(a, m);
+  if (a.has_meta("method")) st.method = a.meta("method");
+  for (const auto& kv : a.metadata()) {
+    if (kv.first.rfind("extra/", 0) == 0) st.extra[kv.first.substr(6)] = kv.second;
+    if (kv.first.rfind("method/", 0) == 0) st.method_state[kv.first.substr(7)] = kv.second;
+  }
+  return st;
+}
+
+// Restores model and optimizer from a loaded checkpoint; returns its
+// position, method and RNG states.
+// throws: mixq::error naming the file and the entry or key that is missing,
+//         corrupt or of another shape.
+inline checkpoint_state restore_checkpoint(const io::archive& a, nn::module& m, optim::sgd& opt) {
+  const std::string& path = a.source();
+  checkpoint_state st = checkpoint_info(a);
+  nn::read_state(a, m);
   for (auto& e : opt.state()) {
     const std::string key = "optim/" + e.first + "/momentum";
     const io::archive_entry* ent = a.find(key);
@@ -125,9 +110,12 @@ inline checkpoint_state load_checkpoint(const std::string& path, nn::module& m, 
     st.rngs[ent.name.substr(4)] =
         rng::state_type{static_cast<uint64_t>(w[0]), static_cast<uint64_t>(w[1])};
   }
-  for (const auto& kv : a.metadata())
-    if (kv.first.rfind("extra/", 0) == 0) st.extra[kv.first.substr(6)] = kv.second;
   return st;
 }
 
-}  // namespace mixq::optim
+// load_archive(path), then restore_checkpoint.
+inline checkpoint_state load_checkpoint(const std::string& path, nn::module& m, optim::sgd& opt) {
+  return restore_checkpoint(io::load_archive(path), m, opt);
+}
+
+}  // namespace mixq::train

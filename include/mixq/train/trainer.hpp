@@ -1,60 +1,74 @@
 #pragma once
-// fit(): the supervised training loop shared by the examples and the tests.
+// fit(): the supervised training loop shared by the examples, the tests and
+// every training method (FP32 here; QAT, AdaQAT and supernet methods plug in
+// through train::method_hooks, train/method.hpp).
 //
 // One epoch = one pass of an io::batch_loader (seeded shuffle, optional
 // crop/flip augmentation, prefetch thread) over the training set; per step:
-// tape.clear(), forward, softmax cross-entropy, backward, SGD step with the
-// scheduled learning rate. After each epoch: optional evaluation on the test
-// set, one CSV row of metrics, and a checkpoint (model, momentum buffers,
-// position, configuration) written atomically to <out_dir>/checkpoint.mixq.
+// the method's step body (default: forward, softmax cross-entropy, backward),
+// a check that the loss and every gradient are finite, and an SGD step with
+// the scheduled learning rate. After each epoch: optional evaluation on the
+// test set, one CSV row of metrics, and a checkpoint (model with its buffers,
+// momentum buffers, position, method state, configuration) written
+// atomically to <out_dir>/checkpoint.mixq.
+//
+// Options: fit_options holds the recipe as the parts' own option structs
+// (io::batch_loader_options for the data, optim::sgd_options for the
+// optimizer, optim::schedule_options for the learning rate), so a field is
+// stated once and handed on whole.
 //
 // Resume: with resume = true and a checkpoint present, training continues
 // after the last completed epoch and reproduces a straight run bit for bit:
 // batches depend only on (seed, epoch, index), the learning rate only on the
 // global step, and everything else that changes during training is in the
-// checkpoint. A checkpoint written under another configuration is refused.
-#include <sys/stat.h>
-
+// checkpoint. A checkpoint written by another method or under another
+// configuration is refused before anything is restored.
+//
+// Divergence: a non-finite loss or gradient stops training with a
+// mixq::error naming the epoch, the step and the first parameter whose
+// gradient is not finite, before the optimizer step; the last checkpoint
+// (written at the end of the last complete epoch) is left as it was.
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <functional>
-#include <sstream>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mixq/autograd/autograd.hpp"
 #include "mixq/error.hpp"
-#include "mixq/core/parallel.hpp"
 #include "mixq/io/batch_loader.hpp"
 #include "mixq/io/dataset.hpp"
+#include "mixq/io/file.hpp"
 #include "mixq/nn/module.hpp"
-#include "mixq/train/checkpoint.hpp"
 #include "mixq/optim/schedule.hpp"
 #include "mixq/optim/sgd.hpp"
+#include "mixq/train/checkpoint.hpp"
+#include "mixq/train/method.hpp"
 #include "mixq/train/progress.hpp"
 
 namespace mixq::train {
 
+// The training loader's defaults: shuffle and CIFAR-style augmentation (4-pixel
+// padded crop + flip); mean/stddev empty, i.e. the data set's own.
+inline io::batch_loader_options default_train_data() {
+  io::batch_loader_options d;
+  d.batch_size = 128;
+  d.shuffle = true;
+  d.augment = true;
+  d.seed = 1;
+  return d;
+}
+
 struct fit_options {
   int64_t epochs = 1;
-  int64_t batch_size = 128;
-  double lr = 0.1;
-  double momentum = 0.9;
-  double weight_decay = 5e-4;
-  bool nesterov = false;
-  bool decay_all = false;           // also decay biases and batch-norm parameters
-  std::string schedule = "cosine";  // cosine | step
-  double warmup_epochs = 0.0;
-  std::vector<int64_t> milestones;  // step schedule: epochs at which lr *= gamma
-  double gamma = 0.1;
-  float label_smoothing = 0.0f;
-  uint64_t seed = 1;                // data order and augmentation
-  bool augment = true;              // random crop (pad 4) + horizontal flip
-  std::vector<float> mean, stddev;  // per channel; empty = the loader's defaults
-  int prefetch = 2;
+  io::batch_loader_options data = default_train_data();  // training batches (seed: data order)
+  optim::sgd_options sgd;                                // sgd.lr is the peak learning rate
+  optim::schedule_options schedule;
+  float label_smoothing = 0.0f;  // the default step's loss
   int64_t eval_batch = 500;
   int64_t eval_every = 1;  // evaluate every k epochs (and after the last)
   std::string out_dir;     // "" = no files
@@ -69,6 +83,7 @@ struct epoch_metrics {
   double lr = 0, train_loss = 0, train_acc = 0;
   double test_loss = -1, test_acc = -1;  // -1 = not evaluated
   double seconds = 0, images_per_s = 0;
+  std::vector<std::string> method_values;  // the method's csv_columns
 };
 
 struct fit_result {
@@ -78,43 +93,35 @@ struct fit_result {
   double test_acc = -1, test_loss = -1;  // after the last epoch run
 };
 
-inline std::string metrics_csv_header() {
-  return "epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s";
+inline std::string metrics_csv_header(const std::vector<std::string>& method_columns = {}) {
+  std::string h = "epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s";
+  for (const auto& c : method_columns) h += "," + c;
+  return h;
 }
 inline std::string metrics_csv_row(const epoch_metrics& m) {
   char buf[256];
   std::snprintf(buf, sizeof buf, "%lld,%.6g,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f",
                 static_cast<long long>(m.epoch), m.lr, m.train_loss, m.train_acc, m.test_loss,
                 m.test_acc, m.seconds, m.images_per_s);
-  return buf;
+  std::string r = buf;
+  for (const auto& v : m.method_values) r += "," + v;
+  return r;
 }
 
-inline io::batch_loader_options loader_options(const io::image_dataset& ds, int64_t batch,
-                                               bool shuffle, bool augment, uint64_t seed,
-                                               const std::vector<float>& mean,
-                                               const std::vector<float>& stddev, int prefetch) {
-  io::batch_loader_options lo;
-  lo.batch_size = batch;
-  lo.shuffle = shuffle;
-  lo.augment = augment;
-  lo.seed = seed;
-  lo.prefetch = prefetch;
-  if (!mean.empty()) lo.mean = mean;
-  if (!stddev.empty()) lo.stddev = stddev;
-  if (lo.mean.size() != static_cast<size_t>(ds.c)) lo.mean.assign(static_cast<size_t>(ds.c), 0.5f);
-  if (lo.stddev.size() != static_cast<size_t>(ds.c))
-    lo.stddev.assign(static_cast<size_t>(ds.c), 0.5f);
-  return lo;
-}
-
-// Mean loss and accuracy of `model` (switched to eval mode and back) on ds.
+// Mean loss and accuracy of `model` (switched to eval mode and back) on ds,
+// in batches of data.batch_size normalized with data.mean/stddev (empty: the
+// data set's); never shuffled or augmented. `forward` replaces model.forward.
 template <class Model>
-std::pair<double, double> evaluate(Model& model, const io::image_dataset& ds, int64_t batch,
-                                   const std::vector<float>& mean = {},
-                                   const std::vector<float>& stddev = {}) {
+std::pair<double, double> evaluate(Model& model, const io::image_dataset& ds,
+                                   io::batch_loader_options data,
+                                   const std::function<var(tape&, var)>& forward = {}) {
+  data.shuffle = false;
+  data.augment = false;
+  data.drop_last = false;
+  data.prefetch = data.prefetch > 0 ? 1 : 0;
   const bool was_training = model.is_training();
   model.eval();
-  io::batch_loader ld(ds, loader_options(ds, batch, false, false, 0, mean, stddev, 1));
+  io::batch_loader ld(ds, data);
   ld.start_epoch(0);
   tape t;
   io::batch b;
@@ -123,8 +130,8 @@ std::pair<double, double> evaluate(Model& model, const io::image_dataset& ds, in
   while (ld.next(b)) {
     t.clear();
     no_grad_guard ng(t);
-    var x = t.input(tensor_view(b.images.data(), shape{b.n, b.h, b.w, b.c}));
-    var logits = model.forward(t, x);
+    var x = batch_input(t, b);
+    var logits = forward ? forward(t, x) : model.forward(t, x);
     var loss = softmax_cross_entropy(logits, b.labels.data(), 0.0f);
     loss_sum += static_cast<double>(loss.value()[0]) * static_cast<double>(b.n);
     correct += count_correct(logits.value(), b.labels.data());
@@ -136,94 +143,75 @@ std::pair<double, double> evaluate(Model& model, const io::image_dataset& ds, in
 }
 
 namespace detail {
-inline bool file_exists(const std::string& p) {
-  struct stat st;
-  return ::stat(p.c_str(), &st) == 0;
-}
-inline void make_dirs(const std::string& dir) {
-  std::string cur;
-  std::stringstream ss(dir);
-  std::string part;
-  if (!dir.empty() && dir[0] == '/') cur = "/";
-  while (std::getline(ss, part, '/')) {
-    if (part.empty()) continue;
-    cur += part + "/";
-    ::mkdir(cur.c_str(), 0755);
+// The first parameter with a non-finite gradient, and the element's index;
+// {nullptr, -1} when all are finite.
+inline std::pair<const parameter*, int64_t> first_nonfinite_grad(
+    const std::vector<parameter*>& ps) {
+  for (const parameter* p : ps) {
+    const float* g = p->grad.data();
+    const int64_t n = p->grad.numel();
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(g[i])) return {p, i};
   }
-  struct stat st;
-  MIXQ_CHECK(::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode), "cannot create directory '", dir,
-             "'");
-}
-// Keeps the header and the rows of epochs <= keep_epochs (a resumed run
-// rewrites the rows of the epochs it repeats).
-inline void truncate_csv(const std::string& path, int64_t keep_epochs) {
-  std::ifstream in(path);
-  std::vector<std::string> keep;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (keep.empty()) {
-      keep.push_back(line);
-      continue;
-    }
-    if (std::atoll(line.c_str()) <= keep_epochs) keep.push_back(line);
-  }
-  in.close();
-  std::ofstream out(path, std::ios::trunc);
-  for (auto& l : keep) out << l << "\n";
+  return {nullptr, -1};
 }
 }  // namespace detail
 
-// Trains `model` (any nn::module with `var forward(tape&, var)`) on `train`.
-// `test` may be null. Returns per-epoch metrics.
+// Trains `model` (any nn::module with `var forward(tape&, var)`) on `train`
+// with the training method `method` (default: FP32). `test` may be null.
+// Returns per-epoch metrics.
+// throws: mixq::error for bad options, a checkpoint of another method or
+//         configuration, unreadable files, or a non-finite loss or gradient.
 template <class Model>
 fit_result fit(Model& model, const io::image_dataset& train, const io::image_dataset* test,
-               const fit_options& o) {
+               const fit_options& o, const method_hooks& method = {}) {
   MIXQ_CHECK(o.epochs >= 1, "fit: epochs = ", o.epochs, ", expected >= 1");
-  MIXQ_CHECK(o.batch_size >= 1, "fit: batch_size = ", o.batch_size, ", expected >= 1");
-  MIXQ_CHECK(o.schedule == "cosine" || o.schedule == "step", "fit: schedule '", o.schedule,
-             "', expected 'cosine' or 'step'");
+  MIXQ_CHECK(o.data.batch_size >= 1, "fit: data.batch_size = ", o.data.batch_size,
+             ", expected >= 1");
+  MIXQ_CHECK(method.csv_columns.empty() || method.csv_values, "fit: method '", method.name,
+             "' has csv_columns but no csv_values");
   const auto t_start = std::chrono::steady_clock::now();
 
-  io::batch_loader loader(train, loader_options(train, o.batch_size, true, o.augment, o.seed,
-                                                o.mean, o.stddev, o.prefetch));
+  io::batch_loader loader(train, o.data);
   const int64_t steps_per_epoch = loader.steps_per_epoch();
-  const int64_t total_steps = steps_per_epoch * o.epochs;
-  const int64_t warmup =
-      static_cast<int64_t>(o.warmup_epochs * static_cast<double>(steps_per_epoch));
-  optim::cosine_schedule cosine(o.lr, total_steps, std::min(warmup, total_steps - 1));
-  optim::step_schedule stepped;
-  stepped.base_lr = o.lr;
-  stepped.gamma = o.gamma;
-  stepped.warmup_steps = warmup;
-  for (int64_t e : o.milestones) stepped.milestones.push_back(e * steps_per_epoch);
-  auto lr_at = [&](int64_t step) { return o.schedule == "cosine" ? cosine(step) : stepped(step); };
-
-  optim::sgd_options so;
-  so.lr = o.lr;
-  so.momentum = o.momentum;
-  so.weight_decay = o.weight_decay;
-  so.nesterov = o.nesterov;
-  so.decay_all = o.decay_all;
-  optim::sgd opt(model.parameters(), so);
+  const optim::lr_schedule lr_at(o.schedule, o.sgd.lr, steps_per_epoch, o.epochs);
+  std::vector<optim::param_group> groups;
+  if (method.param_groups)
+    groups = method.param_groups(model.parameters());
+  else
+    groups.emplace_back(model.parameters());
+  optim::sgd opt(std::move(groups), o.sgd);
+  io::batch_loader_options eval_data = o.data;
+  eval_data.batch_size = o.eval_batch;
 
   const std::string ckpt = o.out_dir.empty() ? "" : o.out_dir + "/checkpoint.mixq";
   const std::string csv = o.out_dir.empty() ? "" : o.out_dir + "/metrics.csv";
-  if (!o.out_dir.empty()) detail::make_dirs(o.out_dir);
+  if (!o.out_dir.empty()) io::make_dirs(o.out_dir);
 
   fit_result res;
   int64_t start_epoch = 0;
-  if (o.resume && !ckpt.empty() && detail::file_exists(ckpt)) {
-    optim::checkpoint_state st = optim::load_checkpoint(ckpt, model, opt);
-    const std::string tag = st.extra.count("config") ? st.extra.at("config") : "";
+  std::vector<std::string> csv_lines;
+  if (o.resume && !ckpt.empty() && io::file_exists(ckpt)) {
+    const io::archive a = io::load_archive(ckpt);
+    const checkpoint_state info = checkpoint_info(a);
+    MIXQ_CHECK(info.method == method.name, ckpt, ": written by training method '", info.method,
+               "', but this run uses method '", method.name, "' (use another output directory)");
+    const std::string tag = info.extra.count("config") ? info.extra.at("config") : "";
     MIXQ_CHECK(tag == o.config_tag, ckpt, ": written with configuration '", tag,
                "', but this run has '", o.config_tag,
                "' (use the same flags, or another output directory)");
+    const checkpoint_state st = restore_checkpoint(a, model, opt);
+    if (method.load_state) method.load_state(st.method_state);
     start_epoch = st.epoch;
-    if (!csv.empty() && detail::file_exists(csv)) detail::truncate_csv(csv, start_epoch);
-  } else if (!csv.empty()) {
-    std::ofstream(csv, std::ios::trunc) << metrics_csv_header() << "\n";
+    io::truncate_csv(csv, start_epoch);
+    csv_lines = io::read_lines(csv);
+  }
+  if (!csv.empty() && csv_lines.empty()) {
+    csv_lines.push_back(metrics_csv_header(method.csv_columns));
+    io::write_file_atomic(csv, csv_lines.front() + "\n");
   }
   res.first_epoch = start_epoch;
+  int64_t last_checkpoint = start_epoch;  // epoch of the checkpoint on disk
 
   progress_bar bar;
   tape t;
@@ -233,31 +221,46 @@ fit_result fit(Model& model, const io::image_dataset& train, const io::image_dat
     if (o.stop_after_epoch >= 0 && epoch >= o.stop_after_epoch) break;
     const auto e0 = std::chrono::steady_clock::now();
     loader.start_epoch(epoch);
+    if (method.on_epoch_begin) method.on_epoch_begin(epoch);
     if (o.progress) bar.start(epoch + 1, o.epochs, steps_per_epoch);
     double loss_sum = 0;
     int64_t correct = 0, seen = 0, step = 0;
-    double lr = o.lr;
+    double lr = o.sgd.lr;
     while (loader.next(b)) {
-      lr = lr_at(epoch * steps_per_epoch + step);
+      const int64_t global_step = epoch * steps_per_epoch + step;
+      lr = lr_at(global_step);
       opt.set_lr(lr);
       t.clear();
-      var x = t.input(tensor_view(b.images.data(), shape{b.n, b.h, b.w, b.c}));
-      var logits = model.forward(t, x);
-      var loss = softmax_cross_entropy(logits, b.labels.data(), o.label_smoothing);
       opt.zero_grad();
-      backward(loss);
+      const step_result r = method.train_step ? method.train_step(t, b, global_step)
+                                              : default_step(model, t, b, o.label_smoothing);
+      const auto bad = detail::first_nonfinite_grad(opt.parameters());
+      if (!std::isfinite(r.loss_sum) || bad.first) {
+        std::string where = "none (all gradients are finite)";
+        if (bad.first)
+          where = "'" + bad.first->name + "' (element " + std::to_string(bad.second) + " = " +
+                  std::to_string(bad.first->grad.data()[bad.second]) + ")";
+        MIXQ_CHECK(false, "fit: training diverged at epoch ", epoch + 1, " step ", step + 1,
+                   " (global step ", global_step, ", lr ", lr, "): loss ",
+                   r.count ? r.loss_sum / static_cast<double>(r.count) : r.loss_sum,
+                   ", first non-finite gradient: ", where, "; no optimizer step was taken",
+                   ckpt.empty() ? std::string()
+                   : last_checkpoint > 0
+                       ? "; " + ckpt + " still holds epoch " + std::to_string(last_checkpoint)
+                       : "; no checkpoint was written",
+                   "; lower the learning rate");
+      }
       opt.step();
-      const double l = loss.value()[0];
-      MIXQ_CHECK(std::isfinite(l), "fit: loss became ", l, " at epoch ", epoch + 1, " step ",
-                 step + 1, " (lr ", lr, "); lower the learning rate");
-      loss_sum += l * static_cast<double>(b.n);
-      correct += count_correct(logits.value(), b.labels.data());
-      seen += b.n;
+      if (method.after_step) method.after_step(global_step);
+      loss_sum += r.loss_sum;
+      correct += r.correct;
+      seen += r.count;
       ++step;
       if (o.progress)
-        bar.update(step, seen, loss_sum / static_cast<double>(seen),
-                   static_cast<double>(correct) / static_cast<double>(seen));
+        bar.update(step, seen, seen ? loss_sum / static_cast<double>(seen) : 0.0,
+                   seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0);
     }
+    if (method.on_epoch_end) method.on_epoch_end(epoch);
     epoch_metrics m;
     m.epoch = epoch + 1;
     m.lr = lr;
@@ -267,7 +270,7 @@ fit_result fit(Model& model, const io::image_dataset& train, const io::image_dat
     m.images_per_s = m.seconds > 0 ? static_cast<double>(seen) / m.seconds : 0;
     const bool last = epoch + 1 == o.epochs;
     if (test && (last || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0))) {
-      auto [tl, ta] = evaluate(model, *test, o.eval_batch, o.mean, o.stddev);
+      auto [tl, ta] = evaluate(model, *test, eval_data, method.eval_forward);
       m.test_loss = tl;
       m.test_acc = ta;
       res.test_loss = tl;
@@ -276,17 +279,31 @@ fit_result fit(Model& model, const io::image_dataset& train, const io::image_dat
         std::fprintf(stderr, "epoch %lld: test loss %.4f, test accuracy %.2f%%\n",
                      static_cast<long long>(epoch + 1), tl, 100.0 * ta);
     }
+    if (method.csv_values) {
+      m.method_values = method.csv_values();
+      MIXQ_CHECK(m.method_values.size() == method.csv_columns.size(), "fit: method '", method.name,
+                 "' gave ", m.method_values.size(), " csv values for ", method.csv_columns.size(),
+                 " columns");
+    }
     res.history.push_back(m);
-    if (!csv.empty()) std::ofstream(csv, std::ios::app) << metrics_csv_row(m) << "\n";
+    if (!csv.empty()) {
+      csv_lines.push_back(metrics_csv_row(m));
+      std::string text;
+      for (const auto& l : csv_lines) text += l + "\n";
+      io::write_file_atomic(csv, text);
+    }
     if (!ckpt.empty()) {
-      optim::checkpoint_state st;
+      checkpoint_state st;
       st.epoch = epoch + 1;
+      st.method = method.name;
+      if (method.save_state) method.save_state(st.method_state);
       st.extra["config"] = o.config_tag;
-      optim::save_checkpoint(ckpt, model, opt, st);
+      save_checkpoint(ckpt, model, opt, st);
+      last_checkpoint = epoch + 1;
     }
   }
   if (test && res.test_acc < 0) {  // nothing left to train (resumed a finished run)
-    auto [tl, ta] = evaluate(model, *test, o.eval_batch, o.mean, o.stddev);
+    auto [tl, ta] = evaluate(model, *test, eval_data, method.eval_forward);
     res.test_loss = tl;
     res.test_acc = ta;
   }
