@@ -31,10 +31,8 @@
 // trailer (which catches truncation and trailing bytes), and throws
 // mixq::error naming the file and the entry or metadata key concerned.
 //
-// Checkpoint convention (what the trainer stores; see docs/data.md):
-//   entries "model/<param>", "model_buffer/<name>", "optim/<param>/<slot>",
-//   "rng/<name>" (u8 or i64 state words); metadata "epoch", "step",
-//   "loader_seed", "config" and whatever else is useful, as strings.
+// What is stored: model files (nn/model_file.hpp) and training checkpoints
+// (train/checkpoint.hpp) list their entries and metadata keys in their heads.
 #include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
