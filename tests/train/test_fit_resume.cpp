@@ -9,6 +9,7 @@
 
 #include "../common/data.hpp"
 #include "../common/files.hpp"
+#include "../common/modules.hpp"
 #include "mixq/io/fashion_mnist.hpp"
 #include "mixq/nn/small_cnn.hpp"
 #include "mixq/train/trainer.hpp"
@@ -36,17 +37,6 @@ train::fit_options small_run(const std::string& out) {
   return o;
 }
 
-bool same_bits(nn::module& a, nn::module& b) {
-  auto sa = a.state_dict(), sb = b.state_dict();
-  if (sa.size() != sb.size()) return false;
-  for (size_t i = 0; i < sa.size(); ++i) {
-    if (sa[i].first != sb[i].first || sa[i].second.numel() != sb[i].second.numel()) return false;
-    if (std::memcmp(sa[i].second.data(), sb[i].second.data(),
-                    static_cast<size_t>(sa[i].second.numel()) * sizeof(float)) != 0)
-      return false;
-  }
-  return true;
-}
 }  // namespace
 
 TEST_CASE("2 epochs straight == 1 epoch, kill, resume, 1 epoch (bit for bit)") {
@@ -68,7 +58,7 @@ TEST_CASE("2 epochs straight == 1 epoch, kill, resume, 1 epoch (bit for bit)") {
     o.stop_after_epoch = 1;  // "killed" after the first epoch's checkpoint
     auto r = train::fit(first, train, nullptr, o);
     CHECK(r.history.size() == 1);
-    CHECK_FALSE(same_bits(first, straight));
+    CHECK_FALSE(mixq_test::same_state(first, straight));
   }
   nn::small_cnn resumed(mo);
   auto o = small_run(dir);
@@ -76,7 +66,7 @@ TEST_CASE("2 epochs straight == 1 epoch, kill, resume, 1 epoch (bit for bit)") {
   auto r2 = train::fit(resumed, train, nullptr, o);
   CHECK(r2.first_epoch == 1);
   CHECK(r2.history.size() == 1);
-  CHECK(same_bits(resumed, straight));
+  CHECK(mixq_test::same_state(resumed, straight));
   CHECK(r2.history[0].train_loss == r1.history[1].train_loss);
 
   // The metrics CSV has a header and exactly one row per epoch after the resume.

@@ -13,6 +13,7 @@
 #include "../common/datasets.hpp"
 #include "../common/errors.hpp"
 #include "../common/files.hpp"
+#include "../common/modules.hpp"
 #include "mixq/io/file.hpp"
 #include "mixq/nn/small_cnn.hpp"
 #include "mixq/train/trainer.hpp"
@@ -130,16 +131,6 @@ std::string without_timings(const std::string& line) {
   return out;
 }
 
-bool same_state(nn::module& a, nn::module& b) {
-  auto sa = a.state_dict(), sb = b.state_dict();
-  if (sa.size() != sb.size()) return false;
-  for (size_t i = 0; i < sa.size(); ++i)
-    if (sa[i].first != sb[i].first || sa[i].second.numel() != sb[i].second.numel() ||
-        std::memcmp(sa[i].second.data(), sb[i].second.data(),
-                    static_cast<size_t>(sa[i].second.numel()) * sizeof(float)) != 0)
-      return false;
-  return true;
-}
 }  // namespace
 
 TEST_CASE("fit: hooks run in order, around every step and epoch") {
@@ -182,7 +173,7 @@ TEST_CASE("fit: method state, buffers and extra parameters resume bit for bit") 
   CHECK(pr.log.front() == "load 6");  // before the first step
   CHECK(pr.steps_seen == 9);
   CHECK(resumed.counter[0] == 4.5f);  // the buffer came back with the model
-  CHECK(same_state(resumed, straight));
+  CHECK(mixq_test::state_difference(resumed, straight) == "");
   // Metrics rows agree except for the timings (seconds, images/s).
   const auto a = io::read_lines(resumed_dir.file("metrics.csv"));
   const auto b = io::read_lines(straight_dir.file("metrics.csv"));
