@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "mixq/kernels/conv/qconv_bitplane.hpp"
+#include "mixq/kernels/bitplane/qconv_bitplane.hpp"
 
 namespace mk = mixq::kernels;
 
@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
       std::vector<std::int32_t> bias(size_t(g.c_out)), qm(size_t(g.c_out), 1 << 29),
           rs(size_t(g.c_out), 33);
       for (auto& b : bias) b = static_cast<std::int32_t>(9 * g.c_in * 3 / 4);
-      const mk::conv_requant rq{bias.data(), qm.data(), rs.data(), 0, 0, 3};
+      const mk::requant_params rq{bias.data(), qm.data(), rs.data(), 0, 0, 3};
       // W8A8: padded NHWC in, padded NHWC out
       std::vector<std::uint8_t> xpad(size_t(mk::qconv_input_bytes(g)), 0);
       const std::int64_t wp = g.w + 2, hp = g.h + 2;
@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
       // the two paths agree (same codes) before anything is timed
       run8();
       run2();
-      const mk::bitplane_layout_t lo = mk::bitplane_layout(g.out_h(), g.out_w(), g.c_out, 2);
+      const mk::bitplane_image_layout lo = mk::bitplane_layout(g.out_h(), g.out_w(), g.c_out, 2);
       for (std::int64_t i = 0; i < g.batch; ++i)
         for (std::int64_t y = 0; y < g.out_h(); ++y)
           for (std::int64_t xx = 0; xx < g.out_w(); ++xx)

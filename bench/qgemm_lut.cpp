@@ -29,7 +29,7 @@
 #include <vector>
 
 #include <mixq/kernels/qgemm.hpp>
-#include <mixq/kernels/qgemm_bitplane.hpp>
+#include <mixq/kernels/bitplane/qgemm_bitplane.hpp>
 
 namespace mk = mixq::kernels;
 
@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
     e8.out_pix_off = opix.data();
     {  // validate once against the scalar reference
       const mk::packed_weights pr =
-          mk::pack_weights_for(mk::kernel_id::scalar_ref, w8.data(), s.n, taps, s.c, 8, 8);
+          mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, w8.data(), s.n, taps, s.c, 8, 8);
       std::vector<std::uint8_t> o1 = out8;
       mk::qgemm(p8, *pw8, e8);
       std::vector<std::uint8_t> o0 = out8;
@@ -245,7 +245,7 @@ int main(int argc, char** argv) {
       if (validate && m * double(s.n) * k < 4e8) {
         mk::qgemm_bitplane(c->p, c->pw, c->ep, &c->bo);
         const mk::packed_weights pr =
-            mk::pack_weights_for(mk::kernel_id::scalar_ref, wl.data(), s.n, taps, s.c, bw, ba);
+            mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, wl.data(), s.n, taps, s.c, bw, ba);
         std::vector<std::uint8_t> ref(out8.size(), 0);
         mk::qgemm_problem pq = p8;
         pq.a = c->incodes.data();

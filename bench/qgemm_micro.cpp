@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
                    mk::isa_name(info.level));
       continue;
     }
-    if (info.id == mk::kernel_id::scalar_ref && filter.find("scalar") == std::string::npos)
+    if (info.id == mk::kernel_id::scalar_1x1c1 && filter.find("scalar") == std::string::npos)
       continue;
     for (int bw = 2; bw <= 8; ++bw)
       for (int ba = 2; ba <= 8; ++ba) {
@@ -204,7 +204,7 @@ int main(int argc, char** argv) {
           const mk::packed_weights pw =
               mk::pack_weights_for(info.id, w.data(), sh.n, taps, kseg, bw, ba);
           const mk::packed_weights pr =
-              mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), sh.n, taps, kseg, bw, ba);
+              mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, w.data(), sh.n, taps, kseg, bw, ba);
           ep.out = ref_out.data();
           mk::qgemm(p, pr, ep);
           ep.out = out.data();

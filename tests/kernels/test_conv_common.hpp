@@ -49,7 +49,7 @@ inline bool kernel_is_dispatch_choice(const mk::packed_weights& pw, mk::isa l) {
 /// Prints once per ISA when the dispatcher has no SIMD kernel for it yet,
 /// so a run that only exercised the scalar fallback says so.
 inline void note_fallback(mk::isa l) {
-  if (l != mk::isa::scalar && mk::choose_kernel(l, 4, 4, 32) == mk::kernel_id::scalar_ref)
+  if (l != mk::isa::scalar && mk::choose_kernel(l, 4, 4, 32) == mk::kernel_id::scalar_1x1c1)
     MESSAGE("NOTE: no SIMD kernel is registered for ISA "
             << std::string(mk::isa_name(l)) << "; its runs exercise the scalar fallback");
 }
@@ -66,20 +66,6 @@ inline mk::conv_geometry make_geometry(std::int64_t batch, std::int64_t h, std::
   g.kernel = kernel;
   g.stride = stride;
   return g;
-}
-
-/// The reference convolution's description of geometry g (pad = kernel / 2).
-inline mk::ref::conv_ref_shape ref_shape_of(const mk::conv_geometry& g) {
-  mk::ref::conv_ref_shape rs;
-  rs.batch = g.batch;
-  rs.h = g.h;
-  rs.w = g.w;
-  rs.c_in = g.c_in;
-  rs.c_out = g.c_out;
-  rs.kernel = g.kernel;
-  rs.stride = g.stride;
-  rs.pad = g.kernel / 2;
-  return rs;
 }
 
 /// Unpadded NHWC codes -> padded buffer [b][h+2][w+2][c] with halo `halo`

@@ -46,20 +46,11 @@ layer make_layer(std::int64_t batch, std::int64_t hw, std::int64_t c_in, std::in
 // Reference conv on an unpadded tensor; residual (optional) described semantically.
 std::vector<std::uint8_t> ref_conv(const layer& L, const std::vector<std::uint8_t>& x,
                                    const mk::ref::conv_ref_residual& res) {
-  mk::ref::conv_ref_shape s;
-  s.batch = L.g.batch;
-  s.h = L.g.h;
-  s.w = L.g.w;
-  s.c_in = L.g.c_in;
-  s.c_out = L.g.c_out;
-  s.kernel = 3;
-  s.stride = L.g.stride;
-  s.pad = 1;
+  const mk::ref::conv_ref_shape s(L.g);
   std::vector<std::int64_t> acc(static_cast<size_t>(L.g.pixels_out() * L.g.c_out));
   mk::ref::qconv_ref_acc(s, x.data(), L.w.data(), acc.data());
   std::vector<std::uint8_t> out(acc.size());
-  mk::ref::conv_ref_requant rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(),
-                               L.q.zp,          L.q.lo,        L.q.hi};
+  mk::requant_params rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(), L.q.zp, L.q.lo, L.q.hi};
   mk::ref::qconv_ref_requantize(s, acc.data(), rq, res, out.data());
   return out;
 }
@@ -137,8 +128,8 @@ TEST_CASE("integer ResNet-style network: fast chain == reference chain, every IS
         const bool stem_layer = L.g.c_in == 3;  // 8-bit weights on 8-bit image codes
         const auto wts =
             mk::qconv_pack(L.g, L.w.data(), stem_layer ? 8 : bw, stem_layer ? 8 : ba, l);
-        mk::conv_requant rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(),
-                            L.q.zp,          L.q.lo,        L.q.hi};
+        mk::requant_params rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(),
+                              L.q.zp,          L.q.lo,        L.q.hi};
         const mk::conv_output out =
             padded ? mk::padded_output(L.g, out_base) : mk::dense_output(L.g, out_base);
         mk::qconv2d(L.g, wts, in.data(), rq, res, out);
@@ -204,9 +195,9 @@ TEST_CASE("integer ResNet-style network: fast chain == reference chain, every IS
       for (auto& v : bias) v = r.uniform(-500, 500);
       const auto pw = mk::pack_weights(wfc.data(), 10, 1, 16, 8, 8, l);
       std::vector<std::int32_t> logits(size_t(B * 10)), logits_ref(size_t(B * 10));
-      mk::qlinear(feat.data(), B, 16, pw, mk::linear_requant{bias.data()}, logits.data(), nullptr,
+      mk::qlinear(feat.data(), B, 16, pw, mk::requant_params{bias.data()}, logits.data(), nullptr,
                   10);
-      mk::ref::qlinear(feat_ref.data(), B, 16, wfc.data(), 10, 16, mk::linear_requant{bias.data()},
+      mk::ref::qlinear(feat_ref.data(), B, 16, wfc.data(), 10, 16, mk::requant_params{bias.data()},
                        logits_ref.data(), nullptr, 10);
 
       CHECK(bad == 0);

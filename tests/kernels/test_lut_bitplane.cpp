@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include <mixq/kernels/qgemm_bitplane.hpp>
+#include <mixq/kernels/bitplane/qgemm_bitplane.hpp>
 
 #include "test_qgemm_util.hpp"
 

@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include <mixq/kernels/bitpack.hpp>
+
 #include "test_qgemm_util.hpp"
 
 namespace mk = mixq::kernels;
@@ -38,19 +40,19 @@ TEST_CASE("bitpack: round trip for every bit-width, including the minimum code")
 TEST_CASE("pack_weights: rejects bad codes and bad arguments") {
   std::vector<std::int8_t> w(16 * 4, 0);
   w[5] = 8;  // out of 4-bit range [-8, 7]
-  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 16, 1, 4, 4, 4),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, w.data(), 16, 1, 4, 4, 4),
+                  mixq::error);
   w[5] = -8;  // the minimum code is legal
-  CHECK_NOTHROW(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 16, 1, 4, 4, 4));
-  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 16, 1, 4, 1, 4),
-                  std::invalid_argument);
-  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 16, 1, 4, 4, 9),
-                  std::invalid_argument);
-  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 0, 1, 4, 4, 4),
-                  std::invalid_argument);
+  CHECK_NOTHROW(mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, w.data(), 16, 1, 4, 4, 4));
+  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, w.data(), 16, 1, 4, 1, 4),
+                  mixq::error);
+  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, w.data(), 16, 1, 4, 4, 9),
+                  mixq::error);
+  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, w.data(), 0, 1, 4, 4, 4),
+                  mixq::error);
   std::vector<std::int8_t> big(2 * 65537, 0);
-  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, big.data(), 1, 1, 65537, 8, 8),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, big.data(), 1, 1, 65537, 8, 8),
+                  mixq::error);
 }
 
 TEST_CASE("pack_weights: c4 layout, zero padding, column sums, names") {
@@ -74,8 +76,8 @@ TEST_CASE("pack_weights: c4 layout, zero padding, column sums, names") {
     }
     const std::string name = pw.name.data();
     CHECK(name.rfind("qgemm_a4w4_", 0) == 0);
-    CHECK(name.find(std::string("__") + t[i].suffix) != std::string::npos);
-    if (t[i].id == mk::kernel_id::scalar_ref) {
+    CHECK(name.find(std::string("__") + t[i].arch) != std::string::npos);
+    if (t[i].id == mk::kernel_id::scalar_1x1c1) {
       CHECK(std::memcmp(pw.data.data(), w.data(), w.size()) == 0);
       continue;
     }

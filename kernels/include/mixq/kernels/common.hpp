@@ -1,13 +1,15 @@
 #pragma once
-// Shared plumbing for the integer kernels: platform macros, bounds and
-// round_up. Kernels include nothing from include/mixq/core (they know nothing
-// of tensors); from the rest of mixq they use only mixq/error.hpp: packing
-// throws mixq::error, noexcept kernel code re-checks its preconditions with
-// MIXQ_DASSERT in debug builds.
+// Shared plumbing for the integer kernels: platform macros and bounds.
+// Kernels include nothing from include/mixq/core (they know nothing of
+// tensors); from the rest of mixq they use only two dependency-free headers:
+// mixq/error.hpp (packing throws mixq::error, noexcept kernel code re-checks
+// its preconditions with MIXQ_DASSERT in debug builds) and mixq/util/math.hpp
+// (round_up).
 #include <cstddef>
 #include <cstdint>
 
 #include "mixq/error.hpp"
+#include "mixq/util/math.hpp"
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
 #define MIXQ_KERNELS_X86 1
@@ -45,10 +47,6 @@ constexpr std::size_t res_overread_bytes = 64;
 /// Largest supported reduction depth taps * k_seg: with 8-bit codes the
 /// worst |acc| = 65536 * 255 * 128 = 2^31 - 2^24 still fits int32.
 constexpr std::int64_t max_k_total = 65536;
-
-inline constexpr std::int64_t round_up(std::int64_t x, std::int64_t m) {
-  return (x + m - 1) / m * m;
-}
 
 }  // namespace kernels
 }  // namespace mixq

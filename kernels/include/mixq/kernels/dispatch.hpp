@@ -20,7 +20,7 @@
 #include <cstring>
 #include <string>
 
-#include "common.hpp"
+#include "mixq/kernels/common.hpp"
 
 namespace mixq {
 namespace kernels {

@@ -20,7 +20,8 @@
 //   activation byte; callers allocate that padding (values are irrelevant).
 // - W: signed symmetric b_w-bit codes, given as int8 [N][taps][k_seg] and
 //   packed once by pack_weights() (pack.hpp) for one (b_w, b_a) pair and the
-//   kernel family the dispatcher picks (or pack_weights_for() a given one).
+//   kernel family the registry picks (registry.hpp, from kernels.inc; or
+//   pack_weights_for() a given one).
 // - Bounds: 2 <= b_w, b_a <= 8; taps*k_seg <= max_k_total (65536); the caller
 //   keeps |C + bias| < 2^31 (true for any bias with |bias| < 2^24).
 //
@@ -37,24 +38,25 @@
 // All entry points are noexcept and allocate nothing.
 #include <cstdint>
 
-#include "common.hpp"
-#include "dispatch.hpp"
-#include "pack.hpp"
-#include "problem.hpp"
-#include "requant.hpp"
-#include "ref/qgemm_ref.hpp"
+#include "mixq/kernels/common.hpp"
+#include "mixq/kernels/dispatch.hpp"
+#include "mixq/kernels/pack.hpp"
+#include "mixq/kernels/problem.hpp"
+#include "mixq/kernels/ref/qgemm_1x1c1__scalar.hpp"
+#include "mixq/kernels/registry.hpp"
+#include "mixq/kernels/requant.hpp"
 #if MIXQ_KERNELS_X86
-#include "x86_avx512vnni/qgemm_c4_vnni.hpp"
-#include "x86_avx512vnni/qgemm_lut_vbmi.hpp"
-#include "x86_avx2/qgemm_c4_acc16.hpp"
-#include "x86_avx2/qgemm_c4_madd16.hpp"
-#include "x86_avx2/qgemm_c4_maddubs.hpp"
+#include "mixq/kernels/x86_avx2/qgemm_4x16c4__avx2.hpp"
+#include "mixq/kernels/x86_avx2/qgemm_4x16c4__avx2_i16.hpp"
+#include "mixq/kernels/x86_avx2/qgemm_6x16c4__avx2_acc16.hpp"
+#include "mixq/kernels/x86_avx512vbmi/qgemm_16x16c16__avx512vbmi_lut.hpp"
+#include "mixq/kernels/x86_avx512vnni/qgemm_c4__avx512vnni.hpp"
 #endif
 #if MIXQ_KERNELS_ARM64
-#include "arm_neon/qgemm_c4_smlal.hpp"
+#include "mixq/kernels/arm_neon/qgemm_4x16c4__neon.hpp"
 #endif
 #if MIXQ_KERNELS_NEON_DOTPROD
-#include "arm_neon_dotprod/qgemm_c4_sdot.hpp"
+#include "mixq/kernels/arm_neon_dotprod/qgemm_8x8c4__neondot.hpp"
 #endif
 
 #ifdef _OPENMP
@@ -66,46 +68,34 @@ namespace kernels {
 
 namespace detail {
 
+#if MIXQ_KERNELS_X86
+/// The LUT16 family: its lookups when one tile's index vectors fit the stack
+/// buffer, else the 16x16 VNNI kernel on the c4 copy the pack keeps after
+/// the tables.
+inline void run_lut16(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
+                      std::int64_t m0, std::int64_t m1, std::int32_t n0, std::int32_t n1) noexcept {
+  if (pw.b_a == 2 && avx512vbmi::lut_index_fits<2>(pw)) {
+    avx512vbmi::qgemm_range_lut<2>(p, pw, ep, m0, m1, n0, n1);
+  } else if (pw.b_a == 3 && avx512vbmi::lut_index_fits<3>(pw)) {
+    avx512vbmi::qgemm_range_lut<3>(p, pw, ep, m0, m1, n0, n1);
+  } else {
+    const std::int8_t* c4 = reinterpret_cast<const std::int8_t*>(pw.data.data()) +
+                            lut_table_bytes(pw.n, pw.taps, pw.k_seg);
+    avx512vnni::qgemm_range_w<16, 1>(p, pw.taps, pw.kg, c4, ep, m0, m1, n0, n1);
+  }
+}
+#endif
+
+/// One case per family of kernels.inc: its run function.
 inline void run_kernel(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep,
                        std::int64_t m0, std::int64_t m1, std::int32_t n0,
                        std::int32_t n1) noexcept {
   switch (pw.kernel) {
-#if MIXQ_KERNELS_X86
-    case kernel_id::avx512vnni_12x32c4:
-      avx512vnni::qgemm_range<12, 2>(p, pw, ep, m0, m1, n0, n1);
-      break;
-    case kernel_id::avx512vnni_16x16c4:
-      avx512vnni::qgemm_range<16, 1>(p, pw, ep, m0, m1, n0, n1);
-      break;
-    case kernel_id::avx512vnni_8x32c4:
-      avx512vnni::qgemm_range<8, 2>(p, pw, ep, m0, m1, n0, n1);
-      break;
-    case kernel_id::avx512vbmi_lut_16x16c16:
-      if (pw.b_a == 2)
-        avx512vbmi::qgemm_lut<2>(p, pw, ep, m0, m1, n0, n1);
-      else
-        avx512vbmi::qgemm_lut<3>(p, pw, ep, m0, m1, n0, n1);
-      break;
-    case kernel_id::avx2_acc16_6x16c4:
-      avx2::qgemm_acc16_range<6, 2>(p, pw, ep, m0, m1, n0, n1);
-      break;
-    case kernel_id::avx2_maddubs_4x16c4:
-      avx2::qgemm_maddubs_range<4, 2>(p, pw, ep, m0, m1, n0, n1);
-      break;
-    case kernel_id::avx2_madd16_4x16c4:
-      avx2::qgemm_madd16_range<4, 2>(p, pw, ep, m0, m1, n0, n1);
-      break;
-#endif
-#if MIXQ_KERNELS_ARM64
-    case kernel_id::neon_smlal_4x16c4:
-      neon::qgemm_range<4>(p, pw, ep, m0, m1, n0, n1);
-      break;
-#endif
-#if MIXQ_KERNELS_NEON_DOTPROD
-    case kernel_id::neondot_8x8c4:
-      neon_dotprod::qgemm_range<8>(p, pw, ep, m0, m1, n0, n1);
-      break;
-#endif
+#define MIXQ_QGEMM_KERNEL(id, isa_, arch, mr, nr, kr, vbmi, layout, tapsub, rank, ok, prefer, ...) \
+  case kernel_id::id:                                                                              \
+    __VA_ARGS__(p, pw, ep, m0, m1, n0, n1);                                                        \
+    break;
+#include "mixq/kernels/kernels.inc"
     default:
       ref::qgemm_range(p, pw, ep, m0, m1, n0, n1);
       break;
@@ -128,7 +118,7 @@ inline void qgemm_tile(const qgemm_problem& p, const packed_weights& pw, const e
 
 /// The whole problem on the calling thread.
 inline void qgemm(const qgemm_problem& p, const packed_weights& pw, const epilogue& ep) noexcept {
-  detail::record_kernel(pw.name.data());
+  detail::record_kernel(pw.name.data());  // also for an empty problem
   qgemm_tile(p, pw, ep, 0, p.m, 0, pw.n);
 }
 

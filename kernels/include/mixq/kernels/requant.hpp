@@ -25,7 +25,7 @@
 #include <cstdint>
 #include <utility>
 
-#include "common.hpp"
+#include "mixq/kernels/common.hpp"
 
 namespace mixq {
 namespace kernels {
@@ -104,6 +104,29 @@ struct epilogue {
   const std::int64_t* res_pix_off = nullptr;  ///< [M]
   const std::int32_t* res_qm = nullptr;       ///< [N]
 };
+
+/// The per-channel requantization parameters of one layer (conv, linear, the
+/// reference conv), without outputs: bias, multipliers and shifts per output
+/// channel, the output zero point and clamp.
+struct requant_params {
+  const std::int32_t* bias = nullptr;    ///< [N] or nullptr (= 0)
+  const std::int32_t* qm = nullptr;      ///< [N] (u8 outputs)
+  const std::int32_t* rshift = nullptr;  ///< [N] (u8 outputs)
+  std::int32_t zp = 0, lo = 0, hi = 255;
+};
+
+/// The kernel epilogue of rq (bias and requantization; the caller adds the
+/// output pointers).
+inline epilogue requant_epilogue(const requant_params& rq) noexcept {
+  epilogue ep;
+  ep.bias = rq.bias;
+  ep.qm = rq.qm;
+  ep.rshift = rq.rshift;
+  ep.zp_out = rq.zp;
+  ep.lo = rq.lo;
+  ep.hi = rq.hi;
+  return ep;
+}
 
 /// Scalar requantization of one value (the definition every SIMD path matches).
 inline std::uint8_t requant_one(std::int32_t acc_plus_bias, std::int32_t qm, std::int32_t rshift,

@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "../requant.hpp"
+#include "mixq/kernels/requant.hpp"
 
 namespace mixq {
 namespace kernels {

@@ -9,8 +9,8 @@
 // [taps][kg][nr][4]. |128 * sum| <= 128 * 65536 * 128 = 2^30.
 #include <cstdint>
 
-#include "../pack.hpp"
-#include "../problem.hpp"
+#include "mixq/kernels/pack.hpp"
+#include "mixq/kernels/problem.hpp"
 
 namespace mixq {
 namespace kernels {

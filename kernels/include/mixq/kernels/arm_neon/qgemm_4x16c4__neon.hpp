@@ -23,11 +23,11 @@
 #include <cstdint>
 #include <cstring>
 
-#include "../pack.hpp"
-#include "../problem.hpp"
-#include "../requant.hpp"
-#include "epilogue_neon.hpp"
-#include "flip_correction.hpp"
+#include "mixq/kernels/pack.hpp"
+#include "mixq/kernels/problem.hpp"
+#include "mixq/kernels/requant.hpp"
+#include "mixq/kernels/arm_neon/epilogue_neon.hpp"
+#include "mixq/kernels/arm_neon/flip_correction.hpp"
 
 namespace mixq {
 namespace kernels {

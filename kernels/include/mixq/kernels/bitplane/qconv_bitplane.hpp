@@ -1,5 +1,5 @@
 #pragma once
-// Convolutions on bit-plane index activations (bitplane.hpp) with the LUT6
+// Convolutions on bit-plane index activations (format.hpp) with the LUT6
 // family: 3x3 (pad 1, stride 1 or 2) and 1x1 (stride 1 or 2), b_a in {2, 3},
 // b_w <= 4. The input AND the output are group-planar padded planes, so a
 // chain of such layers never converts: each layer's epilogue writes the next
@@ -17,7 +17,7 @@
 // neighbouring byte (readable thanks to the lead and the halo rows) and the
 // kernel zeroes that lane, exactly as if it had read the halo.
 //
-// Implicit GEMM as in qconv.hpp: output pixel m = (i, oy, ox) reads tap
+// Implicit GEMM as in conv/qconv.hpp: output pixel m = (i, oy, ox) reads tap
 // (dy, dx) at plane offset i*img + (oy*s + dy)*w + ox*s + dx - 1 (3x3) or
 // i*img + (oy*s + 1)*w + ox*s (1x1); lanes are output pixels. Work items
 // are chunks of whole output rows (bitplane_conv_chunk), each one kernel call
@@ -30,25 +30,28 @@
 // (bitplane_conv_residual: identity or ResNet option A) is added inside the
 // rounding by the threshold epilogue.
 #include <cstdint>
-#include <stdexcept>
-#include <string>
 #include <vector>
 
-#include "../qgemm_bitplane.hpp"
-#include "qconv.hpp"
+#include "mixq/kernels/bitplane/qgemm_bitplane.hpp"
+#include "mixq/kernels/conv/conv_types.hpp"
+#include "mixq/kernels/requant.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace mixq {
 namespace kernels {
 
 /// Strides of a plane image (see the header comment).
-struct bitplane_layout_t {
+struct bitplane_image_layout {
   std::int64_t lead = 64, hp = 0, w = 0, group_stride = 0, img_stride = 0;
   std::int32_t groups = 0;
 };
 
-inline bitplane_layout_t bitplane_layout(std::int64_t h, std::int64_t w, std::int64_t c,
-                                         int b) noexcept {
-  bitplane_layout_t l;
+inline bitplane_image_layout bitplane_layout(std::int64_t h, std::int64_t w, std::int64_t c,
+                                             int b) noexcept {
+  bitplane_image_layout l;
   l.hp = h + 2;
   l.w = w;
   l.groups = bitplane_groups(static_cast<std::int32_t>(c), b);
@@ -58,7 +61,7 @@ inline bitplane_layout_t bitplane_layout(std::int64_t h, std::int64_t w, std::in
 }
 
 /// Byte offset of pixel (i, y, x), group 0 (add g * group_stride for group g).
-inline std::int64_t bitplane_pixel(const bitplane_layout_t& l, std::int64_t i, std::int64_t y,
+inline std::int64_t bitplane_pixel(const bitplane_image_layout& l, std::int64_t i, std::int64_t y,
                                    std::int64_t x) noexcept {
   return l.lead + i * l.img_stride + (y + 1) * l.w + x;
 }
@@ -67,7 +70,7 @@ inline std::int64_t bitplane_pixel(const bitplane_layout_t& l, std::int64_t i, s
 /// planes of a [batch][h][w][c] map of b-bit codes.
 inline std::int64_t bitplane_image_bytes(std::int64_t batch, std::int64_t h, std::int64_t w,
                                          std::int64_t c, int b) noexcept {
-  const bitplane_layout_t l = bitplane_layout(h, w, c, b);
+  const bitplane_image_layout l = bitplane_layout(h, w, c, b);
   return l.lead + batch * l.img_stride + static_cast<std::int64_t>(bitplane_overread_bytes);
 }
 
@@ -76,7 +79,7 @@ inline std::int64_t bitplane_image_bytes(std::int64_t batch, std::int64_t h, std
 inline void bitplane_planes_from_nhwc(const std::uint8_t* codes, std::int64_t batch, std::int64_t h,
                                       std::int64_t w, std::int32_t c, int b,
                                       std::uint8_t* planes) noexcept {
-  const bitplane_layout_t l = bitplane_layout(h, w, c, b);
+  const bitplane_image_layout l = bitplane_layout(h, w, c, b);
   for (std::int64_t i = 0; i < batch; ++i)  // the interior rows of an image are contiguous
     bitplane_from_codes(codes + i * h * w * c, h * w, c, c, b, planes + bitplane_pixel(l, i, 0, 0),
                         l.group_stride);
@@ -114,20 +117,19 @@ struct qconv_bitplane_weights {
   int kernel = 3;
 };
 
-/// Packs w[C_out][K][K][C_in] (b_w-bit codes) for b_a-bit plane activations.
-/// Throws std::invalid_argument on an unsupported pair (bitplane_supports),
-/// bad codes or a bad geometry.
+/// Packs w[C_out][K][K][C_in] (b_w-bit codes) for b_a-bit plane activations
+/// and the bit-plane family of `level` (pack_bitplane_weights). Throws
+/// mixq::error on an unsupported pair (bitplane_supports), bad codes or a bad
+/// geometry.
 inline qconv_bitplane_weights qconv_bitplane_pack(const conv_geometry& g, const std::int8_t* w,
-                                                  int b_w, int b_a) {
-  if (g.kernel != 1 && g.kernel != 3)
-    throw std::invalid_argument("qconv_bitplane_pack: kernel must be 1 or 3, got " +
-                                std::to_string(g.kernel));
-  if (g.stride != 1 && g.stride != 2)
-    throw std::invalid_argument("qconv_bitplane_pack: stride must be 1 or 2, got " +
-                                std::to_string(g.stride));
+                                                  int b_w, int b_a, isa level = isa::automatic) {
+  MIXQ_CHECK(g.kernel == 1 || g.kernel == 3, "qconv_bitplane_pack: kernel must be 1 or 3, got ",
+             g.kernel);
+  MIXQ_CHECK(g.stride == 1 || g.stride == 2, "qconv_bitplane_pack: stride must be 1 or 2, got ",
+             g.stride);
   qconv_bitplane_weights q;
   q.pw = pack_bitplane_weights(w, static_cast<std::int32_t>(g.c_out), g.kernel * g.kernel,
-                               static_cast<std::int32_t>(g.c_in), b_w, b_a);
+                               static_cast<std::int32_t>(g.c_in), b_w, b_a, level);
   q.c_in = g.c_in;
   q.c_out = g.c_out;
   q.kernel = g.kernel;
@@ -152,7 +154,7 @@ struct bitplane_conv_residual {
 /// per layer; rq.qm must be >= 0): [c_out][hi - lo], or with a residual
 /// [c_out][2^res->bits][hi - lo].
 inline std::vector<std::int64_t> qconv_bitplane_thresholds(
-    const conv_requant& rq, std::int64_t c_out, const bitplane_conv_residual* res = nullptr) {
+    const requant_params& rq, std::int64_t c_out, const bitplane_conv_residual* res = nullptr) {
   epilogue ep = requant_epilogue(rq);
   const int rb = res ? res->bits : 0;
   if (res) ep.res_qm = res->res_qm;
@@ -169,16 +171,16 @@ inline std::vector<std::int64_t> qconv_bitplane_thresholds(
 /// Preconditions (debug-checked): wts packed for g; thr from
 /// qconv_bitplane_thresholds(rq, C_out) unless raw.
 inline void qconv2d_bitplane(const conv_geometry& g, const qconv_bitplane_weights& wts,
-                             const std::uint8_t* in, const conv_requant& rq,
+                             const std::uint8_t* in, const requant_params& rq,
                              const std::int64_t* thr, int b_out, std::uint8_t* out,
                              std::int32_t* raw = nullptr,
                              const bitplane_conv_residual* res = nullptr) noexcept {
   MIXQ_DASSERT(wts.c_in == g.c_in && wts.c_out == g.c_out && wts.kernel == g.kernel);
   MIXQ_DASSERT(raw || (thr && out && rq.hi < (1 << b_out)));
-  const bitplane_layout_t li = bitplane_layout(g.h, g.w, g.c_in, wts.pw.b_a);
-  const bitplane_layout_t lo = bitplane_layout(g.out_h(), g.out_w(), g.c_out, b_out);
-  const bitplane_layout_t lr =
-      res ? bitplane_layout(res->h, res->w, res->c, res->bits) : bitplane_layout_t{};
+  const bitplane_image_layout li = bitplane_layout(g.h, g.w, g.c_in, wts.pw.b_a);
+  const bitplane_image_layout lo = bitplane_layout(g.out_h(), g.out_w(), g.c_out, b_out);
+  const bitplane_image_layout lr =
+      res ? bitplane_layout(res->h, res->w, res->c, res->bits) : bitplane_image_layout{};
   const std::int64_t oh = g.out_h(), ow = g.out_w(), per_img = oh * ow, P = g.batch * per_img;
   const std::int64_t s = g.stride, base = li.lead + (g.kernel == 1 ? li.w : 0);
   std::int64_t tap_off[9] = {};

@@ -44,12 +44,10 @@
 //   taps = K*K, k_seg = C_in, tap_off[dy*K+dx] = (dy*Wp + dx)*C_in,
 //   pix_off(i, oy, ox) = i*(H+2)*Wp*C_in + (oy*S*Wp + ox*S)*C_in
 //   (+ (Wp + 1)*C_in for 1x1, which skips the halo), Wp = W + 2.
-//   Small C_in (the 3-channel first layer) can instead use a per-chunk packed
-//   copy of the 3x3xC_in patch (27 bytes for RGB, rows padded to a multiple
-//   of 4) and one tap of k_seg = 9*C_in; pick with conv_small_c. Measured on
-//   Zen 4 (3->16 @ 32x32, W8A8, 1 thread): AVX-512 VNNI taps 102-107 GOP/s,
-//   packed 90-94; AVX2 equal within noise (51-53). The copy costs more than
-//   the 9 -> 7 k-groups save, so automatic = taps.
+//   The 3-channel first layer runs the same 9 taps of k_seg = 3: a packed
+//   copy of each pixel's 27-byte patch as one tap (7 k-groups instead of 9)
+//   measured slower on Zen 4 (AVX-512 VNNI 90-94 vs 102-107 GOP/s, W8A8,
+//   3->16 @ 32x32, 1 thread), the copy costing more than it saves.
 //
 // ## Border taps
 //   Where it saves >= 6 % of the taps (16x16 and smaller maps), a 3x3 conv
@@ -71,9 +69,10 @@
 //   |acc| <= 9*C_in*(2^b_a - 1)*2^(b_w-1) <= 9*C_in*32640 (< 2^31 for
 //   C_in <= 7300); the caller keeps |acc + bias| < 2^31 (qgemm.hpp).
 #include <cstdint>
-#include <cstring>
 
-#include "../qgemm.hpp"
+#include "mixq/kernels/conv/conv_types.hpp"
+#include "mixq/kernels/qgemm.hpp"
+#include "mixq/kernels/requant.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -82,120 +81,47 @@
 namespace mixq {
 namespace kernels {
 
-struct conv_geometry {
-  std::int64_t batch = 1, h = 1, w = 1, c_in = 1, c_out = 1;
-  int kernel = 3;  ///< 1 or 3
-  int stride = 1;  ///< 1 or 2
-  int pad() const noexcept { return kernel / 2; }
-  std::int64_t out_h() const noexcept { return (h + 2 * pad() - kernel) / stride + 1; }
-  std::int64_t out_w() const noexcept { return (w + 2 * pad() - kernel) / stride + 1; }
-  std::int64_t pixels_out() const noexcept { return batch * out_h() * out_w(); }
-  std::int64_t macs() const noexcept { return pixels_out() * c_out * c_in * kernel * kernel; }
-};
-
 /// Bytes the caller allocates for the padded input (image + halo + over-read).
 inline std::int64_t qconv_input_bytes(const conv_geometry& g) noexcept {
   return g.batch * (g.h + 2) * (g.w + 2) * g.c_in + std::int64_t(a_overread_bytes);
 }
 
-/// How a 3x3 conv addresses its K dimension.
-enum class conv_small_c : int {
-  automatic = 0,  ///< taps (measured faster, see below and docs/kernels_bench.md)
-  taps = 1,       ///< 9 taps of k_seg = C_in straight from the padded input
-  packed = 2,     ///< one tap of k_seg = 9*C_in from a per-chunk packed copy
-};
-
-/// Packed weights plus the addressing mode they were packed for.
+/// Packed weights of one conv layer.
 struct qconv_weights {
   packed_weights pw;
-  bool packed_patch = false;
-  /// Skip the taps of border pixels that fall on the zero halo (3x3 taps
-  /// mode, u8 output, families with kernel_supports_tap_subset). Exact: the
-  /// halo holds code 0. Off = every pixel sums all 9 taps (benchmarks).
+  /// Skip the taps of border pixels that fall on the zero halo (3x3, u8
+  /// output, families with kernel_supports_tap_subset). Exact: the halo holds
+  /// code 0. Off = every pixel sums all 9 taps (benchmarks).
   bool skip_border_taps = true;
   std::int64_t c_in = 0, c_out = 0;
   int kernel = 3;
 };
 
-/// Largest patch (9*C_in) the packed mode accepts.
-constexpr std::int64_t qconv_max_packed_patch = 63;  // 9*C_in, i.e. C_in <= 7
-
 /// Packs w[C_out][K][K][C_in] (int8 b_w-bit codes) for b_a-bit activations,
 /// for one given kernel family (benchmarks, tests); see qconv_pack.
-/// Throws std::invalid_argument (from pack_weights_for) when the family is not
-/// exact for (b_w, b_a) or the codes are out of range.
+/// Throws mixq::error (from pack_weights_for) when the family is not exact
+/// for (b_w, b_a) or the codes are out of range.
 inline qconv_weights qconv_pack_for(kernel_id id, const conv_geometry& g, const std::int8_t* w,
-                                    int b_w, int b_a, conv_small_c mode = conv_small_c::automatic) {
+                                    int b_w, int b_a) {
   qconv_weights q;
   q.c_in = g.c_in;
   q.c_out = g.c_out;
   q.kernel = g.kernel;
-  const std::int64_t patch = 9 * g.c_in;
-  q.packed_patch = g.kernel == 3 && patch <= qconv_max_packed_patch && mode == conv_small_c::packed;
-  const auto n = static_cast<std::int32_t>(g.c_out);
-  if (q.packed_patch)
-    q.pw = pack_weights_for(id, w, n, 1, static_cast<std::int32_t>(patch), b_w, b_a);
-  else
-    q.pw = pack_weights_for(id, w, n, g.kernel * g.kernel, static_cast<std::int32_t>(g.c_in), b_w,
-                            b_a);
+  q.pw = pack_weights_for(id, w, static_cast<std::int32_t>(g.c_out), g.kernel * g.kernel,
+                          static_cast<std::int32_t>(g.c_in), b_w, b_a);
   return q;
 }
 
 /// Packs w[C_out][K][K][C_in] (int8 b_w-bit codes) for b_a-bit activations,
 /// for the kernel the dispatcher picks on `level` (default: active_isa(),
 /// i.e. CPUID clamped by MIXQ_ISA / set_isa()).
-/// Throws std::invalid_argument (from pack_weights) on bad codes/bits.
+/// Throws mixq::error (from pack_weights) on bad codes/bits.
 inline qconv_weights qconv_pack(const conv_geometry& g, const std::int8_t* w, int b_w, int b_a,
-                                isa level = isa::automatic,
-                                conv_small_c mode = conv_small_c::automatic) {
+                                isa level = isa::automatic) {
   const isa l = level == isa::automatic ? active_isa()
                                         : clamp_isa(::mixq::kernels::detail::state().caps, level);
   return qconv_pack_for(choose_kernel(l, b_w, b_a, static_cast<std::int32_t>(g.c_out)), g, w, b_w,
-                        b_a, mode);
-}
-
-struct conv_requant {
-  const std::int32_t* bias = nullptr;  ///< [C_out] or nullptr
-  const std::int32_t* qm = nullptr;    ///< [C_out]
-  const std::int32_t* rshift = nullptr;
-  std::int32_t zp = 0, lo = 0, hi = 255;
-};
-
-/// The kernel epilogue of conv_requant (bias and requantization; the caller
-/// adds the output pointers).
-inline epilogue requant_epilogue(const conv_requant& rq) noexcept {
-  epilogue ep;
-  ep.bias = rq.bias;
-  ep.qm = rq.qm;
-  ep.rshift = rq.rshift;
-  ep.zp_out = rq.zp;
-  ep.lo = rq.lo;
-  ep.hi = rq.hi;
-  return ep;
-}
-
-struct conv_output {
-  std::uint8_t* data = nullptr;  ///< pixel (0, 0) of image 0
-  std::int64_t img_stride = 0, row_stride = 0;
-};
-
-struct conv_residual {
-  const std::uint8_t* data = nullptr;  ///< nullptr = no residual
-  std::int64_t img_stride = 0, row_stride = 0, pix_stride = 0;
-  int stride = 1;                        ///< RS
-  std::int64_t ch_lo = 0;                ///< output channel of residual channel 0
-  const std::int32_t* res_qm = nullptr;  ///< [C_out], 0 outside the residual's channels
-};
-
-/// Dense output strides for an unpadded [batch][OH][OW][C_out] tensor.
-inline conv_output dense_output(const conv_geometry& g, std::uint8_t* data) noexcept {
-  return {data, g.out_h() * g.out_w() * g.c_out, g.out_w() * g.c_out};
-}
-
-/// Output written into the interior of a padded [batch][OH+2][OW+2][C_out] buffer.
-inline conv_output padded_output(const conv_geometry& g, std::uint8_t* padded_base) noexcept {
-  const std::int64_t wp = g.out_w() + 2;
-  return {padded_base + (wp + 1) * g.c_out, (g.out_h() + 2) * wp * g.c_out, wp * g.c_out};
+                        b_a);
 }
 
 namespace detail {
@@ -276,7 +202,7 @@ struct border_taps {
 /// Preconditions (checked in debug builds): wts was packed by qconv_pack for
 /// this geometry; in holds qconv_input_bytes(g) readable bytes.
 inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std::uint8_t* in,
-                    const conv_requant& rq, const conv_residual* res, const conv_output& out,
+                    const requant_params& rq, const conv_residual* res, const conv_output& out,
                     std::int32_t* raw = nullptr) noexcept {
   MIXQ_DASSERT(wts.c_in == g.c_in && wts.c_out == g.c_out && wts.kernel == g.kernel);
   MIXQ_DASSERT(g.kernel == 1 || g.kernel == 3);
@@ -288,8 +214,6 @@ inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std:
   std::int64_t tap_off[9] = {};
   for (int dy = 0; dy < g.kernel; ++dy)
     for (int dx = 0; dx < g.kernel; ++dx) tap_off[dy * g.kernel + dx] = (dy * wp + dx) * C;
-  const std::int64_t patch = 9 * C, patch_ld = round_up(patch, 4);
-  const bool packed = wts.packed_patch;
   const conv_residual* r = (res && res->data) ? res : nullptr;
   const detail::border_taps bt(tap_off);
 
@@ -300,7 +224,7 @@ inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std:
   const std::int64_t chunk = detail::conv_chunk(P, per_img, ow, threads);
   // Border-tap skipping needs chunks of whole output rows (conv_chunk gives
   // them unless a row alone exceeds conv_chunk_max pixels).
-  const bool skip = g.kernel == 3 && !packed && !raw && wts.skip_border_taps &&
+  const bool skip = g.kernel == 3 && !raw && wts.skip_border_taps &&
                     kernel_supports_tap_subset(wts.pw.kernel) && chunk % ow == 0 &&
                     detail::border_saving(g) >= detail::conv_skip_min_saving;
   const std::int64_t nchunks = (P + chunk - 1) / chunk;
@@ -322,8 +246,6 @@ inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std:
         nsplit == 1 ? wts.pw.n : (n0 + wts.pw.nr < wts.pw.n ? n0 + wts.pw.nr : wts.pw.n);
     std::int64_t pix[detail::conv_chunk_max], opix[detail::conv_chunk_max],
         rpix[detail::conv_chunk_max];
-    alignas(64) std::uint8_t
-        patch_buf[detail::conv_chunk_max * qconv_max_packed_patch + 64 + a_overread_bytes];
     const std::int64_t p0 = ci * chunk, cnt = (P - p0 < chunk) ? P - p0 : chunk;
     // Offsets run by run: inside an output row they advance by a constant
     // step, so the inner loops are plain strided fills. emit(j, i, oy, ox, len)
@@ -395,31 +317,8 @@ inline void qconv2d(const conv_geometry& g, const qconv_weights& wts, const std:
     }
     qgemm_problem prob;
     prob.m = cnt;
-    if (packed) {
-      // per-chunk patch copy: row j = the 3x3xC window of pixel j. Each of the
-      // 3 window rows is 3*C <= 21 contiguous input bytes, copied as one fixed
-      // 32-byte move (two SSE moves) in ascending order: the bytes past 3*C
-      // spill into the next row / next pixel, which are written afterwards,
-      // and into row j's K padding (bytes patch..patch_ld-1, which only meet
-      // zero weights). Source over-read: < 32 bytes past the last window,
-      // inside the caller's a_overread_bytes.
-      std::uint8_t* pb = patch_buf;
-      const std::int64_t row_bytes = 3 * C;
-      for (std::int64_t j = 0; j < cnt; ++j) {
-        std::uint8_t* dst = pb + j * patch_ld;
-        const std::uint8_t* src = in + pix[j];
-        std::memcpy(dst, src, 32);
-        std::memcpy(dst + row_bytes, src + wp * C, 32);
-        std::memcpy(dst + 2 * row_bytes, src + 2 * wp * C, 32);
-        pix[j] = j * patch_ld;
-      }
-      std::memset(pb + cnt * patch_ld, 0, a_overread_bytes);
-      prob.a = pb;
-      prob.tap_off = nullptr;
-    } else {
-      prob.a = in;
-      prob.tap_off = tap_off;
-    }
+    prob.a = in;
+    prob.tap_off = tap_off;
     prob.pix_off = pix;
     epilogue ep;
     ep.bias = rq.bias;

@@ -23,47 +23,53 @@
 // Overflow: the int64 sum cannot overflow (|acc| <= 9 * C_in * 255 * 128);
 // qconv_ref_acc returns the exact value and the caller checks that it fits
 // the fast path's int32 (|acc + bias| < 2^31), as requant_one assumes.
-// This file shares nothing with the fast path except requant_one.
+// This file shares nothing with the fast path except requant_one and the
+// plain parameter structs (conv_geometry, requant_params); it computes the
+// output size and every address itself.
 #include <cstdint>
 
-#include "../requant.hpp"
+#include "mixq/kernels/conv/conv_types.hpp"
+#include "mixq/kernels/requant.hpp"
 
 namespace mixq {
 namespace kernels {
 namespace ref {
 
+/// The reference's view of a conv layer: its geometry g, an explicit pad
+/// (kernel / 2 for a conv_geometry) and the value read outside the image.
 struct conv_ref_shape {
-  std::int64_t batch = 1, h = 1, w = 1, c_in = 1, c_out = 1;
-  int kernel = 3;  // 1 or 3
-  int stride = 1;  // 1 or 2
-  int pad = 1;     // kernel / 2
+  conv_geometry g;
+  int pad = 1;
   int pad_value = 0;
-  std::int64_t out_h() const { return (h + 2 * pad - kernel) / stride + 1; }
-  std::int64_t out_w() const { return (w + 2 * pad - kernel) / stride + 1; }
+  conv_ref_shape() = default;
+  explicit conv_ref_shape(const conv_geometry& geo, int pad_value_ = 0) noexcept
+      : g(geo), pad(geo.kernel / 2), pad_value(pad_value_) {}
+  std::int64_t out_h() const { return (g.h + 2 * pad - g.kernel) / g.stride + 1; }
+  std::int64_t out_w() const { return (g.w + 2 * pad - g.kernel) / g.stride + 1; }
 };
 
 /// acc[((i*OH + oy)*OW + ox)*C_out + n], exact int64, bias not added.
 inline void qconv_ref_acc(const conv_ref_shape& s, const std::uint8_t* x, const std::int8_t* w,
                           std::int64_t* acc) noexcept {
   const std::int64_t oh = s.out_h(), ow = s.out_w();
-  for (std::int64_t i = 0; i < s.batch; ++i)
+  for (std::int64_t i = 0; i < s.g.batch; ++i)
     for (std::int64_t oy = 0; oy < oh; ++oy)
       for (std::int64_t ox = 0; ox < ow; ++ox)
-        for (std::int64_t n = 0; n < s.c_out; ++n) {
+        for (std::int64_t n = 0; n < s.g.c_out; ++n) {
           std::int64_t sum = 0;
-          for (int dy = 0; dy < s.kernel; ++dy)
-            for (int dx = 0; dx < s.kernel; ++dx) {
-              const std::int64_t iy = oy * s.stride + dy - s.pad;
-              const std::int64_t ix = ox * s.stride + dx - s.pad;
-              const bool inside = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w;
-              for (std::int64_t c = 0; c < s.c_in; ++c) {
+          for (int dy = 0; dy < s.g.kernel; ++dy)
+            for (int dx = 0; dx < s.g.kernel; ++dx) {
+              const std::int64_t iy = oy * s.g.stride + dy - s.pad;
+              const std::int64_t ix = ox * s.g.stride + dx - s.pad;
+              const bool inside = iy >= 0 && iy < s.g.h && ix >= 0 && ix < s.g.w;
+              for (std::int64_t c = 0; c < s.g.c_in; ++c) {
                 const std::int64_t a =
-                    inside ? x[((i * s.h + iy) * s.w + ix) * s.c_in + c] : s.pad_value;
-                const std::int64_t wv = w[((n * s.kernel + dy) * s.kernel + dx) * s.c_in + c];
+                    inside ? x[((i * s.g.h + iy) * s.g.w + ix) * s.g.c_in + c] : s.pad_value;
+                const std::int64_t wv = w[((n * s.g.kernel + dy) * s.g.kernel + dx) * s.g.c_in + c];
                 sum += a * wv;
               }
             }
-          acc[((i * oh + oy) * ow + ox) * s.c_out + n] = sum;
+          acc[((i * oh + oy) * ow + ox) * s.g.c_out + n] = sum;
         }
 }
 
@@ -76,23 +82,16 @@ struct conv_ref_residual {
   const std::int32_t* res_qm = nullptr;  ///< [C_out]
 };
 
-struct conv_ref_requant {
-  const std::int32_t* bias = nullptr;  ///< [C_out] or nullptr
-  const std::int32_t* qm = nullptr;    ///< [C_out]
-  const std::int32_t* rshift = nullptr;
-  std::int32_t zp = 0, lo = 0, hi = 255;
-};
-
 /// out[((i*OH + oy)*OW + ox)*C_out + n] (unpadded NHWC uint8) from acc.
 inline void qconv_ref_requantize(const conv_ref_shape& s, const std::int64_t* acc,
-                                 const conv_ref_requant& q, const conv_ref_residual& r,
+                                 const requant_params& q, const conv_ref_residual& r,
                                  std::uint8_t* out) noexcept {
   const std::int64_t oh = s.out_h(), ow = s.out_w();
-  for (std::int64_t i = 0; i < s.batch; ++i)
+  for (std::int64_t i = 0; i < s.g.batch; ++i)
     for (std::int64_t oy = 0; oy < oh; ++oy)
       for (std::int64_t ox = 0; ox < ow; ++ox)
-        for (std::int64_t n = 0; n < s.c_out; ++n) {
-          const std::int64_t idx = ((i * oh + oy) * ow + ox) * s.c_out + n;
+        for (std::int64_t n = 0; n < s.g.c_out; ++n) {
+          const std::int64_t idx = ((i * oh + oy) * ow + ox) * s.g.c_out + n;
           const std::int64_t v = acc[idx] + (q.bias ? q.bias[n] : 0);
           std::int32_t code = 0, rqm = 0;
           if (r.res) {

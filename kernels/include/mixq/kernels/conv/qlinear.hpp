@@ -17,21 +17,15 @@
 // ref::qlinear is the scalar int64 twin (direct loops, only requant_one shared).
 #include <cstdint>
 
-#include "../qgemm.hpp"
+#include "mixq/kernels/qgemm.hpp"
+#include "mixq/kernels/requant.hpp"
 
 namespace mixq {
 namespace kernels {
 
-struct linear_requant {
-  const std::int32_t* bias = nullptr;  ///< [N] or nullptr
-  const std::int32_t* qm = nullptr;    ///< [N] (u8 mode)
-  const std::int32_t* rshift = nullptr;
-  std::int32_t zp = 0, lo = 0, hi = 255;
-};
-
 /// Exactly one of logits (int32) and out (uint8) is used; logits wins.
 inline void qlinear(const std::uint8_t* x, std::int64_t batch, std::int64_t ld_x,
-                    const packed_weights& pw, const linear_requant& rq, std::int32_t* logits,
+                    const packed_weights& pw, const requant_params& rq, std::int32_t* logits,
                     std::uint8_t* out, std::int64_t ld_out) noexcept {
   MIXQ_DASSERT(pw.taps == 1);
   constexpr std::int64_t chunk = 240;
@@ -57,11 +51,7 @@ inline void qlinear(const std::uint8_t* x, std::int64_t batch, std::int64_t ld_x
       ep.out_i32 = logits + r0 * ld_out;
       ep.ld_i32 = ld_out;
     } else {
-      ep.qm = rq.qm;
-      ep.rshift = rq.rshift;
-      ep.zp_out = rq.zp;
-      ep.lo = rq.lo;
-      ep.hi = rq.hi;
+      ep = requant_epilogue(rq);
       ep.out = out;
       ep.out_pix_off = opix;
     }
@@ -74,7 +64,7 @@ namespace ref {
 /// Scalar twin: w is the unpacked int8 [N][K] matrix.
 inline void qlinear(const std::uint8_t* x, std::int64_t batch, std::int64_t ld_x,
                     const std::int8_t* w, std::int64_t n_out, std::int64_t k,
-                    const linear_requant& rq, std::int32_t* logits, std::uint8_t* out,
+                    const requant_params& rq, std::int32_t* logits, std::uint8_t* out,
                     std::int64_t ld_out) noexcept {
   for (std::int64_t i = 0; i < batch; ++i)
     for (std::int64_t n = 0; n < n_out; ++n) {

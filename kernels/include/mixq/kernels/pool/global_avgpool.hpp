@@ -19,7 +19,7 @@
 // ref::global_avgpool_u8 is the scalar int64 twin, sharing only requant_one.
 #include <cstdint>
 
-#include "../requant.hpp"
+#include "mixq/kernels/requant.hpp"
 
 namespace mixq {
 namespace kernels {

@@ -5,13 +5,13 @@
 //
 // accumulated in int64 (then narrowed to int32, which the K bound guarantees
 // is exact), followed by the scalar epilogue of requant.hpp. Weights are the
-// verbatim int8 codes [N][taps][k_seg] (kernel scalar_ref). Reads no byte
+// verbatim int8 codes [N][taps][k_seg] (kernel scalar_1x1c1). Reads no byte
 // outside the addressed activations (no over-read).
 #include <cstdint>
 
-#include "../pack.hpp"
-#include "../requant.hpp"
-#include "../problem.hpp"
+#include "mixq/kernels/pack.hpp"
+#include "mixq/kernels/requant.hpp"
+#include "mixq/kernels/problem.hpp"
 
 namespace mixq {
 namespace kernels {

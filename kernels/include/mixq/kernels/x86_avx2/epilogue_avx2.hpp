@@ -10,10 +10,8 @@
 
 #include <cstdint>
 
-#include "../requant.hpp"
-
-#define MIXQ_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#define MIXQ_INLINE_AVX2 __attribute__((always_inline, target("avx2,fma")))
+#include "mixq/kernels/requant.hpp"
+#include "mixq/kernels/x86_target.hpp"
 
 namespace mixq {
 namespace kernels {

@@ -19,9 +19,10 @@
 #include <cstdint>
 #include <cstring>
 
-#include "../pack.hpp"
-#include "../problem.hpp"
-#include "epilogue_avx2.hpp"
+#include "mixq/kernels/pack.hpp"
+#include "mixq/kernels/problem.hpp"
+#include "mixq/kernels/x86_avx2/epilogue_avx2.hpp"
+#include "mixq/kernels/x86_target.hpp"
 
 namespace mixq {
 namespace kernels {
@@ -29,9 +30,9 @@ namespace detail {
 namespace avx2 {
 
 template <int MR, int NV>
-MIXQ_TARGET_AVX2 void qgemm_maddubs_range(const qgemm_problem& p, const packed_weights& pw,
-                                          const epilogue& ep, std::int64_t m0, std::int64_t m1,
-                                          std::int32_t n0, std::int32_t n1) noexcept {
+MIXQ_TARGET_AVX2 void qgemm_range(const qgemm_problem& p, const packed_weights& pw,
+                                  const epilogue& ep, std::int64_t m0, std::int64_t m1,
+                                  std::int32_t n0, std::int32_t n1) noexcept {
   constexpr int NR = 8 * NV;
   MIXQ_DASSERT(pw.nr == NR && n0 % NR == 0);
   MIXQ_DASSERT(acc16_widen_every(pw.b_w, pw.b_a) >= 1);

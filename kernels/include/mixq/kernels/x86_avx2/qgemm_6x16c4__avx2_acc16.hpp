@@ -7,7 +7,7 @@
 // k-groups, then widened with vpmaddwd(acc16, 1) + vpaddd into int32 and
 // reset. T = acc16_widen_every(b_w, b_a) = floor(32767 / (2 (2^b_a - 1) 2^(b_w-1)))
 // bounds |sum of T results| <= T * 2 (2^b_a - 1) 2^(b_w-1) <= 32767, so the
-// int16 sums are exact (shared kernels.md section 4.3; W4A4: T = 136, so a
+// int16 sums are exact (docs/kernels.md section 4; W4A4: T = 136, so a
 // ResNet20 K = 576 needs 144 groups -> one widening plus the final one;
 // W2A2/W3A3 never widen before the end). 64 MAC per (maddubs, paddw) pair
 // per ymm, vs 32 for the int32 family.
@@ -21,9 +21,10 @@
 #include <cstdint>
 #include <cstring>
 
-#include "../pack.hpp"
-#include "../problem.hpp"
-#include "epilogue_avx2.hpp"
+#include "mixq/kernels/pack.hpp"
+#include "mixq/kernels/problem.hpp"
+#include "mixq/kernels/x86_avx2/epilogue_avx2.hpp"
+#include "mixq/kernels/x86_target.hpp"
 
 namespace mixq {
 namespace kernels {
@@ -31,7 +32,7 @@ namespace detail {
 namespace avx2 {
 
 template <int MR, int NV>
-MIXQ_TARGET_AVX2 void qgemm_acc16_range(const qgemm_problem& p, const packed_weights& pw,
+MIXQ_TARGET_AVX2 void qgemm_range_acc16(const qgemm_problem& p, const packed_weights& pw,
                                         const epilogue& ep, std::int64_t m0, std::int64_t m1,
                                         std::int32_t n0, std::int32_t n1) noexcept {
   constexpr int NR = 8 * NV;

@@ -1,6 +1,6 @@
 #pragma once
 // Index-vector preparation of the AVX-512 VBMI LUT6 kernel
-// (qgemm_bitplane_lut6_vbmi.hpp): how the 64 index bytes of one 64-pixel
+// (qgemm_64x4__avx512vbmi_lut6.hpp): how the 64 index bytes of one 64-pixel
 // tile and one (tap, group) step become one zmm.
 //
 // - Runs (lut6_find_runs): the tile's pixel offsets split into maximal runs
@@ -21,21 +21,10 @@
 #include <cstdint>
 #include <cstring>
 
-#include "../bitplane.hpp"
+#include "mixq/kernels/bitplane/pack.hpp"
+#include "mixq/kernels/x86_target.hpp"
 
-#ifndef MIXQ_TARGET_LUT6
-#define MIXQ_TARGET_LUT6 \
-  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx512bitalg")))
-#define MIXQ_INLINE_LUT6        \
-  __attribute__((always_inline, \
-                 target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx512bitalg")))
-#endif
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+MIXQ_X86_DIAG_PUSH
 
 namespace mixq {
 namespace kernels {
@@ -66,7 +55,7 @@ struct lut6_runs {
 
 constexpr int lut6_max_windows = 4;
 
-MIXQ_INLINE_LUT6 inline __mmask64 lut6_lane_mask(int s, int e) noexcept {
+MIXQ_INLINE_AVX512VBMI inline __mmask64 lut6_lane_mask(int s, int e) noexcept {
   const std::uint64_t hi = e >= 64 ? ~0ull : ((1ull << e) - 1);
   const std::uint64_t lo = (1ull << s) - 1;
   return _cvtu64_mask64(hi & ~lo);
@@ -82,9 +71,9 @@ struct lut6_window_cache {
   lut6_runs r;  // wstart relative to off[0]
 };
 
-MIXQ_INLINE_LUT6 inline void lut6_find_runs(const std::int64_t* off, int mr, lut6_runs& r,
-                                            bool allow_windows = false,
-                                            lut6_window_cache* cache = nullptr) noexcept {
+MIXQ_INLINE_AVX512VBMI inline void lut6_find_runs(const std::int64_t* off, int mr, lut6_runs& r,
+                                                  bool allow_windows = false,
+                                                  lut6_window_cache* cache = nullptr) noexcept {
   // bit i of brk: lane i starts a run (i == 0 or off[i] != off[i-1] + 1), i < mr
   std::uint64_t brk = 1;
   const __m512i one = _mm512_set1_epi64(1);
@@ -164,8 +153,8 @@ MIXQ_INLINE_LUT6 inline void lut6_find_runs(const std::int64_t* off, int mr, lut
 
 /// Window mode: per window, two masked loads fetch the (at most 128) bytes it
 /// spans (no over-read) and vpermt2b routes them to the window's lanes.
-MIXQ_INLINE_LUT6 inline __m512i lut6_gather_windows(const std::uint8_t* base,
-                                                    const lut6_runs& r) noexcept {
+MIXQ_INLINE_AVX512VBMI inline __m512i lut6_gather_windows(const std::uint8_t* base,
+                                                          const lut6_runs& r) noexcept {
   const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(base);
   __m512i v = _mm512_setzero_si512();
   for (int w = 0; w < r.win; ++w) {
@@ -183,8 +172,8 @@ MIXQ_INLINE_LUT6 inline __m512i lut6_gather_windows(const std::uint8_t* base,
 }
 
 /// 64 index bytes base[off[i]] (i < mr) into lanes i (lanes >= mr: any value).
-MIXQ_INLINE_LUT6 inline __m512i lut6_gather(const std::uint8_t* base, const lut6_runs& r,
-                                            const std::int64_t* off, int mr) noexcept {
+MIXQ_INLINE_AVX512VBMI inline __m512i lut6_gather(const std::uint8_t* base, const lut6_runs& r,
+                                                  const std::int64_t* off, int mr) noexcept {
   if (r.win > 0) return lut6_gather_windows(base, r);
   if (r.cnt == 1) return _mm512_loadu_si512(reinterpret_cast<const void*>(base + r.off[0]));
   const std::uintptr_t bb = reinterpret_cast<std::uintptr_t>(base);
@@ -247,8 +236,9 @@ MIXQ_INLINE_LUT6 inline __m512i lut6_gather(const std::uint8_t* base, const lut6
   return _mm512_load_si512(tmp);
 }
 
-MIXQ_INLINE_LUT6 inline void lut6_scatter(std::uint8_t* base, const lut6_runs& r,
-                                          const std::int64_t* off, int mr, __m512i v) noexcept {
+MIXQ_INLINE_AVX512VBMI inline void lut6_scatter(std::uint8_t* base, const lut6_runs& r,
+                                                const std::int64_t* off, int mr,
+                                                __m512i v) noexcept {
   if (r.cnt >= 1) {
     for (int i = 0; i < r.cnt; ++i) {
       const std::uintptr_t a =
@@ -264,9 +254,9 @@ MIXQ_INLINE_LUT6 inline void lut6_scatter(std::uint8_t* base, const lut6_runs& r
 
 /// Stores the vector of (tap t, group g): a remainder group's into rem_v[t]
 /// (packed remainders), every other one at its k position in dst0.
-MIXQ_INLINE_LUT6 inline void lut6_put(const bitplane_weights& pw, __m512i* dst0, __m512i* rem_v,
-                                      std::int32_t gstep, std::int32_t t, std::int32_t g,
-                                      __m512i v) noexcept {
+MIXQ_INLINE_AVX512VBMI inline void lut6_put(const bitplane_weights& pw, __m512i* dst0,
+                                            __m512i* rem_v, std::int32_t gstep, std::int32_t t,
+                                            std::int32_t g, __m512i v) noexcept {
   if (pw.packed_rem && g == pw.full)
     rem_v[t] = v;
   else
@@ -277,8 +267,8 @@ MIXQ_INLINE_LUT6 inline void lut6_put(const bitplane_weights& pw, __m512i* dst0,
 /// remainder code q = t*rem + j -> slot q % cpb of step q / cpb (after the
 /// full groups). Codes are b_a-bit fields of index bytes: shift + byte mask
 /// stay in-byte.
-MIXQ_INLINE_LUT6 inline void lut6_pack_rem(const bitplane_weights& pw, const __m512i* rem_v,
-                                           __m512i* out) noexcept {
+MIXQ_INLINE_AVX512VBMI inline void lut6_pack_rem(const bitplane_weights& pw, const __m512i* rem_v,
+                                                 __m512i* out) noexcept {
   const int ba = pw.b_a, cpb = pw.cpb, rem = pw.rem;
   const std::int32_t n = pw.taps * rem;
   const __m512i fmask = _mm512_set1_epi8(static_cast<char>((1 << ba) - 1));
@@ -305,10 +295,11 @@ MIXQ_INLINE_LUT6 inline void lut6_pack_rem(const bitplane_weights& pw, const __m
 /// row masks fold into the permutes' zero masks. Indices and masks are set up
 /// once per row, not per group.
 template <int W>
-MIXQ_INLINE_LUT6 inline void lut6_prepare_row3(const bitplane_problem& p, const lut6_runs& r,
-                                               const bitplane_weights& pw, const __mmask64* keep,
-                                               __m512i* dst0, __m512i* rem_v, std::int32_t gstep,
-                                               std::int32_t t) noexcept {
+MIXQ_INLINE_AVX512VBMI inline void lut6_prepare_row3(const bitplane_problem& p, const lut6_runs& r,
+                                                     const bitplane_weights& pw,
+                                                     const __mmask64* keep, __m512i* dst0,
+                                                     __m512i* rem_v, std::int32_t gstep,
+                                                     std::int32_t t) noexcept {
   __m512i idx[W][3];
   __mmask64 km[W][3], klo[W], khi[W];
   for (int w = 0; w < W; ++w) {
@@ -344,10 +335,10 @@ MIXQ_INLINE_LUT6 inline void lut6_prepare_row3(const bitplane_problem& p, const 
 /// load; Kind 5 = windows, shared by the dx taps of a kernel row; Kind 0 =
 /// anything else through lut6_gather (which handles 2..8 runs).
 template <int Kind>
-MIXQ_INLINE_LUT6 inline void lut6_prepare_k(const bitplane_problem& p, const lut6_runs& r,
-                                            const std::int64_t* off, int mr,
-                                            const bitplane_weights& pw, const __mmask64* keep,
-                                            __m512i* dst) noexcept {
+MIXQ_INLINE_AVX512VBMI inline void lut6_prepare_k(const bitplane_problem& p, const lut6_runs& r,
+                                                  const std::int64_t* off, int mr,
+                                                  const bitplane_weights& pw, const __mmask64* keep,
+                                                  __m512i* dst) noexcept {
   const std::int32_t taps = pw.taps, groups = pw.groups;
   __m512i rem_v[9];  // packed remainders: each tap's remainder-group vector
   __m512i* const dst0 = dst;
@@ -406,10 +397,10 @@ MIXQ_INLINE_LUT6 inline void lut6_prepare_k(const bitplane_problem& p, const lut
   if (pw.packed_rem) lut6_pack_rem(pw, rem_v, dst0 + std::int64_t(taps) * pw.full);
 }
 
-MIXQ_INLINE_LUT6 inline void lut6_prepare(const bitplane_problem& p, const lut6_runs& r,
-                                          const std::int64_t* off, int mr,
-                                          const bitplane_weights& pw, const __mmask64* keep,
-                                          __m512i* dst) noexcept {
+MIXQ_INLINE_AVX512VBMI inline void lut6_prepare(const bitplane_problem& p, const lut6_runs& r,
+                                                const std::int64_t* off, int mr,
+                                                const bitplane_weights& pw, const __mmask64* keep,
+                                                __m512i* dst) noexcept {
   if (r.win > 0)
     lut6_prepare_k<5>(p, r, off, mr, pw, keep, dst);
   else if (r.cnt == 1)
@@ -426,7 +417,8 @@ struct lut6_mask_cols {
   bool ok = true;  // false: more masked columns than fit (scalar lane loop)
 };
 
-MIXQ_TARGET_LUT6 inline lut6_mask_cols lut6_find_mask_cols(const bitplane_problem& p) noexcept {
+MIXQ_TARGET_AVX512VBMI inline lut6_mask_cols lut6_find_mask_cols(
+    const bitplane_problem& p) noexcept {
   lut6_mask_cols mc;
   for (std::int64_t x = 0; x < p.row_len; ++x)
     for (int d = 0; d < 3; ++d) {
@@ -443,8 +435,9 @@ MIXQ_TARGET_LUT6 inline lut6_mask_cols lut6_find_mask_cols(const bitplane_proble
 
 /// keep[d]: lanes l < 64 of the tile starting at problem row mb whose column
 /// is not masked for tap_dx = d - 1.
-MIXQ_INLINE_LUT6 inline void lut6_keep_masks(const bitplane_problem& p, const lut6_mask_cols& mc,
-                                             std::int64_t mb, __mmask64* keep) noexcept {
+MIXQ_INLINE_AVX512VBMI inline void lut6_keep_masks(const bitplane_problem& p,
+                                                   const lut6_mask_cols& mc, std::int64_t mb,
+                                                   __mmask64* keep) noexcept {
   const std::int64_t xf = (p.x0 + mb) % p.row_len;
   for (int d = 0; d < 3; ++d) {
     std::uint64_t drop = 0;
@@ -468,6 +461,4 @@ MIXQ_INLINE_LUT6 inline void lut6_keep_masks(const bitplane_problem& p, const lu
 }  // namespace kernels
 }  // namespace mixq
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+MIXQ_X86_DIAG_POP

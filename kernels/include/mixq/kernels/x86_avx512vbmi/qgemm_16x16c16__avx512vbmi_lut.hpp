@@ -27,7 +27,7 @@
 // Layouts: tables [ceil(N/16)][taps][ceil(k_seg/16)][16 ch][64 B] (zero
 //   entries for k >= k_seg and n >= N), followed by the c4 VNNI layout.
 // Tile: 16 pixels x 16 channels; 16 int32 accumulators (lanes = pixels),
-//   transposed to rows (lanes = channels) for the shared VNNI epilogue.
+//   transposed to rows (lanes = channels) for epilogue_avx512.hpp.
 // Over-read: up to 15 bytes past k_seg (bits there only meet zero tables).
 // Overflow: |acc| <= taps*k_seg * 7 * 32 < 2^31 for taps*k_seg <= 65536.
 #include <immintrin.h>
@@ -35,22 +35,14 @@
 #include <cstdint>
 #include <cstring>
 
-#include "../pack.hpp"
-#include "../problem.hpp"
-#include "../requant.hpp"
-#include "qgemm_c4_vnni.hpp"
+#include "mixq/kernels/pack.hpp"
+#include "mixq/kernels/problem.hpp"
+#include "mixq/kernels/requant.hpp"
+#include "mixq/kernels/x86_avx512vbmi/transpose16.hpp"
+#include "mixq/kernels/x86_avx512vnni/epilogue_avx512.hpp"
+#include "mixq/kernels/x86_target.hpp"
 
-#define MIXQ_TARGET_AVX512VBMI \
-  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx512bitalg")))
-#define MIXQ_INLINE_AVX512VBMI  \
-  __attribute__((always_inline, \
-                 target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx512bitalg")))
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+MIXQ_X86_DIAG_PUSH
 
 namespace mixq {
 namespace kernels {
@@ -58,37 +50,8 @@ namespace kernels {
 namespace detail {
 namespace avx512vbmi {
 
-/// 16x16 int32 transpose: in[c] lane s -> out[s] lane c.
-MIXQ_INLINE_AVX512VBMI inline void transpose16(__m512i* r) noexcept {
-  __m512i t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  // r[4q + w] now holds, in 128-bit lane L, rows 4L+{0..3} x columns of
-  // "unpack order" w: lane L of r[4q + w] = (in[4q..4q+3] at row 4L + w').
-  for (int i = 0; i < 4; ++i) {
-    t[i] = _mm512_shuffle_i32x4(r[i], r[4 + i], 0x88);
-    t[4 + i] = _mm512_shuffle_i32x4(r[i], r[4 + i], 0xDD);
-    t[8 + i] = _mm512_shuffle_i32x4(r[8 + i], r[12 + i], 0x88);
-    t[12 + i] = _mm512_shuffle_i32x4(r[8 + i], r[12 + i], 0xDD);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[i] = _mm512_shuffle_i32x4(t[i], t[8 + i], 0x88);
-    r[8 + i] = _mm512_shuffle_i32x4(t[i], t[8 + i], 0xDD);
-    r[4 + i] = _mm512_shuffle_i32x4(t[4 + i], t[12 + i], 0x88);
-    r[12 + i] = _mm512_shuffle_i32x4(t[4 + i], t[12 + i], 0xDD);
-  }
-}
-
 template <int P>
-MIXQ_TARGET_AVX512VBMI void qgemm_lut_range(const qgemm_problem& p, const packed_weights& pw,
+MIXQ_TARGET_AVX512VBMI void qgemm_range_lut(const qgemm_problem& p, const packed_weights& pw,
                                             const epilogue& ep, std::int64_t m0, std::int64_t m1,
                                             std::int32_t n0, std::int32_t n1) noexcept {
   constexpr int MR = 16;
@@ -192,21 +155,12 @@ MIXQ_TARGET_AVX512VBMI void qgemm_lut_range(const qgemm_problem& p, const packed
   }
 }
 
-/// Entry: the LUT path when the tile's indices fit the stack buffer, else
-/// the VNNI kernel on the c4 copy.
+/// Whether the index vectors of one 16-row tile of this pack fit the stack
+/// buffer (lut_index_capacity); the dispatcher runs the VNNI kernel on the
+/// pack's c4 copy otherwise (qgemm.hpp).
 template <int P>
-MIXQ_TARGET_AVX512VBMI void qgemm_lut(const qgemm_problem& p, const packed_weights& pw,
-                                      const epilogue& ep, std::int64_t m0, std::int64_t m1,
-                                      std::int32_t n0, std::int32_t n1) noexcept {
-  if (std::int64_t(pw.taps) * ((pw.k_seg + 15) / 16) * P <= lut_index_capacity) {
-    qgemm_lut_range<P>(p, pw, ep, m0, m1, n0, n1);
-    return;
-  }
-  // the c4 copy after the tables, read by the 16x16 VNNI kernel
-  avx512vnni::qgemm_range_w<16, 1>(p, pw.taps, pw.kg,
-                                   reinterpret_cast<const std::int8_t*>(pw.data.data()) +
-                                       lut_table_bytes(pw.n, pw.taps, pw.k_seg),
-                                   ep, m0, m1, n0, n1);
+inline bool lut_index_fits(const packed_weights& pw) noexcept {
+  return std::int64_t(pw.taps) * ((pw.k_seg + 15) / 16) * P <= lut_index_capacity;
 }
 
 }  // namespace avx512vbmi
@@ -214,6 +168,4 @@ MIXQ_TARGET_AVX512VBMI void qgemm_lut(const qgemm_problem& p, const packed_weigh
 }  // namespace kernels
 }  // namespace mixq
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+MIXQ_X86_DIAG_POP

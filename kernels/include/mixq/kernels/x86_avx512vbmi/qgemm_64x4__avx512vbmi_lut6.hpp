@@ -1,12 +1,12 @@
 #pragma once
-// AVX-512 VBMI 64-entry LUT kernel on bit-plane index activations (bitplane.hpp):
+// AVX-512 VBMI 64-entry LUT kernel on bit-plane index activations (bitplane/):
 // qgemm_a<A>w<W>_64x4c<cpb>__avx512vbmi_lut6, b_a in {2, 3}, b_w <= 4.
 //
 // Math: one index byte = every plane of cpb channels (6 bits), one table zmm
 // = the 64 subset sums of one (output channel n, lookup step k):
 //   C[m][n] = sum_k T_{n,k}[ idx_k(m) ] + corr[n]
 // where step k is a (tap t, group g) pair, idx_k(m) = byte pix_off[m] +
-// tap_off[t] + g*group_stride, or (packed remainders, bitplane.hpp) cpb
+// tap_off[t] + g*group_stride, or (packed remainders, bitplane/pack.hpp) cpb
 // remainder codes of several taps combined in-register. vpermb(idx, table)
 // performs 64 lookups = 64 pixels x cpb channels x b_a planes (192 MACs for
 // A2). Lanes are PIXELS.
@@ -24,7 +24,7 @@
 // Tile: 2 x 64 pixels x 4 channels (24 accumulator zmm); each table load
 //   feeds 2 vpermb, each index load 4 (6 loads per 8 vpermb; the table is
 //   forced into a register: GCC otherwise folds it into both vpermb).
-// Index vectors (bitplane_index_vbmi.hpp): prepared once per 2-tile step into a stack buffer
+// Index vectors (bitplane_index.hpp): prepared once per 2-tile step into a stack buffer
 //   (bitplane_index_capacity zmm, up to 8 steps) and reused by every channel
 //   block: a tile that is one contiguous run of index bytes is one load (conv
 //   planes without halo columns; GEMMs), 2 x 32 / 4 x 16 pixel rows are loads
@@ -45,7 +45,8 @@
 //   (vpermw); channels run in ranges of <= 504 (120 with a residual), the
 //   codes of 12 channels at a time staged per tile;
 //   (2) raw int32 / u8 NHWC (requant.hpp rule, no residual): scalar, for
-//   tests and compatibility.
+//   tests and compatibility. Residual codes of other than 2 bits: the
+//   dispatcher writes the planes with the scalar twin (lut6_takes_output).
 // Over-read: up to 63 bytes past the last addressed index byte (direct loads
 //   of a partial last tile); masked loads may address bytes before a run.
 // Stack: about 270 KB per call (index buffer 200 KB, thresholds 21 KB, K
@@ -57,18 +58,14 @@
 #include <cstdint>
 #include <cstring>
 
-#include "../bitplane.hpp"
-#include "../requant.hpp"
-#include "bitplane_index_vbmi.hpp"
-#include "qgemm_lut_vbmi.hpp"
+#include "mixq/kernels/bitplane/format.hpp"
+#include "mixq/kernels/bitplane/pack.hpp"
+#include "mixq/kernels/requant.hpp"
+#include "mixq/kernels/x86_avx512vbmi/bitplane_index.hpp"
+#include "mixq/kernels/x86_avx512vbmi/transpose16.hpp"
+#include "mixq/kernels/x86_target.hpp"
 
-// MIXQ_TARGET_LUT6 / MIXQ_INLINE_LUT6 come from bitplane_index_vbmi.hpp
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+MIXQ_X86_DIAG_PUSH
 
 namespace mixq {
 namespace kernels {
@@ -106,11 +103,11 @@ struct lut6_cursor {
   std::int32_t t = 0, g = 0, k = 0, ksteps = 0;
   const std::uint8_t* cur = nullptr;  // a + tap_off[t] + g * gs
 
-  MIXQ_INLINE_LUT6 void set_tap() noexcept {
+  MIXQ_INLINE_AVX512VBMI void set_tap() noexcept {
     if (t < s->taps)
       cur = s->p->a + (s->p->tap_off ? s->p->tap_off[t] : 0) + g * s->p->group_stride;
   }
-  MIXQ_INLINE_LUT6 void reset(const lut6_src* src, std::int32_t k0 = 0) noexcept {
+  MIXQ_INLINE_AVX512VBMI void reset(const lut6_src* src, std::int32_t k0 = 0) noexcept {
     s = src;
     k = k0;
     t = k0 / src->groups;
@@ -118,7 +115,7 @@ struct lut6_cursor {
     ksteps = src->ksteps;
     set_tap();
   }
-  MIXQ_INLINE_LUT6 __m512i get(int i) const noexcept {
+  MIXQ_INLINE_AVX512VBMI __m512i get(int i) const noexcept {
     if (Mode == 1)
       return _mm512_load_si512(
           reinterpret_cast<const void*>(s->buf + std::int64_t(i) * ksteps + k));
@@ -127,7 +124,7 @@ struct lut6_cursor {
     const __m512i v = lut6_gather(cur, s->runs[i], s->p->pix_off + s->m[i], s->mr[i]);
     return s->masked ? _mm512_maskz_mov_epi8(s->keep[i][s->p->tap_dx[t] + 1], v) : v;
   }
-  MIXQ_INLINE_LUT6 void advance() noexcept {
+  MIXQ_INLINE_AVX512VBMI void advance() noexcept {
     ++k;
     if (Mode == 1) return;
     if (++g == s->groups) {
@@ -163,9 +160,9 @@ struct lut6_fuse {
 /// (u16), thresholds thr[l * ts], l < levels; even pixels count in the low byte of
 /// each u16 lane, odd pixels in the high byte, so the result is 64 code
 /// bytes in pixel order.
-MIXQ_INLINE_LUT6 inline __m512i lut6_codes(__m512i ev, __m512i ov, const std::uint16_t* thr,
-                                           std::int32_t levels, std::uint8_t lo,
-                                           std::int32_t ts = 1) noexcept {
+MIXQ_INLINE_AVX512VBMI inline __m512i lut6_codes(__m512i ev, __m512i ov, const std::uint16_t* thr,
+                                                 std::int32_t levels, std::uint8_t lo,
+                                                 std::int32_t ts = 1) noexcept {
   __m512i codes = _mm512_set1_epi8(static_cast<char>(lo));
   const __m512i one_lo = _mm512_set1_epi16(1), one_hi = _mm512_set1_epi16(0x100);
 #pragma GCC unroll 7
@@ -182,9 +179,9 @@ MIXQ_INLINE_LUT6 inline __m512i lut6_codes(__m512i ev, __m512i ov, const std::ui
 /// 64-channel convs): rb = the tile's residual index bytes, slot = the
 /// channel's 2-bit field in them, thr = the channel's [levels][4] u16
 /// thresholds; each pixel's residual code picks its set with vpermw.
-MIXQ_INLINE_LUT6 inline __m512i lut6_res_codes(__m512i ev, __m512i ov, __m512i codes, __m512i rb,
-                                               int slot, const std::uint16_t* thr,
-                                               std::int32_t levels) noexcept {
+MIXQ_INLINE_AVX512VBMI inline __m512i lut6_res_codes(__m512i ev, __m512i ov, __m512i codes,
+                                                     __m512i rb, int slot, const std::uint16_t* thr,
+                                                     std::int32_t levels) noexcept {
   const __m512i rcode =
       _mm512_and_si512(_mm512_srli_epi16(rb, static_cast<unsigned>(2 * slot)), _mm512_set1_epi8(3));
   const __m512i re = _mm512_and_si512(rcode, _mm512_set1_epi16(0xFF));
@@ -210,11 +207,11 @@ MIXQ_INLINE_LUT6 inline __m512i lut6_res_codes(__m512i ev, __m512i ov, __m512i c
 /// int32 flush, k1 == ksteps writes the block's codes (lut6_fuse), and the
 /// sums only when fz->keep_sums.
 template <int Mode, int P>
-MIXQ_INLINE_LUT6 inline void lut6_block(const lut6_src& src, const std::uint8_t* tb,
-                                        std::int32_t k0, std::int32_t k1, std::int32_t ksteps,
-                                        const std::uint8_t* wlen, int F, __m512i* ev_out,
-                                        __m512i* od_out, __m512i* part, std::int32_t* flush32,
-                                        bool& flushed, const lut6_fuse* fz) noexcept {
+MIXQ_INLINE_AVX512VBMI inline void lut6_block(const lut6_src& src, const std::uint8_t* tb,
+                                              std::int32_t k0, std::int32_t k1, std::int32_t ksteps,
+                                              const std::uint8_t* wlen, int F, __m512i* ev_out,
+                                              __m512i* od_out, __m512i* part, std::int32_t* flush32,
+                                              bool& flushed, const lut6_fuse* fz) noexcept {
   constexpr int NB = bitplane_nb;
   lut6_cursor<Mode> cur;
   cur.reset(&src, k0);
@@ -342,12 +339,10 @@ constexpr std::int32_t lut6_res_range = lut6_stage_channels / 4 / 12 * 12;
 
 /// One channel range [n0, n1) of qgemm_bitplane_lut6 (n1 - n0 <= lut6_range,
 /// lut6_res_range with a residual, when bo is set).
-MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p,
-                                                       const bitplane_weights& pw,
-                                                       const epilogue& ep,
-                                                       const bitplane_output* bo, std::int64_t m0,
-                                                       std::int64_t m1, std::int32_t n0,
-                                                       std::int32_t n1) noexcept {
+MIXQ_TARGET_AVX512VBMI inline void qgemm_bitplane_lut6_range(
+    const bitplane_problem& p, const bitplane_weights& pw, const epilogue& ep,
+    const bitplane_output* bo, std::int64_t m0, std::int64_t m1, std::int32_t n0,
+    std::int32_t n1) noexcept {
   constexpr int P = lut6_p, NB = bitplane_nb, MT = 64, GMAX = 8;
   const std::int32_t ksteps = pw.ksteps, n = n1 - n0;  // n: channels of this range
   const int F = pw.flush_every;
@@ -360,6 +355,7 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
   const bool fast_bo =
       bo && n <= lut6_stage_channels &&
       (!has_res || (bo->res_bits == 2 && ep.res_qm && n * R <= lut6_stage_channels));
+  MIXQ_DASSERT(!bo || fast_bo);
   alignas(64) __m512i ibuf[lut6_index_capacity];
   // codes of one channel window for every tile of a step group:
   // [gi][tile][c - window start][64] (G x P x WC <= lut6_stage_tiles)
@@ -590,24 +586,25 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6_range(const bitplane_problem& p
           }
         }
     }
-    if (!bo || fast_bo) continue;
-    epilogue e2 = ep;  // the bit-plane output only (raw / u8 outputs were written above)
-    e2.out_i32 = nullptr;
-    e2.out = nullptr;
-    for (int gi = 0; gi < ng; ++gi)
-      for (int i = 0; i < (two[gi] ? 2 : 1); ++i)
-        ref::qgemm_bitplane_range(p, pw, e2, bo, src[gi].m[i], src[gi].m[i] + src[gi].mr[i], n0,
-                                  n1);
   }
 }
 
+/// Whether the fused epilogue takes the bit-plane output `bo` (none, or one
+/// without a residual or with 2-bit residual codes); the dispatcher hands the
+/// others to the scalar twin (bitplane/qgemm_bitplane.hpp).
+inline bool lut6_takes_output(const epilogue& ep, const bitplane_output* bo) noexcept {
+  return !bo || !bo->res || (bo->res_bits == 2 && ep.res_qm);
+}
+
 /// Rows [m0, m1), channels [n0, n1) (multiples of 12 = lcm(NB, 3), or n1 = n;
-/// n1 < 0: all). See the header comment.
-MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
-                                                 const bitplane_weights& pw, const epilogue& ep,
-                                                 const bitplane_output* bo, std::int64_t m0,
-                                                 std::int64_t m1, std::int32_t n0 = 0,
-                                                 std::int32_t n1 = -1) noexcept {
+/// n1 < 0: all); bo, if set, one that lut6_takes_output(). See the header
+/// comment.
+MIXQ_TARGET_AVX512VBMI inline void qgemm_bitplane_lut6(const bitplane_problem& p,
+                                                       const bitplane_weights& pw,
+                                                       const epilogue& ep,
+                                                       const bitplane_output* bo, std::int64_t m0,
+                                                       std::int64_t m1, std::int32_t n0 = 0,
+                                                       std::int32_t n1 = -1) noexcept {
   if (n1 < 0) n1 = pw.n;
   const std::int32_t cap = !bo ? n1 - n0 : (bo->res ? lut6_res_range : lut6_range);
   const std::int32_t parts = (n1 - n0 + cap - 1) / cap;
@@ -618,10 +615,9 @@ MIXQ_TARGET_LUT6 inline void qgemm_bitplane_lut6(const bitplane_problem& p,
 
 /// u8 codes -> bit-plane index planes, 64 pixels per step (C % 16 == 0,
 /// C <= 256; else the scalar converter). Pixel x at codes + x*pix_stride.
-MIXQ_TARGET_LUT6 inline void bitplane_from_codes_avx512(const std::uint8_t* codes,
-                                                        std::int64_t npix, std::int64_t pix_stride,
-                                                        std::int32_t c, int b_a, std::uint8_t* dst,
-                                                        std::int64_t group_stride) noexcept {
+MIXQ_TARGET_AVX512VBMI inline void bitplane_from_codes_avx512(
+    const std::uint8_t* codes, std::int64_t npix, std::int64_t pix_stride, std::int32_t c, int b_a,
+    std::uint8_t* dst, std::int64_t group_stride) noexcept {
   if (c % 16 != 0 || c > 256) {
     bitplane_from_codes_ref(codes, npix, pix_stride, c, b_a, dst, group_stride);
     return;
@@ -669,6 +665,4 @@ MIXQ_TARGET_LUT6 inline void bitplane_from_codes_avx512(const std::uint8_t* code
 }  // namespace kernels
 }  // namespace mixq
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+MIXQ_X86_DIAG_POP
