@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "mixq/kernels/bitplane/qconv_bitplane.hpp"
+#include "mixq/kernels/conv/qconv.hpp"
 
 namespace mk = mixq::kernels;
 
