@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "test_conv_common.hpp"
+#include "kernels_test_util.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -17,7 +17,7 @@
 
 namespace {
 
-using namespace ctest;
+using namespace ktest;
 
 enum class res_kind { none, identity, option_a };
 

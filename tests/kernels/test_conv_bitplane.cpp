@@ -9,11 +9,11 @@
 
 #include <mixq/kernels/bitplane/qconv_bitplane.hpp>
 
-#include "test_conv_common.hpp"
+#include "kernels_test_util.hpp"
 
 namespace {
 
-using namespace ctest;
+using namespace ktest;
 
 struct bp_conv_case {
   std::int64_t batch, h, w, c_in, c_out;

@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "test_conv_common.hpp"
+#include "kernels_test_util.hpp"
 
 namespace {
 
-using namespace ctest;
+using namespace ktest;
 
 struct border_case {
   std::int64_t batch, h, w, c_in, c_out;

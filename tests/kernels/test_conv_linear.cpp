@@ -7,10 +7,10 @@
 
 #include <mixq/kernels/conv/qlinear.hpp>
 
-#include "test_conv_common.hpp"
+#include "kernels_test_util.hpp"
 
 TEST_CASE("qlinear == reference: every ISA, every (b_w, b_a), logits and codes") {
-  using namespace ctest;
+  using namespace ktest;
   for (mk::isa l : all_isas) {
     if (!isa_or_skip(l, "qlinear vs reference")) continue;
     std::int64_t bad = 0, runs = 0;

@@ -14,11 +14,11 @@
 #include <mixq/kernels/conv/qlinear.hpp>
 #include <mixq/kernels/pool/global_avgpool.hpp>
 
-#include "test_conv_common.hpp"
+#include "kernels_test_util.hpp"
 
 namespace {
 
-using namespace ctest;
+using namespace ktest;
 
 struct layer {
   mk::conv_geometry g;
@@ -53,6 +53,21 @@ std::vector<std::uint8_t> ref_conv(const layer& L, const std::vector<std::uint8_
   mk::requant_params rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(), L.q.zp, L.q.lo, L.q.hi};
   mk::ref::qconv_ref_requantize(s, acc.data(), rq, res, out.data());
   return out;
+}
+
+// A shortcut conv's bias: minus the mean accumulator of each channel on its
+// input x, so its outputs straddle the clamp at 0 and the residual (a few
+// output steps) visibly moves them, whatever the random draws.
+void center_bias(layer& L, const std::vector<std::uint8_t>& x) {
+  const mk::ref::conv_ref_shape s(L.g);
+  const std::int64_t pixels = L.g.pixels_out();
+  std::vector<std::int64_t> acc(static_cast<size_t>(pixels * L.g.c_out));
+  mk::ref::qconv_ref_acc(s, x.data(), L.w.data(), acc.data());
+  for (std::int64_t n = 0; n < L.g.c_out; ++n) {
+    std::int64_t sum = 0;
+    for (std::int64_t p = 0; p < pixels; ++p) sum += acc[size_t(p * L.g.c_out + n)];
+    L.q.bias[size_t(n)] = static_cast<std::int32_t>(-sum / pixels);
+  }
 }
 
 std::vector<std::uint8_t> padded_buffer(const mk::conv_geometry& g_in) {
@@ -103,9 +118,11 @@ TEST_CASE("integer ResNet-style network: fast chain == reference chain, every IS
       const mk::ref::conv_ref_residual none{};
       const auto r_stem = ref_conv(stem, img, none);
       const auto r_c1 = ref_conv(c1, r_stem, none);
+      center_bias(c2, r_c1);
       mk::ref::conv_ref_residual rid{r_stem.data(), HW, HW, 8, 1, 0, res_qm_id.data()};
       const auto r_c2 = ref_conv(c2, r_c1, rid);
       const auto r_d1 = ref_conv(d1, r_c2, none);
+      center_bias(d2, r_d1);
       mk::ref::conv_ref_residual ra{r_c2.data(), HW, HW, 8, 2, 4, res_qm_a.data()};
       const auto r_d2 = ref_conv(d2, r_d1, ra);
       // the shortcuts change the result (so the residual paths are really

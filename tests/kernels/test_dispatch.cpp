@@ -7,7 +7,7 @@
 #include <set>
 #include <string>
 
-#include "test_qgemm_util.hpp"
+#include "kernels_test_util.hpp"
 
 namespace mk = mixq::kernels;
 
@@ -89,7 +89,7 @@ TEST_CASE("kernel enumerator: unique names, every pair has a dispatch choice") {
 }
 
 TEST_CASE("last_used_kernel names the kernel that ran") {
-  qtest::rng r(1);
+  ktest::rng r(1);
   const mk::isa saved = mk::active_isa();
   for (mk::isa l :
        {mk::isa::scalar, mk::isa::avx2, mk::isa::avx512, mk::isa::neon, mk::isa::neon_dotprod}) {
@@ -99,7 +99,7 @@ TEST_CASE("last_used_kernel names the kernel that ran") {
       continue;
     }
     mk::set_isa(l);
-    qtest::problem_data d = qtest::make_gemm(5, 16, 8, 4, 4, 8, qtest::data_mode::random, r);
+    ktest::problem_data d = ktest::make_gemm(5, 16, 8, 4, 4, 8, ktest::data_mode::random, r);
     const mk::packed_weights pw = mk::pack_weights(d.w.data(), d.n, 1, d.k_seg, 4, 4);
     CHECK(pw.level == l);
     std::vector<std::int32_t> out(5 * 16);

@@ -6,12 +6,12 @@
 
 #include <mixq/kernels/bitpack.hpp>
 
-#include "test_qgemm_util.hpp"
+#include "kernels_test_util.hpp"
 
 namespace mk = mixq::kernels;
 
 TEST_CASE("bitpack: round trip for every bit-width, including the minimum code") {
-  qtest::rng r(3);
+  ktest::rng r(3);
   for (int bits = 2; bits <= 8; ++bits) {
     CAPTURE(bits);
     const int lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1;
@@ -58,7 +58,7 @@ TEST_CASE("pack_weights: rejects bad codes and bad arguments") {
 TEST_CASE("pack_weights: c4 layout, zero padding, column sums, names") {
   std::size_t cnt = 0;
   const mk::kernel_info* t = mk::kernel_table(&cnt);
-  qtest::rng r(5);
+  ktest::rng r(5);
   const std::int32_t n = 19, taps = 2, k_seg = 6;
   std::vector<std::int8_t> w(std::size_t(n) * taps * k_seg);
   for (auto& v : w) v = static_cast<std::int8_t>(r.uniform(-8, 7));
