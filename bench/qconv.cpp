@@ -305,7 +305,7 @@ mk::isa parse_isa_name(const std::string& s) { return mk::parse_isa(s.c_str()); 
 
 int main(int argc, char** argv) {
   options o = parse(argc, argv);
-  writer w(o.csv, {"bench",
+  writer w(o.format, {"bench",
                    "name",
                    "impl",
                    "isa",
