@@ -11,7 +11,7 @@
 // The LUT family looks up table entries with vpermb; its index bytes are made
 // of activation bits. Rebuilding them from one-code-per-byte NHWC activations
 // inside the consumer kernel (once per tile, tap and k block) costs about as
-// many shuffle-port ops as the lookups themselves (docs/kernels.md section 10).
+// many shuffle-port ops as the lookups themselves (docs/kernels_lut.md section 1).
 // Here the PRODUCER writes the indices: its epilogue (or one conversion pass)
 // emits this format, and the consumer kernel only loads ready index vectors.
 //

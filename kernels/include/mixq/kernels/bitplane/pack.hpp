@@ -82,22 +82,16 @@ static_assert(!bitplane_supports(5, 2) && !bitplane_supports(2, 4),
               "W5 or A4 would overflow u8 entries");
 
 /// Table bytes above which the LUT6 tables (64 B per 3 weights, 21x the int8
-/// weights) stop being served from this machine's caches fast enough: a
-/// 1024^3 GEMM (22 MB of tables) runs 1.06-1.30x W8A8, while the kernel
-/// itself falls to 397 and 279 GOP/s (1 thread) at 50 and 89 MB (1536^3,
-/// 2048^3), below the 433-441 of W8A8 VNNI on square GEMMs (docs/kernels_lut.md
-/// section 10).
+/// weights) stop being served from the caches fast enough for the path to
+/// beat W8A8 VNNI (measured on square GEMMs, docs/kernels_lut.md section 6).
 constexpr std::int64_t bitplane_table_budget = std::int64_t(24) << 20;
 
-/// Where the LUT6 path measured faster than the W8A8 VNNI kernel on the dev
-/// machine (docs/kernels_lut.md sections 7 and 10, qconv2d_bitplane vs
-/// qconv2d): A2 with W2..W4 (W2A2 1.6-1.8x, W3A2 and W4A2 1.4-1.7x on the
-/// ResNet20 3x3 convs at batch 128), at least two 64-pixel tiles (m >= 128
-/// output pixels: a single tile reads every 64-byte table for 64 pixels only,
-/// 0.9-1.05x at batch 1 on 8x8 outputs), a reduction of at least 16 (k =
-/// taps * C_in; the 1x1 projections with k = 16 / 32 run 1.56 / 1.97x at
-/// batch 128) and tables (n output channels x ceil(k / 3) x 64 B) within
-/// bitplane_table_budget. The A3 pairs are exact but 0.8-1.2x, so a caller
+/// Where the LUT6 path measured faster than the W8A8 VNNI kernel
+/// (qconv2d_bitplane vs qconv2d, docs/kernels_lut.md section 6): A2 with
+/// W2..W4, at least two 64-pixel tiles (m >= 128 output pixels: a single
+/// tile reads every 64-byte table for 64 pixels only), a reduction k = taps
+/// * C_in of at least 16, and tables (n x ceil(k / 3) x 64 B) within
+/// bitplane_table_budget. The A3 pairs are exact but not faster, so a caller
 /// that wants "lower bit-widths never slower" runs them through
 /// qconv2d()/qgemm().
 inline constexpr bool bitplane_preferred(int b_w, int b_a, std::int64_t m, std::int64_t k,
