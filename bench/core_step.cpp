@@ -5,71 +5,43 @@
 // in-bench SGD-momentum update with weight decay (the same work as the
 // PyTorch peer script bench/train/pytorch_resnet20.py). Random CIFAR-shaped
 // data, batch 128 by default. Prints one JSON line per thread count with
-// images/s (median and best of --steps timed steps), the forward/backward
+// images/s (median and best of --reps timed steps), the forward/backward
 // split and the peak RSS. --convs also times every distinct conv shape alone
 // (forward, and forward+backward) and reports GFLOP/s (nominal
 // 2*N*OH*OW*Cout*Cin*KH*KW per pass; backward = 2 passes; best of --conv-reps).
 //
-// Run pinned:  OMP_PROC_BIND=true ./mixq_bench_core_step --threads 1,2
-// --cpu-time measures process CPU time instead of wall time (use it for
-// 1-thread A/B comparisons on a busy machine; it hides waiting).
+//   mixq_bench_core_step [--batch 128] [--reps 10] [--warmup 2] [--threads 1,2]
+//                        [--convs] [--conv-reps 5] [--no-step] [--cpu-time]
+//                        [--model resnet20|small_cnn] [--format jsonl|csv|md]
+// (harness.hpp options: --reps is the number of timed steps; the harness
+// pins the threads). --cpu-time measures process CPU time instead of wall
+// time (use it for 1-thread A/B comparisons on a busy machine; it hides
+// waiting).
 #include <sys/resource.h>
-#include <time.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
+#include "harness.hpp"
 #include "mixq/autograd/autograd.hpp"
 #include "mixq/core/parallel.hpp"
 #include "mixq/nn/nn.hpp"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 using namespace mixq;
+namespace mb = mixq_bench;
 namespace {
 // Wall clock, or with --cpu-time the process CPU time (summed over threads):
 // on a shared machine, 1-thread CPU time is much less noisy than wall time.
 bool use_cpu_time = false;
-struct clk {
-  using time_point = double;
-  static double now() {
-    timespec ts{};
-    clock_gettime(use_cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
-    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-  }
-};
-double seconds_since(double t0) { return clk::now() - t0; }
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
-double best(const std::vector<double>& v) {
-  return v.empty() ? 0.0 : *std::min_element(v.begin(), v.end());
-}
+double now() { return use_cpu_time ? mb::process_cpu_seconds() : mb::wall_seconds(); }
+double seconds_since(double t0) { return now() - t0; }
 double peak_rss_mib() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_maxrss) / 1024.0;
-}
-std::vector<int> parse_list(const char* s) {
-  std::vector<int> out;
-  std::string cur;
-  for (const char* p = s;; ++p) {
-    if (*p == ',' || *p == 0) {
-      if (!cur.empty()) out.push_back(std::atoi(cur.c_str()));
-      cur.clear();
-      if (!*p) break;
-    } else {
-      cur += *p;
-    }
-  }
-  return out;
 }
 
 struct sgd_state {
@@ -90,7 +62,7 @@ void sgd_step(std::vector<parameter*>& ps, sgd_state& st, float lr, float mom, f
   }
 }
 
-void bench_convs(int batch, int reps) {
+void bench_convs(mb::writer& out, int batch, int reps) {
   struct cs {
     int64_t h, c, co, s;
   };
@@ -110,16 +82,16 @@ void bench_convs(int batch, int reps) {
     for (int i = 0; i < reps + 2 && c.c != 3; ++i) {  // weight gradient only
       t.clear();
       var y = conv2d(t.input(x.view()), t.param(w), var{}, c.s, 1);
-      auto t0 = clk::now();
+      auto t0 = now();
       backward(y, seed.data());
       if (i >= 2) tw.push_back(seconds_since(t0));
     }
     for (int i = 0; i < reps + 2; ++i) {
       t.clear();
-      auto t0 = clk::now();
+      auto t0 = now();
       var y = conv2d(t.input(x.view(), c.c != 3), t.param(w), var{}, c.s, 1);
       double f = seconds_since(t0);
-      t0 = clk::now();
+      t0 = now();
       backward(y, seed.data());
       double b = seconds_since(t0);
       if (i >= 2) {
@@ -128,18 +100,21 @@ void bench_convs(int batch, int reps) {
       }
     }
     const double bwd_flop = flop * (c.c != 3 ? 2.0 : 1.0);
-    std::printf(
-        "{\"conv\":\"%lldx%lldx%lld->%lld s%lld\",\"threads\":%d,\"fwd_gflops\":%.1f,"
-        "\"bwd_gflops\":%.1f,\"fwd_ms\":%.2f,\"bwd_ms\":%.2f,\"bwd_w_ms\":%.2f}\n",
-        (long long)c.h, (long long)c.h, (long long)c.c, (long long)c.co, (long long)c.s,
-        max_threads(), flop / best(tf) * 1e-9, bwd_flop / best(tb) * 1e-9, best(tf) * 1e3,
-        best(tb) * 1e3, best(tw) * 1e3);
-    std::fflush(stdout);
+    char conv[128];
+    std::snprintf(conv, sizeof conv, "%lldx%lldx%lld->%lld s%lld", (long long)c.h, (long long)c.h,
+                  (long long)c.c, (long long)c.co, (long long)c.s);
+    mb::row row;
+    row.set("conv", conv).set("threads", max_threads());
+    row.setf("fwd_gflops", flop / mb::minimum(tf) * 1e-9, 1);
+    row.setf("bwd_gflops", bwd_flop / mb::minimum(tb) * 1e-9, 1);
+    row.setf("fwd_ms", mb::minimum(tf) * 1e3, 2).setf("bwd_ms", mb::minimum(tb) * 1e3, 2);
+    row.setf("bwd_w_ms", mb::minimum(tw) * 1e3, 2);
+    out.print(row);
   }
 }
 template <class Model>
-void bench_step(Model& model, const char* name, int64_t hw, int64_t in_c, int batch, int steps,
-                int warmup) {
+void bench_step(mb::writer& out, Model& model, const char* name, int64_t hw, int64_t in_c,
+                int batch, int steps, int warmup) {
   std::vector<parameter*> ps = model.parameters();
   sgd_state st;
   tensor x({batch, hw, hw, in_c});
@@ -151,12 +126,12 @@ void bench_step(Model& model, const char* name, int64_t hw, int64_t in_c, int ba
   std::vector<double> tstep, tfwd, tbwd;
   float loss_v = 0;
   for (int i = 0; i < warmup + steps; ++i) {
-    auto t0 = clk::now();
+    auto t0 = now();
     t.clear();
     model.zero_grad();
     var loss = softmax_cross_entropy(model.forward(t, t.input(x.view())), labels.data());
     double f = seconds_since(t0);
-    auto t1 = clk::now();
+    auto t1 = now();
     backward(loss);
     double b = seconds_since(t1);
     sgd_step(ps, st, 0.01f, 0.9f, 5e-4f);
@@ -168,73 +143,72 @@ void bench_step(Model& model, const char* name, int64_t hw, int64_t in_c, int ba
       tbwd.push_back(b);
     }
   }
-  const double best = *std::min_element(tstep.begin(), tstep.end());
-  std::printf(
-      "{\"impl\":\"mixq-core\",\"model\":\"%s\",\"mode\":\"train\",\"threads\":%d,\"batch\":%d,"
-      "\"params\":%lld,"
-      "\"images_per_s\":%.1f,\"images_per_s_best\":%.1f,\"fwd_ms\":%.1f,\"bwd_ms\":%.1f,"
-      "\"step_ms\":%.1f,\"loss\":%.4f,\"tape_values_mib\":%.1f,\"tape_grads_mib\":%.1f,"
-      "\"tape_scratch_mib\":%.1f,\"peak_rss_mib\":%.1f}\n",
-      name, max_threads(), batch, (long long)model.num_parameters(), batch / median(tstep),
-      batch / best, median(tfwd) * 1e3, median(tbwd) * 1e3, median(tstep) * 1e3, loss_v,
-      static_cast<double>(t.memory().values_bytes) / (1024.0 * 1024.0),
-      static_cast<double>(t.memory().grads_bytes) / (1024.0 * 1024.0),
-      static_cast<double>(t.memory().scratch_bytes) / (1024.0 * 1024.0), peak_rss_mib());
-  std::fflush(stdout);
+  const double mib = 1024.0 * 1024.0;
+  mb::row row;
+  row.set("impl", "mixq-core").set("model", name).set("mode", "train");
+  row.set("threads", max_threads()).set("batch", batch);
+  row.set("params", static_cast<long long>(model.num_parameters()));
+  row.setf("images_per_s", batch / mb::median(tstep), 1);
+  row.setf("images_per_s_best", batch / mb::minimum(tstep), 1);
+  row.setf("fwd_ms", mb::median(tfwd) * 1e3, 1).setf("bwd_ms", mb::median(tbwd) * 1e3, 1);
+  row.setf("step_ms", mb::median(tstep) * 1e3, 1).setf("loss", loss_v, 4);
+  row.setf("tape_values_mib", static_cast<double>(t.memory().values_bytes) / mib, 1);
+  row.setf("tape_grads_mib", static_cast<double>(t.memory().grads_bytes) / mib, 1);
+  row.setf("tape_scratch_mib", static_cast<double>(t.memory().scratch_bytes) / mib, 1);
+  row.setf("peak_rss_mib", peak_rss_mib(), 1);
+  out.print(row);
 }
 }  // namespace
 
 int main(int argc, char** argv) {
-  int batch = 128, steps = 10, warmup = 2;
-  bool convs = false, step = true;
-  std::string model_name = "resnet20";
-  int conv_reps = 5;
-  std::vector<int> threads = {max_threads()};
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() { return i + 1 < argc ? argv[++i] : (const char*)"0"; };
-    if (a == "--batch")
-      batch = std::atoi(next());
-    else if (a == "--steps")
-      steps = std::atoi(next());
-    else if (a == "--warmup")
-      warmup = std::atoi(next());
-    else if (a == "--threads")
-      threads = parse_list(next());
-    else if (a == "--convs")
-      convs = true;
-    else if (a == "--conv-reps")
-      conv_reps = std::atoi(next());
-    else if (a == "--no-step")
-      step = false;
-    else if (a == "--cpu-time")
-      use_cpu_time = true;
-    else if (a == "--model")
-      model_name = next();
-    else {
-      std::fprintf(stderr,
-                   "usage: %s [--batch 128] [--steps 10] [--warmup 2] [--threads 1,2] [--convs]"
-                   " [--conv-reps 5] [--no-step] [--cpu-time] [--model resnet20|small_cnn]\n",
-                   argv[0]);
-      return 2;
+  mb::options defaults;
+  defaults.reps = 10;
+  defaults.warmup = 2;
+  defaults.batches = {128};
+  defaults.threads = {max_threads()};
+  defaults.format = mb::out_format::jsonl;
+  std::string model_name = "resnet20", conv_reps_s = "5";
+  bool convs = false, no_step = false;
+  const mb::options o =
+      mb::parse(argc, argv, defaults,
+                {{"--model", &model_name, nullptr, "[--model resnet20|small_cnn]"},
+                 {"--convs", nullptr, &convs, "[--convs]"},
+                 {"--conv-reps", &conv_reps_s, nullptr, "[--conv-reps 5]"},
+                 {"--no-step", nullptr, &no_step, "[--no-step]"},
+                 {"--cpu-time", nullptr, &use_cpu_time, "[--cpu-time]"}});
+  const int conv_reps = std::max(1, std::atoi(conv_reps_s.c_str()));
+  mb::writer w(o.format, {"conv",
+                          "impl",
+                          "model",
+                          "mode",
+                          "threads",
+                          "batch",
+                          "params",
+                          "images_per_s",
+                          "images_per_s_best",
+                          "fwd_gflops",
+                          "bwd_gflops",
+                          "fwd_ms",
+                          "bwd_ms",
+                          "bwd_w_ms",
+                          "step_ms",
+                          "loss",
+                          "tape_values_mib",
+                          "tape_grads_mib",
+                          "tape_scratch_mib",
+                          "peak_rss_mib"});
+  for (int nt : o.threads)
+    for (int batch : o.batches) {
+      mb::set_threads(nt);
+      if (convs) bench_convs(w, batch, conv_reps);
+      if (no_step) continue;
+      if (model_name == "small_cnn") {
+        nn::small_cnn model;
+        bench_step(w, model, "small_cnn", 28, 1, batch, o.reps, o.warmup);
+      } else {
+        nn::resnet_cifar model;
+        bench_step(w, model, "resnet20", 32, 3, batch, o.reps, o.warmup);
+      }
     }
-  }
-  const char* bind = std::getenv("OMP_PROC_BIND");
-  if (!bind) std::fprintf(stderr, "note: OMP_PROC_BIND is not set; results are less stable\n");
-
-  for (int nt : threads) {
-#ifdef _OPENMP
-    omp_set_num_threads(nt);
-#endif
-    if (convs) bench_convs(batch, conv_reps);
-    if (!step) continue;
-    if (model_name == "small_cnn") {
-      nn::small_cnn model;
-      bench_step(model, "small_cnn", 28, 1, batch, steps, warmup);
-    } else {
-      nn::resnet_cifar model;
-      bench_step(model, "resnet20", 32, 3, batch, steps, warmup);
-    }
-  }
   return 0;
 }

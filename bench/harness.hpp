@@ -1,26 +1,36 @@
 #pragma once
-// In-house benchmark harness for mixq (no Google Benchmark).
+// In-house benchmark harness for mixq (no Google Benchmark), shared by every
+// benchmark in bench/: options, thread pinning, timing, the clock probe, the
+// generator and the CSV / JSON lines / markdown output.
 //
 // What it does, and why:
 //  * Command line: --filter SUBSTR (a row runs when its name contains every
-//    comma-separated part of SUBSTR), --reps N (timed repetitions, default
-//    15), --warmup N (untimed, default 3), --threads 1,2 (list),
-//    --format csv|jsonl, --isa scalar,avx2,avx512 (list), --batch 1,128,
-//    --bits 2-8 or a list, --no-peers, --no-validate, --quick, --all-kernels
-//    (time every kernel family of kernels.inc that is exact for the pair,
-//    not only the dispatcher's pick; those rows have impl = mixq_alt),
-//    --full-taps (3x3 convs also run with border-tap skipping off, as
-//    impl = mixq_fulltaps rows right after the default ones).
+//    comma-separated part of SUBSTR), --reps N (timed repetitions, or rounds
+//    of an interleaved benchmark, default 15), --warmup N (untimed, default
+//    3), --calls N (back-to-back calls per interleaved sample, default 1),
+//    --threads 1,2 (list), --format csv|jsonl|md, --isa scalar,avx2,avx512
+//    (list), --batch 1,128, --bits 2-8 or a list, --diag (only W = A pairs),
+//    --no-peers, --no-validate, --quick, --all-kernels (time every kernel
+//    family of kernels.inc that is exact for the pair, not only the
+//    dispatcher's pick; those rows have impl = mixq_alt), --full-taps (3x3
+//    convs also run with border-tap skipping off, as impl = mixq_fulltaps
+//    rows right after the default ones). A benchmark may change the
+//    defaults and add its own options (parse's `extra`).
 //  * Timing: min and median of N repetitions after warm-up, on
 //    std::chrono::steady_clock. The minimum is the best estimate of what the
 //    code can do on a quiet machine; the median shows how noisy the run was.
 //    Single-threaded rows use min(wall, thread CPU time), see time_it.
+//    time_rounds interleaves several functions within every round, so a
+//    noisy period hits all of them alike.
+//  * Clock: clock_ghz() times a chain of dependent scalar adds (latency 1
+//    cycle), best of many short runs.
 //  * Threads are pinned: the harness sets OMP_PROC_BIND=close and
 //    OMP_PLACES=cores before the OpenMP runtime starts (re-executing itself
 //    once when they were missing), and additionally binds each OpenMP
 //    worker with sched_setaffinity to cpu (thread id mod online cpus).
-//  * Rows are printed as they are measured (CSV with one header, or JSON
-//    lines), so a partially finished run is still usable.
+//  * Data: rng, mixq's one generator (core/rng.hpp) with integer draws.
+//  * Rows are printed as they are measured (CSV with one header, JSON lines,
+//    or a markdown table), so a partially finished run is still usable.
 #include <sched.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,21 +48,27 @@
 #include <utility>
 #include <vector>
 
+#include "mixq/core/rng.hpp"
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 namespace mixq_bench {
 
+enum class out_format { csv, jsonl, md };
+
 struct options {
   std::string filter;
   int reps = 15;
   int warmup = 3;
+  int calls = 1;
   std::vector<int> threads{1, 2};
   std::vector<int> batches{1, 128};
   std::vector<std::string> isas;  // empty: every ISA the CPU has except scalar
   std::vector<int> bits{2, 3, 4, 5, 6, 7, 8};
-  bool csv = true;
+  bool diag = false;  // only the W = A pairs
+  out_format format = out_format::csv;
   bool peers = true;
   bool validate = true;
   bool quick = false;        // fewer bit pairs: the W=A diagonal plus W8A*/W*A8
@@ -90,13 +106,23 @@ inline std::vector<int> parse_int_list(const std::string& s) {
   return out;
 }
 
-inline void usage(const char* prog) {
+/// A benchmark's own option: `--name VALUE` (value set) or `--name` (flag set).
+struct extra_option {
+  std::string name;              ///< with the leading "--"
+  std::string* value = nullptr;  ///< takes a value
+  bool* flag = nullptr;          ///< a flag
+  std::string help;              ///< e.g. "[--model resnet20|small_cnn]"
+};
+
+inline void usage(const char* prog, const std::vector<extra_option>& extra = {}) {
   std::fprintf(stderr,
-               "usage: %s [--filter a,b] [--reps N] [--warmup N] [--threads 1,2]\n"
-               "          [--format csv|jsonl] [--isa scalar,avx2,avx512] [--batch 1,128]\n"
-               "          [--bits 2-8] [--no-peers] [--no-validate] [--quick] [--all-kernels]\n"
-               "          [--full-taps]\n",
+               "usage: %s [--filter a,b] [--reps N] [--warmup N] [--calls N] [--threads 1,2]\n"
+               "          [--format csv|jsonl|md] [--isa scalar,avx2,avx512] [--batch 1,128]\n"
+               "          [--bits 2-8] [--diag] [--no-peers] [--no-validate] [--quick]\n"
+               "          [--all-kernels] [--full-taps]",
                prog);
+  for (const auto& e : extra) std::fprintf(stderr, " %s", e.help.c_str());
+  std::fprintf(stderr, "\n");
 }
 
 // Sets the OpenMP pinning variables and re-executes the program once when
@@ -115,24 +141,37 @@ inline void ensure_pinning_env(int argc, char** argv) {
   // still pins each worker).
 }
 
-inline options parse(int argc, char** argv) {
+/// Parses the command line over `defaults`; unknown arguments print the
+/// usage and exit with code 2.
+inline options parse(int argc, char** argv, options defaults = {},
+                     const std::vector<extra_option>& extra = {}) {
   ensure_pinning_env(argc, argv);
-  options o;
+  options o = std::move(defaults);
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
       if (i + 1 >= argc) {
-        usage(argv[0]);
+        usage(argv[0], extra);
         std::exit(2);
       }
       return argv[++i];
     };
+    bool known = false;
+    for (const auto& e : extra)
+      if (a == e.name) {
+        if (e.value) *e.value = next();
+        if (e.flag) *e.flag = true;
+        known = true;
+      }
+    if (known) continue;
     if (a == "--filter")
       o.filter = next();
     else if (a == "--reps")
       o.reps = std::max(1, std::atoi(next().c_str()));
     else if (a == "--warmup")
       o.warmup = std::max(0, std::atoi(next().c_str()));
+    else if (a == "--calls")
+      o.calls = std::max(1, std::atoi(next().c_str()));
     else if (a == "--threads")
       o.threads = parse_int_list(next());
     else if (a == "--batch")
@@ -144,14 +183,18 @@ inline options parse(int argc, char** argv) {
     else if (a == "--format") {
       std::string f = next();
       if (f == "csv")
-        o.csv = true;
+        o.format = out_format::csv;
       else if (f == "jsonl")
-        o.csv = false;
+        o.format = out_format::jsonl;
+      else if (f == "md")
+        o.format = out_format::md;
       else {
-        usage(argv[0]);
+        usage(argv[0], extra);
         std::exit(2);
       }
-    } else if (a == "--no-peers")
+    } else if (a == "--diag")
+      o.diag = true;
+    else if (a == "--no-peers")
       o.peers = false;
     else if (a == "--no-validate")
       o.validate = false;
@@ -162,11 +205,11 @@ inline options parse(int argc, char** argv) {
     else if (a == "--full-taps")
       o.full_taps = true;
     else if (a == "--help" || a == "-h") {
-      usage(argv[0]);
+      usage(argv[0], extra);
       std::exit(0);
     } else {
-      std::fprintf(stderr, "unknown argument %s\n", a.c_str());
-      usage(argv[0]);
+      std::fprintf(stderr, "%s: unknown argument %s\n", argv[0], a.c_str());
+      usage(argv[0], extra);
       std::exit(2);
     }
   }
@@ -254,6 +297,90 @@ timing time_it(const options& o, F&& f) {
   return r;
 }
 
+inline double wall_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+inline double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+inline double minimum(const std::vector<double>& v) {
+  return v.empty() ? 0 : *std::min_element(v.begin(), v.end());
+}
+
+// Interleaved timing: o.warmup untimed calls of each function, then o.reps
+// rounds; every round times each function in turn (the minimum over o.calls
+// back-to-back calls), so a noisy period hits all of them alike and ratios
+// can be taken round by round. samples[i][r]: seconds of fns[i] in round r.
+inline std::vector<std::vector<double>> time_rounds(const options& o,
+                                                    const std::vector<std::function<void()>>& fns) {
+  for (const auto& f : fns)
+    for (int i = 0; i < o.warmup; ++i) f();
+  std::vector<std::vector<double>> samples(fns.size());
+  for (int r = 0; r < o.reps; ++r)
+    for (size_t i = 0; i < fns.size(); ++i) {
+      double best = 1e30;
+      for (int c = 0; c < o.calls; ++c) {
+        const auto t0 = std::chrono::steady_clock::now();
+        fns[i]();
+        best = std::min(
+            best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      samples[i].push_back(best);
+    }
+  return samples;
+}
+
+// Core clock of the calling thread in GHz: a chain of dependent scalar adds
+// (latency 1 cycle on x86-64 and aarch64), the best of `runs` short runs of
+// about 0.3 ms, each counting the smaller of its wall and thread-CPU time (a
+// run that is preempted or meets a lower clock only loses the minimum).
+inline double clock_ghz(int runs = 40, long iters = 50000) {
+  double best = 1e30;
+  for (int r = 0; r < runs; ++r) {
+    std::uint64_t x = 0;
+    const double c0 = thread_cpu_seconds();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (long i = 0; i < iters; ++i) {
+#if defined(__x86_64__)
+      asm volatile(
+          "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+          "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+          "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+          "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+          "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+          : "+r"(x));
+#elif defined(__aarch64__)
+      asm volatile(
+          "add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\t"
+          "add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\t"
+          "add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\t"
+          "add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\t"
+          "add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\t"
+          : "+r"(x));
+#else
+      x += 20;
+#endif
+    }
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double cpu = thread_cpu_seconds() - c0;
+    if (x != std::uint64_t(20) * std::uint64_t(iters)) return 0;  // never taken
+    best = std::min(best, cpu > 0 ? std::min(wall, cpu) : wall);
+  }
+  return 20.0 * double(iters) / best * 1e-9;
+}
+
 // One output row: ordered (key, value) pairs; values are kept as text.
 class row {
  public:
@@ -280,13 +407,40 @@ class row {
   std::vector<std::pair<std::string, std::string>> kv_;
 };
 
-// Prints rows with a fixed column set; the CSV header is printed once.
+// Prints rows with a fixed column set: CSV (one header), JSON lines (empty
+// cells left out) or a markdown table (one header).
 class writer {
  public:
-  writer(bool csv, std::vector<std::string> columns) : csv_(csv), cols_(std::move(columns)) {}
+  writer(out_format f, std::vector<std::string> columns) : f_(f), cols_(std::move(columns)) {}
   void print(const row& r) {
     std::map<std::string, std::string> m(r.items().begin(), r.items().end());
-    if (csv_) {
+    if (f_ == out_format::jsonl) {
+      std::printf("{");
+      bool first = true;
+      for (const auto& c : cols_) {
+        const std::string& v = m[c];
+        if (v.empty()) continue;
+        bool numeric = (std::isdigit((unsigned char)v[0]) || v[0] == '-') &&
+                       v.find_first_not_of("0123456789.-e+") == std::string::npos;
+        std::printf("%s\"%s\":", first ? "" : ",", c.c_str());
+        if (numeric)
+          std::printf("%s", v.c_str());
+        else
+          std::printf("\"%s\"", v.c_str());
+        first = false;
+      }
+      std::printf("}\n");
+    } else if (f_ == out_format::md) {
+      if (!header_done_) {
+        for (const auto& c : cols_) std::printf("| %s ", c.c_str());
+        std::printf("|\n");
+        for (size_t i = 0; i < cols_.size(); ++i) std::printf("|---");
+        std::printf("|\n");
+        header_done_ = true;
+      }
+      for (const auto& c : cols_) std::printf("| %s ", m[c].c_str());
+      std::printf("|\n");
+    } else {
       if (!header_done_) {
         for (size_t i = 0; i < cols_.size(); ++i)
           std::printf("%s%s", i ? "," : "", cols_[i].c_str());
@@ -304,28 +458,12 @@ class writer {
         std::printf("%s%s\"", i ? "," : "", q.c_str());
       }
       std::printf("\n");
-    } else {
-      std::printf("{");
-      bool first = true;
-      for (const auto& c : cols_) {
-        const std::string& v = m[c];
-        if (v.empty()) continue;
-        bool numeric = !v.empty() && (std::isdigit((unsigned char)v[0]) || v[0] == '-') &&
-                       v.find_first_not_of("0123456789.-e+") == std::string::npos;
-        std::printf("%s\"%s\":", first ? "" : ",", c.c_str());
-        if (numeric)
-          std::printf("%s", v.c_str());
-        else
-          std::printf("\"%s\"", v.c_str());
-        first = false;
-      }
-      std::printf("}\n");
     }
     std::fflush(stdout);
   }
 
  private:
-  bool csv_;
+  out_format f_;
   std::vector<std::string> cols_;
   bool header_done_ = false;
 };
@@ -333,17 +471,17 @@ class writer {
 // Keeps the optimizer from deleting a benchmarked computation.
 inline void do_not_optimize(const void* p) { asm volatile("" : : "r"(p) : "memory"); }
 
-// Small deterministic generator (splitmix64) so runs are reproducible.
+// mixq's generator (core/rng.hpp, PCG32) with the integer draws the
+// benchmarks use; seeded, so runs are reproducible.
 struct rng {
-  uint64_t s;
-  explicit rng(uint64_t seed) : s(seed) {}
+  mixq::rng gen;
+  explicit rng(uint64_t seed) : gen(seed) {}
   uint64_t next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    const uint64_t hi = gen.next_u32();
+    return hi << 32 | gen.next_u32();
   }
-  int uniform(int lo, int hi) { return lo + int(next() % uint64_t(hi - lo + 1)); }
+  // Uniform integer in [lo, hi].
+  int uniform(int lo, int hi) { return lo + int(gen.below(uint32_t(hi - lo + 1))); }
 };
 
 }  // namespace mixq_bench

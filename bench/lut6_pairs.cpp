@@ -8,28 +8,26 @@
 // pairing inside a round cancels most of it, which a whole-suite repetition
 // (bench/qconv.cpp) does not.
 //
-//   mixq_bench_lut6_pairs [--rounds 15] [--calls 9] [--threads 1,2]
-//                         [--batch 1,128] [--filter s1_16] [--format csv]
-// Run pinned: OMP_PROC_BIND=true. The outputs of both paths are checked
-// against each other once per shape (same codes; the LUT6 output is read
-// back from its planes); a mismatch aborts with exit code 1.
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
+//   mixq_bench_lut6_pairs [--reps 15] [--calls 9] [--threads 1,2]
+//                         [--batch 1,128] [--filter s1_16] [--format md|csv|jsonl]
+// (harness.hpp options: --reps is the number of rounds, --calls the calls per
+// timed sample; the harness pins the threads). The outputs of both paths are
+// checked against each other once per shape (same codes; the LUT6 output is
+// read back from its planes); a mismatch aborts with exit code 1.
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
-#include "mixq/kernels/conv/qconv_bitplane.hpp"
+#include "mixq/kernels/bitplane/qconv_bitplane.hpp"
+#include "mixq/kernels/conv/qconv.hpp"
+
+#include "harness.hpp"
 
 namespace mk = mixq::kernels;
+using namespace mixq_bench;
 
 namespace {
 
@@ -45,84 +43,24 @@ const shape kShapes[] = {
     {"s2_32to64_16x16", 16, 32, 64, 2},
 };
 
-std::vector<int> parse_list(const char* s) {
-  std::vector<int> v;
-  for (const char* p = s; *p;) {
-    v.push_back(std::atoi(p));
-    while (*p && *p != ',') ++p;
-    if (*p == ',') ++p;
-  }
-  return v;
-}
-
-template <class F>
-double min_time(int calls, F&& f) {
-  double best = 1e30;
-  for (int c = 0; c < calls; ++c) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::min(best, s);
-  }
-  return best;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  int rounds = 15, calls = 9;
-  std::vector<int> threads{1, 2}, batches{1, 128};
-  std::string filter, format = "table";
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : "";
-    if (a == "--rounds")
-      rounds = std::atoi(v), ++i;
-    else if (a == "--calls")
-      calls = std::atoi(v), ++i;
-    else if (a == "--threads")
-      threads = parse_list(v), ++i;
-    else if (a == "--batch")
-      batches = parse_list(v), ++i;
-    else if (a == "--filter")
-      filter = v, ++i;
-    else if (a == "--format")
-      format = v, ++i;
-    else {
-      std::fprintf(stderr,
-                   "usage: %s [--rounds N] [--calls N] [--threads 1,2] [--batch 1,128] "
-                   "[--filter s] [--format table|csv]\n",
-                   argv[0]);
-      return 2;
-    }
-  }
-  if (rounds < 1 || calls < 1) {
-    std::fprintf(stderr, "%s: --rounds and --calls must be >= 1\n", argv[0]);
-    return 2;
-  }
+  options defaults;
+  defaults.reps = 15;
+  defaults.calls = 9;
+  defaults.warmup = 1;
+  defaults.format = out_format::md;
+  const options o = parse(argc, argv, defaults);
   if (!mk::bitplane_simd_active()) {
     std::printf("SKIPPED: no AVX-512 VBMI on this CPU (the LUT6 path would run its scalar twin)\n");
     return 0;
   }
-  const bool csv = format == "csv";
-  if (csv)
-    std::printf(
-        "shape,batch,threads,rounds,w8a8_kernel,lut6_kernel,w8a8_gops,lut6_gops,"
-        "ratio_median,ratio_min,ratio_max\n");
-  else
-    std::printf(
-        "| shape | batch | threads | W8A8 GOP/s | W2A2 LUT6 GOP/s | LUT6 / W8A8 median "
-        "(min-max) over %d rounds |\n|---|---|---|---|---|---|\n",
-        rounds);
-  for (int batch : batches)
+  writer out(o.format, {"shape", "batch", "threads", "rounds", "w8a8_kernel", "lut6_kernel",
+                        "w8a8_gops", "lut6_gops", "ratio_median", "ratio_min", "ratio_max"});
+  for (int batch : o.batches)
     for (const shape& s : kShapes) {
-      if (!filter.empty() && std::string(s.name).find(filter) == std::string::npos) continue;
+      if (!matches(o, s.name)) continue;
       mk::conv_geometry g;
       g.batch = batch;
       g.h = g.w = s.hw;
@@ -130,17 +68,17 @@ int main(int argc, char** argv) {
       g.c_out = s.c_out;
       g.stride = s.stride;
       g.kernel = 3;
-      std::mt19937 rng(static_cast<unsigned>(s.c_in * 7919 + s.hw));
+      rng r(static_cast<std::uint64_t>(s.c_in * 7919 + s.hw));
       // 2-bit codes and weights for both paths (W8A8 runs the same values)
       std::vector<std::int8_t> w(size_t(g.c_out * 9 * g.c_in));
-      for (auto& v : w) v = static_cast<std::int8_t>(int(rng() % 4) - 2);
+      for (auto& v : w) v = static_cast<std::int8_t>(r.uniform(-2, 1));
       std::vector<std::uint8_t> x(size_t(g.batch * g.h * g.w * g.c_in));
-      for (auto& v : x) v = static_cast<std::uint8_t>(rng() % 4);
+      for (auto& v : x) v = static_cast<std::uint8_t>(r.uniform(0, 3));
       // requantization that spreads the sums over the 2-bit output range
       std::vector<std::int32_t> bias(size_t(g.c_out)), qm(size_t(g.c_out), 1 << 29),
           rs(size_t(g.c_out), 33);
       for (auto& b : bias) b = static_cast<std::int32_t>(9 * g.c_in * 3 / 4);
-      const mk::conv_requant rq{bias.data(), qm.data(), rs.data(), 0, 0, 3};
+      const mk::requant_params rq{bias.data(), qm.data(), rs.data(), 0, 0, 3};
       // W8A8: padded NHWC in, padded NHWC out
       std::vector<std::uint8_t> xpad(size_t(mk::qconv_input_bytes(g)), 0);
       const std::int64_t wp = g.w + 2, hp = g.h + 2;
@@ -164,7 +102,7 @@ int main(int argc, char** argv) {
       // the two paths agree (same codes) before anything is timed
       run8();
       run2();
-      const mk::bitplane_layout_t lo = mk::bitplane_layout(g.out_h(), g.out_w(), g.c_out, 2);
+      const mk::bitplane_image_layout lo = mk::bitplane_layout(g.out_h(), g.out_w(), g.c_out, 2);
       for (std::int64_t i = 0; i < g.batch; ++i)
         for (std::int64_t y = 0; y < g.out_h(); ++y)
           for (std::int64_t xx = 0; xx < g.out_w(); ++xx)
@@ -179,33 +117,24 @@ int main(int argc, char** argv) {
                 return 1;
               }
             }
-      for (int t : threads) {
-#ifdef _OPENMP
-        omp_set_num_threads(t);
-#else
+      for (int t : o.threads) {
+#ifndef _OPENMP
         if (t != 1) continue;  // built without OpenMP: one thread only
 #endif
-        run8();  // warm-up
-        run2();
-        std::vector<double> ratio, t8s, t2s;
-        for (int r = 0; r < rounds; ++r) {
-          const double t8 = min_time(calls, run8);
-          const double t2 = min_time(calls, run2);
-          ratio.push_back(t8 / t2);
-          t8s.push_back(t8);
-          t2s.push_back(t2);
-        }
+        set_threads(t);
+        // each round: W8A8 then LUT6, the minimum of --calls calls each
+        const std::vector<std::vector<double>> sm = time_rounds(o, {run8, run2});
+        std::vector<double> ratio;
+        for (int q = 0; q < o.reps; ++q) ratio.push_back(sm[0][size_t(q)] / sm[1][size_t(q)]);
         const double ops = 2.0 * double(g.macs());
-        const double g8 = ops / median(t8s) * 1e-9, g2 = ops / median(t2s) * 1e-9;
-        const double rmin = *std::min_element(ratio.begin(), ratio.end());
-        const double rmax = *std::max_element(ratio.begin(), ratio.end());
-        if (csv)
-          std::printf("%s,%d,%d,%d,%s,%s,%.1f,%.1f,%.3f,%.3f,%.3f\n", s.name, batch, t, rounds,
-                      w8.pw.name.data(), w2.pw.name.data(), g8, g2, median(ratio), rmin, rmax);
-        else
-          std::printf("| %s | %d | %d | %.0f | %.0f | **%.2f** (%.2f-%.2f) |\n", s.name, batch, t,
-                      g8, g2, median(ratio), rmin, rmax);
-        std::fflush(stdout);
+        row rw;
+        rw.set("shape", s.name).set("batch", batch).set("threads", t).set("rounds", o.reps);
+        rw.set("w8a8_kernel", w8.pw.name.data()).set("lut6_kernel", w2.pw.name.data());
+        rw.setf("w8a8_gops", ops / median(sm[0]) * 1e-9, 1);
+        rw.setf("lut6_gops", ops / median(sm[1]) * 1e-9, 1);
+        rw.setf("ratio_median", median(ratio), 3).setf("ratio_min", minimum(ratio), 3);
+        rw.setf("ratio_max", *std::max_element(ratio.begin(), ratio.end()), 3);
+        out.print(rw);
       }
     }
   return 0;

@@ -33,7 +33,7 @@
 #include <vector>
 
 #include <mixq/kernels/conv/qconv.hpp>
-#include <mixq/kernels/conv/qconv_bitplane.hpp>
+#include <mixq/kernels/bitplane/qconv_bitplane.hpp>
 #include <mixq/kernels/conv/qconv_ref.hpp>
 
 #include "harness.hpp"
@@ -146,21 +146,15 @@ reference make_reference(const mk::conv_geometry& g, const operands& o) {
   reference ref;
   ref.images.push_back(0);
   if (g.batch > 1) ref.images.push_back(g.batch - 1);
-  mk::ref::conv_ref_shape s;
-  s.batch = 1;
-  s.h = g.h;
-  s.w = g.w;
-  s.c_in = g.c_in;
-  s.c_out = g.c_out;
-  s.kernel = g.kernel;
-  s.stride = g.stride;
-  s.pad = g.kernel / 2;
+  mk::conv_geometry one = g;  // the reference runs image by image
+  one.batch = 1;
+  const mk::ref::conv_ref_shape s(one);
   const int64_t per = g.out_h() * g.out_w() * g.c_out;
   for (int64_t i : ref.images) {
     std::vector<int64_t> acc(static_cast<size_t>(per));
     mk::ref::qconv_ref_acc(s, o.x.data() + i * g.h * g.w * g.c_in, o.w.data(), acc.data());
     std::vector<uint8_t> out(static_cast<size_t>(per));
-    mk::ref::conv_ref_requant rq{o.bias.data(), o.qm.data(), o.rshift.data(), o.zp, o.lo, o.hi};
+    mk::requant_params rq{o.bias.data(), o.qm.data(), o.rshift.data(), o.zp, o.lo, o.hi};
     mk::ref::qconv_ref_requantize(s, acc.data(), rq, mk::ref::conv_ref_residual{}, out.data());
     ref.acc.push_back(std::move(acc));
     ref.out.push_back(std::move(out));
@@ -173,7 +167,7 @@ bool validate(const mk::conv_geometry& g, const mk::qconv_weights& wts, operands
               const reference& ref) {
   const int64_t oh = g.out_h(), ow = g.out_w(), per = oh * ow * g.c_out;
   std::vector<int32_t> raw(static_cast<size_t>(g.batch * per));
-  mk::conv_requant rq{o.bias.data(), o.qm.data(), o.rshift.data(), o.zp, o.lo, o.hi};
+  mk::requant_params rq{o.bias.data(), o.qm.data(), o.rshift.data(), o.zp, o.lo, o.hi};
   mk::qconv2d(g, wts, o.xpad.data(), rq, nullptr, mk::conv_output{}, raw.data());
   const mk::conv_output out = mk::padded_output(g, o.outbuf.data());
   mk::qconv2d(g, wts, o.xpad.data(), rq, nullptr, out);
@@ -197,8 +191,8 @@ bool validate(const mk::conv_geometry& g, const mk::qconv_weights& wts, operands
 bool validate_lut6(const mk::conv_geometry& g, const reference& ref,
                    const std::vector<uint8_t>& outp, int b_out, bool gemm) {
   const int64_t oh = g.out_h(), ow = g.out_w();
-  const mk::bitplane_layout_t lo = gemm ? mk::bitplane_layout(1, g.batch, g.c_out, b_out)
-                                        : mk::bitplane_layout(oh, ow, g.c_out, b_out);
+  const mk::bitplane_image_layout lo = gemm ? mk::bitplane_layout(1, g.batch, g.c_out, b_out)
+                                            : mk::bitplane_layout(oh, ow, g.c_out, b_out);
   for (size_t t = 0; t < ref.images.size(); ++t) {
     const int64_t i = ref.images[t];
     for (int64_t y = 0; y < oh; ++y)
@@ -230,7 +224,7 @@ void put_timing(row& r, const timing& t, double macs, double peak, double w8a8, 
 // timed). ResNet block shapes (conv) also time the residual (the block
 // input's planes) inside the threshold epilogue, as the qconv2d rows do.
 void lut6_row(const options& o, writer& w, const row& base, const std::string& isa_s,
-              const mk::conv_geometry& g, const operands& ops, const mk::conv_requant& rq,
+              const mk::conv_geometry& g, const operands& ops, const mk::requant_params& rq,
               const reference* ref, int bw, int ba, double peak, double w8a8, double onednn,
               bool conv) {
   row r6 = base;
@@ -311,32 +305,32 @@ mk::isa parse_isa_name(const std::string& s) { return mk::parse_isa(s.c_str()); 
 
 int main(int argc, char** argv) {
   options o = parse(argc, argv);
-  writer w(o.csv, {"bench",
-                   "name",
-                   "impl",
-                   "isa",
-                   "kernel",
-                   "batch",
-                   "threads",
-                   "w_bits",
-                   "a_bits",
-                   "M",
-                   "N",
-                   "K",
-                   "min_ms",
-                   "median_ms",
-                   "wall_min_ms",
-                   "gops",
-                   "peak_gops",
-                   "pct_peak",
-                   "ratio_w8a8",
-                   "ratio_onednn",
-                   "valid",
-                   "res_min_ms",
-                   "res_overhead_pct",
-                   "unit",
-                   "ghz",
-                   "note"});
+  writer w(o.format, {"bench",
+                      "name",
+                      "impl",
+                      "isa",
+                      "kernel",
+                      "batch",
+                      "threads",
+                      "w_bits",
+                      "a_bits",
+                      "M",
+                      "N",
+                      "K",
+                      "min_ms",
+                      "median_ms",
+                      "wall_min_ms",
+                      "gops",
+                      "peak_gops",
+                      "pct_peak",
+                      "ratio_w8a8",
+                      "ratio_onednn",
+                      "valid",
+                      "res_min_ms",
+                      "res_overhead_pct",
+                      "unit",
+                      "ghz",
+                      "note"});
 
   // 1) peaks at each thread count (measured here, in this run)
   std::map<int, peaks> pk;
@@ -412,121 +406,115 @@ int main(int argc, char** argv) {
           double w8a8 = 0;
           std::vector<std::pair<int, int>> my_pairs =
               pb.first_layer ? std::vector<std::pair<int, int>>{{8, 8}} : pairs;
-          std::vector<mk::conv_small_c> modes{mk::conv_small_c::automatic};
-          if (pb.first_layer) modes = {mk::conv_small_c::taps, mk::conv_small_c::packed};
-          for (auto [bw, ba] : my_pairs)
-            for (mk::conv_small_c mode : modes) {
-              // the dispatcher's pick first (ratios use it), then with
-              // --all-kernels every other family of this ISA exact for the pair
-              std::vector<mk::kernel_id> kids{
-                  mk::choose_kernel(l, bw, ba, static_cast<std::int32_t>(g.c_out))};
-              if (o.all_kernels) {
-                std::size_t count = 0;
-                const mk::kernel_info* table = mk::kernel_table(&count);
-                for (std::size_t k = 0; k < count; ++k)
-                  if (table[k].level == l && table[k].id != kids[0] &&
-                      mk::kernel_runnable(table[k].id) && mk::kernel_supports(table[k].id, bw, ba))
-                    kids.push_back(table[k].id);
+          for (auto [bw, ba] : my_pairs) {
+            // the dispatcher's pick first (ratios use it), then with
+            // --all-kernels every other family of this ISA exact for the pair
+            std::vector<mk::kernel_id> kids{
+                mk::choose_kernel(l, bw, ba, static_cast<std::int32_t>(g.c_out))};
+            if (o.all_kernels) {
+              std::size_t count = 0;
+              const mk::kernel_info* table = mk::kernel_table(&count);
+              for (std::size_t k = 0; k < count; ++k)
+                if (table[k].level == l && table[k].id != kids[0] &&
+                    mk::kernel_runnable(table[k].id) && mk::kernel_supports(table[k].id, bw, ba))
+                  kids.push_back(table[k].id);
+            }
+            for (mk::kernel_id kid : kids) {
+              const bool alt = kid != kids[0];
+              std::string impl = pb.first_layer ? "mixq_taps" : "mixq";
+              if (alt) impl += "_alt";
+              const std::string name = prefix + "/" + impl + "/" + isa_s + "/w" +
+                                       std::to_string(bw) + "a" + std::to_string(ba);
+              if (!matches(o, name)) continue;
+              operands ops = make_operands(g, bw, ba);
+              mk::qconv_weights wts;
+              try {
+                wts = mk::qconv_pack_for(kid, g, ops.w.data(), bw, ba);
+              } catch (const std::exception& e) {
+                std::fprintf(stderr, "%s: %s\n", name.c_str(), e.what());
+                continue;
               }
-              for (mk::kernel_id kid : kids) {
-                const bool alt = kid != kids[0];
-                std::string impl =
-                    pb.first_layer ? std::string(mode == mk::conv_small_c::packed ? "mixq_packed27"
-                                                                                  : "mixq_taps")
-                                   : std::string("mixq");
-                if (alt) impl += "_alt";
-                const std::string name = prefix + "/" + impl + "/" + isa_s + "/w" +
-                                         std::to_string(bw) + "a" + std::to_string(ba);
-                if (!matches(o, name)) continue;
-                operands ops = make_operands(g, bw, ba);
-                mk::qconv_weights wts;
-                try {
-                  wts = mk::qconv_pack_for(kid, g, ops.w.data(), bw, ba, mode);
-                } catch (const std::exception& e) {
-                  std::fprintf(stderr, "%s: %s\n", name.c_str(), e.what());
-                  continue;
-                }
-                row r = base;
-                r.set("impl", impl).set("isa", isa_s).set("kernel", wts.pw.name.data());
-                r.set("w_bits", bw).set("a_bits", ba);
-                if (l != mk::isa::scalar && wts.pw.kernel == mk::kernel_id::scalar_ref) {
-                  r.set("valid", "skipped").set("note", "no SIMD kernel registered for this ISA");
+              row r = base;
+              r.set("impl", impl).set("isa", isa_s).set("kernel", wts.pw.name.data());
+              r.set("w_bits", bw).set("a_bits", ba);
+              if (l != mk::isa::scalar && wts.pw.kernel == mk::kernel_id::scalar_1x1c1) {
+                r.set("valid", "skipped").set("note", "no SIMD kernel registered for this ISA");
+                w.print(r);
+                continue;
+              }
+              if (o.validate) {
+                auto key = std::make_pair(bw, ba);
+                auto it = ref_cache.find(key);
+                if (it == ref_cache.end())
+                  it = ref_cache.emplace(key, make_reference(g, ops)).first;
+                if (!validate(g, wts, ops, it->second)) {
+                  r.set("valid", "MISMATCH");
                   w.print(r);
                   continue;
                 }
-                if (o.validate) {
-                  auto key = std::make_pair(bw, ba);
-                  auto it = ref_cache.find(key);
-                  if (it == ref_cache.end())
-                    it = ref_cache.emplace(key, make_reference(g, ops)).first;
-                  if (!validate(g, wts, ops, it->second)) {
-                    r.set("valid", "MISMATCH");
-                    w.print(r);
-                    continue;
-                  }
-                  r.set("valid", "ok");
-                } else {
-                  r.set("valid", "unchecked");
-                }
-                mk::conv_requant rq{ops.bias.data(), ops.qm.data(), ops.rshift.data(),
+                r.set("valid", "ok");
+              } else {
+                r.set("valid", "unchecked");
+              }
+              mk::requant_params rq{ops.bias.data(), ops.qm.data(), ops.rshift.data(),
                                     ops.zp,          ops.lo,        ops.hi};
-                const mk::conv_output out = mk::padded_output(g, ops.outbuf.data());
-                timing tm =
-                    time_it(o, [&] { mk::qconv2d(g, wts, ops.xpad.data(), rq, nullptr, out); });
-                const double gops = 2.0 * double(g.macs()) / tm.min_s * 1e-9;
-                // W=A rows of ResNet block shapes also time the residual fused
-                // into the epilogue: identity (stride 1, C_out = C_in) or option A
-                // (stride 2, C_out = 2 C_in, channels at C_out/4). The residual is
-                // the block input itself (the padded conv input buffer).
-                const bool res_shape = g.kernel == 3 && !pb.first_layer && pb.bench == "conv" &&
-                                       ((g.stride == 1 && g.c_out == g.c_in) ||
-                                        (g.stride == 2 && g.c_out == 2 * g.c_in));
-                if (res_shape && bw == ba && !alt) {
-                  std::vector<int32_t> res_qm(size_t(g.c_out), 0);
-                  const int64_t ch_lo = g.stride == 1 ? 0 : g.c_out / 4;
-                  for (int64_t n = ch_lo; n < ch_lo + g.c_in; ++n) res_qm[size_t(n)] = 1 << 20;
-                  const int64_t wp = g.w + 2;
-                  mk::conv_residual res;
-                  res.data = ops.xpad.data() + (wp + 1) * g.c_in;
-                  res.img_stride = (g.h + 2) * wp * g.c_in;
-                  res.row_stride = wp * g.c_in;
-                  res.pix_stride = g.c_in;
-                  res.stride = g.stride;
-                  res.ch_lo = ch_lo;
-                  res.res_qm = res_qm.data();
-                  timing tr =
-                      time_it(o, [&] { mk::qconv2d(g, wts, ops.xpad.data(), rq, &res, out); });
-                  r.setf("res_min_ms", tr.min_s * 1e3, 4)
-                      .setf("res_overhead_pct", 100.0 * (tr.min_s / tm.min_s - 1), 1);
-                }
-                const double peak = pk[t].int8_for_isa(isa_s);
-                if (bw == 8 && ba == 8 && mode != mk::conv_small_c::packed && !alt) w8a8 = gops;
-                put_timing(r, tm, double(g.macs()), peak, w8a8, onednn);
-                w.print(r);
-                // the LUT6 path on bit-plane planes, same operands and requant
-                if (l == mk::isa::avx512 && !alt && !pb.first_layer &&
-                    mk::bitplane_supports(bw, ba) && mk::bitplane_simd_active() &&
-                    matches(o, prefix + "/mixq_lut6/" + isa_s + "/w" + std::to_string(bw) + "a" +
-                                   std::to_string(ba)))
-                  lut6_row(o, w, base, isa_s, g, ops, rq,
-                           o.validate ? &ref_cache.at(std::make_pair(bw, ba)) : nullptr, bw, ba,
-                           peak, w8a8, onednn, pb.bench == "conv");
-                // the same weights with every pixel summing all 9 taps
-                if (o.full_taps && g.kernel == 3 && !pb.first_layer && !alt &&
-                    mk::kernel_supports_tap_subset(wts.pw.kernel)) {
-                  mk::qconv_weights full = wts;
-                  full.skip_border_taps = false;
-                  const timing tf =
-                      time_it(o, [&] { mk::qconv2d(g, full, ops.xpad.data(), rq, nullptr, out); });
-                  row rf = base;
-                  rf.set("impl", impl + "_fulltaps").set("isa", isa_s);
-                  rf.set("kernel", wts.pw.name.data()).set("w_bits", bw).set("a_bits", ba);
-                  rf.set("valid", "unchecked");  // bit-exact in tests/kernels/test_conv_border.cpp
-                  put_timing(rf, tf, double(g.macs()), peak, 0, onednn);
-                  w.print(rf);
-                }
+              const mk::conv_output out = mk::padded_output(g, ops.outbuf.data());
+              timing tm =
+                  time_it(o, [&] { mk::qconv2d(g, wts, ops.xpad.data(), rq, nullptr, out); });
+              const double gops = 2.0 * double(g.macs()) / tm.min_s * 1e-9;
+              // W=A rows of ResNet block shapes also time the residual fused
+              // into the epilogue: identity (stride 1, C_out = C_in) or option A
+              // (stride 2, C_out = 2 C_in, channels at C_out/4). The residual is
+              // the block input itself (the padded conv input buffer).
+              const bool res_shape = g.kernel == 3 && !pb.first_layer && pb.bench == "conv" &&
+                                     ((g.stride == 1 && g.c_out == g.c_in) ||
+                                      (g.stride == 2 && g.c_out == 2 * g.c_in));
+              if (res_shape && bw == ba && !alt) {
+                std::vector<int32_t> res_qm(size_t(g.c_out), 0);
+                const int64_t ch_lo = g.stride == 1 ? 0 : g.c_out / 4;
+                for (int64_t n = ch_lo; n < ch_lo + g.c_in; ++n) res_qm[size_t(n)] = 1 << 20;
+                const int64_t wp = g.w + 2;
+                mk::conv_residual res;
+                res.data = ops.xpad.data() + (wp + 1) * g.c_in;
+                res.img_stride = (g.h + 2) * wp * g.c_in;
+                res.row_stride = wp * g.c_in;
+                res.pix_stride = g.c_in;
+                res.stride = g.stride;
+                res.ch_lo = ch_lo;
+                res.res_qm = res_qm.data();
+                timing tr =
+                    time_it(o, [&] { mk::qconv2d(g, wts, ops.xpad.data(), rq, &res, out); });
+                r.setf("res_min_ms", tr.min_s * 1e3, 4)
+                    .setf("res_overhead_pct", 100.0 * (tr.min_s / tm.min_s - 1), 1);
+              }
+              const double peak = pk[t].int8_for_isa(isa_s);
+              if (bw == 8 && ba == 8 && !alt) w8a8 = gops;
+              put_timing(r, tm, double(g.macs()), peak, w8a8, onednn);
+              w.print(r);
+              // the LUT6 path on bit-plane planes, same operands and requant
+              if (l == mk::isa::avx512 && !alt && !pb.first_layer &&
+                  mk::bitplane_supports(bw, ba) && mk::bitplane_simd_active() &&
+                  matches(o, prefix + "/mixq_lut6/" + isa_s + "/w" + std::to_string(bw) + "a" +
+                                 std::to_string(ba)))
+                lut6_row(o, w, base, isa_s, g, ops, rq,
+                         o.validate ? &ref_cache.at(std::make_pair(bw, ba)) : nullptr, bw, ba, peak,
+                         w8a8, onednn, pb.bench == "conv");
+              // the same weights with every pixel summing all 9 taps
+              if (o.full_taps && g.kernel == 3 && !pb.first_layer && !alt &&
+                  mk::kernel_supports_tap_subset(wts.pw.kernel)) {
+                mk::qconv_weights full = wts;
+                full.skip_border_taps = false;
+                const timing tf =
+                    time_it(o, [&] { mk::qconv2d(g, full, ops.xpad.data(), rq, nullptr, out); });
+                row rf = base;
+                rf.set("impl", impl + "_fulltaps").set("isa", isa_s);
+                rf.set("kernel", wts.pw.name.data()).set("w_bits", bw).set("a_bits", ba);
+                rf.set("valid", "unchecked");  // bit-exact in tests/kernels/test_conv_border.cpp
+                put_timing(rf, tf, double(g.macs()), peak, 0, onednn);
+                w.print(rf);
               }
             }
+          }
         }
       }
     }

@@ -1,6 +1,7 @@
 // Bit-plane LUT6 kernel vs the W8A8 AVX-512 VNNI kernel, single thread,
-// pinned to one core, kernels interleaved within every repetition (so a
-// noisy period hits all of them alike); median and best of N reps.
+// pinned to one core, kernels interleaved within every round (harness
+// time_rounds: a noisy period hits all of them alike); median and best of
+// --reps rounds, each the minimum of --calls back-to-back calls.
 //
 // Shapes: square GEMMs 256^3 and 512^3; ResNet20 3x3 stride-1 convs as
 // implicit GEMM (16->16 @32x32, 32->32 @16x16, 64->64 @8x8) at batch 1 and
@@ -12,14 +13,11 @@
 //   conv_a2      : bitplane_from_codes() of the layer input (u8 NHWC -> planes),
 //                  the cost of a producer that did NOT emit the format itself
 // Every kernel is checked against the scalar reference once before timing.
-// Usage: mixq_bench_qgemm_lut [--reps N] [--cpu C] [--filter substr] [--quick] [--no-validate]
+//   mixq_bench_qgemm_lut [--reps 21] [--calls 5] [--filter substr] [--quick]
+//                        [--no-validate] [--format csv|jsonl|md]
 // Output: one row per (shape, kernel): GOP/s (2 ops per MAC) median and best,
 // and the ratio to vnni_w8a8's median in the same run.
-#include <sched.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -29,19 +27,14 @@
 #include <vector>
 
 #include <mixq/kernels/qgemm.hpp>
-#include <mixq/kernels/qgemm_bitplane.hpp>
+#include <mixq/kernels/bitplane/qgemm_bitplane.hpp>
+
+#include "harness.hpp"
 
 namespace mk = mixq::kernels;
+using namespace mixq_bench;
 
 namespace {
-
-std::uint64_t rs = 0x9E3779B97F4A7C15ull;
-std::uint32_t rnd() {
-  rs ^= rs << 13;
-  rs ^= rs >> 7;
-  rs ^= rs << 17;
-  return static_cast<std::uint32_t>(rs);
-}
 
 struct shape {
   std::string name;
@@ -65,56 +58,36 @@ struct timed {
   std::string name;
   double macs;
   std::function<void()> fn;
-  std::vector<double> ns;
 };
-
-double now_ns() {
-  return std::chrono::duration<double, std::nano>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int reps = 21, cpu = -1;
-  std::string filter;
-  bool quick = false, validate = true;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--reps" && i + 1 < argc)
-      reps = std::atoi(argv[++i]);
-    else if (a == "--cpu" && i + 1 < argc)
-      cpu = std::atoi(argv[++i]);
-    else if (a == "--filter" && i + 1 < argc)
-      filter = argv[++i];
-    else if (a == "--quick")
-      quick = true;
-    else if (a == "--no-validate")
-      validate = false;
-  }
-  if (cpu < 0) cpu = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)) - 1;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof(set), &set) != 0)
-    std::fprintf(stderr, "warning: could not pin to cpu %d\n", cpu);
+  options defaults;
+  defaults.reps = 21;
+  defaults.calls = 5;
+  defaults.warmup = 1;
+  const options o = parse(argc, argv, defaults);
+  const bool quick = o.quick, validate = o.validate;
+  set_threads(1);  // pins this thread
   if (!mk::bitplane_simd_active()) {
     std::printf(
         "SKIPPED: CPU lacks AVX-512 VBMI/BITALG (or MIXQ_ISA < avx512); nothing to compare\n");
     return 0;
   }
+  rng rr(0x9E3779B97F4A7C15ull);
+  auto rnd = [&rr] { return static_cast<std::uint32_t>(rr.next()); };
   std::vector<shape> shapes = {
       {"gemm256", 1, 1, 256, 256, 256, 1},     {"gemm512", 1, 1, 512, 512, 512, 1},
       {"r20_s1_b1", 1, 32, 32, 16, 16, 3},     {"r20_s2_b1", 1, 16, 16, 32, 32, 3},
       {"r20_s3_b1", 1, 8, 8, 64, 64, 3},       {"r20_s1_b128", 128, 32, 32, 16, 16, 3},
       {"r20_s2_b128", 128, 16, 16, 32, 32, 3}, {"r20_s3_b128", 128, 8, 8, 64, 64, 3},
   };
-  std::printf("# pinned to cpu %d, reps %d, interleaved; GOP/s = 2*MAC/s\n", cpu, reps);
-  std::printf("shape,kernel,M,N,K,us_median,gops_median,gops_best,ratio_vs_vnni_w8a8_median\n");
+  writer w(o.format, {"shape", "kernel", "M", "N", "K", "us_median", "gops_median", "gops_best",
+                      "ratio_vs_vnni_w8a8_median"});
   const int lut_pairs[][2] = {{2, 2}, {3, 2}, {4, 2}, {2, 3}, {3, 3}, {4, 3}};
   for (const shape& s : shapes) {
-    if (!filter.empty() && s.name.find(filter) == std::string::npos) continue;
+    if (!matches(o, s.name)) continue;
     const int pad = s.ks / 2;
     const std::int64_t hp = s.h + 2 * pad, wp = s.w + 2 * pad, m = s.batch * s.h * s.w;
     const std::int32_t taps = s.ks * s.ks, k = taps * s.c;
@@ -166,7 +139,7 @@ int main(int argc, char** argv) {
     e8.out_pix_off = opix.data();
     {  // validate once against the scalar reference
       const mk::packed_weights pr =
-          mk::pack_weights_for(mk::kernel_id::scalar_ref, w8.data(), s.n, taps, s.c, 8, 8);
+          mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, w8.data(), s.n, taps, s.c, 8, 8);
       std::vector<std::uint8_t> o1 = out8;
       mk::qgemm(p8, *pw8, e8);
       std::vector<std::uint8_t> o0 = out8;
@@ -177,7 +150,7 @@ int main(int argc, char** argv) {
         if (o0 != o1) std::printf("# VALIDATION FAILED vnni %s\n", s.name.c_str());
       }
     }
-    ts.push_back({"vnni_w8a8", macs, [=, &p8, &e8] { mk::qgemm(p8, *pw8, e8); }, {}});
+    ts.push_back({"vnni_w8a8", macs, [=, &p8, &e8] { mk::qgemm(p8, *pw8, e8); }});
     // --- old LUT16 family, W2A2 ---
     std::vector<std::int8_t> w2(std::size_t(s.n) * k);
     for (auto& v : w2) v = static_cast<std::int8_t>(static_cast<int>(rnd() % 4) - 2);
@@ -187,7 +160,7 @@ int main(int argc, char** argv) {
     p2.a = in2.data();
     mk::epilogue e2 = e8;
     e2.hi = 3;
-    if (!quick) ts.push_back({"lut16_w2a2", macs, [=, &p2, &e2] { mk::qgemm(p2, *pwl, e2); }, {}});
+    if (!quick) ts.push_back({"lut16_w2a2", macs, [=, &p2, &e2] { mk::qgemm(p2, *pwl, e2); }});
     // --- bit-plane LUT6, every pair: planes [batch][G][hp][wp], output planes
     // [batch][Go][ohp][owp] ---
     struct lut_ctx {
@@ -245,7 +218,7 @@ int main(int argc, char** argv) {
       if (validate && m * double(s.n) * k < 4e8) {
         mk::qgemm_bitplane(c->p, c->pw, c->ep, &c->bo);
         const mk::packed_weights pr =
-            mk::pack_weights_for(mk::kernel_id::scalar_ref, wl.data(), s.n, taps, s.c, bw, ba);
+            mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, wl.data(), s.n, taps, s.c, bw, ba);
         std::vector<std::uint8_t> ref(out8.size(), 0);
         mk::qgemm_problem pq = p8;
         pq.a = c->incodes.data();
@@ -263,45 +236,29 @@ int main(int argc, char** argv) {
       }
       char nm[32];
       std::snprintf(nm, sizeof nm, "lut6_w%da%d", bw, ba);
-      ts.push_back({nm, macs, [c] { mk::qgemm_bitplane(c->p, c->pw, c->ep, &c->bo); }, {}});
+      ts.push_back({nm, macs, [c] { mk::qgemm_bitplane(c->p, c->pw, c->ep, &c->bo); }});
       if (bw == 2 && ba == 2) {  // producer-side conversion u8 NHWC -> planes (counted separately)
-        ts.push_back({"conv_a2_to_planes",
-                      macs,
-                      [c, s, plane, img] {
+        ts.push_back({"conv_a2_to_planes", macs, [c, s, plane, img] {
                         for (std::int64_t i = 0; i < s.batch; ++i)
                           mk::bitplane_from_codes(&c->incodes[std::size_t(i * plane * s.c)], plane,
                                                   s.c, s.c, 2, &c->planes[std::size_t(i * img)],
                                                   plane);
-                      },
-                      {}});
+                      }});
       }
     }
-    // interleaved repetitions; each sample runs the kernel enough times for ~0.3 ms
-    std::vector<int> inner(ts.size(), 1);
-    for (std::size_t i = 0; i < ts.size(); ++i) {
-      ts[i].fn();
-      const double t0 = now_ns();
-      ts[i].fn();
-      const double dt = now_ns() - t0;
-      inner[i] = std::max(1, static_cast<int>(3e5 / std::max(dt, 1.0)));
-    }
-    for (int r = 0; r < reps; ++r)
-      for (std::size_t i = 0; i < ts.size(); ++i) {
-        const double t0 = now_ns();
-        for (int q = 0; q < inner[i]; ++q) ts[i].fn();
-        ts[i].ns.push_back((now_ns() - t0) / inner[i]);
-      }
+    std::vector<std::function<void()>> fns;
+    for (const auto& t : ts) fns.push_back(t.fn);
+    const std::vector<std::vector<double>> samples = time_rounds(o, fns);
     double base = 0;
-    for (auto& t : ts) {
-      std::vector<double> v = t.ns;
-      std::sort(v.begin(), v.end());
-      const double med = v[v.size() / 2], best = v[0];
-      const double gm = 2 * t.macs / med, gb = 2 * t.macs / best;
-      if (t.name == "vnni_w8a8") base = gm;
-      std::printf("%s,%s,%lld,%d,%d,%.2f,%.1f,%.1f,%.2f\n", s.name.c_str(), t.name.c_str(),
-                  static_cast<long long>(m), s.n, k, med * 1e-3, gm, gb,
-                  base > 0 ? gm / base : 0.0);
-      std::fflush(stdout);
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+      const double med = median(samples[i]), best = minimum(samples[i]);
+      const double gm = 2 * ts[i].macs / med * 1e-9, gb = 2 * ts[i].macs / best * 1e-9;
+      if (ts[i].name == "vnni_w8a8") base = gm;
+      row r;
+      r.set("shape", s.name).set("kernel", ts[i].name).set("M", static_cast<long long>(m));
+      r.set("N", s.n).set("K", k).setf("us_median", med * 1e6, 2).setf("gops_median", gm, 1);
+      r.setf("gops_best", gb, 1).setf("ratio_vs_vnni_w8a8_median", base > 0 ? gm / base : 0.0, 2);
+      w.print(r);
     }
     delete pw8;
     delete pwl;

@@ -1,100 +1,30 @@
 // qgemm micro-benchmark: single-threaded GOP/s and MAC/cycle of every
-// runnable qgemm kernel family on square GEMMs and ResNet20 conv shapes,
-// per (b_w, b_a). Every kernel is validated against the scalar reference
-// before it is timed. Output: CSV rows
-//   kernel,isa,a_bits,w_bits,shape,M,N,K,ns,gops,mac_per_cycle
+// runnable qgemm kernel family of kernels.inc on square GEMMs and ResNet20
+// conv shapes, per (b_w, b_a). Every kernel is validated against the scalar
+// reference before it is timed (unless --no-validate).
 //
-// Build (outside CMake):
-//   g++ -O2 -std=c++17 -I<build>/mixq_include_shim bench/qgemm_micro.cpp -o qgemm_micro
-// The last column is the kernel MAC/s over a pure vpdpbusd zmm loop measured
-// in the same run (the VNNI peak), which is robust to the clock estimate.
-// Usage: qgemm_micro [--reps N] [--filter substring] [--pairs all|diag]
-#include <chrono>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+//   mixq_bench_qgemm_micro [--reps 20] [--filter substring] [--bits 2-8]
+//                          [--diag] [--format csv|jsonl|md] [--no-validate]
+// (harness.hpp options; --filter matches "<kernel> a<A>w<W> <shape>", the
+// scalar reference runs only when the filter names "scalar").
+// Columns: kernel,isa,a_bits,w_bits,shape,M,N,K,ns (min of --reps after
+// --warmup),gops,mac_per_cycle (at the harness clock),pct_vnni_peak (kernel
+// MAC/s over the vpdpbusd zmm peak measured in the same run by peak.hpp,
+// robust to the clock estimate).
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include <mixq/kernels/qgemm.hpp>
 
+#include "harness.hpp"
+#include "peak.hpp"
+
 namespace mk = mixq::kernels;
+using namespace mixq_bench;
 
 namespace {
-
-std::uint64_t rng_state = 88172645463325252ull;
-std::uint32_t rnd() {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return static_cast<std::uint32_t>(rng_state);
-}
-
-// Core clock from a chain of dependent adds (latency 1 cycle on x86).
-double measure_ghz() {
-  double best = 0;
-  for (int rep = 0; rep < 40; ++rep) {  // many short runs: min filters preemption
-    const std::uint64_t iters = 4000000;
-    std::uint64_t x = 0;
-    const auto t0 = std::chrono::steady_clock::now();
-#if defined(__x86_64__)
-    for (std::uint64_t i = 0; i < iters / 8; ++i)
-      __asm__ volatile(
-          "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
-          "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0"
-          : "+r"(x));
-#else
-    for (std::uint64_t i = 0; i < iters; ++i) __asm__ volatile("add %0, %0, #1" : "+r"(x));
-#endif
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double ghz = double(iters) / s * 1e-9;
-    if (ghz > best) best = ghz;
-  }
-  return best;
-}
-
-#if defined(__x86_64__)
-// VNNI peak: 12 independent vpdpbusd zmm chains (64 MAC each), MAC/s.
-__attribute__((target("avx512f,avx512vnni"))) double vnni_peak_macs() {
-  double best = 0;
-  volatile int seed = 0x01020304;
-  for (int rep = 0; rep < 40; ++rep) {  // many short runs: min filters preemption
-    const __m512i a = _mm512_set1_epi32(seed), b = _mm512_set1_epi32(seed + 1);
-    __m512i c0 = a, c1 = b, c2 = a, c3 = b, c4 = a, c5 = b, c6 = a, c7 = b, c8 = a, c9 = b, c10 = a,
-            c11 = b;
-    const long iters = 300000;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (long it = 0; it < iters; ++it) {
-      c0 = _mm512_dpbusd_epi32(c0, a, b);
-      c1 = _mm512_dpbusd_epi32(c1, a, b);
-      c2 = _mm512_dpbusd_epi32(c2, a, b);
-      c3 = _mm512_dpbusd_epi32(c3, a, b);
-      c4 = _mm512_dpbusd_epi32(c4, a, b);
-      c5 = _mm512_dpbusd_epi32(c5, a, b);
-      c6 = _mm512_dpbusd_epi32(c6, a, b);
-      c7 = _mm512_dpbusd_epi32(c7, a, b);
-      c8 = _mm512_dpbusd_epi32(c8, a, b);
-      c9 = _mm512_dpbusd_epi32(c9, a, b);
-      c10 = _mm512_dpbusd_epi32(c10, a, b);
-      c11 = _mm512_dpbusd_epi32(c11, a, b);
-      __asm__ volatile("" : "+v"(c0), "+v"(c1), "+v"(c2), "+v"(c3), "+v"(c4), "+v"(c5));
-      __asm__ volatile("" : "+v"(c6), "+v"(c7), "+v"(c8), "+v"(c9), "+v"(c10), "+v"(c11));
-    }
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    __m512i t =
-        _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c0, c1), _mm512_add_epi32(c2, c3)),
-                         _mm512_add_epi32(_mm512_add_epi32(c4, c5), _mm512_add_epi32(c6, c7)));
-    t = _mm512_add_epi32(t, _mm512_add_epi32(_mm512_add_epi32(c8, c9), _mm512_add_epi32(c10, c11)));
-    if (_mm512_reduce_add_epi32(t) == 42) std::fprintf(stderr, " ");
-    const double macs = double(iters) * 12 * 64 / s;
-    if (macs > best) best = macs;
-  }
-  return best;
-}
-#endif
 
 struct shape {
   const char* name;
@@ -107,28 +37,14 @@ struct shape {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int reps = 20;
-  std::string filter;
-  bool diag = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--reps") && i + 1 < argc)
-      reps = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc)
-      filter = argv[++i];
-    else if (!std::strcmp(argv[i], "--pairs") && i + 1 < argc)
-      diag = !std::strcmp(argv[++i], "diag");
-  }
-  const double ghz = measure_ghz();
-  std::fprintf(stderr, "# clock estimate %.2f GHz (dependent-add chain)\n", ghz);
-  double peak = 0;
-#if defined(__x86_64__)
-  if (mk::isa_supported(mk::isa::avx512)) {
-    peak = vnni_peak_macs();
-    std::fprintf(stderr,
-                 "# vpdpbusd zmm peak %.1f GMAC/s = %.1f MAC/cycle at the estimated clock\n",
-                 peak * 1e-9, peak / (ghz * 1e9));
-  }
-#endif
+  options defaults;
+  defaults.reps = 20;
+  const options o = parse(argc, argv, defaults);
+  const peaks pk = measure_peaks(1);  // pins this thread too
+  const double ghz = pk.ghz;
+  const double peak_macs = pk.vnni_zmm * 1e9 / 2;  // 2 ops per MAC
+  std::fprintf(stderr, "# clock %.2f GHz; vpdpbusd zmm peak %.1f GMAC/s = %.1f MAC/cycle\n", ghz,
+               peak_macs * 1e-9, ghz > 0 ? peak_macs / (ghz * 1e9) : 0.0);
   const shape shapes[] = {
       {"gemm256", 256, 0, 256, 256, 0, 1},
       {"gemm512", 512, 0, 512, 512, 0, 1},
@@ -138,26 +54,28 @@ int main(int argc, char** argv) {
       {"r20_first", 32, 32, 3, 16, 3, 1},
       {"r20_first_rows", 32, 32, 3, 16, 3, 1, true},
   };
-  std::printf("kernel,isa,a_bits,w_bits,shape,M,N,K,ns,gops,mac_per_cycle,pct_vnni_peak\n");
+  writer out_rows(o.format, {"kernel", "isa", "a_bits", "w_bits", "shape", "M", "N", "K", "ns",
+                             "gops", "mac_per_cycle", "pct_vnni_peak"});
+  rng r(88172645463325252ull);
   std::size_t nk = 0;
   const mk::kernel_info* table = mk::kernel_table(&nk);
   for (std::size_t ki = 0; ki < nk; ++ki) {
     const mk::kernel_info& info = table[ki];
-    if (!mk::isa_supported(info.level)) {
+    if (!mk::kernel_runnable(info.id)) {
       std::fprintf(stderr, "# skipped %s: ISA %s not available\n", info.name,
                    mk::isa_name(info.level));
       continue;
     }
-    if (info.id == mk::kernel_id::scalar_ref && filter.find("scalar") == std::string::npos)
+    if (info.id == mk::kernel_id::scalar_1x1c1 && o.filter.find("scalar") == std::string::npos)
       continue;
-    for (int bw = 2; bw <= 8; ++bw)
-      for (int ba = 2; ba <= 8; ++ba) {
-        if (diag && bw != ba) continue;
+    for (int bw : o.bits)
+      for (int ba : o.bits) {
+        if (o.diag && bw != ba) continue;
         if (!mk::kernel_supports(info.id, bw, ba)) continue;
         for (const shape& sh : shapes) {
           char label[160];
           std::snprintf(label, sizeof label, "%s a%dw%d %s", info.name, ba, bw, sh.name);
-          if (!filter.empty() && std::string(label).find(filter) == std::string::npos) continue;
+          if (!matches(o, label)) continue;
           // operands
           std::int64_t m;
           int taps, kseg;
@@ -183,9 +101,10 @@ int main(int argc, char** argv) {
             abytes = std::size_t(hp) * wp * sh.c;
           }
           std::vector<std::uint8_t> a(abytes + mk::a_overread_bytes);
-          for (auto& v : a) v = static_cast<std::uint8_t>(rnd() & ((1u << ba) - 1));
+          for (auto& v : a) v = static_cast<std::uint8_t>(r.uniform(0, (1 << ba) - 1));
           std::vector<std::int8_t> w(std::size_t(sh.n) * taps * kseg);
-          for (auto& v : w) v = static_cast<std::int8_t>(int(rnd() % (1u << bw)) - (1 << (bw - 1)));
+          for (auto& v : w)
+            v = static_cast<std::int8_t>(r.uniform(-(1 << (bw - 1)), (1 << (bw - 1)) - 1));
           std::vector<std::int32_t> bias(sh.n, 7), qm(sh.n, 1 << 30), rs(sh.n, 40);
           std::vector<std::int64_t> ooff(m);
           for (std::int64_t i = 0; i < m; ++i) ooff[i] = i * sh.n;
@@ -204,29 +123,28 @@ int main(int argc, char** argv) {
           const mk::packed_weights pw =
               mk::pack_weights_for(info.id, w.data(), sh.n, taps, kseg, bw, ba);
           const mk::packed_weights pr =
-              mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), sh.n, taps, kseg, bw, ba);
-          ep.out = ref_out.data();
-          mk::qgemm(p, pr, ep);
-          ep.out = out.data();
-          mk::qgemm(p, pw, ep);
-          if (out != ref_out) {
-            std::fprintf(stderr, "MISMATCH %s\n", label);
-            return 1;
-          }
-          double best = 1e30;
-          for (int r = 0; r < reps; ++r) {
-            const auto t0 = std::chrono::steady_clock::now();
+              mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, w.data(), sh.n, taps, kseg, bw, ba);
+          if (o.validate) {
+            ep.out = ref_out.data();
+            mk::qgemm(p, pr, ep);
+            ep.out = out.data();
             mk::qgemm(p, pw, ep);
-            const double s =
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            if (s < best) best = s;
+            if (out != ref_out) {
+              std::fprintf(stderr, "%s: MISMATCH against the scalar reference\n", label);
+              return 1;
+            }
           }
+          ep.out = out.data();
+          const timing tm = time_it(o, [&] { mk::qgemm(p, pw, ep); });
           const double macs = double(m) * sh.n * taps * kseg;
-          std::printf("%s,%s,%d,%d,%s,%lld,%d,%d,%.0f,%.2f,%.1f,%.1f\n", pw.name.data(),
-                      mk::isa_name(info.level), ba, bw, sh.name, static_cast<long long>(m), sh.n,
-                      taps * kseg, best * 1e9, 2 * macs / best * 1e-9, macs / best / (ghz * 1e9),
-                      peak > 0 ? 100.0 * macs / best / peak : 0.0);
-          std::fflush(stdout);
+          row rw;
+          rw.set("kernel", pw.name.data()).set("isa", mk::isa_name(info.level));
+          rw.set("a_bits", ba).set("w_bits", bw).set("shape", sh.name);
+          rw.set("M", static_cast<long long>(m)).set("N", sh.n).set("K", taps * kseg);
+          rw.setf("ns", tm.min_s * 1e9, 0).setf("gops", 2 * macs / tm.min_s * 1e-9, 2);
+          rw.setf("mac_per_cycle", ghz > 0 ? macs / tm.min_s / (ghz * 1e9) : 0.0, 1);
+          rw.setf("pct_vnni_peak", peak_macs > 0 ? 100.0 * macs / tm.min_s / peak_macs : 0.0, 1);
+          out_rows.print(rw);
         }
       }
   }

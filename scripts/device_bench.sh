@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks on a lent machine that has g++ but none of the Debian -dev
-# packages (e.g. the 16-core Xeon of the `device` tool): thread scaling of the
-# FP32 ResNet20 training step and the integer conv kernels, synthetic data.
+# Benchmarks on a machine that has g++ but none of the Debian -dev packages
+# (e.g. a many-core server): thread scaling of the FP32 ResNet20 training step
+# and the integer conv kernels, synthetic data.
 #
 #   scripts/device_bench.sh bundle        # here: copy the header-only deps
 #                                         # (Eigen, xsimd) into .deps/ (ignored)
@@ -32,10 +32,8 @@ case "$mode" in
     out=${2:-${OUT:-out}}
     [ -d "$deps/include/Eigen" ] || { echo "device_bench: $deps/include missing: run 'bundle' first and carry $deps" >&2; exit 2; }
     mkdir -p "$out" build-device
-    flags=(-std=c++17 -O3 -DNDEBUG -march=native -fopenmp -DMIXQ_RUNTIME_DISPATCH=1 -Iinclude
-           -Ibuild-device/inc -isystem "$deps/include")
-    mkdir -p build-device/inc/mixq
-    ln -sfn "$PWD/kernels" build-device/inc/mixq/kernels
+    flags=(-std=c++17 -O3 -DNDEBUG -march=native -fopenmp -Iinclude -Ikernels/include
+           -isystem "$deps/include")
     g++ "${flags[@]}" bench/train/resnet20_step.cpp -o build-device/resnet20_step
     g++ "${flags[@]}" -Ibench bench/qconv.cpp -o build-device/qconv
     lscpu | grep -E "Model name|^CPU\(s\)|Thread|Socket|NUMA node\(s\)" > "$out/machine.txt" || true

@@ -5,7 +5,7 @@
 #   scripts/install_deps.sh --peers    also the peer benchmarks' packages
 set -euo pipefail
 pkgs=(cmake g++ libeigen3-dev libxsimd-dev libomp-dev doctest-dev libstb-dev zlib1g-dev
-      pkg-config g++-aarch64-linux-gnu qemu-user dataset-fashion-mnist)
+      pkg-config g++-aarch64-linux-gnu qemu-user dataset-fashion-mnist clang-format)
 if [[ "${1:-}" == "--peers" ]]; then
   pkgs+=(python3-torch libdnnl-dev libopenblas-dev)
 fi

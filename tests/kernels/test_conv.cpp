@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "test_conv_common.hpp"
+#include "kernels_test_util.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -17,7 +17,7 @@
 
 namespace {
 
-using namespace ctest;
+using namespace ktest;
 
 enum class res_kind { none, identity, option_a };
 
@@ -27,14 +27,13 @@ struct conv_case {
   res_kind res = res_kind::none;
   std::int64_t res_c = 0, ch_lo = 0;  // option A
   bool padded_out = false;
-  mk::conv_small_c mode = mk::conv_small_c::automatic;
 };
 
 std::string describe(const conv_case& c, mk::isa l, int bw, int ba) {
   std::ostringstream os;
   os << mk::isa_name(l) << " W" << bw << "A" << ba << " b" << c.batch << " " << c.h << "x" << c.w
      << " " << c.c_in << "->" << c.c_out << " k" << c.kernel << " s" << c.stride
-     << " res=" << int(c.res) << " padded_out=" << c.padded_out << " mode=" << int(c.mode);
+     << " res=" << int(c.res) << " padded_out=" << c.padded_out;
   return os.str();
 }
 
@@ -50,8 +49,8 @@ std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint6
   const auto xp = make_padded(x, g.batch, g.h, g.w, g.c_in, 0);
   REQUIRE(std::int64_t(xp.size()) == mk::qconv_input_bytes(g));
   const auto w = random_weights(g.c_out * g.kernel * g.kernel * g.c_in, bw, r);
-  const mk::qconv_weights wts = forced ? mk::qconv_pack_for(*forced, g, w.data(), bw, ba, cc.mode)
-                                       : mk::qconv_pack(g, w.data(), bw, ba, l, cc.mode);
+  const mk::qconv_weights wts = forced ? mk::qconv_pack_for(*forced, g, w.data(), bw, ba)
+                                       : mk::qconv_pack(g, w.data(), bw, ba, l);
   std::int64_t bad = 0;
   auto note = [&](const std::string& s) {
     if (bad++ == 0 && first) *first = s;
@@ -60,7 +59,7 @@ std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint6
     note(std::string("packed for kernel ") + wts.pw.name.data());
 
   // reference accumulators
-  const mk::ref::conv_ref_shape rs = ref_shape_of(g);
+  const mk::ref::conv_ref_shape rs(g);
   REQUIRE(rs.out_h() == oh);
   REQUIRE(rs.out_w() == ow);
   std::vector<std::int64_t> acc(static_cast<size_t>(P * g.c_out));
@@ -68,7 +67,7 @@ std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint6
   const requant_set q = make_requant(g.c_out, g.kernel * g.kernel * g.c_in, bw, ba, ba, r);
 
   // 1) raw int32 accumulators (+ bias)
-  mk::conv_requant rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
+  mk::requant_params rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
   std::vector<std::int32_t> raw(static_cast<size_t>(P * g.c_out), 0x5A5A5A5A);
   mk::qconv2d(g, wts, xp.data(), rq, nullptr, mk::conv_output{}, raw.data());
   if (mk::last_used_kernel() != wts.pw.name.data())
@@ -116,7 +115,7 @@ std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint6
 
   // 3) requantized uint8 output vs reference
   std::vector<std::uint8_t> want(static_cast<size_t>(P * g.c_out));
-  mk::ref::conv_ref_requant rrq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
+  mk::requant_params rrq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
   mk::ref::qconv_ref_requantize(rs, acc.data(), rrq, rr, want.data());
   std::vector<std::uint8_t> outbuf;
   mk::conv_output out;
@@ -188,11 +187,11 @@ TEST_CASE("qconv reference: hand-computed sums and option-A residual") {
   // 1 image, 4x5 map, 2 channels of ones, weights of ones, 3x3 pad 1:
   // every output sees (rows in range) * (cols in range) * 2 ones.
   mk::ref::conv_ref_shape s;
-  s.batch = 1;
-  s.h = 4;
-  s.w = 5;
-  s.c_in = 2;
-  s.c_out = 1;
+  s.g.batch = 1;
+  s.g.h = 4;
+  s.g.w = 5;
+  s.g.c_in = 2;
+  s.g.c_out = 1;
   std::vector<std::uint8_t> x(4 * 5 * 2, 1);
   std::vector<std::int8_t> w(9 * 2, 1);
   std::vector<std::int64_t> acc(20);
@@ -201,7 +200,7 @@ TEST_CASE("qconv reference: hand-computed sums and option-A residual") {
   CHECK(acc[1] == 12);         // top edge: 2x3
   CHECK(acc[5 + 1] == 18);     // interior: 3x3
   CHECK(acc[3 * 5 + 4] == 8);  // bottom-right corner
-  s.stride = 2;                // 2x3 outputs at (0,0),(0,2),(0,4),(2,0),...
+  s.g.stride = 2;              // 2x3 outputs at (0,0),(0,2),(0,4),(2,0),...
   REQUIRE(s.out_h() == 2);
   REQUIRE(s.out_w() == 3);
   mk::ref::qconv_ref_acc(s, x.data(), w.data(), acc.data());
@@ -215,14 +214,14 @@ TEST_CASE("qconv reference: hand-computed sums and option-A residual") {
   // adds ~1 per residual code. Channel 0 has no residual (option A), channel 1
   // reads residual channel 0 of the subsampled map.
   mk::ref::conv_ref_shape t;
-  t.batch = 1;
-  t.h = 2;
-  t.w = 2;
-  t.c_in = 1;
-  t.c_out = 2;
-  t.kernel = 1;
+  t.g.batch = 1;
+  t.g.h = 2;
+  t.g.w = 2;
+  t.g.c_in = 1;
+  t.g.c_out = 2;
+  t.g.kernel = 1;
   t.pad = 0;
-  t.stride = 2;                       // one output pixel, reads input (0,0)
+  t.g.stride = 2;                     // one output pixel, reads input (0,0)
   const std::int64_t a2[2] = {5, 7};  // acc for channels 0, 1
   const std::int32_t qm[2] = {1 << 30, 1 << 30}, sh[2] = {31, 31}, rqm[2] = {0, 2147483647};
   const std::uint8_t res[4] = {3, 9, 9, 9};  // 2x2 map, 1 channel; (0,0) = 3
@@ -234,7 +233,7 @@ TEST_CASE("qconv reference: hand-computed sums and option-A residual") {
   rr.stride = 2;
   rr.ch_lo = 1;
   rr.res_qm = rqm;
-  mk::ref::conv_ref_requant rq{nullptr, qm, sh, 0, 0, 255};
+  mk::requant_params rq{nullptr, qm, sh, 0, 0, 255};
   std::uint8_t out[2] = {0, 0};
   mk::ref::qconv_ref_requantize(t, a2, rq, rr, out);
   CHECK(out[0] == 3);  // 5/2 = 2.5 -> 3 (half away from zero)
@@ -249,9 +248,9 @@ TEST_CASE("qconv2d == reference: odd shapes, every ISA, every (b_w, b_a)") {
   cases.push_back({3, 7, 9, 5, 12, 3, 2, res_kind::option_a, 5, 3, false});
   cases.push_back({3, 7, 9, 5, 7, 1, 1, res_kind::none, 0, 0, false});
   cases.push_back({3, 7, 9, 5, 6, 1, 2, res_kind::identity, 0, 0, true});
-  // the 3-channel first layer, both K addressings
-  cases.push_back({2, 7, 9, 3, 16, 3, 1, res_kind::none, 0, 0, true, mk::conv_small_c::taps});
-  cases.push_back({2, 7, 9, 3, 16, 3, 1, res_kind::none, 0, 0, false, mk::conv_small_c::packed});
+  // the 3-channel first layer
+  cases.push_back({2, 7, 9, 3, 16, 3, 1, res_kind::none, 0, 0, true});
+  cases.push_back({2, 7, 9, 3, 16, 3, 1, res_kind::none, 0, 0, false});
   run_all(cases, every_pair());
 }
 
@@ -331,7 +330,7 @@ TEST_CASE("qconv2d == reference: worst-case accumulators (C_in = 64)") {
           std::vector<std::int8_t> w(static_cast<size_t>(32 * 9 * 64), wv);
           auto wts = mk::qconv_pack(g, w.data(), bw, ba, l);
           std::vector<std::int32_t> raw(static_cast<size_t>(30 * 32));
-          mk::qconv2d(g, wts, xp.data(), mk::conv_requant{}, nullptr, mk::conv_output{},
+          mk::qconv2d(g, wts, xp.data(), mk::requant_params{}, nullptr, mk::conv_output{},
                       raw.data());
           // interior pixel (1..3, 1..4) sees all 9 taps: 9*64*a*w exactly
           const std::int64_t full = 9LL * 64 * ((1 << ba) - 1) * wv;

@@ -7,13 +7,13 @@
 #include <cstdint>
 #include <vector>
 
-#include <mixq/kernels/conv/qconv_bitplane.hpp>
+#include <mixq/kernels/bitplane/qconv_bitplane.hpp>
 
-#include "test_conv_common.hpp"
+#include "kernels_test_util.hpp"
 
 namespace {
 
-using namespace ctest;
+using namespace ktest;
 
 struct bp_conv_case {
   std::int64_t batch, h, w, c_in, c_out;
@@ -54,7 +54,7 @@ std::int64_t run_case(const bp_conv_case& k, std::uint64_t seed, bool with_res =
       const double f = r.uniform(50, 150) / 100.0 * (r.uniform(0, 1) ? 1 : -1);
       q.res_qm[c] = static_cast<std::int32_t>(f * double(std::int64_t(1) << q.rshift[c]));
     }
-  const mk::ref::conv_ref_shape rs = ref_shape_of(g);
+  const mk::ref::conv_ref_shape rs(g);
   const std::int64_t oh = g.out_h(), ow = g.out_w(), per = oh * ow * k.c_out;
   std::vector<std::int64_t> acc(static_cast<size_t>(k.batch * per));
   mk::ref::qconv_ref_acc(rs, x.data(), w.data(), acc.data());
@@ -72,13 +72,13 @@ std::int64_t run_case(const bp_conv_case& k, std::uint64_t seed, bool with_res =
   }
   mk::ref::qconv_ref_requantize(
       rs, acc.data(),
-      mk::ref::conv_ref_requant{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi}, rr,
+      mk::requant_params{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi}, rr,
       want.data());
   if (with_res) {  // the residual must matter, else the case proves nothing
     std::vector<std::uint8_t> plain(acc.size());
     mk::ref::qconv_ref_requantize(
         rs, acc.data(),
-        mk::ref::conv_ref_requant{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi},
+        mk::requant_params{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi},
         mk::ref::conv_ref_residual{}, plain.data());
     std::int64_t changed = 0;
     for (size_t j = 0; j < plain.size(); ++j) changed += plain[j] != want[j];
@@ -90,12 +90,12 @@ std::int64_t run_case(const bp_conv_case& k, std::uint64_t seed, bool with_res =
   std::vector<std::uint8_t> in(
       static_cast<size_t>(mk::bitplane_image_bytes(k.batch, k.h, k.w, k.c_in, k.ba)), 0);
   for (size_t i = in.size() - mk::bitplane_overread_bytes; i < in.size(); ++i) in[i] = 0xFF;
-  const mk::bitplane_layout_t li = mk::bitplane_layout(k.h, k.w, k.c_in, k.ba);
+  const mk::bitplane_image_layout li = mk::bitplane_layout(k.h, k.w, k.c_in, k.ba);
   for (std::int64_t i = 0; i < li.lead; ++i) in[static_cast<size_t>(i)] = 0x3F;
   mk::bitplane_planes_from_nhwc(x.data(), k.batch, k.h, k.w, static_cast<std::int32_t>(k.c_in),
                                 k.ba, in.data());
   const mk::qconv_bitplane_weights wts = mk::qconv_bitplane_pack(g, w.data(), k.bw, k.ba);
-  const mk::conv_requant rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
+  const mk::requant_params rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
   mk::bitplane_conv_residual res;
   res.planes = in.data();
   res.h = k.h;
@@ -118,7 +118,7 @@ std::int64_t run_case(const bp_conv_case& k, std::uint64_t seed, bool with_res =
   mk::qconv2d_bitplane(g, wts, in.data(), rq, nullptr, k.b_out, nullptr, raw.data());
 
   std::int64_t bad = 0;
-  const mk::bitplane_layout_t lo = mk::bitplane_layout(oh, ow, k.c_out, k.b_out);
+  const mk::bitplane_image_layout lo = mk::bitplane_layout(oh, ow, k.c_out, k.b_out);
   const int cpo = mk::bitplane_cpb(k.b_out);
   std::vector<char> written(out.size(), 0);
   for (std::int64_t i = 0; i < k.batch; ++i)
@@ -200,16 +200,16 @@ TEST_CASE("qconv2d_bitplane: equals the reference conv (SIMD and scalar twin)") 
 TEST_CASE("qconv2d_bitplane: bad packs throw") {
   mk::conv_geometry g = make_geometry(1, 8, 8, 16, 16, 3, 1);
   std::vector<std::int8_t> w(16 * 9 * 16, 0);
-  CHECK_THROWS_AS(mk::qconv_bitplane_pack(g, w.data(), 8, 2), std::invalid_argument);
-  CHECK_THROWS_AS(mk::qconv_bitplane_pack(g, w.data(), 2, 4), std::invalid_argument);
+  CHECK_THROWS_AS(mk::qconv_bitplane_pack(g, w.data(), 8, 2), mixq::error);
+  CHECK_THROWS_AS(mk::qconv_bitplane_pack(g, w.data(), 2, 4), mixq::error);
   g.kernel = 5;
-  CHECK_THROWS_AS(mk::qconv_bitplane_pack(g, w.data(), 2, 2), std::invalid_argument);
+  CHECK_THROWS_AS(mk::qconv_bitplane_pack(g, w.data(), 2, 2), mixq::error);
   g.kernel = 3;
   w[5] = 2;  // outside the signed 2-bit range
   CHECK_THROWS_WITH_AS(mk::qconv_bitplane_pack(g, w.data(), 2, 2),
-                       doctest::Contains("weight code 2 at index 5"), std::invalid_argument);
+                       doctest::Contains("weight code 2 at index 5"), mixq::error);
   CHECK_THROWS_WITH_AS(mk::qconv_bitplane_pack(g, w.data(), 8, 2),
-                       doctest::Contains("(b_w, b_a) = (8, 2)"), std::invalid_argument);
+                       doctest::Contains("(b_w, b_a) = (8, 2)"), mixq::error);
 }
 
 TEST_CASE("qconv_bitplane_pack: remainder channels of the 9 taps share lookups") {

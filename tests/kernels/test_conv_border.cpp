@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "test_conv_common.hpp"
+#include "kernels_test_util.hpp"
 
 namespace {
 
-using namespace ctest;
+using namespace ktest;
 
 struct border_case {
   std::int64_t batch, h, w, c_in, c_out;
@@ -52,17 +52,17 @@ outcome run_border(const border_case& bc, mk::kernel_id id, int bw, int ba, std:
   const auto x = random_codes(g.batch * g.h * g.w * g.c_in, ba, r);
   auto xp = make_padded(x, g.batch, g.h, g.w, g.c_in, 0);
   const auto w = random_weights(g.c_out * 9 * g.c_in, bw, r);
-  mk::qconv_weights wts = mk::qconv_pack_for(id, g, w.data(), bw, ba, mk::conv_small_c::taps);
+  mk::qconv_weights wts = mk::qconv_pack_for(id, g, w.data(), bw, ba);
   const requant_set q = make_requant(g.c_out, 9 * g.c_in, bw, ba, ba, r);
 
-  const mk::ref::conv_ref_shape rs = ref_shape_of(g);
+  const mk::ref::conv_ref_shape rs(g);
   std::vector<std::int64_t> acc(static_cast<size_t>(P * g.c_out));
   mk::ref::qconv_ref_acc(rs, x.data(), w.data(), acc.data());
   std::vector<std::uint8_t> want(static_cast<size_t>(P * g.c_out));
-  mk::ref::conv_ref_requant rrq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
+  mk::requant_params rrq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
   mk::ref::qconv_ref_requantize(rs, acc.data(), rrq, mk::ref::conv_ref_residual{}, want.data());
 
-  mk::conv_requant rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
+  mk::requant_params rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
   auto count = [&](bool skip) {
     wts.skip_border_taps = skip;
     std::vector<std::uint8_t> out(want.size(), 0xCD);

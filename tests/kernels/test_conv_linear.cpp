@@ -7,10 +7,10 @@
 
 #include <mixq/kernels/conv/qlinear.hpp>
 
-#include "test_conv_common.hpp"
+#include "kernels_test_util.hpp"
 
 TEST_CASE("qlinear == reference: every ISA, every (b_w, b_a), logits and codes") {
-  using namespace ctest;
+  using namespace ktest;
   for (mk::isa l : all_isas) {
     if (!isa_or_skip(l, "qlinear vs reference")) continue;
     std::int64_t bad = 0, runs = 0;
@@ -27,7 +27,7 @@ TEST_CASE("qlinear == reference: every ISA, every (b_w, b_a), logits and codes")
           auto pw = mk::pack_weights(w.data(), std::int32_t(n), 1, std::int32_t(k), bw, ba, l);
           if (!kernel_is_dispatch_choice(pw, l)) ++bad;
           const requant_set q = make_requant(n, k, bw, ba, 8, r);
-          mk::linear_requant rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
+          mk::requant_params rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
           const std::int64_t ld_out = n + 1;
           std::vector<std::int32_t> logits(size_t(batch * ld_out), 0),
               want_l(size_t(batch * ld_out), 0);
@@ -56,6 +56,6 @@ TEST_CASE("qlinear == reference: every ISA, every (b_w, b_a), logits and codes")
   const std::int32_t bias[1] = {4};
   auto pw = mk::pack_weights(w, 1, 1, 3, 3, 2);
   std::int32_t logit = 0;
-  mk::qlinear(x, 1, 3, pw, mk::linear_requant{bias}, &logit, nullptr, 1);
+  mk::qlinear(x, 1, 3, pw, mk::requant_params{bias}, &logit, nullptr, 1);
   CHECK(logit == 9);
 }

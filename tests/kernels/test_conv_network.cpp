@@ -14,11 +14,11 @@
 #include <mixq/kernels/conv/qlinear.hpp>
 #include <mixq/kernels/pool/global_avgpool.hpp>
 
-#include "test_conv_common.hpp"
+#include "kernels_test_util.hpp"
 
 namespace {
 
-using namespace ctest;
+using namespace ktest;
 
 struct layer {
   mk::conv_geometry g;
@@ -46,22 +46,28 @@ layer make_layer(std::int64_t batch, std::int64_t hw, std::int64_t c_in, std::in
 // Reference conv on an unpadded tensor; residual (optional) described semantically.
 std::vector<std::uint8_t> ref_conv(const layer& L, const std::vector<std::uint8_t>& x,
                                    const mk::ref::conv_ref_residual& res) {
-  mk::ref::conv_ref_shape s;
-  s.batch = L.g.batch;
-  s.h = L.g.h;
-  s.w = L.g.w;
-  s.c_in = L.g.c_in;
-  s.c_out = L.g.c_out;
-  s.kernel = 3;
-  s.stride = L.g.stride;
-  s.pad = 1;
+  const mk::ref::conv_ref_shape s(L.g);
   std::vector<std::int64_t> acc(static_cast<size_t>(L.g.pixels_out() * L.g.c_out));
   mk::ref::qconv_ref_acc(s, x.data(), L.w.data(), acc.data());
   std::vector<std::uint8_t> out(acc.size());
-  mk::ref::conv_ref_requant rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(),
-                               L.q.zp,          L.q.lo,        L.q.hi};
+  mk::requant_params rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(), L.q.zp, L.q.lo, L.q.hi};
   mk::ref::qconv_ref_requantize(s, acc.data(), rq, res, out.data());
   return out;
+}
+
+// A shortcut conv's bias: minus the mean accumulator of each channel on its
+// input x, so its outputs straddle the clamp at 0 and the residual (a few
+// output steps) visibly moves them, whatever the random draws.
+void center_bias(layer& L, const std::vector<std::uint8_t>& x) {
+  const mk::ref::conv_ref_shape s(L.g);
+  const std::int64_t pixels = L.g.pixels_out();
+  std::vector<std::int64_t> acc(static_cast<size_t>(pixels * L.g.c_out));
+  mk::ref::qconv_ref_acc(s, x.data(), L.w.data(), acc.data());
+  for (std::int64_t n = 0; n < L.g.c_out; ++n) {
+    std::int64_t sum = 0;
+    for (std::int64_t p = 0; p < pixels; ++p) sum += acc[size_t(p * L.g.c_out + n)];
+    L.q.bias[size_t(n)] = static_cast<std::int32_t>(-sum / pixels);
+  }
 }
 
 std::vector<std::uint8_t> padded_buffer(const mk::conv_geometry& g_in) {
@@ -112,9 +118,11 @@ TEST_CASE("integer ResNet-style network: fast chain == reference chain, every IS
       const mk::ref::conv_ref_residual none{};
       const auto r_stem = ref_conv(stem, img, none);
       const auto r_c1 = ref_conv(c1, r_stem, none);
+      center_bias(c2, r_c1);
       mk::ref::conv_ref_residual rid{r_stem.data(), HW, HW, 8, 1, 0, res_qm_id.data()};
       const auto r_c2 = ref_conv(c2, r_c1, rid);
       const auto r_d1 = ref_conv(d1, r_c2, none);
+      center_bias(d2, r_d1);
       mk::ref::conv_ref_residual ra{r_c2.data(), HW, HW, 8, 2, 4, res_qm_a.data()};
       const auto r_d2 = ref_conv(d2, r_d1, ra);
       // the shortcuts change the result (so the residual paths are really
@@ -137,8 +145,8 @@ TEST_CASE("integer ResNet-style network: fast chain == reference chain, every IS
         const bool stem_layer = L.g.c_in == 3;  // 8-bit weights on 8-bit image codes
         const auto wts =
             mk::qconv_pack(L.g, L.w.data(), stem_layer ? 8 : bw, stem_layer ? 8 : ba, l);
-        mk::conv_requant rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(),
-                            L.q.zp,          L.q.lo,        L.q.hi};
+        mk::requant_params rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(),
+                              L.q.zp,          L.q.lo,        L.q.hi};
         const mk::conv_output out =
             padded ? mk::padded_output(L.g, out_base) : mk::dense_output(L.g, out_base);
         mk::qconv2d(L.g, wts, in.data(), rq, res, out);
@@ -204,9 +212,9 @@ TEST_CASE("integer ResNet-style network: fast chain == reference chain, every IS
       for (auto& v : bias) v = r.uniform(-500, 500);
       const auto pw = mk::pack_weights(wfc.data(), 10, 1, 16, 8, 8, l);
       std::vector<std::int32_t> logits(size_t(B * 10)), logits_ref(size_t(B * 10));
-      mk::qlinear(feat.data(), B, 16, pw, mk::linear_requant{bias.data()}, logits.data(), nullptr,
+      mk::qlinear(feat.data(), B, 16, pw, mk::requant_params{bias.data()}, logits.data(), nullptr,
                   10);
-      mk::ref::qlinear(feat_ref.data(), B, 16, wfc.data(), 10, 16, mk::linear_requant{bias.data()},
+      mk::ref::qlinear(feat_ref.data(), B, 16, wfc.data(), 10, 16, mk::requant_params{bias.data()},
                        logits_ref.data(), nullptr, 10);
 
       CHECK(bad == 0);

@@ -2,11 +2,12 @@
 // enumerator, dispatch choices and last_used_kernel().
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <set>
 #include <string>
 
-#include "test_qgemm_util.hpp"
+#include "kernels_test_util.hpp"
 
 namespace mk = mixq::kernels;
 
@@ -42,7 +43,7 @@ TEST_CASE("MIXQ_ISA forces a path, clamped to the CPU") {
   CHECK(mk::reload_isa_from_env() == mk::isa::scalar);
   CHECK(mk::active_isa() == mk::isa::scalar);
   std::vector<std::int8_t> w(16 * 8, 1);
-  CHECK(mk::pack_weights(w.data(), 16, 1, 8, 4, 4).kernel == mk::kernel_id::scalar_ref);
+  CHECK(mk::pack_weights(w.data(), 16, 1, 8, 4, 4).kernel == mk::kernel_id::scalar_1x1c1);
 #if MIXQ_KERNELS_X86
   ::setenv("MIXQ_ISA", "avx2", 1);
   const mk::isa got2 = mk::reload_isa_from_env();
@@ -69,7 +70,7 @@ TEST_CASE("kernel enumerator: unique names, every pair has a dispatch choice") {
         if (mk::kernel_supports(t[i].id, bw, ba)) {
           char buf[96];
           std::snprintf(buf, sizeof buf, "qgemm_a%dw%d_%dx%dc%d__%s", ba, bw, t[i].mr, t[i].nr,
-                        t[i].kr, t[i].suffix);
+                        t[i].kr, t[i].arch);
           CHECK(names.insert(buf).second);  // no two kernels share a name
         }
   }
@@ -83,12 +84,12 @@ TEST_CASE("kernel enumerator: unique names, every pair has a dispatch choice") {
           const mk::isa kl = mk::get_kernel_info(id).level;
           CHECK((kl == l || kl == mk::isa::scalar));
         }
-  CHECK(!mk::kernel_supports(mk::kernel_id::scalar_ref, 1, 4));
-  CHECK(!mk::kernel_supports(mk::kernel_id::scalar_ref, 4, 9));
+  CHECK(!mk::kernel_supports(mk::kernel_id::scalar_1x1c1, 1, 4));
+  CHECK(!mk::kernel_supports(mk::kernel_id::scalar_1x1c1, 4, 9));
 }
 
 TEST_CASE("last_used_kernel names the kernel that ran") {
-  qtest::rng r(1);
+  ktest::rng r(1);
   const mk::isa saved = mk::active_isa();
   for (mk::isa l :
        {mk::isa::scalar, mk::isa::avx2, mk::isa::avx512, mk::isa::neon, mk::isa::neon_dotprod}) {
@@ -98,7 +99,7 @@ TEST_CASE("last_used_kernel names the kernel that ran") {
       continue;
     }
     mk::set_isa(l);
-    qtest::problem_data d = qtest::make_gemm(5, 16, 8, 4, 4, 8, qtest::data_mode::random, r);
+    ktest::problem_data d = ktest::make_gemm(5, 16, 8, 4, 4, 8, ktest::data_mode::random, r);
     const mk::packed_weights pw = mk::pack_weights(d.w.data(), d.n, 1, d.k_seg, 4, 4);
     CHECK(pw.level == l);
     std::vector<std::int32_t> out(5 * 16);
@@ -119,29 +120,8 @@ TEST_CASE("last_used_kernel names the kernel that ran") {
 }
 
 TEST_CASE("dispatch never gives a lower bit-width a slower family") {
-  // measured speed rank of the families (docs/kernels.md section 8), per ISA
-  auto rank = [](mk::kernel_id id) {
-    switch (id) {
-#if MIXQ_KERNELS_X86
-      case mk::kernel_id::avx512vbmi_lut_16x16c16:
-        return 5;
-      case mk::kernel_id::avx512vnni_16x16c4:
-        return 4;
-      case mk::kernel_id::avx512vnni_12x32c4:
-        return 4;
-      case mk::kernel_id::avx512vnni_8x32c4:
-        return 4;
-      case mk::kernel_id::avx2_acc16_6x16c4:
-        return 3;
-      case mk::kernel_id::avx2_maddubs_4x16c4:
-        return 2;
-      case mk::kernel_id::avx2_madd16_4x16c4:
-        return 1;
-#endif
-      default:
-        return 0;
-    }
-  };
+  // the measured speed rank of the families of one ISA (kernels.inc RANK)
+  auto rank = [](mk::kernel_id id) { return mk::get_kernel_info(id).rank; };
   for (mk::isa l :
        {mk::isa::scalar, mk::isa::avx2, mk::isa::avx512, mk::isa::neon, mk::isa::neon_dotprod})
     for (std::int32_t n : {16, 64, 256})
@@ -154,8 +134,45 @@ TEST_CASE("dispatch never gives a lower bit-width a slower family") {
 #if MIXQ_KERNELS_X86
   // the AVX2 thresholds follow the int16 accumulation depth T
   CHECK(mk::choose_kernel(mk::isa::avx2, 4, 4, 16) == mk::kernel_id::avx2_acc16_6x16c4);
-  CHECK(mk::choose_kernel(mk::isa::avx2, 8, 5, 16) == mk::kernel_id::avx2_acc16_6x16c4);    // T = 4
-  CHECK(mk::choose_kernel(mk::isa::avx2, 8, 6, 16) == mk::kernel_id::avx2_maddubs_4x16c4);  // T = 2
-  CHECK(mk::choose_kernel(mk::isa::avx2, 8, 8, 16) == mk::kernel_id::avx2_madd16_4x16c4);
+  CHECK(mk::choose_kernel(mk::isa::avx2, 8, 5, 16) == mk::kernel_id::avx2_acc16_6x16c4);  // T = 4
+  CHECK(mk::choose_kernel(mk::isa::avx2, 8, 6, 16) == mk::kernel_id::avx2_4x16c4);        // T = 2
+  CHECK(mk::choose_kernel(mk::isa::avx2, 8, 8, 16) == mk::kernel_id::avx2_i16_4x16c4);
 #endif
+}
+
+TEST_CASE("one name per kernel: enum id, printed name and header file agree") {
+  std::size_t cnt = 0;
+  const mk::kernel_info* t = mk::kernel_table(&cnt);
+  for (std::size_t i = 0; i < cnt; ++i) {
+    char tile[32];
+    std::snprintf(tile, sizeof tile, "%dx%dc%d", t[i].mr, t[i].nr, t[i].kr);
+    CAPTURE(t[i].name);
+    CHECK(std::string(t[i].name) == std::string(t[i].arch) + "_" + tile);
+#ifdef MIXQ_SOURCE_DIR
+    const char* folder = t[i].level == mk::isa::scalar         ? "ref"
+                         : t[i].level == mk::isa::avx2         ? "x86_avx2"
+                         : t[i].needs_vbmi                     ? "x86_avx512vbmi"
+                         : t[i].level == mk::isa::avx512       ? "x86_avx512vnni"
+                         : t[i].level == mk::isa::neon_dotprod ? "arm_neon_dotprod"
+                                                               : "arm_neon";
+    // one file per tile, or one file for the tiles of one template (qgemm_c<KR>__<arch>)
+    const std::string dir =
+        std::string(MIXQ_SOURCE_DIR) + "/kernels/include/mixq/kernels/" + folder;
+    const std::string one = dir + "/qgemm_" + tile + "__" + t[i].arch + ".hpp";
+    const std::string shared =
+        dir + "/qgemm_c" + std::to_string(t[i].kr) + "__" + t[i].arch + ".hpp";
+    std::FILE* f = std::fopen(one.c_str(), "r");
+    if (!f) f = std::fopen(shared.c_str(), "r");
+    CHECK_MESSAGE(f != nullptr, "no header " << one << " (or " << shared << ")");
+    if (f) std::fclose(f);
+#endif
+  }
+  std::size_t bcnt = 0;
+  const mk::bitplane_kernel_info* b = mk::bitplane_kernel_table(&bcnt);
+  for (std::size_t i = 0; i < bcnt; ++i) {
+    CAPTURE(b[i].name);
+    CHECK(std::string(b[i].name).rfind(std::string(b[i].arch) + "_" + std::to_string(b[i].mr) +
+                                           "x" + std::to_string(b[i].nr),
+                                       0) == 0);
+  }
 }

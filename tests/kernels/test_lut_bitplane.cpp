@@ -1,9 +1,9 @@
-// Bit-plane index format + the 64-entry LUT kernel (kernels/bitplane.hpp,
-// kernels/qgemm_bitplane.hpp): converters, thresholds, and the kernel (SIMD
-// and scalar twin) against an oracle computed from the u8 codes with int64
-// sums and exact-division rounding (test_qgemm_util.hpp), on GEMMs with
-// tails, 3x3 implicit convs over padded planes (stride 1 and 2), every
-// supported (b_w, b_a) pair, worst-case codes and the u16 -> int32 flush.
+// Bit-plane index format + the 64-entry LUT kernel (kernels/.../bitplane/):
+// converters, thresholds, and the kernel (SIMD and scalar twin) against an
+// oracle computed from the u8 codes with int64 sums and exact-division
+// rounding (kernels_test_util.hpp), on GEMMs with tails, 3x3 implicit convs
+// over padded planes (stride 1 and 2), every supported (b_w, b_a) pair,
+// worst-case codes and the u16 -> int32 flush.
 #include <doctest/doctest.h>
 
 #include <climits>
@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include <mixq/kernels/qgemm_bitplane.hpp>
+#include <mixq/kernels/bitplane/qgemm_bitplane.hpp>
 
-#include "test_qgemm_util.hpp"
+#include "kernels_test_util.hpp"
 
 namespace {
 
@@ -54,7 +54,7 @@ struct bp_data {
 };
 
 bp_data make(const bp_case& k, std::uint64_t seed) {
-  qtest::rng r(seed);
+  ktest::rng r(seed);
   bp_data d;
   d.k = k;
   const int pad = k.ks / 2;
@@ -122,7 +122,7 @@ bp_data make(const bp_case& k, std::uint64_t seed) {
 
 std::uint8_t oracle_code(const bp_data& d, std::int64_t acc, std::int32_t nn) {
   const std::int64_t t = (acc + d.bias[std::size_t(nn)]) * d.qm[std::size_t(nn)];
-  std::int64_t y = d.zp + qtest::oracle_round_shift(t, d.rshift[std::size_t(nn)]);
+  std::int64_t y = d.zp + ktest::oracle_round_shift(t, d.rshift[std::size_t(nn)]);
   y = y < d.lo ? d.lo : (y > d.hi ? d.hi : y);
   return static_cast<std::uint8_t>(y);
 }
@@ -246,7 +246,7 @@ const int pairs[][2] = {{2, 2}, {3, 2}, {4, 2}, {2, 3}, {3, 3}, {4, 3}};  // (bw
 }  // namespace
 
 TEST_CASE("bitplane: format, converters and round trip") {
-  qtest::rng r(7);
+  ktest::rng r(7);
   for (int ba = 2; ba <= 3; ++ba)
     for (std::int32_t c : {1, 3, 5, 16, 32, 48, 64, 7}) {
       for (std::int64_t npix : {1, 63, 64, 65, 130}) {
@@ -277,7 +277,7 @@ TEST_CASE("bitplane: format, converters and round trip") {
 }
 
 TEST_CASE("bitplane: thresholds reproduce the requant rule") {
-  qtest::rng r(11);
+  ktest::rng r(11);
   for (int it = 0; it < 40; ++it) {
     const std::int32_t n = 3;
     std::vector<std::int32_t> qm(n), sh(n);
@@ -315,7 +315,7 @@ TEST_CASE("bitplane: thresholds reproduce the requant rule") {
 
 TEST_CASE("bitplane: LUT6 kernel on GEMMs with tails, every pair") {
   const bool simd = simd_or_message();
-  qtest::rng r(3);
+  ktest::rng r(3);
   int cases = 0;
   for (const auto& pr : pairs)
     for (int it = 0; it < 6; ++it) {

@@ -4,12 +4,14 @@
 #include <stdexcept>
 #include <vector>
 
-#include "test_qgemm_util.hpp"
+#include <mixq/kernels/bitpack.hpp>
+
+#include "kernels_test_util.hpp"
 
 namespace mk = mixq::kernels;
 
 TEST_CASE("bitpack: round trip for every bit-width, including the minimum code") {
-  qtest::rng r(3);
+  ktest::rng r(3);
   for (int bits = 2; bits <= 8; ++bits) {
     CAPTURE(bits);
     const int lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1;
@@ -38,25 +40,25 @@ TEST_CASE("bitpack: round trip for every bit-width, including the minimum code")
 TEST_CASE("pack_weights: rejects bad codes and bad arguments") {
   std::vector<std::int8_t> w(16 * 4, 0);
   w[5] = 8;  // out of 4-bit range [-8, 7]
-  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 16, 1, 4, 4, 4),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, w.data(), 16, 1, 4, 4, 4),
+                  mixq::error);
   w[5] = -8;  // the minimum code is legal
-  CHECK_NOTHROW(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 16, 1, 4, 4, 4));
-  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 16, 1, 4, 1, 4),
-                  std::invalid_argument);
-  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 16, 1, 4, 4, 9),
-                  std::invalid_argument);
-  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, w.data(), 0, 1, 4, 4, 4),
-                  std::invalid_argument);
+  CHECK_NOTHROW(mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, w.data(), 16, 1, 4, 4, 4));
+  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, w.data(), 16, 1, 4, 1, 4),
+                  mixq::error);
+  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, w.data(), 16, 1, 4, 4, 9),
+                  mixq::error);
+  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, w.data(), 0, 1, 4, 4, 4),
+                  mixq::error);
   std::vector<std::int8_t> big(2 * 65537, 0);
-  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_ref, big.data(), 1, 1, 65537, 8, 8),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(mk::pack_weights_for(mk::kernel_id::scalar_1x1c1, big.data(), 1, 1, 65537, 8, 8),
+                  mixq::error);
 }
 
 TEST_CASE("pack_weights: c4 layout, zero padding, column sums, names") {
   std::size_t cnt = 0;
   const mk::kernel_info* t = mk::kernel_table(&cnt);
-  qtest::rng r(5);
+  ktest::rng r(5);
   const std::int32_t n = 19, taps = 2, k_seg = 6;
   std::vector<std::int8_t> w(std::size_t(n) * taps * k_seg);
   for (auto& v : w) v = static_cast<std::int8_t>(r.uniform(-8, 7));
@@ -74,8 +76,8 @@ TEST_CASE("pack_weights: c4 layout, zero padding, column sums, names") {
     }
     const std::string name = pw.name.data();
     CHECK(name.rfind("qgemm_a4w4_", 0) == 0);
-    CHECK(name.find(std::string("__") + t[i].suffix) != std::string::npos);
-    if (t[i].id == mk::kernel_id::scalar_ref) {
+    CHECK(name.find(std::string("__") + t[i].arch) != std::string::npos);
+    if (t[i].id == mk::kernel_id::scalar_1x1c1) {
       CHECK(std::memcmp(pw.data.data(), w.data(), w.size()) == 0);
       continue;
     }

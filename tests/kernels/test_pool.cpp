@@ -7,7 +7,7 @@
 
 #include <mixq/kernels/pool/global_avgpool.hpp>
 
-#include "test_conv_common.hpp"
+#include "kernels_test_util.hpp"
 
 namespace mk = mixq::kernels;
 
@@ -40,14 +40,14 @@ TEST_CASE("global_avgpool_u8: hand-computed mean with half-away rounding") {
 }
 
 TEST_CASE("global_avgpool_u8 == reference: odd shapes, padded strides, > 256 channels") {
-  ctest::rng r(42);
+  ktest::rng r(42);
   struct shape {
     std::int64_t b, h, w, c;
   };
   for (shape s : {shape{3, 7, 9, 5}, shape{2, 8, 8, 64}, shape{1, 3, 4, 300}, shape{5, 1, 1, 17}}) {
     // interior of a padded [b][h+2][w+2][c] buffer whose halo holds garbage
-    std::vector<std::uint8_t> dense = ctest::random_codes(s.b * s.h * s.w * s.c, 8, r);
-    std::vector<std::uint8_t> padded = ctest::make_padded(dense, s.b, s.h, s.w, s.c, 0xEE, 0);
+    std::vector<std::uint8_t> dense = ktest::random_codes(s.b * s.h * s.w * s.c, 8, r);
+    std::vector<std::uint8_t> padded = ktest::make_padded(dense, s.b, s.h, s.w, s.c, 0xEE, 0);
     mk::avgpool_params p;
     p.batch = s.b;
     p.h = s.h;

@@ -7,10 +7,10 @@
 
 #include <vector>
 
-#include "test_qgemm_util.hpp"
+#include "kernels_test_util.hpp"
 
 namespace mk = mixq::kernels;
-using qtest::data_mode;
+using ktest::data_mode;
 
 namespace {
 const int kSizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 31, 33, 63, 65};
@@ -18,8 +18,8 @@ constexpr int kNumSizes = sizeof(kSizes) / sizeof(kSizes[0]);
 }  // namespace
 
 TEST_CASE("qgemm: every kernel x every bit pair x random shapes") {
-  qtest::rng r(2024);
-  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+  ktest::rng r(2024);
+  for (const mk::kernel_info& ki : ktest::runnable_kernels()) {
     int pairs = 0;
     for (int bw = 2; bw <= 8; ++bw)
       for (int ba = 2; ba <= 8; ++ba) {
@@ -32,11 +32,11 @@ TEST_CASE("qgemm: every kernel x every bit pair x random shapes") {
           const int m = kSizes[r.uniform(0, kNumSizes - 1)];
           const int n = kSizes[r.uniform(0, kNumSizes - 1)];
           const int k = kSizes[r.uniform(0, kNumSizes - 1)];
-          qtest::problem_data d =
-              qtest::make_gemm(m, n, k, bw, ba, k + r.uniform(0, 5), data_mode::random, r);
-          qtest::fill_epilogue(d, r, it % 2 == 0, it % 3 == 0);
-          qtest::layout_outputs(d, n + r.uniform(0, 9), r);
-          REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+          ktest::problem_data d =
+              ktest::make_gemm(m, n, k, bw, ba, k + r.uniform(0, 5), data_mode::random, r);
+          ktest::fill_epilogue(d, r, it % 2 == 0, it % 3 == 0);
+          ktest::layout_outputs(d, n + r.uniform(0, 9), r);
+          REQUIRE(ktest::check_kernel(ki.id, d, ktest::oracle_acc(d)) == 0);
         }
       }
     MESSAGE(std::string(ki.name) << ": " << pairs << " bit pairs checked");
@@ -45,9 +45,9 @@ TEST_CASE("qgemm: every kernel x every bit pair x random shapes") {
 }
 
 TEST_CASE("qgemm: dense M/N/K sweep around tile sizes (W8A8, W4A4, W2A3)") {
-  qtest::rng r(99);
+  ktest::rng r(99);
   const int pairs[3][2] = {{8, 8}, {4, 4}, {2, 3}};
-  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+  for (const mk::kernel_info& ki : ktest::runnable_kernels()) {
     for (const auto& pr : pairs) {
       const int bw = pr[0], ba = pr[1];
       if (!mk::kernel_supports(ki.id, bw, ba)) continue;
@@ -59,11 +59,11 @@ TEST_CASE("qgemm: dense M/N/K sweep around tile sizes (W8A8, W4A4, W2A3)") {
         const int s = kSizes[i];
         const int shapes[3][3] = {{s, 33, 17}, {13, s, 9}, {7, 31, s}};
         for (const auto& sh : shapes) {
-          qtest::problem_data d =
-              qtest::make_gemm(sh[0], sh[1], sh[2], bw, ba, sh[2], data_mode::random, r);
-          qtest::fill_epilogue(d, r, true, i % 2 == 0);
-          qtest::layout_outputs(d, sh[1], r);
-          REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+          ktest::problem_data d =
+              ktest::make_gemm(sh[0], sh[1], sh[2], bw, ba, sh[2], data_mode::random, r);
+          ktest::fill_epilogue(d, r, true, i % 2 == 0);
+          ktest::layout_outputs(d, sh[1], r);
+          REQUIRE(ktest::check_kernel(ki.id, d, ktest::oracle_acc(d)) == 0);
         }
       }
     }
@@ -71,7 +71,7 @@ TEST_CASE("qgemm: dense M/N/K sweep around tile sizes (W8A8, W4A4, W2A3)") {
 }
 
 TEST_CASE("qgemm: implicit-GEMM conv addressing (ResNet20-like shapes)") {
-  qtest::rng r(7);
+  ktest::rng r(7);
   struct conv_shape {
     int h, w, c, n, k, s;
   };
@@ -80,7 +80,7 @@ TEST_CASE("qgemm: implicit-GEMM conv addressing (ResNet20-like shapes)") {
                                {7, 6, 16, 32, 3, 2}, {6, 5, 3, 16, 3, 1},  {5, 4, 16, 32, 1, 2},
                                {3, 9, 5, 17, 3, 1}};
   const int pairs[4][2] = {{8, 8}, {4, 4}, {2, 2}, {3, 7}};
-  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+  for (const mk::kernel_info& ki : ktest::runnable_kernels()) {
     for (const auto& pr : pairs) {
       if (!mk::kernel_supports(ki.id, pr[0], pr[1])) continue;
       for (const conv_shape& cs : shapes) {
@@ -88,61 +88,61 @@ TEST_CASE("qgemm: implicit-GEMM conv addressing (ResNet20-like shapes)") {
         CAPTURE(cs.c);
         CAPTURE(cs.n);
         CAPTURE(cs.s);
-        qtest::problem_data d = qtest::make_conv(cs.h, cs.w, cs.c, cs.n, cs.k, cs.k, cs.s, pr[0],
+        ktest::problem_data d = ktest::make_conv(cs.h, cs.w, cs.c, cs.n, cs.k, cs.k, cs.s, pr[0],
                                                  pr[1], data_mode::random, r);
-        qtest::fill_epilogue(d, r, true, cs.n == cs.c);
-        qtest::layout_outputs(d, cs.n, r);
-        REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+        ktest::fill_epilogue(d, r, true, cs.n == cs.c);
+        ktest::layout_outputs(d, cs.n, r);
+        REQUIRE(ktest::check_kernel(ki.id, d, ktest::oracle_acc(d)) == 0);
       }
     }
   }
 }
 
 TEST_CASE("qgemm: full-size ResNet20 stage-1 conv through the OpenMP driver") {
-  qtest::rng r(8);
-  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
-    if (ki.id == mk::kernel_id::scalar_ref) continue;  // the oracle is the same computation
+  ktest::rng r(8);
+  for (const mk::kernel_info& ki : ktest::runnable_kernels()) {
+    if (ki.id == mk::kernel_id::scalar_1x1c1) continue;  // the oracle is the same computation
     for (int bits : {8, 4, 2}) {
       if (!mk::kernel_supports(ki.id, bits, bits)) continue;
       CAPTURE(ki.name);
-      qtest::problem_data d =
-          qtest::make_conv(32, 32, 16, 16, 3, 3, 1, bits, bits, data_mode::random, r);
-      qtest::fill_epilogue(d, r, true, true);
-      qtest::layout_outputs(d, 16, r);
-      REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d), /*parallel=*/true) == 0);
+      ktest::problem_data d =
+          ktest::make_conv(32, 32, 16, 16, 3, 3, 1, bits, bits, data_mode::random, r);
+      ktest::fill_epilogue(d, r, true, true);
+      ktest::layout_outputs(d, 16, r);
+      REQUIRE(ktest::check_kernel(ki.id, d, ktest::oracle_acc(d), /*parallel=*/true) == 0);
     }
   }
 }
 
 TEST_CASE("qgemm: qgemm_parallel inside an enclosing parallel region") {
-  qtest::rng r(9);
+  ktest::rng r(9);
   const mk::kernel_id id = mk::choose_kernel(mk::active_isa(), 4, 4, 32);
-  qtest::problem_data d = qtest::make_conv(9, 8, 32, 32, 3, 3, 1, 4, 4, data_mode::random, r);
-  qtest::fill_epilogue(d, r, true, true);
-  qtest::layout_outputs(d, 32, r);
-  const std::vector<std::int64_t> want = qtest::oracle_acc(d);
+  ktest::problem_data d = ktest::make_conv(9, 8, 32, 32, 3, 3, 1, 4, 4, data_mode::random, r);
+  ktest::fill_epilogue(d, r, true, true);
+  ktest::layout_outputs(d, 32, r);
+  const std::vector<std::int64_t> want = ktest::oracle_acc(d);
   int bad = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(2) reduction(+ : bad)
 #endif
   {
     // each thread runs the whole problem; the nested call must run serially and correctly
-    bad += qtest::check_kernel(id, d, want, /*parallel=*/true);
+    bad += ktest::check_kernel(id, d, want, /*parallel=*/true);
   }
   CHECK(bad == 0);
 }
 
 TEST_CASE(
     "qgemm: requant ties (both signs), extreme shifts, residual ties in every SIMD epilogue") {
-  qtest::rng r(10);
-  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+  ktest::rng r(10);
+  for (const mk::kernel_info& ki : ktest::runnable_kernels()) {
     int bits = 2;
     while (!mk::kernel_supports(ki.id, bits, bits)) ++bits;
     CAPTURE(ki.name);
     // |acc| <= 8 * 3 * 2 = 48 for W2A2: no clamping around zp = 128
-    qtest::problem_data d = qtest::make_gemm(21, 37, 8, bits, bits, 8, data_mode::random, r);
-    qtest::fill_epilogue(d, r, true, true);
-    qtest::layout_outputs(d, 40, r);
+    ktest::problem_data d = ktest::make_gemm(21, 37, 8, bits, bits, 8, data_mode::random, r);
+    ktest::fill_epilogue(d, r, true, true);
+    ktest::layout_outputs(d, 40, r);
     for (std::int32_t j = 0; j < d.n; ++j) {
       d.bias[j] = r.uniform(-20, 20);
       switch (j % 4) {
@@ -171,7 +171,7 @@ TEST_CASE(
     d.zp_out = 128;
     d.lo = 0;
     d.hi = 255;
-    REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+    REQUIRE(ktest::check_kernel(ki.id, d, ktest::oracle_acc(d)) == 0);
   }
 }
 
@@ -180,16 +180,16 @@ TEST_CASE("qgemm: requant ties with every rshift >= 32 (int32 epilogue paths), R
   // epilogue's int32 path; with lo >= zp it also drops the sign term. Ties of
   // both signs (acc = 2 mod 4 at rshift 32, 4 mod 8 at rshift 33), residual
   // ties, and a zero point above lo (the sign term matters) and at lo (ReLU).
-  qtest::rng r(13);
-  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+  ktest::rng r(13);
+  for (const mk::kernel_info& ki : ktest::runnable_kernels()) {
     int bits = 2;
     while (!mk::kernel_supports(ki.id, bits, bits)) ++bits;
     CAPTURE(ki.name);
     for (int zp : {128, 0, 3}) {
       CAPTURE(zp);
-      qtest::problem_data d = qtest::make_gemm(19, 48, 8, bits, bits, 8, data_mode::random, r);
-      qtest::fill_epilogue(d, r, true, true);
-      qtest::layout_outputs(d, 50, r);
+      ktest::problem_data d = ktest::make_gemm(19, 48, 8, bits, bits, 8, data_mode::random, r);
+      ktest::fill_epilogue(d, r, true, true);
+      ktest::layout_outputs(d, 50, r);
       for (std::int32_t j = 0; j < d.n; ++j) {
         d.bias[j] = r.uniform(-20, 20);
         const int block = j / 16;
@@ -200,16 +200,16 @@ TEST_CASE("qgemm: requant ties with every rshift >= 32 (int32 epilogue paths), R
       d.zp_out = zp;
       d.lo = zp == 3 ? 5 : 0;  // zp = 3: lo above zp as well
       d.hi = 255;
-      REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+      REQUIRE(ktest::check_kernel(ki.id, d, ktest::oracle_acc(d)) == 0);
       d.use_res = false;
-      REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+      REQUIRE(ktest::check_kernel(ki.id, d, ktest::oracle_acc(d)) == 0);
     }
   }
 }
 
 TEST_CASE("qgemm: worst-case codes at large K prove the overflow bounds") {
-  qtest::rng r(5);
-  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+  ktest::rng r(5);
+  for (const mk::kernel_info& ki : ktest::runnable_kernels()) {
     for (int bw = 2; bw <= 8; ++bw)
       for (int ba = 2; ba <= 8; ++ba) {
         if (!mk::kernel_supports(ki.id, bw, ba)) continue;
@@ -222,34 +222,34 @@ TEST_CASE("qgemm: worst-case codes at large K prove the overflow bounds") {
             CAPTURE(bw);
             CAPTURE(ba);
             CAPTURE(k_seg);
-            qtest::problem_data d = qtest::make_conv(2, 2, k_seg, 3, 3, 3, 1, bw, ba, mode, r);
+            ktest::problem_data d = ktest::make_conv(2, 2, k_seg, 3, 3, 3, 1, bw, ba, mode, r);
             REQUIRE(d.taps == taps);
-            qtest::fill_epilogue(d, r, false, false);
-            qtest::layout_outputs(d, 3, r);
-            const std::vector<std::int64_t> want = qtest::oracle_acc(d);
+            ktest::fill_epilogue(d, r, false, false);
+            ktest::layout_outputs(d, 3, r);
+            const std::vector<std::int64_t> want = ktest::oracle_acc(d);
             // all A = 2^ba - 1, all W = extreme: the exact value is known
             const std::int64_t wv =
                 mode == data_mode::max_neg ? -(1 << (bw - 1)) : (1 << (bw - 1)) - 1;
             CHECK(want[0] == std::int64_t(taps) * k_seg * ((1 << ba) - 1) * wv);
-            REQUIRE(qtest::check_kernel(ki.id, d, want) == 0);
+            REQUIRE(ktest::check_kernel(ki.id, d, want) == 0);
           }
       }
   }
 }
 
 TEST_CASE("qgemm: all-zero weights and tiles split by qgemm_tile") {
-  qtest::rng r(6);
-  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+  ktest::rng r(6);
+  for (const mk::kernel_info& ki : ktest::runnable_kernels()) {
     CAPTURE(ki.name);
     int bits = 8;
     while (!mk::kernel_supports(ki.id, bits, bits)) --bits;  // 8, else the widest the kernel takes
-    qtest::problem_data d = qtest::make_gemm(29, 40, 21, bits, bits, 21, data_mode::zero, r);
-    qtest::fill_epilogue(d, r, true, true);
-    qtest::layout_outputs(d, 40, r);
-    REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+    ktest::problem_data d = ktest::make_gemm(29, 40, 21, bits, bits, 21, data_mode::zero, r);
+    ktest::fill_epilogue(d, r, true, true);
+    ktest::layout_outputs(d, 40, r);
+    REQUIRE(ktest::check_kernel(ki.id, d, ktest::oracle_acc(d)) == 0);
     // disjoint tiles through qgemm_tile cover the output exactly once
-    qtest::fill_codes(d, data_mode::random, r);
-    const std::vector<std::int64_t> want = qtest::oracle_acc(d);
+    ktest::fill_codes(d, data_mode::random, r);
+    const std::vector<std::int64_t> want = ktest::oracle_acc(d);
     const mk::packed_weights pw =
         mk::pack_weights_for(ki.id, d.w.data(), d.n, 1, d.k_seg, d.bw, d.ba);
     mk::qgemm_problem p;
@@ -272,10 +272,10 @@ TEST_CASE("qgemm: tap subsets (tap_idx) == oracle over the selected taps") {
   // Every kernel that claims tap subsets, random non-empty subsets of a 3x3
   // conv's taps (not only the border patterns the conv driver uses), rows
   // around the tile heights (4- and 8-row tail tiles), odd channel counts.
-  qtest::rng r(4242);
+  ktest::rng r(4242);
   const int pairs[4][2] = {{8, 8}, {4, 4}, {2, 3}, {5, 7}};
   int kernels = 0;
-  for (const mk::kernel_info& ki : qtest::runnable_kernels()) {
+  for (const mk::kernel_info& ki : ktest::runnable_kernels()) {
     if (!mk::kernel_supports_tap_subset(ki.id)) {
       MESSAGE(std::string(ki.name) << ": takes all packed taps (no tap subsets)");
       continue;
@@ -291,15 +291,15 @@ TEST_CASE("qgemm: tap subsets (tap_idx) == oracle over the selected taps") {
         const int c = kSizes[r.uniform(0, kNumSizes - 1)];
         const int n = kSizes[r.uniform(0, kNumSizes - 1)];
         const int h = r.uniform(1, 9), wd = r.uniform(1, 11), s = r.uniform(1, 2);
-        qtest::problem_data d =
-            qtest::make_conv(h, wd, c, n, 3, 3, s, bw, ba, data_mode::random, r);
+        ktest::problem_data d =
+            ktest::make_conv(h, wd, c, n, 3, 3, s, bw, ba, data_mode::random, r);
         const unsigned mask = 1u + static_cast<unsigned>(r.uniform(0, 510));  // 1..511
         for (int t = 0; t < 9; ++t)
           if (mask & (1u << t)) d.tap_idx.push_back(t);
         CAPTURE(mask);
-        qtest::fill_epilogue(d, r, it % 2 == 0, it % 3 == 0);
-        qtest::layout_outputs(d, n + r.uniform(0, 9), r);
-        REQUIRE(qtest::check_kernel(ki.id, d, qtest::oracle_acc(d)) == 0);
+        ktest::fill_epilogue(d, r, it % 2 == 0, it % 3 == 0);
+        ktest::layout_outputs(d, n + r.uniform(0, 9), r);
+        REQUIRE(ktest::check_kernel(ki.id, d, ktest::oracle_acc(d)) == 0);
       }
     }
   }

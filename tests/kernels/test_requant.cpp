@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "test_qgemm_util.hpp"
+#include "kernels_test_util.hpp"
 
 namespace mk = mixq::kernels;
 
@@ -23,7 +23,7 @@ TEST_CASE("rhaz: ties go away from zero, matches exact division") {
   CHECK(mk::rhaz(-4, 3) == -1);  // -0.5 -> -1
   CHECK(mk::rhaz(3, 3) == 0);
   CHECK(mk::rhaz(-3, 3) == 0);
-  qtest::rng r(7);
+  ktest::rng r(7);
   for (int it = 0; it < 200000; ++it) {
     const int s = r.uniform(1, 62);
     const int st = s < 50 ? s : 50;  // tie construction below must not overflow
@@ -46,18 +46,18 @@ TEST_CASE("rhaz: ties go away from zero, matches exact division") {
     if (t > (std::int64_t(1) << 62)) t >>= 2;
     if (t < -(std::int64_t(1) << 62)) t /= 4;
     const int sh = (it % 4 == 1 || it % 4 == 2) ? st : s;
-    REQUIRE(mk::rhaz(t, sh) == qtest::oracle_round_shift(t, sh));
+    REQUIRE(mk::rhaz(t, sh) == ktest::oracle_round_shift(t, sh));
   }
   // extremes of the documented range
   const std::int64_t big = (std::int64_t(1) << 62) - 1 + (std::int64_t(1) << 39);
   for (int s = 1; s <= 62; ++s) {
-    CHECK(mk::rhaz(big, s) == qtest::oracle_round_shift(big, s));
-    CHECK(mk::rhaz(-big, s) == qtest::oracle_round_shift(-big, s));
+    CHECK(mk::rhaz(big, s) == ktest::oracle_round_shift(big, s));
+    CHECK(mk::rhaz(-big, s) == ktest::oracle_round_shift(-big, s));
   }
 }
 
 TEST_CASE("quantize_multiplier: range and accuracy") {
-  qtest::rng r(11);
+  ktest::rng r(11);
   for (int it = 0; it < 20000; ++it) {
     const double e = r.uniform(-31, 29) + r.uniform(0, 999) / 1000.0;
     const double m = std::ldexp(1.0, 0) * std::pow(2.0, e);
@@ -104,7 +104,7 @@ TEST_CASE("requant_one: clamp, zero point, residual, extreme accumulators") {
         5 + 1);  // (2^31-1)^2 / 2^62 = 0.99.. -> 1
   const std::int64_t t = std::int64_t(std::numeric_limits<std::int32_t>::max()) * qmax;
   CHECK(int(mk::requant_one(std::numeric_limits<std::int32_t>::max(), qmax, 62, 5, 0, 255, 0, 0)) ==
-        5 + qtest::oracle_round_shift(t, 62));
+        5 + ktest::oracle_round_shift(t, 62));
 }
 
 TEST_CASE("multiplier_at_shift: residual multipliers on the channel's shift") {
@@ -114,7 +114,7 @@ TEST_CASE("multiplier_at_shift: residual multipliers on the channel's shift") {
   CHECK(mk::multiplier_at_shift(-1.0, 40) == -2147483647 - 1);
   CHECK(mk::multiplier_at_shift(std::nan(""), 31) == 0);
   CHECK(mk::multiplier_at_shift(0.3, 0) == 0);  // shift out of range
-  qtest::rng r(12);
+  ktest::rng r(12);
   for (int it = 0; it < 1000; ++it) {
     const int s = r.uniform(20, 40);
     const double m = (r.uniform(-100000, 100000) / 100000.0) * std::ldexp(1.0, 30 - s);

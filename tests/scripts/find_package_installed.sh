@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs mixq into a temporary prefix and builds a separate project that
-# uses it through find_package(mixq) and through pkg-config's mixq.pc.
+# Installs mixq into a temporary prefix and builds two separate projects that
+# use it through find_package(mixq): one links mixq::mixq, the other links
+# mixq::kernels alone (find_package(mixq COMPONENTS kernels)) with Eigen,
+# xsimd, zlib and OpenMP made unfindable, which proves the kernels need none
+# of them. Also checks that pkg-config's mixq.pc is installed.
 set -euo pipefail
 src="$1"; work="$2"
 rm -rf "$work"; mkdir -p "$work"
@@ -29,3 +32,57 @@ CPP
 cmake -S "$work/consumer" -B "$work/consumer/build" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/consumer/build" >/dev/null
 "$work/consumer/build/consumer"
+
+# The kernels alone: no dependency may be searched for, none is linked.
+mkdir -p "$work/kernels_consumer"
+cat > "$work/kernels_consumer/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.25)
+project(kernels_consumer CXX)
+foreach(dep Eigen3 xsimd ZLIB OpenMP Threads)
+  set(CMAKE_DISABLE_FIND_PACKAGE_${dep} TRUE)
+endforeach()
+find_package(mixq 0.1 REQUIRED COMPONENTS kernels)
+if(TARGET mixq::mixq)
+  message(FATAL_ERROR "COMPONENTS kernels also loaded mixq::mixq")
+endif()
+get_target_property(_deps mixq::kernels INTERFACE_LINK_LIBRARIES)
+if(_deps)
+  message(FATAL_ERROR "mixq::kernels links ${_deps}")
+endif()
+add_executable(kernels_consumer main.cpp)
+target_link_libraries(kernels_consumer PRIVATE mixq::kernels)
+CM
+cat > "$work/kernels_consumer/main.cpp" <<'CPP'
+// 2 x 3 GEMM, K = 4, W4A4 on whatever kernel the CPU dispatches to.
+#include <mixq/kernels/qgemm.hpp>
+#include <cstdint>
+#include <cstdio>
+#include <vector>
+namespace mk = mixq::kernels;
+int main() {
+  const std::int8_t w[3 * 4] = {1, -2, 3, -4, 7, 7, 7, 7, -8, 0, 0, 1};
+  std::vector<std::uint8_t> a(2 * 4 + mk::a_overread_bytes, 0);
+  const std::uint8_t rows[2 * 4] = {1, 2, 3, 4, 15, 0, 15, 0};
+  for (int i = 0; i < 8; ++i) a[i] = rows[i];
+  const mk::packed_weights pw = mk::pack_weights(w, 3, 1, 4, 4, 4);
+  const std::int64_t pix[2] = {0, 4};
+  mk::qgemm_problem p;
+  p.m = 2;
+  p.a = a.data();
+  p.pix_off = pix;
+  std::int32_t out[2 * 3] = {};
+  mk::epilogue ep;
+  ep.out_i32 = out;
+  ep.ld_i32 = 3;
+  mk::qgemm(p, pw, ep);
+  const std::int32_t want[2 * 3] = {-10, 70, -4, 60, 210, -120};
+  for (int i = 0; i < 6; ++i)
+    if (out[i] != want[i]) return 1;
+  std::printf("%s\n", mk::last_used_kernel().c_str());
+  return 0;
+}
+CPP
+cmake -S "$work/kernels_consumer" -B "$work/kernels_consumer/build" \
+      -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake --build "$work/kernels_consumer/build" >/dev/null
+"$work/kernels_consumer/build/kernels_consumer"

@@ -7,17 +7,16 @@
 # (ARM headers are compiled by neon_qemu.sh with the cross compiler.)
 set -euo pipefail
 src="$1"; work="$2"
-rm -rf "$work"; mkdir -p "$work/inc/mixq"
-ln -s "$src/kernels" "$work/inc/mixq/kernels"
+rm -rf "$work"; mkdir -p "$work"
 {
   echo "// generated: includes every public header"
   (cd "$src/include" && find mixq -name '*.hpp' | sort | sed 's|.*|#include <&>|')
-  (cd "$src" && find kernels -name '*.hpp' -not -path '*arm_neon*' | sort | sed 's|^kernels/|#include <mixq/kernels/|; s|$|>|')
+  (cd "$src/kernels/include" && find mixq -name '*.hpp' -not -path '*arm_neon*' | sort | sed 's|.*|#include <&>|')
 } > "$work/all.hpp"
 n=$(grep -c '#include' "$work/all.hpp")
 printf '#include "all.hpp"\nint tu_a() { return 1; }\n' > "$work/a.cpp"
 printf '#include "all.hpp"\nint tu_a();\nint main() { return tu_a() == 1 ? 0 : 1; }\n' > "$work/b.cpp"
-flags=(-std=c++17 -O0 -fopenmp -I "$src/include" -I "$work/inc" -I /usr/include/eigen3)
+flags=(-std=c++17 -O0 -fopenmp -I "$src/include" -I "$src/kernels/include" -I /usr/include/eigen3)
 g++ "${flags[@]}" -c "$work/a.cpp" -o "$work/a.o"
 g++ "${flags[@]}" -c "$work/b.cpp" -o "$work/b.o"
 g++ -fopenmp "$work/a.o" "$work/b.o" -o "$work/odr" -lz -lpthread

@@ -25,10 +25,11 @@ if [ ! -f /usr/include/doctest/doctest.h ]; then
   echo "SKIPPED: /usr/include/doctest/doctest.h not found"
   exit 77
 fi
-mkdir -p "$work/inc/mixq"
-# Only doctest and the kernels go on the cross include path, never host /usr/include.
+mkdir -p "$work/inc"
+# Only doctest and mixq's own headers go on the cross include path, never host
+# /usr/include (the kernels and what they include need nothing else).
 ln -sfn /usr/include/doctest "$work/inc/doctest"
-ln -sfn "$src/kernels" "$work/inc/mixq/kernels"
+inc=(-I"$work/inc" -I"$src/kernels/include" -I"$src/include")
 tests=("$src"/tests/kernels/test_qgemm*.cpp "$src"/tests/kernels/test_requant*.cpp
        "$src"/tests/kernels/test_pack*.cpp "$src"/tests/kernels/test_dispatch*.cpp
        "$src"/tests/kernels/test_conv*.cpp "$src"/tests/kernels/test_pool*.cpp)
@@ -37,7 +38,7 @@ for march in armv8.2-a+dotprod armv8-a; do
   exe="$work/kernels_${march//[^a-z0-9]/_}"
   echo "== building for -march=$march"
   if ! "$CXX" -std=c++17 -O2 -static -march="$march" -Wall -Wextra -Wno-unused-parameter \
-      -I"$work/inc" "$src/tests/main.cpp" "${tests[@]}" -o "$exe"; then
+      "${inc[@]}" "$src/tests/main.cpp" "${tests[@]}" -o "$exe"; then
     echo "FAILED: cross build for $march"
     status=1
     continue
@@ -54,10 +55,8 @@ done
 QEMU_X86=${MIXQ_QEMU_X86_64:-qemu-x86_64}
 if [ "$(uname -m)" = x86_64 ] && command -v "$QEMU_X86" >/dev/null 2>&1 && command -v "${CXX_HOST:-g++}" >/dev/null 2>&1; then
   exe="$work/kernels_x86_baseline"
-  mkdir -p "$work/inc_host/mixq"
-  ln -sfn "$src/kernels" "$work/inc_host/mixq/kernels"
   echo "== building x86-64 baseline (no -march) for CPU emulation"
-  if "${CXX_HOST:-g++}" -std=c++17 -O1 -I"$work/inc_host" "$src/tests/main.cpp" "${tests[@]}" -o "$exe"; then
+  if "${CXX_HOST:-g++}" -std=c++17 -O1 -I"$src/kernels/include" -I"$src/include" "$src/tests/main.cpp" "${tests[@]}" -o "$exe"; then
     for cpu in Haswell Nehalem; do
       echo "== running under $QEMU_X86 -cpu $cpu"
       "$QEMU_X86" -cpu "$cpu" "$exe" > "$exe.$cpu.log" 2>&1

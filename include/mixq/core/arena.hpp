@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mixq/core/tensor.hpp"
+#include "mixq/util/math.hpp"
 
 namespace mixq {
 
@@ -22,7 +23,7 @@ class arena {
 
   // n floats, 64-byte aligned, uninitialised.
   float* alloc(int64_t n) {
-    int64_t need = round_up(n < 1 ? 1 : n);
+    int64_t need = round_up(n < 1 ? 1 : n, 16);
     if (chunks_.empty() || chunks_.back().used + need > chunks_.back().size) {
       int64_t want = need;
       if (!chunks_.empty() && chunks_.back().size > want) want = chunks_.back().size;
@@ -67,7 +68,6 @@ class arena {
     int64_t size;
     int64_t used;
   };
-  static int64_t round_up(int64_t n) { return (n + 15) / 16 * 16; }
   std::vector<chunk> chunks_;
   int64_t in_use_ = 0;
   int64_t peak_ = 0;

@@ -56,7 +56,7 @@ inline var conv2d(var x, var w, var b, int64_t stride = 1, int64_t pad = 0) {
 
   const int nt = max_threads();
   const int64_t wf_n = g.k * g.cp, bias_n = g.cp;
-  const int64_t xp_n = detail::conv::round_up(g.img_pad(), 16);
+  const int64_t xp_n = round_up(g.img_pad(), 16);
   float* s = t.scratch(wf_n + bias_n + (g.pad ? xp_n * nt : 0));
   float* wf = s;
   float* bias = s + wf_n;
@@ -106,19 +106,19 @@ inline void conv2d_backward(tape& t, const node& nd) {
   const bool as_fwd = detail::conv::backward_input_as_forward(g);
   const detail::conv::geom gt = detail::conv::transposed_geom(g);
   const int64_t wb_n =
-      need_x ? detail::conv::round_up(as_fwd ? gt.k * gt.cp : g.kh * g.cout * g.seg_pad, r16) : 0;
-  const int64_t xp_n = detail::conv::round_up(std::max(g.img_pad(), gt.img_pad()), r16);
+      need_x ? round_up(as_fwd ? gt.k * gt.cp : g.kh * g.cout * g.seg_pad, r16) : 0;
+  const int64_t xp_n = round_up(std::max(g.img_pad(), gt.img_pad()), r16);
   const bool pad_dy = (g.cout % detail::conv::lanes) != 0;
-  const int64_t dyp_n = pad_dy ? detail::conv::round_up(g.oh * g.ow * g.cp, r16) : 0;
+  const int64_t dyp_n = pad_dy ? round_up(g.oh * g.ow * g.cp, r16) : 0;
   const int64_t per_thread = (need_x ? xp_n : 0) + (need_w ? xp_n + dyp_n : 0);
-  const int64_t off_n = need_w ? detail::conv::round_up(g.oh * g.ow, r16) : 0;
+  const int64_t off_n = need_w ? round_up(g.oh * g.ow, r16) : 0;
   // Weight-gradient partials per fixed chunk of images (not per thread): the
   // chunks are reduced in chunk order, so the result does not depend on the
   // thread count or on which thread ran which chunk (dynamic scheduling keeps
   // both cores busy when one of them is shared with another process).
   const int64_t chunk = 8;
   const int64_t nchunks = (g.n + chunk - 1) / chunk;
-  const int64_t part_n = detail::conv::round_up(g.k * g.cp + g.cp, r16);
+  const int64_t part_n = round_up(g.k * g.cp + g.cp, r16);
   const int64_t parts_n = need_w ? part_n * nchunks : 0;
   float* s = t.scratch(wb_n + per_thread * nt + off_n + parts_n);
   float* wb = s;

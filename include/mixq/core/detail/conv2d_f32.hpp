@@ -29,6 +29,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "mixq/error.hpp"
+#include "mixq/util/math.hpp"
 
 // The kernels' code depends on the vector width the including TU is compiled
 // for, so they live in an inline namespace named after it: two TUs built for
@@ -56,8 +57,6 @@ constexpr int lanes = static_cast<int>(vf::size);
 // Pixel rows per tile: 8 with 32 vector registers (AVX-512), else 4.
 constexpr int tile_rows = lanes >= 16 ? 8 : 4;
 constexpr int max_nv = 2;
-
-inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 // Broadcast a scalar (GCC folds it into the FMA as an embedded-broadcast
 // memory operand, {1to16}, which measured as fast as a separate broadcast).
