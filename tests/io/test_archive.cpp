@@ -266,7 +266,8 @@ TEST_CASE("archive: a writer killed mid-save leaves the old or the new file, nev
 #endif
 
 TEST_CASE("archive: a checkpoint with loader position resumes the same batches") {
-  // The convention of docs/data.md: epoch/step/seed as metadata, RNG state as i64.
+  // A caller's own resume record: loader position and seed as metadata, an RNG
+  // state as u64 words (with a third word, to check the count is kept).
   io::image_dataset ds;
   ds.name = "toy";
   ds.n = 20;

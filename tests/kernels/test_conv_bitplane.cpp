@@ -1,4 +1,4 @@
-// qconv2d_bitplane (kernels/conv/qconv_bitplane.hpp): LUT6 convolutions on
+// qconv2d_bitplane (mixq/kernels/bitplane/qconv_bitplane.hpp): LUT6 convolutions on
 // bit-plane planes against the scalar int64 reference convolution, on the
 // AVX-512 VBMI kernel and on its scalar twin (MIXQ_ISA below avx512). The
 // oracle works on u8 NHWC codes and knows nothing of planes or tables.

@@ -3,7 +3,7 @@
 //
 // mixq tensors are always contiguous and row-major, so strides are derived
 // from the shape (strides() below) rather than stored: a view is a pointer and
-// a shape. Activations are NHWC (channels last); see docs/architecture.md.
+// a shape. Activations are NHWC (channels last); docs/core.md, "Why NHWC".
 #include <array>
 #include <cstdint>
 #include <initializer_list>

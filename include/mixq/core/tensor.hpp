@@ -10,8 +10,8 @@
 // (a tensor, a tape arena before clear()) is alive and unchanged in size.
 //
 // Layout. Activations are NHWC (channels last), conv weights OHWI
-// ([Cout, KH, KW, Cin]) and linear weights [out, in]; docs/architecture.md
-// explains why.
+// ([Cout, KH, KW, Cin]) and linear weights [out, in]; docs/core.md ("Why
+// NHWC") explains why.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>

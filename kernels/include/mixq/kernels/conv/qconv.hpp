@@ -40,13 +40,13 @@
 //
 // ## Implicit GEMM (no im2col buffer)
 //   M = batch*OH*OW output pixels (flattened over images and rows, so 8x8
-//   maps still fill a 12- or 16-row register tile), N = C_out,
+//   maps still fill an 8- or 16-row register tile), N = C_out,
 //   taps = K*K, k_seg = C_in, tap_off[dy*K+dx] = (dy*Wp + dx)*C_in,
 //   pix_off(i, oy, ox) = i*(H+2)*Wp*C_in + (oy*S*Wp + ox*S)*C_in
 //   (+ (Wp + 1)*C_in for 1x1, which skips the halo), Wp = W + 2.
 //   The 3-channel first layer runs the same 9 taps of k_seg = 3: a packed
 //   copy of each pixel's 27-byte patch as one tap (7 k-groups instead of 9)
-//   measured slower on Zen 4 (AVX-512 VNNI 90-94 vs 102-107 GOP/s, W8A8,
+//   measured slower on Zen 5 (AVX-512 VNNI 90-94 vs 102-107 GOP/s, W8A8,
 //   3->16 @ 32x32, 1 thread), the copy costing more than it saves.
 //
 // ## Border taps
@@ -172,7 +172,7 @@ inline double border_saving(const conv_geometry& g) noexcept {
   return double(saved) / double(9 * oh * ow);
 }
 /// Skipping splits each chunk into up to 7 kernel calls with shorter row
-/// runs; measured on Zen 4 (AVX-512, W8A8, batch 128) it pays from about 8 %
+/// runs; measured on Zen 5 (AVX-512, W8A8, batch 128) it pays from about 8 %
 /// saved taps (16x16 maps: +3 %, 8x8: +13 %) but not at 4 % (32x32: -3 %).
 constexpr double conv_skip_min_saving = 0.06;
 
