@@ -99,6 +99,72 @@ inline std::pair<std::vector<float>, std::vector<float>> channel_stats(const ima
   return {mean, stddev};
 }
 
+// A training split divided into the images that train and a validation
+// split held out from them (never the test set): used to pick a model or a
+// configuration (early stopping, a mixed-precision search) without looking
+// at the test images. The held-out images are a seeded random choice of
+// `held_out` images, class-balanced when the labels allow it (each class
+// gives held_out / num_classes images, the remainder from the lowest
+// classes), so the split is the same for a seed on every machine. Both parts
+// keep the parent's image order, its mean/std and class names.
+struct train_validation {
+  image_dataset train, validation;
+};
+
+// requires: 0 < held_out < ds.n and every class has enough images for its share.
+inline train_validation split_validation(const image_dataset& ds, std::int64_t held_out,
+                                         std::uint64_t seed = 1) {
+  ds.validate();
+  MIXQ_CHECK(held_out > 0 && held_out < ds.n, ds.name, ": validation split of ", held_out,
+             " images, expected 1..", ds.n - 1);
+  const auto k = static_cast<std::size_t>(ds.num_classes);
+  std::vector<std::vector<std::int64_t>> by_class(k);
+  for (std::int64_t i = 0; i < ds.n; ++i)
+    by_class[static_cast<std::size_t>(ds.labels[static_cast<std::size_t>(i)])].push_back(i);
+  // Per-class shares, then a seeded partial Fisher-Yates shuffle within each
+  // class (splitmix64 steps: no dependency on mixq's tensor-side generator).
+  std::uint64_t st = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+  auto next = [&st]() {
+    std::uint64_t z = (st += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  std::vector<char> pick(static_cast<std::size_t>(ds.n), 0);
+  for (std::size_t cl = 0; cl < k; ++cl) {
+    const std::int64_t share =
+        held_out / static_cast<std::int64_t>(k) +
+        (static_cast<std::int64_t>(cl) < held_out % static_cast<std::int64_t>(k));
+    auto& idx = by_class[cl];
+    MIXQ_CHECK(share <= static_cast<std::int64_t>(idx.size()), ds.name, ": class ", cl, " has ",
+               idx.size(), " images, fewer than its validation share ", share);
+    for (std::int64_t j = 0; j < share; ++j) {
+      const auto rest = static_cast<std::uint64_t>(idx.size()) - static_cast<std::uint64_t>(j);
+      const auto r = static_cast<std::size_t>(j) + static_cast<std::size_t>(next() % rest);
+      std::swap(idx[static_cast<std::size_t>(j)], idx[r]);
+      pick[static_cast<std::size_t>(idx[static_cast<std::size_t>(j)])] = 1;
+    }
+  }
+  train_validation out;
+  image_dataset* parts[2] = {&out.train, &out.validation};
+  for (int v = 0; v < 2; ++v) {
+    image_dataset& d = *parts[v];
+    d.name = ds.name + (v ? "/validation" : "/train-part");
+    d.h = ds.h, d.w = ds.w, d.c = ds.c;
+    d.num_classes = ds.num_classes;
+    d.class_names = ds.class_names;
+    d.mean = ds.mean, d.stddev = ds.stddev;
+  }
+  const std::int64_t bytes = ds.image_bytes();
+  for (std::int64_t i = 0; i < ds.n; ++i) {
+    image_dataset& d = pick[static_cast<std::size_t>(i)] ? out.validation : out.train;
+    d.images.insert(d.images.end(), ds.image(i), ds.image(i) + bytes);
+    d.labels.push_back(ds.labels[static_cast<std::size_t>(i)]);
+    ++d.n;
+  }
+  return out;
+}
+
 // Options shared by the data set loaders.
 struct load_options {
   // Keep only the first max_images images (in file order); 0 = all. Asking
