@@ -68,6 +68,7 @@ class byte_writer {
     for (auto x : v) f32(x);
   }
   void codes(const std::vector<std::int8_t>& c, int bits) {
+    if (bits < 2 || bits > 8) return;  // an invalid model (tests): the reader rejects the bits
     const std::size_t at = buf_.size();
     buf_.resize(at + kernels::bitpacked_size(c.size(), bits));
     if (!c.empty()) kernels::bitpack_codes(c.data(), c.size(), bits, buf_.data() + at);
