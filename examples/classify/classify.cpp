@@ -59,8 +59,8 @@ int main(int argc, char** argv) {
       if (rt.classes() == 10) return cifar10_labels[c];
       return "class " + std::to_string(c);
     };
-    std::printf("model %s: %d classes, ISA %s, arena %zu bytes\n", model_path.c_str(),
-                rt.classes(), mixq::kernels::isa_name(rt.isa()), rt.arena_bytes());
+    std::printf("model %s: %d classes, ISA %s, arena %zu bytes\n", model_path.c_str(), rt.classes(),
+                mixq::kernels::isa_name(rt.isa()), rt.arena_bytes());
     for (const auto& path : images) {
       mixq::io::image_u8 img = mixq::io::load_image_rgb(path);
       if (img.h != in.h || img.w != in.w) img = mixq::io::resize_bilinear(img, in.h, in.w);
@@ -78,7 +78,8 @@ int main(int argc, char** argv) {
       const int k = std::min(3, static_cast<int>(rt.classes()));
       rt.top_k(0, k, top);
       std::printf("%s:", path.c_str());
-      for (int j = 0; j < k; ++j) std::printf(" %s (%.3f)", label(top[j]).c_str(), rt.logit(0, top[j]));
+      for (int j = 0; j < k; ++j)
+        std::printf(" %s (%.3f)", label(top[j]).c_str(), rt.logit(0, top[j]));
       std::printf("  [%.1f us]\n", us[us.size() / 2]);
     }
   } catch (const std::exception& e) {

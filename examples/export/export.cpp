@@ -34,9 +34,8 @@ bool parse_depth(const std::string& s, int* n) {
 }
 
 std::string stem_of(const std::string& path) {
-  std::string s = path.substr(path.find_last_of('/') == std::string::npos
-                                  ? 0
-                                  : path.find_last_of('/') + 1);
+  std::string s =
+      path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
   s = s.substr(0, s.find('.'));
   for (char& c : s)
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) c = '_';
@@ -84,10 +83,9 @@ int main(int argc, char** argv) {
       const std::string src = md::emit_c_array(bytes, sym, "made by: " + cli.command_line());
       md::write_file_bytes(header, src.data(), src.size());
     }
-    std::printf("%zu layers, %d classes, %.2f MMAC per image, %zu bytes%s%s%s%s\n",
-                m.layers.size(), info.classes, double(info.macs) / 1e6, bytes.size(),
-                out.empty() ? "" : " -> ", out.c_str(), header.empty() ? "" : " and ",
-                header.c_str());
+    std::printf("%zu layers, %d classes, %.2f MMAC per image, %zu bytes%s%s%s%s\n", m.layers.size(),
+                info.classes, double(info.macs) / 1e6, bytes.size(), out.empty() ? "" : " -> ",
+                out.c_str(), header.empty() ? "" : " and ", header.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mixq_export: %s\n", e.what());
     return 2;

@@ -64,6 +64,9 @@ inline std::vector<std::int64_t> reference_logits(const md::model& m, const std:
   in.w = m.input.w;
   in.c = m.input.c;
   in.v.assign(images, images + n * in.h * in.w * in.c);
+  if (!m.input.code_table.empty())
+    for (std::size_t j = 0; j < in.v.size(); ++j)
+      in.v[j] = m.input.code_table[(j % static_cast<std::size_t>(in.c)) * 256 + in.v[j]];
   ts.push_back(std::move(in));
   auto zp_of = [&](std::int32_t id, std::int64_t ch) -> std::int64_t {
     return id == 0 ? m.input.zero_point[static_cast<std::size_t>(ch)] : 0;
@@ -212,6 +215,15 @@ inline md::model random_model(rng& r, const random_options& o = {}) {
         static_cast<std::uint8_t>(o.input_zero_points ? r.uniform(0, 255) : 0));
     m.input.scale.push_back(static_cast<float>(0.01 + 0.02 * r.real()));
   }
+  if (o.input_zero_points && r.coin(0.5))  // a code table: a random monotone map per channel
+    for (std::int32_t c = 0; c < o.c; ++c) {
+      const double a = 0.5 + r.real(), b = 40.0 * r.real() - 20.0;
+      for (int p = 0; p < 256; ++p) {
+        const double v = a * p + b;
+        m.input.code_table.push_back(
+            static_cast<std::uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : std::lround(v))));
+      }
+    }
   auto bits = [&] { return static_cast<int>(r.uniform(o.min_bits, o.max_bits)); };
   struct tinfo {
     std::int64_t h, w, c, hi;

@@ -60,12 +60,14 @@ TEST_CASE("model file round trip: parse(serialize(m)) serializes to the same byt
     md::model m = random_model(r);
     if (seed % 2) m.labels = std::vector<std::string>(10, "label");
     if (seed % 3) m.meta = "k=v";
+    if (seed % 4 == 0) m.input.code_table.assign(256 * 3, 7);
     const auto bytes = md::serialize(m);
     const md::model back = md::parse(bytes, "roundtrip");
     CHECK(md::serialize(back) == bytes);
     REQUIRE(back.layers.size() == m.layers.size());
     CHECK(back.labels == m.labels);
     CHECK(back.meta == m.meta);
+    CHECK(back.input.code_table == m.input.code_table);
     const auto& c0 = std::get<md::conv_layer>(back.layers[1]);
     const auto& o0 = std::get<md::conv_layer>(m.layers[1]);
     CHECK(c0.codes == o0.codes);
@@ -121,7 +123,7 @@ TEST_CASE("inconsistent files with valid checksums name the field") {
     md::model m = good;
     mutate(m);
     const std::string e = parse_error(md::detail::serialize_unchecked(m));
-    INFO(what << ": " << e);
+    INFO(std::string(what) << ": " << e);
     CHECK(e.find(expected) != std::string::npos);
     CHECK_THROWS_AS(md::serialize(m), mixq::error);  // never written either
   };
@@ -154,7 +156,7 @@ TEST_CASE("inconsistent files with valid checksums name the field") {
   check(
       "residual shape", [&](md::model& m) { conv(m, 2).residual = 4; }, "residual tensor 4");
   check(
-      "accumulator", [&](md::model& m) { conv(m, 1).bias[2] = 2147483000; },
+      "accumulator", [&](md::model& m) { conv(m, 1).bias[2] = 2147483640; },
       "exceeds the int32 range");
   check(
       "labels", [&](md::model& m) { m.labels.pop_back(); }, "2 labels for 3 classes");
@@ -178,6 +180,18 @@ TEST_CASE("inconsistent files with valid checksums name the field") {
       "zero_point[0] = 20");
   check(
       "scale", [&](md::model& m) { conv(m, 0).w_scale[1] = -1.0f; }, "w_scale[1]");
+  check(
+      "code table",
+      [&](md::model& m) {
+        m.input.bits = 4;
+        m.input.zero_point.assign(3, 0);
+        m.input.code_table.assign(3 * 256, 1);
+        m.input.code_table[5] = 200;
+      },
+      "code_table[0][5] = 200, expected <= 15");
+  check(
+      "code table size", [&](md::model& m) { m.input.code_table.assign(100, 0); },
+      "truncated in field 'code_table'");
 }
 
 TEST_CASE("structural damage with valid checksums is caught") {

@@ -272,11 +272,12 @@ inline std::vector<std::uint8_t> serialize_unchecked(const model& m) {
     w.u32(static_cast<std::uint32_t>(m.input.w));
     w.u32(static_cast<std::uint32_t>(m.input.c));
     w.u8(static_cast<unsigned>(m.input.bits));
-    w.u8(0);
+    w.u8(m.input.code_table.empty() ? 0 : 1);
     w.u8(0);
     w.u8(0);
     w.bytes(m.input.zero_point.data(), m.input.zero_point.size());
     w.f32s(m.input.scale);
+    w.bytes(m.input.code_table.data(), m.input.code_table.size());
     sections.emplace_back("INPT", std::move(w.buffer()));
   }
   for (const layer& L : m.layers) {
@@ -409,9 +410,12 @@ inline model parse(const std::uint8_t* data, std::size_t size,
       in.w = r.dim("w", 1, max_spatial);
       in.c = r.dim("c", 1, max_channels);
       in.bits = static_cast<int>(r.u8("bits"));
-      r.zero(3, "reserved");
+      const unsigned table = r.u8("has_table");
+      MIXQ_CHECK(table <= 1, where, "field 'has_table' = ", table, ", expected 0 or 1");
+      r.zero(2, "reserved");
       in.zero_point = r.u8s(static_cast<std::size_t>(in.c), "zero_point");
       in.scale = r.f32s(static_cast<std::size_t>(in.c), "scale");
+      if (table) in.code_table = r.u8s(256 * static_cast<std::size_t>(in.c), "code_table");
     } else if (layer_tag) {
       MIXQ_CHECK(!seen_linear, where, "a layer after the linear layer (which must be last)");
       MIXQ_CHECK(!seen_labels && !seen_meta, where, "a layer after LABL / META");

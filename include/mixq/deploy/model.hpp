@@ -6,10 +6,12 @@
 // checks every field and derives the tensor shapes.
 //
 // ## Tensors
-// Tensor 0 is the network input: uint8 HWC images of `input.bits`-bit codes
-// with a per-channel zero point (the normalisation folded into the first
-// layer: real = scale_c * (code - zero_point_c); the convolution halo holds
-// the zero point, so a zero-padded normalised image is reproduced exactly).
+// Tensor 0 is the network input: uint8 HWC images. Its codes are the pixels
+// themselves, or, with a code table, code = code_table[c * 256 + pixel] (the
+// quantization of the normalised pixel, computed by the training side, so the
+// runtime needs no float). real = scale_c * (code - zero_point_c); the
+// convolution halo holds the zero point, so the zero padding of a normalised
+// image is reproduced exactly.
 // Layer i (0-based) produces tensor i + 1. Every tensor other than the input
 // holds unsigned codes with zero point 0 (activations after ReLU).
 //
@@ -62,6 +64,7 @@ struct input_spec {
   int bits = 8;
   std::vector<std::uint8_t> zero_point;  ///< [c]
   std::vector<float> scale;              ///< [c] real = scale * (code - zero_point)
+  std::vector<std::uint8_t> code_table;  ///< empty (code = pixel) or [c][256]: code of each pixel
 };
 
 struct conv_layer {
@@ -234,6 +237,11 @@ inline model_info analyze(const model& m) {
              in.zero_point.size(), " values, expected ", in.c);
   MIXQ_CHECK(in.scale.size() == static_cast<std::size_t>(in.c), iw, "scale has ", in.scale.size(),
              " values, expected ", in.c);
+  MIXQ_CHECK(in.code_table.empty() || in.code_table.size() == 256 * static_cast<std::size_t>(in.c),
+             iw, "code_table has ", in.code_table.size(), " entries, expected 0 or 256 x ", in.c);
+  for (std::size_t i = 0; i < in.code_table.size(); ++i)
+    MIXQ_CHECK(in.code_table[i] <= (1 << in.bits) - 1, iw, "code_table[", i / 256, "][", i % 256,
+               "] = ", int(in.code_table[i]), ", expected <= ", (1 << in.bits) - 1);
   tensor_info t0;
   t0.h = in.h;
   t0.w = in.w;

@@ -619,7 +619,19 @@ class runtime {
     if (ts.native == layout::padded)
       fill_halo(tensor_buf(sb, 0, layout::padded), ti.h, ti.w, ti.c,
                 ti.zero_point ? input_.zero_point.data() : nullptr, 0, cnt);
-    copy_u8(src, u8_of(sb, 0, ts.native), ti.h, ti.w, ti.c, 0, cnt);
+    const u8_view dst = u8_of(sb, 0, ts.native);
+    if (input_.code_table.empty()) {
+      copy_u8(src, dst, ti.h, ti.w, ti.c, 0, cnt);
+    } else {
+      const std::uint8_t* table = input_.code_table.data();
+      for (std::int64_t i = 0; i < cnt; ++i)
+        for (std::int64_t y = 0; y < ti.h; ++y) {
+          const std::uint8_t* p = src.at(i, y, 0);
+          std::uint8_t* d = dst.at(i, y, 0);
+          for (std::int64_t x = 0; x < ti.w * ti.c; x += ti.c)
+            for (std::int64_t c = 0; c < ti.c; ++c) d[x + c] = table[c * 256 + p[x + c]];
+        }
+    }
     convert(sb, 0, cnt);
   }
 
