@@ -62,14 +62,14 @@ inline void fill_halo(std::uint8_t* buf, std::int64_t h, std::int64_t w, std::in
     for (std::int64_t p = 0; p < npix; ++p)
       std::memcpy(dst + p * c, pixel, static_cast<std::size_t>(c));
   };
+  // in memory order: the top row and row 1's left pixel, then each row's
+  // right pixel with the next row's left pixel, then row h's right pixel
+  // and the bottom row (h + 1 runs per image)
   for (std::int64_t i = i0; i < i1; ++i) {
     std::uint8_t* b = buf + i * img;
-    put(b, wp);                  // top row
-    put(b + (h + 1) * row, wp);  // bottom row
-    for (std::int64_t y = 1; y <= h; ++y) {
-      put(b + y * row, 1);                // left column
-      put(b + y * row + (w + 1) * c, 1);  // right column
-    }
+    put(b, wp + 1);
+    for (std::int64_t y = 1; y < h; ++y) put(b + y * row + (w + 1) * c, 2);
+    put(b + h * row + (w + 1) * c, wp + 1);
   }
 }
 
@@ -77,12 +77,14 @@ inline void fill_halo(std::uint8_t* buf, std::int64_t h, std::int64_t w, std::in
 inline void clear_plane_halo(std::uint8_t* planes, std::int64_t h, std::int64_t w, std::int64_t c,
                              int bits, std::int64_t i0, std::int64_t i1) noexcept {
   const kernels::bitplane_layout_t l = kernels::bitplane_layout(h, w, c, bits);
-  for (std::int64_t i = i0; i < i1; ++i)
-    for (std::int32_t g = 0; g < l.groups; ++g) {
-      std::uint8_t* p = planes + l.lead + i * l.img_stride + g * l.group_stride;
-      std::memset(p, 0, static_cast<std::size_t>(w));
-      std::memset(p + (h + 1) * w, 0, static_cast<std::size_t>(w));
-    }
+  // row h + 1 of a group plane is followed by row 0 of the next one
+  for (std::int64_t i = i0; i < i1; ++i) {
+    std::uint8_t* p = planes + l.lead + i * l.img_stride;
+    std::memset(p, 0, static_cast<std::size_t>(w));
+    for (std::int32_t g = 0; g + 1 < l.groups; ++g)
+      std::memset(p + g * l.group_stride + (h + 1) * w, 0, static_cast<std::size_t>(2 * w));
+    std::memset(p + (l.groups - 1) * l.group_stride + (h + 1) * w, 0, static_cast<std::size_t>(w));
+  }
 }
 
 /// Copies the codes of images [i0, i1) between two u8 layouts.
