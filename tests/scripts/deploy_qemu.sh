@@ -2,7 +2,7 @@
 # Cross-compiles the deploy runtime tests (tests/deploy: random models against
 # the int64 reference, bad model files) for aarch64 twice (armv8.2-a+dotprod:
 # sdot kernels; armv8-a: smlal kernels) with only the runtime's headers on the
-# include path (include/mixq/deploy, the kernels, mixq/error.hpp) and runs
+# include path (include/mixq/deploy, the kernels, mixq/error.hpp, mixq/util) and runs
 # them under qemu-aarch64 -cpu max. Exit 77 (skipped) when the cross compiler,
 # qemu or doctest is missing.
 #   usage: deploy_qemu.sh <source_dir> <work_dir>
@@ -29,6 +29,7 @@ ln -sfn "$kernels" "$work/inc/mixq/kernels"
 ln -sfn "$src/include/mixq/deploy" "$work/inc/mixq/deploy"
 ln -sfn "$src/include/mixq/error.hpp" "$work/inc/mixq/error.hpp"
 ln -sfn "$src/include/mixq/version.hpp" "$work/inc/mixq/version.hpp"
+[ -d "$src/include/mixq/util" ] && ln -sfn "$src/include/mixq/util" "$work/inc/mixq/util"
 status=0
 for march in armv8.2-a+dotprod armv8-a; do
   exe="$work/deploy_${march//[^a-z0-9]/_}"

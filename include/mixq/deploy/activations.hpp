@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include <mixq/kernels/conv/qconv_bitplane.hpp>
+#include <mixq/kernels/bitplane/qconv_bitplane.hpp>
 
 namespace mixq {
 namespace deploy {
@@ -76,7 +76,7 @@ inline void fill_halo(std::uint8_t* buf, std::int64_t h, std::int64_t w, std::in
 /// Zeroes the halo rows (above and below each image, every group) of planes.
 inline void clear_plane_halo(std::uint8_t* planes, std::int64_t h, std::int64_t w, std::int64_t c,
                              int bits, std::int64_t i0, std::int64_t i1) noexcept {
-  const kernels::bitplane_layout_t l = kernels::bitplane_layout(h, w, c, bits);
+  const kernels::bitplane_image_layout l = kernels::bitplane_layout(h, w, c, bits);
   // row h + 1 of a group plane is followed by row 0 of the next one
   for (std::int64_t i = i0; i < i1; ++i) {
     std::uint8_t* p = planes + l.lead + i * l.img_stride;
@@ -105,7 +105,7 @@ inline void copy_u8(const u8_view& src, const u8_view& dst, std::int64_t h, std:
 inline void u8_to_planes(const u8_view& src, std::int64_t h, std::int64_t w, std::int64_t c,
                          int bits, std::uint8_t* planes, std::int64_t i0,
                          std::int64_t i1) noexcept {
-  const kernels::bitplane_layout_t l = kernels::bitplane_layout(h, w, c, bits);
+  const kernels::bitplane_image_layout l = kernels::bitplane_layout(h, w, c, bits);
   for (std::int64_t i = i0; i < i1; ++i)
     for (std::int64_t y = 0; y < h; ++y)
       kernels::bitplane_from_codes(src.at(i, y, 0), w, src.pix, static_cast<std::int32_t>(c), bits,
@@ -115,7 +115,7 @@ inline void u8_to_planes(const u8_view& src, std::int64_t h, std::int64_t w, std
 /// Planes of `bits`-bit codes, images [i0, i1) -> u8 codes.
 inline void planes_to_u8(const std::uint8_t* planes, std::int64_t h, std::int64_t w, std::int64_t c,
                          int bits, const u8_view& dst, std::int64_t i0, std::int64_t i1) noexcept {
-  const kernels::bitplane_layout_t l = kernels::bitplane_layout(h, w, c, bits);
+  const kernels::bitplane_image_layout l = kernels::bitplane_layout(h, w, c, bits);
   const int cpb = kernels::bitplane_cpb(bits);
   const unsigned mask = (1u << bits) - 1u;
   for (std::int64_t i = i0; i < i1; ++i)

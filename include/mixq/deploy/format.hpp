@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include <mixq/kernels/pack.hpp>
+#include <mixq/kernels/bitpack.hpp>
 
 #include "crc32.hpp"
 #include "model.hpp"

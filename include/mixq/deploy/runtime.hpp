@@ -51,7 +51,7 @@
 #include <vector>
 
 #include <mixq/kernels/conv/qconv.hpp>
-#include <mixq/kernels/conv/qconv_bitplane.hpp>
+#include <mixq/kernels/bitplane/qconv_bitplane.hpp>
 #include <mixq/kernels/conv/qlinear.hpp>
 #include <mixq/kernels/pool/global_avgpool.hpp>
 
@@ -307,8 +307,8 @@ class runtime {
       tensors_[t].info = info_.tensors[t];
       tensors_[t].step = static_cast<int>(t);  // tensor t is produced at step t
     }
-    const bool lut =
-        level_ == kernels::isa::avx512 && kernels::detect_cpu().avx512lut && MIXQ_KERNELS_X86;
+    const bool lut = kernels::choose_bitplane_kernel(level_) !=
+                     kernels::bitplane_kernel_id::scalar_bitplane_1x1c1;
     std::int64_t max_ch_lo = 0;
     // 1. paths, packed weights, per-channel parameters
     for (std::size_t li = 0; li < L; ++li) {
@@ -363,7 +363,7 @@ class runtime {
         try {
           if (c.path == detail::conv_path::bitplane) {
             c.wb = kernels::qconv_bitplane_pack(c.g, kc.data(), kbits, c.in_bits);
-            kernels::conv_requant rq = requant(c);
+            kernels::requant_params rq = requant(c);
             kernels::bitplane_conv_residual br;
             if (c.res_t >= 0) {
               br.bits = c.res_bits;
@@ -381,7 +381,7 @@ class runtime {
             weight_bytes_ += c.wq.pw.data.size();
             kname = c.wq.pw.name.data();
           }
-        } catch (const std::invalid_argument& e) {
+        } catch (const mixq::error& e) {
           MIXQ_CHECK(false, where, "the kernels refused the weights: ", e.what());
         }
         weight_bytes_ += 16 * static_cast<std::size_t>(cv->c_out);
@@ -444,7 +444,7 @@ class runtime {
         f.scale = fc.logit_scale;
         try {
           f.pw = kernels::pack_weights(kc.data(), f.nk, 1, fc.c_in, kbits, x.bits, level_);
-        } catch (const std::invalid_argument& e) {
+        } catch (const mixq::error& e) {
           MIXQ_CHECK(false, where, "the kernels refused the weights: ", e.what());
         }
         weight_bytes_ += f.pw.data.size() + 8 * static_cast<std::size_t>(fc.c_out);
@@ -556,8 +556,8 @@ class runtime {
                  kernels::isa_name(level_) + "\n";
   }
 
-  static kernels::conv_requant requant(const detail::conv_exec& c) noexcept {
-    kernels::conv_requant rq;
+  static kernels::requant_params requant(const detail::conv_exec& c) noexcept {
+    kernels::requant_params rq;
     rq.bias = c.bias.data();
     rq.qm = c.qm.data();
     rq.rshift = c.rshift.data();
@@ -663,7 +663,7 @@ class runtime {
     const tensor_info& yi = out.info;
     kernels::conv_geometry g = c.g;
     g.batch = cnt;
-    const kernels::conv_requant rq = requant(c);
+    const kernels::requant_params rq = requant(c);
     if (c.path == detail::conv_path::bitplane) {
       std::uint8_t* op = tensor_buf(sb, c.out_t, layout::planes);
       clear_plane_halo(op, yi.h, yi.w, yi.c, yi.bits, 0, cnt);
@@ -709,7 +709,7 @@ class runtime {
     std::int32_t* raw = reinterpret_cast<std::int32_t*>(buffer(sb, c.scratch));
     kernels::conv_geometry gk = g;
     gk.c_out = N + 1;
-    kernels::conv_requant none;
+    kernels::requant_params none;
     kernels::qconv2d(gk, c.wq, in, none, nullptr, kernels::conv_output{}, raw);
     for (std::int64_t i = 0; i < cnt; ++i)
       for (std::int64_t y = 0; y < yi.h; ++y)
@@ -745,7 +745,7 @@ class runtime {
     const tensor_info& xi = tensors_[static_cast<std::size_t>(f.in_t)].info;
     const std::int64_t k = xi.numel();
     std::int32_t* s = reinterpret_cast<std::int32_t*>(buffer(sb, f.scratch));
-    kernels::linear_requant none;
+    kernels::requant_params none;
     kernels::qlinear(tensor_buf(sb, f.in_t, layout::dense), cnt, k, f.pw, none, s, nullptr, f.nk);
     std::int32_t* out = reinterpret_cast<std::int32_t*>(arena_.data() + logits_off_) + c0 * f.n;
     for (std::int64_t i = 0; i < cnt; ++i)
