@@ -16,21 +16,19 @@ ratio to the better PyTorch int8 engine, and writes every sample to --csv.
 """
 import argparse
 import csv
-import json
+import importlib.util
 import os
 import statistics
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-
-def run(cmd, threads):
-    env = dict(os.environ)
-    env.update(OMP_NUM_THREADS=str(threads), OMP_PROC_BIND="true", OMP_PLACES="cores")
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-    lines = [l for l in out.splitlines() if l.startswith("{")]
-    return json.loads(lines[-1])
+# run(cmd, threads): one fresh process with pinned OpenMP threads, its last JSON line
+_spec = importlib.util.spec_from_file_location("train_compare",
+                                               os.path.join(HERE, "..", "train", "compare.py"))
+_train_compare = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_train_compare)
+run = _train_compare.run
 
 
 def main():

@@ -39,6 +39,9 @@
 // logits_f32() (logit_scale * int32), top1() / top_k() (by the float logits,
 // ties to the lower class).
 //
+// A runtime runs one batch at a time (its arena and workers are its own): use
+// one runtime per calling thread to run batches concurrently.
+//
 // Outputs do not depend on the ISA, the path, the batch or the threads: every
 // path computes the integers model.hpp defines (tests/deploy checks it
 // against an independent reference on every ISA the machine has).
@@ -46,7 +49,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <stdexcept>
+#include <new>
 #include <string>
 #include <vector>
 
