@@ -24,8 +24,8 @@
 //   every buffer (activations, scratch) an offset in a slot (memory_plan.hpp)
 //   planned for B = ceil(max_batch / threads) images; the one arena holds one
 //   slot per thread (a thread runs the whole network on its images in its own
-//   slot, so threads never wait for each other between layers) and the
-//   logits. The arena and the worker threads are created here; run()
+//   slot, so threads never wait for each other between layers; one slot of
+//   max_batch images when max_batch < threads) and the logits. The arena and the worker threads are created here; run()
 //   allocates nothing.
 //
 // ## run(images, n)
@@ -185,7 +185,8 @@ class runtime {
     level_ = o.isa == kernels::isa::automatic ? kernels::active_isa()
                                               : kernels::clamp_isa(kernels::detect_cpu(), o.isa);
     plan(m);
-    if (o.threads > 1) pool_ = std::make_unique<thread_pool>(o.threads - 1);
+    if (o.threads > 1 && o.max_batch >= o.threads)
+      pool_ = std::make_unique<thread_pool>(o.threads - 1);
   }
 
   /// Parses a model file held in memory (a C array from emit_c_array, or
@@ -303,7 +304,9 @@ class runtime {
   // ---- planning ----------------------------------------------------------
 
   void plan(const model& m) {
-    slot_batch_ = (opt_.max_batch + opt_.threads - 1) / opt_.threads;
+    // one slot per thread when batches can be split (n >= threads), else one
+    const std::int64_t slots = opt_.max_batch >= opt_.threads ? opt_.threads : 1;
+    slot_batch_ = (opt_.max_batch + slots - 1) / slots;
     const std::size_t L = m.layers.size();
     tensors_.resize(L + 1);
     for (std::size_t t = 0; t <= L; ++t) {
@@ -531,7 +534,6 @@ class runtime {
     // and a tail for the kernels' over-reads
     lead_ = (max_ch_lo + 64 + 63) / 64 * 64;
     slot_bytes_ = place_buffers(bufs_);
-    const std::int64_t slots = opt_.threads;
     const std::int64_t logits_bytes = (4 * opt_.max_batch * info_.classes + 63) / 64 * 64;
     const std::int64_t tail =
         std::int64_t(std::max(kernels::a_overread_bytes, kernels::res_overread_bytes)) + 64;
