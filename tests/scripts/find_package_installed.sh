@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs mixq into a temporary prefix and builds two separate projects that
-# use it through find_package(mixq): one links mixq::mixq, the other links
+# Installs mixq into a temporary prefix and builds three separate projects
+# that use it through find_package(mixq): one links mixq::mixq; one links
 # mixq::kernels alone (find_package(mixq COMPONENTS kernels)) with Eigen,
 # xsimd, zlib and OpenMP made unfindable, which proves the kernels need none
-# of them. Also checks that pkg-config's mixq.pc is installed.
+# of them; one links the deploy runtime alone (COMPONENTS runtime, the same
+# dependencies unfindable) and runs a model from memory. Also checks that
+# pkg-config's mixq.pc is installed.
 set -euo pipefail
 src="$1"; work="$2"
 rm -rf "$work"; mkdir -p "$work"
@@ -86,3 +88,42 @@ cmake -S "$work/kernels_consumer" -B "$work/kernels_consumer/build" \
       -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/kernels_consumer/build" >/dev/null
 "$work/kernels_consumer/build/kernels_consumer"
+
+# The deploy runtime alone: Threads only (OpenMP only when mixq was built with
+# MIXQ_RUNTIME_OPENMP, off here).
+mkdir -p "$work/runtime_consumer"
+cat > "$work/runtime_consumer/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.25)
+project(runtime_consumer CXX)
+foreach(dep Eigen3 xsimd ZLIB OpenMP)
+  set(CMAKE_DISABLE_FIND_PACKAGE_${dep} TRUE)
+endforeach()
+find_package(mixq 0.1 REQUIRED COMPONENTS runtime)
+if(TARGET mixq::mixq)
+  message(FATAL_ERROR "COMPONENTS runtime also loaded mixq::mixq")
+endif()
+add_executable(runtime_consumer main.cpp)
+target_link_libraries(runtime_consumer PRIVATE mixq::runtime)
+CM
+cat > "$work/runtime_consumer/main.cpp" <<'CPP'
+// A random-weight ResNet8 model file made in memory, loaded and run.
+#include <mixq/deploy/runtime.hpp>
+#include <mixq/deploy/synthetic.hpp>
+#include <cstdio>
+#include <vector>
+int main() {
+  mixq::deploy::synthetic_resnet_options o;
+  o.n = 1;
+  const auto bytes = mixq::deploy::serialize(mixq::deploy::synthetic_resnet(o));
+  auto rt = mixq::deploy::runtime::from_memory(bytes.data(), bytes.size());
+  std::vector<unsigned char> img(32 * 32 * 3, 128);
+  std::int32_t c = -1;
+  rt.classify(img.data(), 1, &c);
+  std::printf("runtime: %zu-byte model, class %d\n", bytes.size(), c);
+  return c >= 0 && c < 10 ? 0 : 1;
+}
+CPP
+cmake -S "$work/runtime_consumer" -B "$work/runtime_consumer/build" \
+      -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake --build "$work/runtime_consumer/build" >/dev/null
+"$work/runtime_consumer/build/runtime_consumer"

@@ -1,0 +1,84 @@
+// mixq_evaluate: runs a deploy model on the CIFAR-10 test set with the
+// integer runtime: top-1 accuracy, images/s, and a hash of every int32 logit
+// (FNV-1a over the logits of all images in order), so runs on different ISAs
+// (--isa scalar|avx2|avx512, or MIXQ_ISA) can be compared bit for bit.
+//
+//   mixq_evaluate --model r20_w4a4.mqd [--data DIR] [--isa avx2] [--batch 128]
+//                 [--threads 2] [--max-images N] [--predictions out.txt]
+// Every error: one line on stderr, exit code 2.
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include <mixq/deploy/runtime.hpp>
+#include <mixq/io/cifar10.hpp>
+
+#include "../common/cli.hpp"
+
+int main(int argc, char** argv) {
+  namespace md = mixq::deploy;
+  mixq::examples::cli cli("mixq_evaluate",
+                          "CIFAR-10 test accuracy, speed and logit hash of a deploy model");
+  auto& model_path = cli.opt_str("model", "", "deploy model file (.mqd)");
+  auto& data =
+      cli.opt_str("data", "", "CIFAR-10 directory (default: MIXQ_DATA or the usual places)");
+  auto& isa = cli.opt_str("isa", "", "force the kernels' ISA: scalar, avx2, avx512, neon, ...");
+  auto& batch = cli.opt_int("batch", 128, "images per run");
+  auto& threads = cli.opt_int("threads", 1, "threads");
+  auto& max_images = cli.opt_int("max-images", 0, "use only the first N test images (0 = all)");
+  auto& pred = cli.opt_str("predictions", "", "write the predicted class of each image here");
+  if (!cli.parse(argc, argv)) return cli.exit_code();
+  try {
+    MIXQ_CHECK(!model_path.empty(), "no --model given");
+    MIXQ_CHECK(batch >= 1 && batch <= 4096, "--batch ", batch, ", expected 1..4096");
+    md::runtime_options o;
+    o.max_batch = batch;
+    o.threads = static_cast<int>(threads);
+    if (!isa.empty()) {
+      const mixq::kernels::isa want = mixq::kernels::parse_isa(isa.c_str());
+      MIXQ_CHECK(want != mixq::kernels::isa::automatic, "--isa '", isa, "': unknown ISA");
+      MIXQ_CHECK(mixq::kernels::isa_supported(want), "--isa ", isa, ": not available on this CPU");
+      mixq::kernels::set_isa(want);
+      o.isa = want;
+    }
+    md::runtime rt = md::runtime::from_file(model_path, o);
+    mixq::io::load_options lo;
+    lo.max_images = max_images;
+    const auto test = mixq::io::load_cifar10_auto(mixq::io::split::test, lo, data);
+    MIXQ_CHECK(rt.input().h == test.h && rt.input().w == test.w && rt.input().c == test.c,
+               "model '", model_path, "' takes ", rt.input().h, "x", rt.input().w, "x",
+               rt.input().c, " images, the data set has ", test.h, "x", test.w, "x", test.c);
+    std::FILE* pf = pred.empty() ? nullptr : std::fopen(pred.c_str(), "w");
+    MIXQ_CHECK(pred.empty() || pf, "cannot open '", pred, "' for writing");
+    std::uint64_t hash = 1469598103934665603ull;
+    std::int64_t correct = 0;
+    double seconds = 0;
+    for (std::int64_t i0 = 0; i0 < test.n; i0 += batch) {
+      const std::int64_t n = test.n - i0 < batch ? test.n - i0 : batch;
+      const auto t0 = std::chrono::steady_clock::now();
+      rt.run(test.image(i0), n);
+      seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      for (std::int64_t j = 0; j < n * rt.classes(); ++j) {
+        const auto v = static_cast<std::uint32_t>(rt.logits()[j]);
+        for (int b = 0; b < 4; ++b) hash = (hash ^ ((v >> (8 * b)) & 0xFFu)) * 1099511628211ull;
+      }
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::int32_t c = rt.top1(i);
+        correct += c == test.labels[static_cast<std::size_t>(i0 + i)];
+        if (pf) std::fprintf(pf, "%d\n", c);
+      }
+    }
+    if (pf) std::fclose(pf);
+    std::printf(
+        "%s on %lld CIFAR-10 test images: top-1 %.2f %%, %.1f images/s (batch %lld, "
+        "%lld thread(s), ISA %s), logits FNV-1a %016llx\n",
+        model_path.c_str(), static_cast<long long>(test.n), 100.0 * correct / test.n,
+        test.n / seconds, static_cast<long long>(batch), static_cast<long long>(threads),
+        mixq::kernels::isa_name(rt.isa()), static_cast<unsigned long long>(hash));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mixq_evaluate: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}

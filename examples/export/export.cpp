@@ -1,0 +1,94 @@
+// mixq_export: writes a deploy model file (.mqd, docs/format.md) and/or the
+// same bytes as a C header (a firmware build compiles the model in and reads
+// no file).
+//
+//   mixq_export --random resnet20 --bits w4a4 --out r20_w4a4.mqd --header r20_w4a4.h
+//       a random-weight ResNet20 at the given bits (benchmarks, demos)
+//   mixq_export --model r20_w4a4.mqd --header r20_w4a4.h --name r20_w4a4
+//       the C header of an existing model file
+// Every error: one line on stderr, exit code 2.
+#include <cstdio>
+#include <string>
+
+#include <mixq/deploy/c_array.hpp>
+#include <mixq/deploy/format.hpp>
+#include <mixq/deploy/synthetic.hpp>
+
+#include "../common/cli.hpp"
+
+namespace {
+
+namespace md = mixq::deploy;
+
+/// "w4a4" -> (4, 4)
+bool parse_bits(const std::string& s, int* w, int* a) {
+  return std::sscanf(s.c_str(), "w%da%d", w, a) == 2 && *w >= 2 && *w <= 8 && *a >= 2 && *a <= 8;
+}
+
+/// "resnet20" -> n = 3 (ResNet-(6n+2))
+bool parse_depth(const std::string& s, int* n) {
+  int d = 0;
+  if (std::sscanf(s.c_str(), "resnet%d", &d) != 1 || d < 8 || (d - 2) % 6 != 0) return false;
+  *n = (d - 2) / 6;
+  return true;
+}
+
+std::string stem_of(const std::string& path) {
+  std::string s =
+      path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
+  s = s.substr(0, s.find('.'));
+  for (char& c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) c = '_';
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) s = "model_" + s;
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  mixq::examples::cli cli("mixq_export", "write a deploy model file and/or its C header");
+  auto& random = cli.opt_str("random", "", "make a random-weight model: resnet20, resnet32, ...");
+  auto& bits = cli.opt_str("bits", "w8a8", "with --random: weight and activation bits, e.g. w4a4");
+  auto& first_last = cli.opt_int("first-last-bits", 8, "with --random: stem and classifier bits");
+  auto& odd = cli.opt_flag("odd", "with --random: DoReFa odd-level weight grid");
+  auto& seed = cli.opt_int("seed", 1, "with --random: weight seed");
+  auto& in = cli.opt_str("model", "", "an existing model file to convert");
+  auto& out = cli.opt_str("out", "", "model file to write");
+  auto& header = cli.opt_str("header", "", "C header to write");
+  auto& name = cli.opt_str("name", "", "C array name (default: from the file name)");
+  if (!cli.parse(argc, argv)) return cli.exit_code();
+  try {
+    MIXQ_CHECK(random.empty() != in.empty(), "give exactly one of --random and --model");
+    MIXQ_CHECK(!out.empty() || !header.empty(), "nothing to write: give --out and/or --header");
+    md::model m;
+    if (!random.empty()) {
+      md::synthetic_resnet_options o;
+      MIXQ_CHECK(parse_depth(random, &o.n), "--random '", random,
+                 "': expected resnet<6n+2>, e.g. resnet20");
+      MIXQ_CHECK(parse_bits(bits, &o.w_bits, &o.a_bits), "--bits '", bits,
+                 "': expected w<2..8>a<2..8>, e.g. w4a4");
+      o.first_last_bits = static_cast<int>(first_last);
+      o.grid = odd ? md::weight_grid::odd : md::weight_grid::signed_codes;
+      o.seed = static_cast<std::uint64_t>(seed);
+      m = md::synthetic_resnet(o);
+      m.meta += "bits=" + bits + "\n";
+    } else {
+      m = md::load_model(in);
+    }
+    const auto bytes = md::serialize(m);
+    const md::model_info info = md::analyze(m);
+    if (!out.empty()) md::write_file_bytes(out, bytes.data(), bytes.size());
+    if (!header.empty()) {
+      const std::string sym = name.empty() ? stem_of(out.empty() ? header : out) : name;
+      const std::string src = md::emit_c_array(bytes, sym, "made by: " + cli.command_line());
+      md::write_file_bytes(header, src.data(), src.size());
+    }
+    std::printf("%zu layers, %d classes, %.2f MMAC per image, %zu bytes%s%s%s%s\n", m.layers.size(),
+                info.classes, double(info.macs) / 1e6, bytes.size(), out.empty() ? "" : " -> ",
+                out.c_str(), header.empty() ? "" : " and ", header.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mixq_export: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}
