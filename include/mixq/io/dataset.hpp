@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "mixq/core/rng.hpp"
 #include "mixq/error.hpp"
 
 namespace mixq::io {
@@ -122,14 +123,8 @@ inline train_validation split_validation(const image_dataset& ds, std::int64_t h
   for (std::int64_t i = 0; i < ds.n; ++i)
     by_class[static_cast<std::size_t>(ds.labels[static_cast<std::size_t>(i)])].push_back(i);
   // Per-class shares, then a seeded partial Fisher-Yates shuffle within each
-  // class (splitmix64 steps: no dependency on mixq's tensor-side generator).
-  std::uint64_t st = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
-  auto next = [&st]() {
-    std::uint64_t z = (st += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
+  // class, drawn from mixq's one generator.
+  rng gen(derive_seed(seed, 0x76616c6964ull));
   std::vector<char> pick(static_cast<std::size_t>(ds.n), 0);
   for (std::size_t cl = 0; cl < k; ++cl) {
     const std::int64_t share =
@@ -140,7 +135,8 @@ inline train_validation split_validation(const image_dataset& ds, std::int64_t h
                idx.size(), " images, fewer than its validation share ", share);
     for (std::int64_t j = 0; j < share; ++j) {
       const auto rest = static_cast<std::uint64_t>(idx.size()) - static_cast<std::uint64_t>(j);
-      const auto r = static_cast<std::size_t>(j) + static_cast<std::size_t>(next() % rest);
+      const auto r = static_cast<std::size_t>(j) +
+                     static_cast<std::size_t>(gen.below(static_cast<std::uint32_t>(rest)));
       std::swap(idx[static_cast<std::size_t>(j)], idx[r]);
       pick[static_cast<std::size_t>(idx[static_cast<std::size_t>(j)])] = 1;
     }
