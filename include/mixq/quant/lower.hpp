@@ -32,7 +32,9 @@
 //    weight codes nor the accumulator: the trained codes are the deployed
 //    codes, and only the final rounding can differ (docs/quantization.md).
 //    A residual (codes r of scale s_r) joins the same rounding:
-//      + r * s_r / s_out, i.e. res_qm = multiplier_at_shift(s_r / s_out, shift).
+//      + r * s_r / s_out, i.e. res_qm = multiplier_at_shift(s_r / s_out, shift),
+//    with the channel's shift taken from the larger of the two multipliers so
+//    that res_qm fits an int32 (kernels/requant.hpp).
 //    A negative M_n (gamma_n < 0) is not a valid kernel multiplier: the
 //    channel's codes are negated (fold_bn reports it; negatable() says if
 //    the codes allow it exactly).
