@@ -73,6 +73,47 @@ inline int64_t chunk_size(int64_t n) {
   return c < min_chunk ? min_chunk : c;
 }
 
+// Straight-through mask: dx = (lo <= x * inv <= hi ? dy : 0), written or
+// added (acc). Scalars by value and restrict pointers, so it vectorises.
+inline void ste_pass(const float* __restrict x, const float* __restrict dy, float* __restrict dx,
+                     int64_t n, float inv, float lo, float hi, bool acc) {
+  if (acc) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = x[i] * inv;
+      dx[i] += (v >= lo && v <= hi) ? dy[i] : 0.0f;
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = x[i] * inv;
+      dx[i] = (v >= lo && v <= hi) ? dy[i] : 0.0f;
+    }
+  }
+}
+
+// The LSQ step gradient sum over n elements (before the gradient scale):
+//   sum dy * (v <= -qn ? -qn : v >= qp ? qp : round(v) - v),  v = x * inv
+// in 16 float lanes (vectorisable without reassociation), added in double.
+inline double lsq_step_sum(const float* __restrict x, const float* __restrict dy, int64_t n,
+                           float inv, float qn, float qp) {
+  constexpr int L = 16;
+  float acc[L] = {};
+  int64_t i = 0;
+  for (; i + L <= n; i += L)
+    for (int j = 0; j < L; ++j) {
+      const float v = x[i + j] * inv;
+      const float d = v <= -qn ? -qn : (v >= qp ? qp : round_code(v) - v);
+      acc[j] += dy[i + j] * d;
+    }
+  double s = 0.0;
+  for (; i < n; ++i) {
+    const float v = x[i] * inv;
+    const float d = v <= -qn ? -qn : (v >= qp ? qp : round_code(v) - v);
+    s += static_cast<double>(dy[i] * d);
+  }
+  for (int j = 0; j < L; ++j) s += static_cast<double>(acc[j]);
+  return s;
+}
+
 // sum over [0, n) of the per-chunk results f(i0, i1) (each a double), the
 // chunks run in parallel and are added in chunk order. NPART sums at once
 // (f fills out[0..NPART)).

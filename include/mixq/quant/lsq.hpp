@@ -62,28 +62,9 @@ inline void lsq_act_backward(tape& t, const node& nd) {
   bool acc_x = false;
   float* dx = need_x ? t.grad_for_write(xi, &acc_x) : nullptr;
   double ds = 0.0;
-  ordered_sums<1>(n, &ds, [&](int64_t i0, int64_t i1, double* out) {
-    float part = 0.0f;
-    if (dx && acc_x) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const float v = x[i] * inv;
-        dx[i] += (v >= 0.0f && v <= qp) ? dy[i] : 0.0f;
-      }
-    } else if (dx) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const float v = x[i] * inv;
-        dx[i] = (v >= 0.0f && v <= qp) ? dy[i] : 0.0f;
-      }
-    }
-    if (need_s) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const float v = x[i] * inv;
-        const float r = std::min(std::max(round_code(v), 0.0f), qp);
-        const float d = v <= 0.0f ? 0.0f : (v >= qp ? qp : r - v);
-        part += dy[i] * d;
-      }
-    }
-    out[0] = static_cast<double>(part);
+  ordered_sums<1>(n, &ds, [=](int64_t i0, int64_t i1, double* out) {
+    if (dx) ste_pass(x + i0, dy + i0, dx + i0, i1 - i0, inv, 0.0f, qp, acc_x);
+    out[0] = need_s ? lsq_step_sum(x + i0, dy + i0, i1 - i0, inv, 0.0f, qp) : 0.0;
   });
   if (need_s) {
     bool acc = false;

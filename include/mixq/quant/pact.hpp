@@ -44,6 +44,26 @@ struct pact_saved {
   double* est;
 };
 
+// sum over n elements of dy * dalpha (before nothing: PACT has no gradient scale).
+inline double pact_alpha_sum(const float* __restrict x, const float* __restrict dy, int64_t n,
+                             float a, float inv, float nf, bool scale_grad) {
+  constexpr int L = 16;
+  float acc[L] = {};
+  auto term = [a, inv, nf, scale_grad](float xi) {
+    if (xi >= a) return 1.0f;
+    if (!scale_grad || xi < 0.0f) return 0.0f;
+    const float v = xi * inv;
+    return (round_code(v) - v) / nf;
+  };
+  int64_t i = 0;
+  for (; i + L <= n; i += L)
+    for (int j = 0; j < L; ++j) acc[j] += dy[i + j] * term(x[i + j]);
+  double s = 0.0;
+  for (; i < n; ++i) s += static_cast<double>(dy[i] * term(x[i]));
+  for (int j = 0; j < L; ++j) s += static_cast<double>(acc[j]);
+  return s;
+}
+
 inline void pact_backward(tape& t, const node& nd) {
   const pact_saved sv = nd.extension_saved<pact_saved>();
   const int32_t xi = nd.inputs[0], ai = nd.inputs[1];
@@ -57,25 +77,10 @@ inline void pact_backward(tape& t, const node& nd) {
   float* dx = need_x ? t.grad_for_write(xi, &acc_x) : nullptr;
   double da = 0.0;
   const bool sg = sv.scale_grad;
-  ordered_sums<1>(n, &da, [&](int64_t i0, int64_t i1, double* out) {
-    if (dx && acc_x) {
-      for (int64_t i = i0; i < i1; ++i) dx[i] += (x[i] >= 0.0f && x[i] < a) ? dy[i] : 0.0f;
-    } else if (dx) {
-      for (int64_t i = i0; i < i1; ++i) dx[i] = (x[i] >= 0.0f && x[i] < a) ? dy[i] : 0.0f;
-    }
-    float part = 0.0f;
-    if (need_a) {
-      if (sg) {
-        for (int64_t i = i0; i < i1; ++i) {
-          const float v = x[i] * inv;
-          const float d = x[i] >= a ? 1.0f : (x[i] >= 0.0f ? (round_code(v) - v) / nf : 0.0f);
-          part += dy[i] * d;
-        }
-      } else {
-        for (int64_t i = i0; i < i1; ++i) part += x[i] >= a ? dy[i] : 0.0f;
-      }
-    }
-    out[0] = static_cast<double>(part);
+  ordered_sums<1>(n, &da, [=](int64_t i0, int64_t i1, double* out) {
+    // x in [0, alpha): the upper bound is strict, x = alpha belongs to dalpha.
+    if (dx) ste_pass(x + i0, dy + i0, dx + i0, i1 - i0, 1.0f, 0.0f, std::nextafter(a, 0.0f), acc_x);
+    out[0] = need_a ? pact_alpha_sum(x + i0, dy + i0, i1 - i0, a, inv, nf, sg) : 0.0;
   });
   if (need_a) {
     bool acc = false;

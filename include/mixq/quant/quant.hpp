@@ -15,3 +15,4 @@
 #include "mixq/quant/quantizer.hpp"
 #include "mixq/quant/report.hpp"
 #include "mixq/quant/resnet.hpp"
+#include "mixq/quant/train_step.hpp"
