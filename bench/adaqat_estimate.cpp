@@ -60,6 +60,22 @@ double pearson(const std::vector<double>& a, const std::vector<double>& b) {
   }
   return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : 0.0;
 }
+std::vector<double> ranks(const std::vector<double>& v) {
+  std::vector<size_t> idx(v.size());
+  for (size_t i = 0; i < v.size(); ++i) idx[i] = i;
+  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return v[a] < v[b]; });
+  std::vector<double> r(v.size());
+  for (size_t i = 0; i < idx.size(); ++i) r[idx[i]] = static_cast<double>(i);
+  return r;
+}
+double spearman(const std::vector<double>& a, const std::vector<double>& b) {
+  return pearson(ranks(a), ranks(b));
+}
+double sum(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -208,10 +224,12 @@ int main(int argc, char** argv) {
                   both[g]);
     std::printf(
         "{\"bits\":%d,\"quant\":\"%s\",\"batches\":%d,\"warm_steps\":%d,\"groups\":%zu,"
-        "\"pearson_first\":%.3f,\"pearson_both\":%.3f,\"sign_agree_first\":%.3f,"
+        "\"pearson_first\":%.3f,\"pearson_both\":%.3f,\"spearman_first\":%.3f,"
+        "\"spearman_both\":%.3f,\"sum_ratio_both\":%.3f,\"sign_agree_first\":%.3f,"
         "\"sign_agree_both\":%.3f,\"step_ms\":%.1f,\"taylor_step_ms\":%.1f,"
         "\"exact_all_groups_ms\":%.1f}\n",
         bits, qname.c_str(), batches, warm, G, pearson(exact, first), pearson(exact, both),
+        spearman(exact, first), spearman(exact, both), sum(both) / sum(exact),
         static_cast<double>(sign_first) / pairs, static_cast<double>(sign_both) / pairs,
         1e3 * t_plain / batches, 1e3 * t_taylor / batches, 1e3 * t_exact / batches);
     return 0;
