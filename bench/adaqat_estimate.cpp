@@ -30,8 +30,8 @@
 #include "mixq/io/cifar10.hpp"
 #include "mixq/io/data_dir.hpp"
 #include "mixq/nn/nn.hpp"
-#include "mixq/nn/optim/checkpoint.hpp"
-#include "mixq/nn/optim/sgd.hpp"
+#include "mixq/nn/model_file.hpp"
+#include "mixq/optim/sgd.hpp"
 #include "mixq/quant/quant.hpp"
 
 #ifdef _OPENMP
@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
     if (threads > 0) omp_set_num_threads(threads);
 #endif
     nn::resnet_cifar model;
-    if (!init.empty()) optim::load_model(init, model);
+    if (!init.empty()) nn::load_model(init, model);
     quant::qat_config c;
     c.bits_w = c.bits_a = bits;
     if (qname == "dorefa-pact") {

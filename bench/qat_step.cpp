@@ -27,7 +27,7 @@
 #include "mixq/autograd/autograd.hpp"
 #include "mixq/core/parallel.hpp"
 #include "mixq/nn/nn.hpp"
-#include "mixq/nn/optim/sgd.hpp"
+#include "mixq/optim/sgd.hpp"
 #include "mixq/quant/quant.hpp"
 
 #ifdef _OPENMP

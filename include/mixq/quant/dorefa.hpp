@@ -89,17 +89,10 @@ inline void dorefa_backward(tape& t, const node& nd) {
   if (sv.est) {
     const float pnf = static_cast<float>(sv.probe_steps), phf = static_cast<float>(sv.probe_half);
     const float pscale = 2.0f * S / pnf;
-    double first = 0.0, second = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-      const float ti = tw[i];
-      const float q0 = scale * (dorefa_level(ti, inv2m, nf) - hf + 0.5f);
-      const float q1 = pscale * (dorefa_level(ti, inv2m, pnf) - phf + 0.5f);
-      const double gd = static_cast<double>(g[i]) * static_cast<double>(q1 - q0);
-      first += gd;
-      second += gd * gd;
-    }
-    sv.est[0] += first;
-    sv.est[1] += 0.5 * static_cast<double>(sv.batch) * second;
+    add_element_probe(g, n, sv.batch, sv.est, [=](int64_t i) {
+      return pscale * (dorefa_level(tw[i], inv2m, pnf) - phf + 0.5f) -
+             scale * (dorefa_level(tw[i], inv2m, nf) - hf + 0.5f);
+    });
   }
 }
 }  // namespace detail

@@ -73,28 +73,11 @@ inline void lsq_act_backward(tape& t, const node& nd) {
     g[0] = acc ? g[0] + v : v;
   }
   if (sv.est) {
-    // Per sample: s_i = sum g * (q_probe(x) - q(x)); first = sum s_i,
-    // second = (B/2) sum s_i^2.
-    const int64_t batch = xv.shape()[0], per = n / batch;
-    double* si_sum = reinterpret_cast<double*>(t.alloc(2 * batch));
     const float pinv = 1.0f / sv.probe_s, pqp = static_cast<float>(sv.probe_qp);
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t b = 0; b < batch; ++b) {
-      double s = 0.0;
-      for (int64_t i = b * per; i < (b + 1) * per; ++i) {
-        const float q0 = sv.s * std::min(std::max(round_code(x[i] * inv), 0.0f), qp);
-        const float q1 = sv.probe_s * std::min(std::max(round_code(x[i] * pinv), 0.0f), pqp);
-        s += static_cast<double>(dy[i]) * static_cast<double>(q1 - q0);
-      }
-      si_sum[b] = s;
-    }
-    double f = 0.0, q = 0.0;
-    for (int64_t b = 0; b < batch; ++b) {
-      f += si_sum[b];
-      q += si_sum[b] * si_sum[b];
-    }
-    sv.est[0] += f;
-    sv.est[1] += 0.5 * static_cast<double>(batch) * q;
+    add_sample_probe(t, dy, n, xv.shape()[0], sv.est, [=](int64_t i) {
+      const float q0 = sv.s * std::min(std::max(round_code(x[i] * inv), 0.0f), qp);
+      return sv.probe_s * std::min(std::max(round_code(x[i] * pinv), 0.0f), pqp) - q0;
+    });
   }
 }
 
@@ -121,7 +104,6 @@ inline void lsq_weight_backward(tape& t, const node& nd) {
   bool acc_w = false, acc_s = false;
   float* dw = need_w ? t.grad_for_write(wi, &acc_w) : nullptr;
   float* ds = need_s ? t.grad_for_write(si, &acc_s) : nullptr;
-  double first = 0.0, second = 0.0;
   for (int64_t c = 0; c < sv.channels; ++c) {
     const float s = sv.s[c], inv = 1.0f / s;
     const int64_t i0 = c * per, i1 = i0 + per;
@@ -140,21 +122,16 @@ inline void lsq_weight_backward(tape& t, const node& nd) {
       else
         ds[c] = acc_s ? ds[c] + v : v;
     }
-    if (sv.est) {
-      const float ps = sv.probe_s[c], pinv = 1.0f / ps;
-      const float pqn = static_cast<float>(sv.probe_qn), pqp = static_cast<float>(sv.probe_qp);
-      for (int64_t i = i0; i < i1; ++i) {
-        const float q0 = s * std::min(std::max(round_code(w[i] * inv), -qn), qp);
-        const float q1 = ps * std::min(std::max(round_code(w[i] * pinv), -pqn), pqp);
-        const double gd = static_cast<double>(dy[i]) * static_cast<double>(q1 - q0);
-        first += gd;
-        second += gd * gd;
-      }
-    }
   }
   if (sv.est) {
-    sv.est[0] += first;
-    sv.est[1] += 0.5 * static_cast<double>(sv.batch) * second;
+    const float pqn = static_cast<float>(sv.probe_qn), pqp = static_cast<float>(sv.probe_qp);
+    add_element_probe(dy, n, sv.batch, sv.est, [=](int64_t i) {
+      const int64_t c = i / per;
+      const float q0 = sv.s[c] * std::min(std::max(round_code(w[i] * (1.0f / sv.s[c])), -qn), qp);
+      const float q1 =
+          sv.probe_s[c] * std::min(std::max(round_code(w[i] * (1.0f / sv.probe_s[c])), -pqn), pqp);
+      return q1 - q0;
+    });
   }
 }
 }  // namespace detail

@@ -88,27 +88,12 @@ inline void pact_backward(tape& t, const node& nd) {
     g[0] = acc ? g[0] + static_cast<float>(da) : static_cast<float>(da);
   }
   if (sv.est) {
-    const int64_t batch = xv.shape()[0], per = n / batch;
-    double* si_sum = reinterpret_cast<double*>(t.alloc(2 * batch));
     const float pn = static_cast<float>(sv.probe_steps), pinv = pn / a;
     const float step = a / nf, pstep = a / pn;
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t b = 0; b < batch; ++b) {
-      double s = 0.0;
-      for (int64_t i = b * per; i < (b + 1) * per; ++i) {
-        const float y = std::min(std::max(x[i], 0.0f), a);
-        const float q0 = step * round_code(y * inv), q1 = pstep * round_code(y * pinv);
-        s += static_cast<double>(dy[i]) * static_cast<double>(q1 - q0);
-      }
-      si_sum[b] = s;
-    }
-    double f = 0.0, q = 0.0;
-    for (int64_t b = 0; b < batch; ++b) {
-      f += si_sum[b];
-      q += si_sum[b] * si_sum[b];
-    }
-    sv.est[0] += f;
-    sv.est[1] += 0.5 * static_cast<double>(batch) * q;
+    add_sample_probe(t, dy, n, xv.shape()[0], sv.est, [=](int64_t i) {
+      const float y = std::min(std::max(x[i], 0.0f), a);
+      return pstep * round_code(y * pinv) - step * round_code(y * inv);
+    });
   }
 }
 }  // namespace detail

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "mixq/autograd/tape.hpp"
 #include "mixq/core/tensor.hpp"
 #include "mixq/nn/transform.hpp"
 #include "mixq/quant/bits.hpp"
@@ -43,8 +44,8 @@ namespace quant {
 // Integer form of a quantized weight tensor:
 //   value[i] = scale[c] * (codes[i] - zero_point),  c = i / (numel / scale.size())
 // (one scale per tensor, or one per output channel = dimension 0).
-// zero_point is 0 for LSQ and -1/2 for DoReFa, whose levels are the odd
-// multiples of scale/2... see dorefa.hpp and lower.hpp.
+// zero_point is 0 for LSQ and -1/2 for DoReFa, whose 2^b levels are the odd
+// multiples of scale / 2 (dorefa.hpp; lower.hpp maps them onto the kernels).
 struct weight_grid {
   int bits = 0;               // codes in [-2^(bits-1), 2^(bits-1) - 1]
   std::vector<int8_t> codes;  // the weight tensor's layout (OHWI / [out, in])
@@ -70,6 +71,46 @@ struct act_grid {
   int32_t zero_point = 0;
   int32_t max_code() const { return (1 << bits) - 1; }
 };
+
+namespace detail {
+// The probe terms of an activation quantizer's backward: per sample
+// s_b = sum over the sample's elements of dy * delta(i), then
+// est[0] += sum_b s_b and est[1] += (B/2) sum_b s_b^2.
+// delta(i) = q_probe(x_i) - q(x_i). Samples in parallel, summed in order.
+template <class Delta>
+inline void add_sample_probe(tape& t, const float* dy, int64_t n, int64_t batch, double* est,
+                             Delta delta) {
+  const int64_t per = n / batch;
+  double* sums = reinterpret_cast<double*>(t.alloc(2 * batch));
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t b = 0; b < batch; ++b) {
+    double s = 0.0;
+    for (int64_t i = b * per; i < (b + 1) * per; ++i)
+      s += static_cast<double>(dy[i]) * static_cast<double>(delta(i));
+    sums[b] = s;
+  }
+  double f = 0.0, q = 0.0;
+  for (int64_t b = 0; b < batch; ++b) {
+    f += sums[b];
+    q += sums[b] * sums[b];
+  }
+  est[0] += f;
+  est[1] += 0.5 * static_cast<double>(batch) * q;
+}
+// The probe terms of a weight quantizer's backward: est[0] += sum dy * delta,
+// est[1] += (B/2) sum (dy * delta)^2.
+template <class Delta>
+inline void add_element_probe(const float* dy, int64_t n, int64_t batch, double* est, Delta delta) {
+  double f = 0.0, q = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double gd = static_cast<double>(dy[i]) * static_cast<double>(delta(i));
+    f += gd;
+    q += gd * gd;
+  }
+  est[0] += f;
+  est[1] += 0.5 * static_cast<double>(batch) * q;
+}
+}  // namespace detail
 
 class quantizer : public nn::transform {
  public:
