@@ -185,11 +185,12 @@ inline void write_bits_svg(const std::string& csv_path, const std::string& svg_p
         s << x << "," << y << " ";
       }
       s << "\"><title>" << head[static_cast<size_t>(cols[k])] << "</title></polyline>\n";
-      if (mine.size() <= 8 || j == 0 || j + 1 == mine.size())
-        s << "<text x=\"" << x0 + W + 4 << "\" y=\""
-          << Y0 + 14 + 13 * (mine.size() <= 8 ? j : (j ? 1 : 0))
-          << "\" font-size=\"10\" fill=\"hsl(" << hue << ",70%,45%)\">"
+      if (mine.size() <= 8 || j == 0 || j + 1 == mine.size()) {  // legend, top right
+        const size_t row = mine.size() <= 8 ? j : (j ? 1 : 0);
+        s << "<text x=\"" << x0 + W - 6 << "\" y=\"" << Y0 + 14 + 13 * row
+          << "\" text-anchor=\"end\" font-size=\"10\" fill=\"hsl(" << hue << ",70%,45%)\">"
           << head[static_cast<size_t>(cols[k])] << "</text>\n";
+      }
     }
   }
   s << "</svg>\n";
