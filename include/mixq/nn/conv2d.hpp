@@ -2,9 +2,12 @@
 // nn::conv2d: a 2-D convolution module (NHWC activations, OHWI weight).
 // Parameters: "weight" [out, k, k, in] (kaiming-normal, fan_in = in*k*k,
 // weight decay on) and optionally "bias" [out] (zero, no weight decay).
+// Optional hooks (nn/transform.hpp): an input transform applied to x and a
+// weight transform applied to the weight before the convolution.
 #include "mixq/autograd/ops/conv2d.hpp"
 #include "mixq/core/init.hpp"
 #include "mixq/nn/module.hpp"
+#include "mixq/nn/transform.hpp"
 
 namespace mixq {
 namespace nn {
@@ -31,9 +34,24 @@ class conv2d : public module {
     if (has_bias_) register_parameter("bias", bias);
   }
 
-  var forward(tape& t, var x) {
-    return ::mixq::conv2d(x, t.param(weight), has_bias_ ? t.param(bias) : var{}, stride_, pad_);
+  // used_input (optional) receives the input after the input transform,
+  // the value the convolution actually read (a residual shortcut reuses it).
+  var forward(tape& t, var x, var* used_input = nullptr) {
+    x = input_hook_.apply(t, x);
+    if (used_input) *used_input = x;
+    var w = weight_hook_.apply(t, t.param(weight));
+    return ::mixq::conv2d(x, w, has_bias_ ? t.param(bias) : var{}, stride_, pad_);
   }
+
+  // Installs the input / weight hook as the child module `name`.
+  transform& set_input_transform(const std::string& name, std::unique_ptr<transform> tr) {
+    return input_hook_.install(*this, name, std::move(tr), "input transform");
+  }
+  transform& set_weight_transform(const std::string& name, std::unique_ptr<transform> tr) {
+    return weight_hook_.install(*this, name, std::move(tr), "weight transform");
+  }
+  transform* input_transform() const { return input_hook_.get(); }
+  transform* weight_transform() const { return weight_hook_.get(); }
 
   int64_t stride() const { return stride_; }
   int64_t pad() const { return pad_; }
@@ -45,6 +63,7 @@ class conv2d : public module {
  private:
   int64_t stride_, pad_;
   bool has_bias_;
+  transform_slot input_hook_, weight_hook_;
 };
 
 }  // namespace nn

@@ -28,15 +28,27 @@ class linear : public module {
   }
 
   var forward(tape& t, var x) {
-    return ::mixq::linear(x, t.param(weight), has_bias_ ? t.param(bias) : var{});
+    x = input_hook_.apply(t, x);
+    var w = weight_hook_.apply(t, t.param(weight));
+    return ::mixq::linear(x, w, has_bias_ ? t.param(bias) : var{});
   }
   bool has_bias() const { return has_bias_; }
+
+  transform& set_input_transform(const std::string& name, std::unique_ptr<transform> tr) {
+    return input_hook_.install(*this, name, std::move(tr), "input transform");
+  }
+  transform& set_weight_transform(const std::string& name, std::unique_ptr<transform> tr) {
+    return weight_hook_.install(*this, name, std::move(tr), "weight transform");
+  }
+  transform* input_transform() const { return input_hook_.get(); }
+  transform* weight_transform() const { return weight_hook_.get(); }
 
   parameter weight;
   parameter bias;
 
  private:
   bool has_bias_;
+  transform_slot input_hook_, weight_hook_;
 };
 
 }  // namespace nn

@@ -9,6 +9,11 @@
 // movable (the registries hold pointers to members); hold big models by
 // std::unique_ptr if they must move.
 //
+// Modules attached later (adopt(): the module takes ownership) get the same
+// full names, because each module remembers the prefix it was registered
+// under; this is how layers above nn (the quantization layer) add their own
+// state to an existing model without a parallel module hierarchy.
+//
 // State dict: an ordered list of (name, tensor) pairs, module by module in
 // registration order: own parameters, own buffers, then children.
 // load_state_dict() requires exactly the same names and shapes and throws
@@ -66,6 +71,23 @@ class module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
 
+  // The dotted prefix of this module's names ("layer1.0.conv1."; "" at the root).
+  const std::string& prefix() const { return prefix_; }
+
+  // Takes ownership of m and registers it as the child `name` (after every
+  // child registered so far); its names get this module's full prefix.
+  // requires: m non-null; no child of this module is called `name`.
+  template <class M>
+  M& adopt(const std::string& name, std::unique_ptr<M> m) {
+    MIXQ_CHECK(m != nullptr, "module::adopt: null module for '", prefix_, name, "'");
+    for (auto& c : children_)
+      MIXQ_CHECK(c.first != name, "module::adopt: '", prefix_, name, "' already exists");
+    M& ref = *m;
+    register_module(name, ref);
+    owned_.push_back(std::move(m));
+    return ref;
+  }
+
   mixq::nn::state_dict state_dict() {
     mixq::nn::state_dict sd;
     std::vector<std::pair<std::string, tensor*>> all;
@@ -109,13 +131,14 @@ class module {
   void register_buffer(const std::string& name, tensor& t) { buffers_.emplace_back(name, &t); }
   // Register a member (or owned) child; prefixes the child's names with "name.".
   void register_module(const std::string& name, module& m) {
-    m.add_prefix(name + ".");
+    m.add_prefix(prefix_ + name + ".");
     m.train(training_);
     children_.emplace_back(name, &m);
   }
 
  private:
   void add_prefix(const std::string& pre) {
+    prefix_ = pre + prefix_;
     for (parameter* p : params_) p->name = pre + p->name;
     for (auto& b : buffers_) b.first = pre + b.first;
     for (auto& c : children_) c.second->add_prefix(pre);
@@ -137,6 +160,8 @@ class module {
   std::vector<parameter*> params_;
   std::vector<std::pair<std::string, tensor*>> buffers_;
   std::vector<std::pair<std::string, module*>> children_;
+  std::vector<std::unique_ptr<module>> owned_;  // children taken over by adopt()
+  std::string prefix_;
   bool training_ = true;
 };
 

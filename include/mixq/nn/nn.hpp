@@ -8,3 +8,4 @@
 #include "mixq/nn/module.hpp"
 #include "mixq/nn/resnet.hpp"
 #include "mixq/nn/small_cnn.hpp"
+#include "mixq/nn/transform.hpp"

@@ -11,6 +11,11 @@
 // option B (1x1 conv stride 2 + BN: 272,474 parameters for ResNet20).
 // Names follow the common PyTorch layout: conv1, bn1, layer1.0.conv1, ...,
 // layer3.2.bn2, (layerK.0.shortcut.0 / .1 for option B), fc.
+// Hooks (nn/transform.hpp): a block's shortcut carries conv1's input AFTER
+// conv1's input transform (with no transform, the block input itself), so a
+// transform installed there (a fake quantizer) defines both what conv1 reads
+// and what the residual adds; resnet_cifar has one more hook on the features
+// entering the global average pool.
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,12 +67,16 @@ class basic_block : public module {
   }
 
   var forward(tape& t, var x) {
-    var h = bn1.forward(t, conv1.forward(t, x), /*relu=*/true);
+    var xin;  // x as conv1 read it (after conv1's input transform, if any)
+    var h = bn1.forward(t, conv1.forward(t, x, &xin), /*relu=*/true);
     h = bn2.forward(t, conv2.forward(t, h));
-    var s = x;
-    if (needs_shortcut_) s = proj_ ? proj_->forward(t, x) : shortcut_a(x, out_, stride_);
+    var s = xin;
+    if (needs_shortcut_) s = proj_ ? proj_->forward(t, x) : shortcut_a(xin, out_, stride_);
     return add_relu(h, s);
   }
+  bool has_projection() const { return proj_ != nullptr; }
+  bool has_shortcut() const { return needs_shortcut_; }
+  int64_t stride() const { return stride_; }
 
   nn::conv2d conv1;
   nn::batch_norm2d bn1;
@@ -119,10 +128,19 @@ class resnet_cifar : public module {
     var h = bn1.forward(t, conv1.forward(t, x), /*relu=*/true);
     for (auto& st : stages_)
       for (auto& b : st->blocks) h = b->forward(t, h);
-    return fc_->forward(t, global_avg_pool(h));
+    return fc_->forward(t, global_avg_pool(pool_hook_.apply(t, h)));
   }
 
+  // Installs the hook on the features entering the global average pool.
+  transform& set_pool_input_transform(const std::string& name, std::unique_ptr<transform> tr) {
+    return pool_hook_.install(*this, name, std::move(tr), "pool input transform");
+  }
+  transform* pool_input_transform() const { return pool_hook_.get(); }
+
   int depth() const { return 6 * static_cast<int>(stages_[0]->blocks.size()) + 2; }
+  int blocks_per_stage() const { return static_cast<int>(stages_[0]->blocks.size()); }
+  int64_t in_channels() const { return conv1.weight.shape()[3]; }
+  int64_t classes() const { return fc_->weight.shape()[0]; }
   basic_block& block(int stage_index, int b) {
     return *stages_.at(static_cast<size_t>(stage_index))->blocks.at(static_cast<size_t>(b));
   }
@@ -142,6 +160,7 @@ class resnet_cifar : public module {
  private:
   std::vector<std::unique_ptr<stage>> stages_;
   std::unique_ptr<nn::linear> fc_;
+  transform_slot pool_hook_;
 };
 
 }  // namespace nn

@@ -1,0 +1,339 @@
+#pragma once
+// LSQ: learned step size quantization (Esser et al., ICLR 2020), for weights
+// (signed, per tensor or per output channel) and activations (unsigned).
+//
+//   v = x / s,   code = clamp(round(v), -Qn, Qp),   y = s * code
+//   weights:     [-Qn, Qp] = the signed b-bit range (bits.hpp: full or symmetric)
+//   activations: [0, 2^b - 1] (inputs of a conv or linear layer follow a ReLU)
+//
+// Gradients (straight-through estimator for round):
+//   dy/dx = 1 where -Qn <= v <= Qp, else 0
+//   dy/ds = round(v) - v where -Qn < v < Qp;  -Qn where v <= -Qn;  Qp where v >= Qp
+// and the step's gradient is multiplied by the LSQ gradient scale
+//   weights per tensor:   1 / sqrt(numel * Qp)
+//   weights per channel:  1 / sqrt(numel_per_channel * Qp)
+//   activations:          1 / sqrt(features_per_sample * Qp)
+// Initialisation (first forward, from the data it sees): s = 2 mean|x| / sqrt(Qp)
+// (per output channel for per-channel weights).
+//
+// Bit changes. The learned step s belongs to the width it was initialised at,
+// b_s (buffer "step_bits"; 0 = not initialised yet). At b bits the quantizer
+// uses s_b = s * (2^b_s - 1) / (2^b - 1), which keeps the clipping span
+// (Qn + Qp) * s_b of the grid, and the step's gradient is converted back by
+// the same factor. So set_bits() never touches s, and a learned bit-width
+// that moves (AdaQAT) keeps the range the step learned; at b = b_s the factor
+// is exactly 1 (fixed-bit QAT is plain LSQ).
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include "mixq/autograd/tape.hpp"
+#include "mixq/quant/quantizer.hpp"
+
+namespace mixq {
+namespace quant {
+
+namespace detail {
+// Step at bits b for a step learned at bits bs.
+inline double step_ratio(int bs, int b) {
+  return static_cast<double>(grid_steps(bs)) / static_cast<double>(grid_steps(b));
+}
+constexpr float min_step = 1e-8f;  // guard: a step driven to <= 0 acts as this
+
+// ---------------------------------------------------------------- activations
+struct lsq_act_saved {
+  float s;       // step at the current bits (guarded)
+  float dscale;  // gradient scale x step ratio: d(step param) = dscale * d(s)
+  int qp;
+  int probe_qp;   // 0 = no probe
+  float probe_s;  // step at the probe bits
+  double* est;
+};
+
+inline void lsq_act_backward(tape& t, const node& nd) {
+  const lsq_act_saved sv = nd.extension_saved<lsq_act_saved>();
+  const int32_t xi = nd.inputs[0], si = nd.inputs[1];
+  const tensor_view xv = t.at(xi).value;
+  const float* x = xv.data();
+  const float* dy = t.grad_of(nd.output);
+  const int64_t n = xv.numel();
+  const float inv = 1.0f / sv.s, qp = static_cast<float>(sv.qp);
+  const bool need_x = t.needs_grad(xi), need_s = t.needs_grad(si);
+  bool acc_x = false;
+  float* dx = need_x ? t.grad_for_write(xi, &acc_x) : nullptr;
+  double ds = 0.0;
+  ordered_sums<1>(n, &ds, [=](int64_t i0, int64_t i1, double* out) {
+    if (dx) ste_pass(x + i0, dy + i0, dx + i0, i1 - i0, inv, 0.0f, qp, acc_x);
+    out[0] = need_s ? lsq_step_sum(x + i0, dy + i0, i1 - i0, inv, 0.0f, qp) : 0.0;
+  });
+  if (need_s) {
+    bool acc = false;
+    float* g = t.grad_for_write(si, &acc);
+    const float v = static_cast<float>(ds) * sv.dscale;
+    g[0] = acc ? g[0] + v : v;
+  }
+  if (sv.est) {
+    const float pinv = 1.0f / sv.probe_s, pqp = static_cast<float>(sv.probe_qp);
+    add_sample_probe(t, dy, n, xv.shape()[0], sv.est, [=](int64_t i) {
+      const float q0 = sv.s * std::min(std::max(round_code(x[i] * inv), 0.0f), qp);
+      return sv.probe_s * std::min(std::max(round_code(x[i] * pinv), 0.0f), pqp) - q0;
+    });
+  }
+}
+
+// ---------------------------------------------------------------- weights
+struct lsq_weight_saved {
+  const float* s;        // [channels] steps at the current bits (arena)
+  const float* probe_s;  // [channels] steps at the probe bits, or nullptr
+  int64_t channels;
+  float dscale;  // gradient scale x step ratio
+  int qn, qp, probe_qn, probe_qp;
+  int64_t batch;  // for the probe's second-order term
+  double* est;
+};
+
+inline void lsq_weight_backward(tape& t, const node& nd) {
+  const lsq_weight_saved sv = nd.extension_saved<lsq_weight_saved>();
+  const int32_t wi = nd.inputs[0], si = nd.inputs[1];
+  const tensor_view wv = t.at(wi).value;
+  const float* w = wv.data();
+  const float* dy = t.grad_of(nd.output);
+  const int64_t n = wv.numel(), per = n / sv.channels;
+  const float qn = static_cast<float>(sv.qn), qp = static_cast<float>(sv.qp);
+  const bool need_w = t.needs_grad(wi), need_s = t.needs_grad(si);
+  bool acc_w = false, acc_s = false;
+  float* dw = need_w ? t.grad_for_write(wi, &acc_w) : nullptr;
+  float* ds = need_s ? t.grad_for_write(si, &acc_s) : nullptr;
+  for (int64_t c = 0; c < sv.channels; ++c) {
+    const float s = sv.s[c], inv = 1.0f / s;
+    const int64_t i0 = c * per, i1 = i0 + per;
+    float part = 0.0f;
+    for (int64_t i = i0; i < i1; ++i) {
+      const float v = w[i] * inv;
+      const float g = (v >= -qn && v <= qp) ? dy[i] : 0.0f;
+      if (dw) dw[i] = acc_w ? dw[i] + g : g;
+      const float d = v <= -qn ? -qn : (v >= qp ? qp : round_code(v) - v);
+      part += dy[i] * d;
+    }
+    if (ds) {
+      const float v = part * sv.dscale;
+      if (sv.channels == 1)
+        ds[0] = acc_s ? ds[0] + v : v;
+      else
+        ds[c] = acc_s ? ds[c] + v : v;
+    }
+  }
+  if (sv.est) {
+    const float pqn = static_cast<float>(sv.probe_qn), pqp = static_cast<float>(sv.probe_qp);
+    add_element_probe(dy, n, sv.batch, sv.est, [=](int64_t i) {
+      const int64_t c = i / per;
+      const float q0 = sv.s[c] * std::min(std::max(round_code(w[i] * (1.0f / sv.s[c])), -qn), qp);
+      const float q1 =
+          sv.probe_s[c] * std::min(std::max(round_code(w[i] * (1.0f / sv.probe_s[c])), -pqn), pqp);
+      return q1 - q0;
+    });
+  }
+}
+}  // namespace detail
+
+// Unsigned LSQ activation quantizer. Parameter "step" (no weight decay unless
+// asked), buffers "bits" and "step_bits".
+class lsq_act : public act_quantizer {
+ public:
+  explicit lsq_act(int bits, bool step_decay = false)
+      : act_quantizer(bits), step("step", shape{}, step_decay), step_bits_(shape{}) {
+    register_parameter("step", step);
+    register_buffer("step_bits", step_bits_);
+  }
+  const char* family() const override { return "lsq"; }
+  bool ready() const override { return step_bits_[0] > 0.0f; }
+
+  // Sets the step for the current bits (skips the data initialisation).
+  void set_step(float s) {
+    MIXQ_CHECK(s > 0.0f && std::isfinite(s), prefix(), ": LSQ step ", s, ", expected > 0");
+    step.value[0] = s;
+    step_bits_[0] = static_cast<float>(bits());
+  }
+  // The step at bits b (after initialisation).
+  float step_at(int b) const {
+    const double s =
+        static_cast<double>(step.value[0]) * detail::step_ratio(static_cast<int>(step_bits_[0]), b);
+    return std::max(static_cast<float>(s), detail::min_step);
+  }
+
+  var apply(tape& t, var x) override {
+    const int b = bits();
+    if (!ready()) init_from(x.value(), b);
+    const float s = step_at(b), inv = 1.0f / s, qp = static_cast<float>(act_max_code(b));
+    const bool rg = x.requires_grad() || t.grad_enabled();
+    var sp = t.param(step);
+    var y = t.new_value(x.shape(), rg);
+    const float* xd = x.value().data();
+    float* yd = y.value().data();
+    const int64_t n = x.value().numel();
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i)
+      yd[i] = s * std::min(std::max(round_code(xd[i] * inv), 0.0f), qp);
+    if (t.grad_enabled()) {
+      detail::lsq_act_saved sv{};
+      sv.s = s;
+      const int64_t feat = n / x.shape()[0];
+      const double gscale = 1.0 / std::sqrt(static_cast<double>(feat) * act_max_code(b));
+      sv.dscale =
+          static_cast<float>(gscale * detail::step_ratio(static_cast<int>(step_bits_[0]), b));
+      sv.qp = act_max_code(b);
+      if (probe_) {
+        sv.probe_qp = act_max_code(probe_);
+        sv.probe_s = step_at(probe_);
+        sv.est = estimate_sink();
+      }
+      t.record_extension(&detail::lsq_act_backward, {x, sp}, y, sv);
+    }
+    return y;
+  }
+
+  act_grid export_grid() const override {
+    MIXQ_CHECK(ready(), prefix(), ": LSQ activation step not initialised (run a forward first)");
+    return act_grid{bits(), step_at(bits()), 0};
+  }
+
+  parameter step;
+
+ private:
+  void init_from(const tensor_view& x, int b) {
+    double sum = 0.0;
+    const float* d = x.data();
+    for (int64_t i = 0; i < x.numel(); ++i) sum += std::fabs(static_cast<double>(d[i]));
+    const double mean = x.numel() ? sum / static_cast<double>(x.numel()) : 0.0;
+    double s = 2.0 * mean / std::sqrt(static_cast<double>(act_max_code(b)));
+    if (!(s > 0.0) || !std::isfinite(s)) s = 1.0;
+    step.value[0] = static_cast<float>(s);
+    step_bits_[0] = static_cast<float>(b);
+  }
+  tensor step_bits_;
+};
+
+// Signed LSQ weight quantizer, per tensor (one step) or per output channel
+// (one step per slice of dimension 0). Parameter "step", buffers "bits" and
+// "step_bits".
+class lsq_weight : public weight_quantizer {
+ public:
+  lsq_weight(int bits, int64_t out_channels, bool per_channel,
+             weight_range range = weight_range::full, bool step_decay = false)
+      : weight_quantizer(bits),
+        step("step", shape{per_channel ? out_channels : 1}, step_decay),
+        step_bits_(shape{}),
+        range_(range),
+        out_channels_(out_channels),
+        per_channel_(per_channel) {
+    MIXQ_CHECK(out_channels > 0, "lsq_weight: out_channels = ", out_channels);
+    register_parameter("step", step);
+    register_buffer("step_bits", step_bits_);
+  }
+  const char* family() const override { return "lsq"; }
+  bool per_channel() const { return per_channel_; }
+  bool ready() const { return step_bits_[0] > 0.0f; }
+  weight_range range() const { return range_; }
+
+  // Sets the step of channel c (0 per tensor) for the current bits; the
+  // other channels keep theirs (set every channel before the first forward).
+  void set_step(int64_t c, float s) {
+    MIXQ_CHECK(c >= 0 && c < step.numel(), prefix(), ": LSQ step index ", c, " of ", step.numel());
+    MIXQ_CHECK(s > 0.0f && std::isfinite(s), prefix(), ": LSQ step ", s, ", expected > 0");
+    step.value[c] = s;
+    step_bits_[0] = static_cast<float>(bits());
+  }
+  float step_at(int64_t c, int b) const {
+    const double s =
+        static_cast<double>(step.value[c]) * detail::step_ratio(static_cast<int>(step_bits_[0]), b);
+    return std::max(static_cast<float>(s), detail::min_step);
+  }
+
+  var apply(tape& t, var w) override {
+    const shape ws = w.shape();  // a copy: t.param() below may move the tape's slots
+    MIXQ_CHECK(ws.rank() >= 1 && ws[0] == out_channels_, prefix(), ": weight ", ws,
+               " does not have ", out_channels_, " output channels");
+    const int b = bits();
+    if (!ready()) init_from(w.value(), b);
+    const int64_t ch = step.numel(), n = w.value().numel(), per = n / ch;
+    const signed_range r = weight_codes(b, range_);
+    const float qn = static_cast<float>(r.qn), qp = static_cast<float>(r.qp);
+    float* s = t.alloc(2 * ch);
+    float* ps = s + ch;
+    for (int64_t c = 0; c < ch; ++c) s[c] = step_at(c, b);
+    var sp = t.param(step);
+    var y = t.new_value(ws, true);
+    const float* wd = w.value().data();
+    float* yd = y.value().data();
+    for (int64_t c = 0; c < ch; ++c) {
+      const float sc = s[c], inv = 1.0f / sc;
+      for (int64_t i = c * per; i < (c + 1) * per; ++i)
+        yd[i] = sc * std::min(std::max(round_code(wd[i] * inv), -qn), qp);
+    }
+    if (t.grad_enabled()) {
+      detail::lsq_weight_saved sv{};
+      sv.s = s;
+      sv.channels = ch;
+      const double gscale = 1.0 / std::sqrt(static_cast<double>(per) * std::max(r.qp, 1));
+      sv.dscale =
+          static_cast<float>(gscale * detail::step_ratio(static_cast<int>(step_bits_[0]), b));
+      sv.qn = r.qn;
+      sv.qp = r.qp;
+      if (probe_) {
+        const signed_range pr = weight_codes(probe_, range_);
+        for (int64_t c = 0; c < ch; ++c) ps[c] = step_at(c, probe_);
+        sv.probe_s = ps;
+        sv.probe_qn = pr.qn;
+        sv.probe_qp = pr.qp;
+        sv.batch = probe_batch_;
+        sv.est = estimate_sink();
+      }
+      t.record_extension(&detail::lsq_weight_backward, {w, sp}, y, sv);
+    }
+    return y;
+  }
+
+  weight_grid export_grid(const tensor& w) override {
+    MIXQ_CHECK(w.rank() >= 1 && w.shape()[0] == out_channels_, prefix(), ": weight ", w.shape(),
+               " does not have ", out_channels_, " output channels");
+    const int b = bits();
+    if (!ready()) init_from(w.view(), b);
+    const int64_t ch = step.numel(), n = w.numel(), per = n / ch;
+    const signed_range r = weight_codes(b, range_);
+    weight_grid g;
+    g.bits = b;
+    g.out_channels = out_channels_;
+    g.codes.resize(static_cast<size_t>(n));
+    for (int64_t c = 0; c < ch; ++c) {
+      const float sc = step_at(c, b), inv = 1.0f / sc;
+      g.scale.push_back(sc);
+      for (int64_t i = c * per; i < (c + 1) * per; ++i)
+        g.codes[static_cast<size_t>(i)] = static_cast<int8_t>(std::min(
+            std::max(round_code(w[i] * inv), -static_cast<float>(r.qn)), static_cast<float>(r.qp)));
+    }
+    return g;
+  }
+
+  parameter step;
+
+ private:
+  void init_from(const tensor_view& w, int b) {
+    const int64_t ch = step.numel(), n = w.numel(), per = n / ch;
+    const double root = std::sqrt(static_cast<double>(std::max(weight_codes(b, range_).qp, 1)));
+    for (int64_t c = 0; c < ch; ++c) {
+      double sum = 0.0;
+      for (int64_t i = c * per; i < (c + 1) * per; ++i) sum += std::fabs(static_cast<double>(w[i]));
+      double s = 2.0 * (sum / static_cast<double>(per)) / root;
+      if (!(s > 0.0) || !std::isfinite(s)) s = 1e-3;
+      step.value[c] = static_cast<float>(s);
+    }
+    step_bits_[0] = static_cast<float>(b);
+  }
+  tensor step_bits_;
+  weight_range range_;
+  int64_t out_channels_;
+  bool per_channel_;
+};
+
+}  // namespace quant
+}  // namespace mixq

@@ -1,0 +1,215 @@
+// Quantizer values against hand-built grids at every bit-width, and the
+// exported integer grids against the fake-quantized tensors.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "mixq/autograd/autograd.hpp"
+#include "mixq/quant/quant.hpp"
+
+using namespace mixq;
+using namespace mixq::quant;
+
+namespace {
+// The level of `levels` nearest to v (the grid built by enumeration, not by
+// the quantizers' formula).
+float nearest(const std::vector<float>& levels, float v) {
+  float best = levels[0];
+  for (float l : levels)
+    if (std::fabs(l - v) < std::fabs(best - v)) best = l;
+  return best;
+}
+// Values spread over [lo, hi] avoiding exact ties (irrational offsets).
+std::vector<float> sweep(float lo, float hi, int n) {
+  std::vector<float> v;
+  for (int i = 0; i < n; ++i) v.push_back(lo + (hi - lo) * (i + 0.31830988f) / n);
+  return v;
+}
+tensor from(const std::vector<float>& v, const shape& s) {
+  tensor t(s);
+  for (size_t i = 0; i < v.size(); ++i) t[static_cast<int64_t>(i)] = v[i];
+  return t;
+}
+}  // namespace
+
+TEST_CASE("LSQ activations: unsigned grid s * {0..2^b-1} at every bit-width") {
+  for (int b = 2; b <= 8; ++b) {
+    lsq_act q(b);
+    const float s = 0.0371f;
+    q.set_step(s);
+    std::vector<float> levels;
+    for (int k = 0; k <= (1 << b) - 1; ++k) levels.push_back(s * static_cast<float>(k));
+    const std::vector<float> xs = sweep(-0.5f, s * ((1 << b) + 3), 997);
+    tensor x = from(xs, {1, 1, 1, static_cast<int64_t>(xs.size())});
+    tape t;
+    var y = q.apply(t, t.input(x.view()));
+    const act_grid g = q.export_grid();
+    CHECK(g.bits == b);
+    CHECK(g.zero_point == 0);
+    CHECK(g.scale == s);
+    for (size_t i = 0; i < xs.size(); ++i) {
+      INFO("b=" << b << " x=" << xs[i]);
+      REQUIRE(y.value()[static_cast<int64_t>(i)] ==
+              doctest::Approx(nearest(levels, xs[i])).epsilon(1e-6));
+      // Every output is scale * an integer code in range.
+      const float code = y.value()[static_cast<int64_t>(i)] / g.scale;
+      CHECK(std::fabs(code - std::nearbyint(code)) < 1e-4f);
+      CHECK(code >= -1e-4f);
+      CHECK(code <= g.max_code() + 1e-4f);
+    }
+  }
+}
+
+TEST_CASE("LSQ weights: signed grids, full and symmetric, per tensor and per channel") {
+  for (weight_range range : {weight_range::full, weight_range::symmetric}) {
+    for (bool per_channel : {false, true}) {
+      for (int b = 2; b <= 8; ++b) {
+        const int64_t co = 3, k = 401;
+        lsq_weight q(b, co, per_channel, range);
+        const float steps[3] = {0.011f, 0.023f, 0.0057f};
+        for (int64_t c = 0; c < (per_channel ? co : 1); ++c) q.set_step(c, steps[c]);
+        std::vector<float> wv;
+        for (int64_t c = 0; c < co; ++c) {
+          const float s = steps[per_channel ? c : 0];
+          for (float v : sweep(-s * ((1 << (b - 1)) + 2), s * ((1 << (b - 1)) + 2), k))
+            wv.push_back(v);
+        }
+        tensor w = from(wv, {co, k});
+        parameter p("w", {co, k});
+        p.value = w;
+        tape t;
+        var y = q.apply(t, t.param(p));
+        const weight_grid g = q.export_grid(p.value);
+        REQUIRE(g.bits == b);
+        const int qn = range == weight_range::full ? (1 << (b - 1)) : (1 << (b - 1)) - 1;
+        const int qp = (1 << (b - 1)) - 1;
+        for (int64_t c = 0; c < co; ++c) {
+          const float s = steps[per_channel ? c : 0];
+          std::vector<float> levels;
+          for (int j = -qn; j <= qp; ++j) levels.push_back(s * static_cast<float>(j));
+          for (int64_t i = c * k; i < (c + 1) * k; ++i) {
+            INFO("b=" << b << " range=" << (range == weight_range::full) << " ch=" << c);
+            REQUIRE(y.value()[i] == doctest::Approx(nearest(levels, w[i])).epsilon(1e-6));
+            // The exported grid reproduces the fake-quantized value bit for bit.
+            REQUIRE(g.value(i) == y.value()[i]);
+            REQUIRE(g.codes[static_cast<size_t>(i)] >= -qn);
+            REQUIRE(g.codes[static_cast<size_t>(i)] <= qp);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("PACT: grid alpha/(2^b-1) * {0..2^b-1}, clipped at alpha") {
+  for (int b = 2; b <= 8; ++b) {
+    pact_options o;
+    o.init = 1.7f;
+    pact q(b, o);
+    const float a = 1.7f, n = static_cast<float>((1 << b) - 1);
+    std::vector<float> levels;
+    for (int k = 0; k <= (1 << b) - 1; ++k) levels.push_back(a * static_cast<float>(k) / n);
+    const std::vector<float> xs = sweep(-1.0f, 3.0f, 1009);
+    tensor x = from(xs, {1, static_cast<int64_t>(xs.size())});
+    tape t;
+    var y = q.apply(t, t.input(x.view()));
+    const act_grid g = q.export_grid();
+    CHECK(g.scale == doctest::Approx(a / n));
+    for (size_t i = 0; i < xs.size(); ++i) {
+      INFO("b=" << b << " x=" << xs[i]);
+      REQUIRE(y.value()[static_cast<int64_t>(i)] ==
+              doctest::Approx(nearest(levels, xs[i])).epsilon(1e-5));
+    }
+  }
+}
+
+TEST_CASE("DoReFa: 2^b odd levels of tanh(w)/max|tanh w|; grid codes c with value scale*(c+1/2)") {
+  for (dorefa_scale sm : {dorefa_scale::unit, dorefa_scale::max}) {
+    for (int b = 2; b <= 8; ++b) {
+      const std::vector<float> wv = sweep(-0.9f, 0.9f, 1201);
+      parameter p("w", {1, static_cast<int64_t>(wv.size())});
+      p.value = from(wv, p.shape());
+      dorefa_weight q(b, sm);
+      tape t;
+      var y = q.apply(t, t.param(p));
+      float m = 0;
+      for (float v : wv) m = std::max(m, std::fabs(std::tanh(v)));
+      const float S = sm == dorefa_scale::max ? m : 1.0f;
+      const int n = (1 << b) - 1;
+      std::vector<float> levels;  // S * (2j/n - 1), j = 0..n: odd multiples of S/n
+      for (int j = 0; j <= n; ++j) levels.push_back(S * (2.0f * j - n) / n);
+      const weight_grid g = q.export_grid(p.value);
+      CHECK(g.zero_point == -0.5f);
+      CHECK(g.scale.size() == 1);
+      for (size_t i = 0; i < wv.size(); ++i) {
+        INFO("b=" << b << " w=" << wv[i]);
+        const float target = S * std::tanh(wv[i]) / m;
+        REQUIRE(y.value()[static_cast<int64_t>(i)] ==
+                doctest::Approx(nearest(levels, target)).epsilon(1e-5));
+        REQUIRE(g.value(static_cast<int64_t>(i)) == y.value()[static_cast<int64_t>(i)]);
+        REQUIRE(g.codes[i] >= -(1 << (b - 1)));
+        REQUIRE(g.codes[i] <= (1 << (b - 1)) - 1);
+      }
+      // Both extremes are reached: 2^b levels in use.
+      CHECK(*std::min_element(g.codes.begin(), g.codes.end()) == -(1 << (b - 1)));
+      CHECK(*std::max_element(g.codes.begin(), g.codes.end()) == (1 << (b - 1)) - 1);
+    }
+  }
+}
+
+TEST_CASE(
+    "input_quant: 8-bit affine grid; normalised 0 is the zero point; the code table matches") {
+  const std::vector<float> mean = {0.4914f, 0.4822f, 0.4465f}, sd = {0.2470f, 0.2435f, 0.2616f};
+  input_quant q(mean, sd);
+  const act_grid g = q.export_grid();
+  CHECK(g.bits == 8);
+  CHECK(g.zero_point > 0);
+  CHECK(g.zero_point < 255);
+  // Zero padding of the normalised input is exactly the code z.
+  CHECK(q.code(0.0f) == g.zero_point);
+  const std::vector<uint8_t> table = q.code_table();
+  REQUIRE(table.size() == 3 * 256);
+  // Every pixel of every channel: the forward of the normalised value is
+  // scale * (table code - z), bit for bit.
+  tensor x({1, 16, 16, 3});
+  for (int c = 0; c < 3; ++c)
+    for (int p = 0; p < 256; ++p) x[p * 3 + c] = input_quant::normalized(p, mean[c], sd[c]);
+  tape t;
+  var y = q.apply(t, t.input(x.view()));
+  int distinct_max = 0;
+  for (int c = 0; c < 3; ++c) {
+    int prev = -1, distinct = 0;
+    for (int p = 0; p < 256; ++p) {
+      const int code = table[c * 256 + p];
+      REQUIRE(y.value()[p * 3 + c] == g.scale * static_cast<float>(code - g.zero_point));
+      CHECK(code >= prev);  // monotone in the pixel
+      distinct += code != prev;
+      prev = code;
+    }
+    distinct_max = std::max(distinct_max, distinct);
+  }
+  CHECK(distinct_max >= 240);  // about one code per pixel value
+}
+
+TEST_CASE("bits: run-time widths in [2, 8]; ceil exact at integers; one clear error outside") {
+  CHECK(ceil_bits(4.0) == 4);
+  CHECK(ceil_bits(4.0001) == 5);
+  CHECK(ceil_bits(3.9999) == 4);
+  CHECK(ceil_bits(2.0) == 2);
+  CHECK(ceil_bits(8.0) == 8);
+  CHECK(ceil_bits(static_cast<double>(4.0f)) == 4);
+  lsq_act q(4);
+  for (int b = 2; b <= 8; ++b) {
+    q.set_bits(b);
+    CHECK(q.bits() == b);
+  }
+  CHECK_THROWS_AS(q.set_bits(1), mixq::error);
+  CHECK_THROWS_AS(q.set_bits(9), mixq::error);
+  CHECK_THROWS_AS(lsq_act(0), mixq::error);
+  try {
+    q.set_bits(9);
+  } catch (const mixq::error& e) {
+    CHECK(std::string(e.what()).find("[2, 8]") != std::string::npos);
+  }
+}
