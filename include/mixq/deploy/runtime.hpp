@@ -25,8 +25,8 @@
 //   planned for B = ceil(max_batch / threads) images; the one arena holds one
 //   slot per thread (a thread runs the whole network on its images in its own
 //   slot, so threads never wait for each other between layers; one slot of
-//   max_batch images when max_batch < threads) and the logits. The arena and the worker threads are created here; run()
-//   allocates nothing.
+//   max_batch images when max_batch < threads) and the logits. The arena and the worker threads are
+//   created here; run() allocates nothing.
 //
 // ## run(images, n)
 // images: n x H x W x C uint8, dense HWC, n <= max_batch. Threads: with
