@@ -16,7 +16,9 @@
 // rejected.
 //
 // A directory "holds" a data set when each of its marker files exists, plain
-// or with ".gz" appended.
+// or with ".gz" appended (exists: stat finds it; whether it can be read is the
+// loader's to report, with the reason, so an unreadable file is never taken
+// for a missing one).
 //
 // Default places are system places only:
 //   CIFAR-10:      none (no distribution packages it)
@@ -50,7 +52,7 @@ inline std::string missing_markers(const std::string& dir,
   std::string miss;
   for (const auto& m : markers) {
     const std::string p = dir + "/" + m;
-    if (!file_exists(p) && !file_exists(p + ".gz")) miss += (miss.empty() ? "" : ", ") + m;
+    if (!path_exists(p) && !path_exists(p + ".gz")) miss += (miss.empty() ? "" : ", ") + m;
   }
   return miss.empty() ? std::string() : "missing " + miss;
 }
