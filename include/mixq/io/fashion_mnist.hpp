@@ -9,9 +9,16 @@
 // with or without ".gz".
 //
 // Checks (each error names the file): the magic, the number of dims, the
-// image size (28x28), the file size (header + product of dims), equal image
-// and label counts, labels in 0..9. Images are stored as uint8 NHWC with C=1;
+// image size (28x28), the file size (header + product of dims, computed
+// without overflow), the image and label counts (both exactly the split's
+// 60,000 or 10,000: a file with fewer images is an error, never a smaller
+// data set), labels in 0..9. Images are stored as uint8 NHWC with C=1;
 // both splits carry the training set's mean and stddev (image_dataset).
+//
+// Hostile files: each file is read with a bound of its exact expected size,
+// so a gzip bomb stops inflating after that many bytes and a truncated or
+// crafted .gz never makes the reader reserve more. fashion_mnist_from_idx
+// parses bytes already in memory (the fuzz target calls it directly).
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -29,6 +36,8 @@ struct fashion_mnist {
   static constexpr std::int32_t num_classes = 10;
   static constexpr std::uint32_t magic_images = 0x00000803;
   static constexpr std::uint32_t magic_labels = 0x00000801;
+  static constexpr std::int64_t train_size = 60000, test_size = 10000;
+  static constexpr std::int64_t image_header_bytes = 16, label_header_bytes = 8;
   // Mean and population std of pixel/255 over the 60,000 training images
   // (computed independently with Python from the Debian package's files;
   // re-checked by the real-data test in tests/io).
@@ -73,38 +82,43 @@ inline idx_header parse_idx_header(const std::vector<std::uint8_t>& bytes, const
   std::uint64_t count = 1;
   for (std::size_t d = 0; d < nd; ++d) {
     h.dims.push_back(be32(4 + 4 * d));
-    count *= static_cast<std::uint64_t>(h.dims.back());
+    MIXQ_CHECK(!__builtin_mul_overflow(count, static_cast<std::uint64_t>(h.dims.back()), &count),
+               "idx: ", file, ": the dims' product overflows 64 bits");
   }
   h.data_offset = hdr;
-  MIXQ_CHECK(bytes.size() == hdr + count, "idx: ", file, ": ", bytes.size(), " bytes, expected ",
-             hdr + count, " (", hdr, "-byte header + ", count, " data bytes)");
+  MIXQ_CHECK(count <= std::uint64_t(1) << 62 && bytes.size() == hdr + count, "idx: ", file, ": ",
+             bytes.size(), " bytes, expected ", hdr + count, " (", hdr, "-byte header + ", count,
+             " data bytes)");
   return h;
 }
 
-// Loads a Fashion-MNIST split from `dir`.
-// requires: opt.max_images in [0, images in the split]; 0 = all.
-// ensures:  h=w=28, c=1, NHWC uint8, labels in 0..9, result.validate() holds.
+// Builds a Fashion-MNIST split from the (inflated) bytes of its images and
+// labels files; `img_name` and `lab_name` name them in messages.
+// requires: expected_n = the number of images the split must hold;
+//           opt.max_images in [0, expected_n]; 0 = all.
+// ensures:  n == (max_images ? max_images : expected_n), h=w=28, c=1, NHWC
+//           uint8, labels in 0..9, result.validate() holds.
 // throws:   mixq::error naming the file and what was expected.
-inline image_dataset load_fashion_mnist(const std::string& dir, split s,
-                                        const load_options& opt = {}) {
-  const std::string stem = s == split::train ? "train" : "t10k";
-  std::string img_path, lab_path;
-  const auto img = read_maybe_gz(dir + "/" + stem + "-images-idx3-ubyte", 0, &img_path);
-  const auto lab = read_maybe_gz(dir + "/" + stem + "-labels-idx1-ubyte", 0, &lab_path);
-  const idx_header hi = parse_idx_header(img, img_path, fashion_mnist::magic_images);
-  const idx_header hl = parse_idx_header(lab, lab_path, fashion_mnist::magic_labels);
+inline image_dataset fashion_mnist_from_idx(const std::vector<std::uint8_t>& img,
+                                            const std::string& img_name,
+                                            const std::vector<std::uint8_t>& lab,
+                                            const std::string& lab_name, std::int64_t expected_n,
+                                            const load_options& opt = {}) {
+  const idx_header hi = parse_idx_header(img, img_name, fashion_mnist::magic_images);
+  const idx_header hl = parse_idx_header(lab, lab_name, fashion_mnist::magic_labels);
   MIXQ_CHECK(hi.dims[1] == fashion_mnist::height && hi.dims[2] == fashion_mnist::width,
-             "idx: ", img_path, ": images are ", hi.dims[1], "x", hi.dims[2], ", expected 28x28");
-  MIXQ_CHECK(hi.dims[0] == hl.dims[0], "fashion-mnist: ", img_path, " holds ", hi.dims[0],
-             " images but ", lab_path, " holds ", hl.dims[0], " labels; counts must match");
+             "idx: ", img_name, ": images are ", hi.dims[1], "x", hi.dims[2], ", expected 28x28");
+  MIXQ_CHECK(hi.dims[0] == hl.dims[0], "fashion-mnist: ", img_name, " holds ", hi.dims[0],
+             " images but ", lab_name, " holds ", hl.dims[0], " labels; counts must match");
   const std::int64_t total = hi.dims[0];
+  MIXQ_CHECK(total == expected_n, "fashion-mnist: ", img_name, " holds ", total,
+             " images, expected ", expected_n);
   MIXQ_CHECK(opt.max_images >= 0 && opt.max_images <= total,
-             "fashion-mnist: max_images = ", opt.max_images, " but ", img_path, " holds ", total,
+             "fashion-mnist: max_images = ", opt.max_images, " but ", img_name, " holds ", total,
              " images");
   const std::int64_t n = opt.max_images ? opt.max_images : total;
 
   image_dataset ds;
-  ds.name = "fashion-mnist/" + stem;
   ds.n = n;
   ds.h = fashion_mnist::height;
   ds.w = fashion_mnist::width;
@@ -114,7 +128,7 @@ inline image_dataset load_fashion_mnist(const std::string& dir, split s,
                     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   for (std::int64_t i = 0; i < total; ++i) {
     const std::uint8_t v = lab[hl.data_offset + static_cast<std::size_t>(i)];
-    MIXQ_CHECK(v < fashion_mnist::num_classes, "idx: ", lab_path, ": label ", int(v), " at index ",
+    MIXQ_CHECK(v < fashion_mnist::num_classes, "idx: ", lab_name, ": label ", int(v), " at index ",
                i, " outside 0..9");
   }
   ds.labels.assign(lab.begin() + static_cast<std::ptrdiff_t>(hl.data_offset),
@@ -123,6 +137,27 @@ inline image_dataset load_fashion_mnist(const std::string& dir, split s,
   ds.images.assign(first, first + static_cast<std::ptrdiff_t>(n * ds.image_bytes()));
   ds.mean.assign(fashion_mnist::mean_gray, fashion_mnist::mean_gray + 1);
   ds.stddev.assign(fashion_mnist::std_gray, fashion_mnist::std_gray + 1);
+  return ds;
+}
+
+// Loads a Fashion-MNIST split from `dir` (60,000 train / 10,000 test images,
+// each file plain or .gz, see resolve_maybe_gz).
+// requires: opt.max_images in [0, images in the split]; 0 = all.
+// ensures:  h=w=28, c=1, NHWC uint8, labels in 0..9, result.validate() holds.
+// throws:   mixq::error naming the file and what was expected.
+inline image_dataset load_fashion_mnist(const std::string& dir, split s,
+                                        const load_options& opt = {}) {
+  const std::string stem = s == split::train ? "train" : "t10k";
+  const std::int64_t n = s == split::train ? fashion_mnist::train_size : fashion_mnist::test_size;
+  const auto img_max = static_cast<std::uint64_t>(fashion_mnist::image_header_bytes +
+                                                  n * fashion_mnist::height * fashion_mnist::width);
+  const auto lab_max = static_cast<std::uint64_t>(fashion_mnist::label_header_bytes + n);
+  std::string img_path, lab_path;
+  const auto img = read_maybe_gz(dir + "/" + stem + "-images-idx3-ubyte", img_max, &img_path);
+  const auto lab = read_maybe_gz(dir + "/" + stem + "-labels-idx1-ubyte", lab_max, &lab_path);
+  image_dataset ds = fashion_mnist_from_idx(img, img_path, lab, lab_path, n, opt);
+  ds.name = "fashion-mnist/" + stem;
+  ds.files = {img_path, lab_path};
   return ds;
 }
 
