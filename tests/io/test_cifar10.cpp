@@ -171,6 +171,50 @@ TEST_CASE("cifar10: batches.meta.txt gives class names, a wrong count is an erro
                  "batches.meta.txt: 2 class names, expected 10"));
 }
 
+TEST_CASE("cifar10: .bin and .bin.gz both present: the .bin is read, and the files are listed") {
+  temp_dir d;
+  auto batch = make_batch();
+  write_bytes(d.file("test_batch.bin"), batch);
+  batch[0] = 9;  // the .gz differs in its first label
+  write_gz(d.file("test_batch.bin.gz"), batch);
+  const auto ds = io::load_cifar10(d.path(), io::split::test);
+  CHECK(ds.labels[0] == label_of(0));
+  CHECK(ds.files == std::vector<std::string>{d.file("test_batch.bin")});
+}
+
+TEST_CASE("cifar10: a directory, a FIFO or an unreadable file in place of a batch") {
+  temp_dir d;
+  write_gz(d.file("test_batch.bin.gz"), make_batch());
+  SUBCASE("directory: an error naming it, the .gz is not used silently") {
+    REQUIRE(::mkdir(d.file("test_batch.bin").c_str(), 0755) == 0);
+    const std::string msg = error_of([&] { io::load_cifar10(d.path(), io::split::test); });
+    CHECK(contains(msg, d.file("test_batch.bin") + ": is a directory, expected a regular file"));
+    CHECK(contains(msg, "test_batch.bin.gz is there too"));
+  }
+  SUBCASE("FIFO: refused at once (a blocking read would hang)") {
+    make_fifo(d.file("test_batch.bin"));
+    CHECK(contains(error_of([&] { io::load_cifar10(d.path(), io::split::test); }),
+                   "is a FIFO (named pipe)"));
+  }
+  SUBCASE("unreadable: the reason, not 'not found'") {
+    REQUIRE(::chmod(d.path().c_str(), 0755) == 0);
+    write_bytes(d.file("test_batch.bin"), make_batch(1));
+    make_unreadable(d.file("test_batch.bin"));
+    bool skipped = false;
+    const std::string msg =
+        error_without_privileges([&] { io::load_cifar10(d.path(), io::split::test); }, &skipped);
+    if (!skipped) {
+      CHECK(contains(msg, d.file("test_batch.bin") + ": cannot open (Permission denied)"));
+      CHECK(contains(msg, "test_batch.bin.gz is there too"));
+    }
+  }
+  SUBCASE("batches.meta.txt as a FIFO") {
+    make_fifo(d.file("batches.meta.txt"));
+    CHECK(contains(error_of([&] { io::load_cifar10(d.path(), io::split::test); }),
+                   "batches.meta.txt: is a FIFO"));
+  }
+}
+
 // ---- real data ------------------------------------------------------------
 
 namespace {

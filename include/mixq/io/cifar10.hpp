@@ -18,9 +18,11 @@
 // With load_options::max_images = N only the first N images are kept (and only
 // the files that hold them are read); N larger than the split is an error.
 // Both splits carry the training set's mean and stddev (image_dataset).
+// Each file is `<name>.bin` or, when that does not exist, `<name>.bin.gz`
+// (resolve_maybe_gz: an unreadable `.bin` is an error, never a switch to the
+// `.gz`); image_dataset::files lists the files read.
 #include <algorithm>
 #include <cstdint>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -89,20 +91,34 @@ inline void cifar10_parse_batch(const std::vector<std::uint8_t>& bytes, const st
   out.n = base + keep;
 }
 
-// Reads batches.meta.txt from `dir` when present: up to 10 non-empty lines.
-// Returns an empty vector when the file is absent.
-inline std::vector<std::string> cifar10_class_names(const std::string& dir) {
-  std::ifstream in(dir + "/batches.meta.txt");
+// Parses the text of batches.meta.txt: one class name per non-empty line
+// (trailing spaces and CRs dropped), exactly 10 of them. `file` names it in
+// messages.
+inline std::vector<std::string> cifar10_parse_class_names(const std::vector<std::uint8_t>& bytes,
+                                                          const std::string& file) {
   std::vector<std::string> names;
-  if (!in) return names;
   std::string line;
-  while (std::getline(in, line)) {
+  for (std::size_t i = 0; i <= bytes.size(); ++i) {
+    if (i < bytes.size() && bytes[i] != '\n') {
+      line += static_cast<char>(bytes[i]);
+      continue;
+    }
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
     if (!line.empty()) names.push_back(line);
+    line.clear();
   }
-  MIXQ_CHECK(names.size() == static_cast<std::size_t>(cifar10::num_classes), "cifar10: ", dir,
-             "/batches.meta.txt: ", names.size(), " class names, expected ", cifar10::num_classes);
+  MIXQ_CHECK(names.size() == static_cast<std::size_t>(cifar10::num_classes), "cifar10: ", file,
+             ": ", names.size(), " class names, expected ", cifar10::num_classes);
   return names;
+}
+
+// Reads batches.meta.txt from `dir` when present (at most 64 KiB; a
+// directory, FIFO or unreadable file there is an error). Returns an empty
+// vector when the file is absent.
+inline std::vector<std::string> cifar10_class_names(const std::string& dir) {
+  const std::string path = dir + "/batches.meta.txt";
+  if (!detail::path_exists(path)) return {};
+  return cifar10_parse_class_names(read_file_bytes(path, 64 * 1024), path);
 }
 
 // Loads a CIFAR-10 split from `dir` (files `<name>.bin` or `<name>.bin.gz`).
@@ -132,6 +148,7 @@ inline image_dataset load_cifar10(const std::string& dir, split s, const load_op
     const auto bytes = read_maybe_gz(dir + "/" + name, 2 * cifar10::file_bytes, &path);
     const std::int64_t keep = std::min<std::int64_t>(cifar10::records_per_file, want - ds.n);
     cifar10_parse_batch(bytes, path, keep, ds);
+    ds.files.push_back(path);
   }
   MIXQ_CHECK(ds.n == want, "cifar10: loaded ", ds.n, " images from ", dir, ", expected ", want);
   ds.class_names = cifar10_class_names(dir);
