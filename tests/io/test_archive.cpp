@@ -37,6 +37,31 @@ io::archive sample_archive() {
   return a;
 }
 
+// Rewrites the u32 CRC stored right after bytes [begin, end) to match them.
+void fix_crc(std::vector<std::uint8_t>& b, std::size_t begin, std::size_t end) {
+  const auto c =
+      static_cast<std::uint32_t>(crc32(0, b.data() + begin, static_cast<uInt>(end - begin)));
+  std::memcpy(b.data() + end, &c, 4);
+}
+
+// A file holding one f32 entry "w" of shape [1, 1] with no metadata, then its
+// dims set to (d0, d1) and the entry header CRC fixed, as a crafted file would
+// be. Offsets: header 0..27, metadata CRC 28..31, entry header 32..64 (name
+// length, "w", dtype, rank, padding, two i64 dims at 41 and 49, u64 size at
+// 57), its CRC at 65.
+std::vector<std::uint8_t> crafted_shape(std::int64_t d0, std::int64_t d1) {
+  io::archive a;
+  a.add<float>("w", {1, 1}, std::vector<float>{1.0f});
+  temp_dir d;
+  io::save_archive(a, d.file("w.mixq"));
+  auto b = read_bytes(d.file("w.mixq"));
+  REQUIRE(b.size() == 93);
+  std::memcpy(b.data() + 41, &d0, 8);
+  std::memcpy(b.data() + 49, &d1, 8);
+  fix_crc(b, 32, 65);
+  return b;
+}
+
 void check_equal(const io::archive& a, const io::archive& b) {
   REQUIRE(a.entries().size() == b.entries().size());
   for (std::size_t i = 0; i < a.entries().size(); ++i) {
@@ -144,7 +169,13 @@ TEST_CASE("archive: corruption anywhere is detected and located") {
     bad[0] = 'X';
     CHECK(contains(load_with(bad), "bad magic (not a mixq archive"));
     bad = good;
-    bad[8] = 2;  // version 2 (header CRC is checked after the version)
+    bad[8] ^= 0x01;  // a flipped bit in the version: corruption, not another version
+    const std::string flipped = load_with(bad);
+    CHECK(contains(flipped, "header CRC mismatch (corrupt header)"));
+    CHECK_FALSE(contains(flipped, "version"));
+    bad = good;
+    bad[8] = 2;  // version 2 with a matching header CRC: a file from another version
+    fix_crc(bad, 0, 24);
     CHECK(contains(load_with(bad), "format version 2, this build reads version 1"));
   }
   SUBCASE("trailing bytes") {
@@ -155,6 +186,58 @@ TEST_CASE("archive: corruption anywhere is detected and located") {
     bad[good.size() - 16] ^= 0x01;  // the end marker
     CHECK(contains(load_with(bad), "bad trailer"));
   }
+}
+
+TEST_CASE("archive: crafted shapes are refused without overflow") {
+  // 2^62 x 4 elements: the product overflows int64.
+  CHECK(contains(error_of([&] { io::parse_archive(crafted_shape(std::int64_t(1) << 62, 4), "a"); }),
+                 "entry 'w': bad shape [4611686018427387904,4] (element count overflows int64)"));
+  // 2^61 x 2 elements fit int64, their 2^64 bytes do not fit uint64.
+  CHECK(contains(error_of([&] { io::parse_archive(crafted_shape(std::int64_t(1) << 61, 2), "a"); }),
+                 "entry 'w': 4 data bytes, expected 4611686018427387904 x 4"));
+  CHECK(contains(error_of([&] { io::parse_archive(crafted_shape(-1, -4), "a"); }),
+                 "(negative dimension)"));
+  // A shape that fits but does not match the data.
+  CHECK(contains(error_of([&] { io::parse_archive(crafted_shape(3, 5), "a"); }),
+                 "4 data bytes, expected 15 x 4 for f32[3,5]"));
+  // The same checks guard entries built in memory.
+  io::archive_entry e;
+  e.name = "big";
+  e.shape = {std::int64_t(1) << 40, std::int64_t(1) << 40};
+  CHECK(contains(error_of([&] { (void)e.numel(); }), "has no valid element count"));
+  io::archive a;
+  CHECK(contains(
+      error_of([&] {
+        a.add<float>("big", {std::int64_t(1) << 40, std::int64_t(1) << 40}, std::vector<float>{});
+      }),
+      "has no valid element count"));
+}
+
+TEST_CASE("archive: a directory or a FIFO as the archive path") {
+  temp_dir d;
+  REQUIRE(::mkdir(d.file("ckpt.mixq").c_str(), 0755) == 0);
+  CHECK(contains(error_of([&] { io::load_archive(d.file("ckpt.mixq")); }),
+                 "archive " + d.file("ckpt.mixq") + ": is a directory, expected a regular file"));
+  make_fifo(d.file("pipe.mixq"));
+  CHECK(contains(error_of([&] { io::load_archive(d.file("pipe.mixq")); }), "is a FIFO"));
+  CHECK(contains(error_of([&] { io::load_archive(d.file("none.mixq")); }),
+                 "archive " + d.file("none.mixq") + ": file not found"));
+}
+
+TEST_CASE("archive: many entries and keys load, duplicates are found") {
+  io::archive a;
+  for (int i = 0; i < 20000; ++i) {
+    a.add<std::uint8_t>("e" + std::to_string(i), std::vector<std::uint8_t>{1});
+    a.set_meta("k" + std::to_string(i), "v");
+  }
+  temp_dir d;
+  io::save_archive(a, d.file("many.mixq"));
+  const io::archive b = io::load_archive(d.file("many.mixq"));
+  CHECK(b.entries().size() == 20000);
+  CHECK(b.find("e19999") != nullptr);
+  CHECK(b.meta("k123") == "v");
+  CHECK(contains(error_of([&] { a.add<std::uint8_t>("e5", std::vector<std::uint8_t>{1}); }),
+                 "duplicate entry name 'e5'"));
 }
 
 TEST_CASE("archive: every truncation is detected") {

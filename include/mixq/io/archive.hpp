@@ -43,6 +43,7 @@
 #include <cstring>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -106,9 +107,13 @@ struct archive_entry {
   std::vector<std::int64_t> shape;  // empty = scalar (one element)
   std::vector<std::uint8_t> data;   // numel() * dtype_size(type) bytes
 
+  // throws: mixq::error when a dimension is negative or the product of the
+  //         dimensions overflows int64 (a crafted shape).
   std::int64_t numel() const {
     std::int64_t n = 1;
-    for (auto d : shape) n *= d;
+    for (auto d : shape)
+      MIXQ_CHECK(d >= 0 && !__builtin_mul_overflow(n, d, &n), "archive entry '", name, "': shape ",
+                 shape_string(shape), " has no valid element count");
     return n;
   }
   // The data as a vector of T.
@@ -143,8 +148,10 @@ class archive {
   template <class T>
   archive_entry& add(const std::string& name, const std::vector<std::int64_t>& shape,
                      const std::vector<T>& values) {
-    std::int64_t n = 1;
-    for (auto d : shape) n *= d;
+    archive_entry probe;
+    probe.name = name;
+    probe.shape = shape;
+    const std::int64_t n = probe.numel();
     MIXQ_CHECK(static_cast<std::int64_t>(values.size()) == n, "archive: entry '", name, "': shape ",
                shape_string(shape), " needs ", n, " values, got ", values.size());
     return add(name, shape, values.data());
@@ -169,14 +176,14 @@ class archive {
     MIXQ_CHECK(e.data.size() == static_cast<std::size_t>(e.numel()) * dtype_size(e.type),
                "archive: entry '", e.name, "': ", e.data.size(), " bytes, expected ", e.numel(),
                " x ", dtype_size(e.type));
+    index_.emplace(e.name, entries_.size());
     entries_.push_back(std::move(e));
     return entries_.back();
   }
 
   const archive_entry* find(const std::string& name) const {
-    for (const auto& e : entries_)
-      if (e.name == name) return &e;
-    return nullptr;
+    const auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &entries_[it->second];
   }
   bool contains(const std::string& name) const { return find(name) != nullptr; }
   // throws: mixq::error naming the archive's file and the missing entry.
@@ -207,24 +214,21 @@ class archive {
 
   // Metadata: ordered string key/values; set_meta replaces an existing key in place.
   void set_meta(const std::string& key, const std::string& value) {
-    for (auto& kv : meta_)
-      if (kv.first == key) {
-        kv.second = value;
-        return;
-      }
+    const auto it = meta_index_.find(key);
+    if (it != meta_index_.end()) {
+      meta_[it->second].second = value;
+      return;
+    }
+    meta_index_.emplace(key, meta_.size());
     meta_.emplace_back(key, value);
   }
   void set_meta_int(const std::string& key, std::int64_t v) { set_meta(key, std::to_string(v)); }
   void set_meta_u64(const std::string& key, std::uint64_t v) { set_meta(key, std::to_string(v)); }
-  bool has_meta(const std::string& key) const {
-    for (const auto& kv : meta_)
-      if (kv.first == key) return true;
-    return false;
-  }
+  bool has_meta(const std::string& key) const { return meta_index_.count(key) != 0; }
   // throws: mixq::error naming the file and the missing key.
   const std::string& meta(const std::string& key) const {
-    for (const auto& kv : meta_)
-      if (kv.first == key) return kv.second;
+    const auto it = meta_index_.find(key);
+    if (it != meta_index_.end()) return meta_[it->second].second;
     MIXQ_CHECK(false, "archive ", source_or_memory(), ": no metadata key '", key, "'");
     return meta_.front().second;  // unreachable
   }
@@ -257,6 +261,9 @@ class archive {
   std::string source_or_memory() const { return source_.empty() ? "(in memory)" : source_; }
   std::vector<archive_entry> entries_;
   std::vector<std::pair<std::string, std::string>> meta_;
+  // Name -> position, so lookups (and the duplicate checks of a hostile file
+  // with many entries) are not quadratic.
+  std::unordered_map<std::string, std::size_t> index_, meta_index_;
   std::string source_;
 };
 
@@ -422,14 +429,16 @@ inline archive parse_archive(const std::vector<std::uint8_t>& bytes, const std::
              ": bad magic (not a mixq archive; expected \"MIXQARCH\")");
   r.pos = 8;
   const auto version = r.get_le<std::uint32_t>("the header");
-  MIXQ_CHECK(version == detail::archive_version, "archive ", file, ": format version ", version,
-             ", this build reads version ", detail::archive_version);
   r.get_le<std::uint32_t>("the header");  // flags
   const auto n_meta = r.get_le<std::uint32_t>("the header");
   const auto n_entries = r.get_le<std::uint32_t>("the header");
   const auto head_crc = r.get_le<std::uint32_t>("the header");
+  // The CRC first: a flipped bit in the version field is corruption, not a
+  // file from another version of mixq.
   MIXQ_CHECK(head_crc == detail::crc32_of(bytes.data(), 24), "archive ", file,
              ": header CRC mismatch (corrupt header)");
+  MIXQ_CHECK(version == detail::archive_version, "archive ", file, ": format version ", version,
+             ", this build reads version ", detail::archive_version);
 
   archive a;
   a.set_source(file);
@@ -463,12 +472,16 @@ inline archive parse_archive(const std::vector<std::uint8_t>& bytes, const std::
     MIXQ_CHECK(t >= 1 && t <= 4, "archive ", file, ": entry '", e.name, "': unknown dtype ",
                int(t));
     e.type = static_cast<dtype>(t);
+    std::int64_t numel = 1;
     for (auto d : e.shape)
-      MIXQ_CHECK(d >= 0, "archive ", file, ": entry '", e.name, "': bad shape ",
-                 shape_string(e.shape));
-    MIXQ_CHECK(nbytes == static_cast<std::uint64_t>(e.numel()) * dtype_size(e.type), "archive ",
-               file, ": entry '", e.name, "': ", nbytes, " data bytes, expected ",
-               e.numel() * static_cast<std::int64_t>(dtype_size(e.type)), " for ",
+      MIXQ_CHECK(d >= 0 && !__builtin_mul_overflow(numel, d, &numel), "archive ", file, ": entry '",
+                 e.name, "': bad shape ", shape_string(e.shape),
+                 d < 0 ? " (negative dimension)" : " (element count overflows int64)");
+    std::uint64_t want = 0;
+    const bool fits = !__builtin_mul_overflow(
+        static_cast<std::uint64_t>(numel), static_cast<std::uint64_t>(dtype_size(e.type)), &want);
+    MIXQ_CHECK(fits && nbytes == want, "archive ", file, ": entry '", e.name, "': ", nbytes,
+               " data bytes, expected ", numel, " x ", dtype_size(e.type), " for ",
                dtype_name(e.type), shape_string(e.shape));
     r.need(nbytes, "entry '" + e.name + "' data");
     const std::uint8_t* p = bytes.data() + r.pos;
@@ -489,18 +502,10 @@ inline archive parse_archive(const std::vector<std::uint8_t>& bytes, const std::
   return a;
 }
 
-// Reads and validates the archive at `path`.
+// Reads and validates the archive at `path` (a regular file: a directory or
+// FIFO there is refused before anything is read).
 inline archive load_archive(const std::string& path) {
-  detail::file_ptr f(std::fopen(path.c_str(), "rb"));
-  MIXQ_CHECK(f != nullptr, "archive ", path, ": cannot open (", std::strerror(errno), ")");
-  std::fseek(f.get(), 0, SEEK_END);
-  const long size = std::ftell(f.get());
-  MIXQ_CHECK(size >= 0, "archive ", path, ": cannot determine the size");
-  std::fseek(f.get(), 0, SEEK_SET);
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
-  const std::size_t n = size ? std::fread(bytes.data(), 1, bytes.size(), f.get()) : 0;
-  MIXQ_CHECK(n == bytes.size(), "archive ", path, ": read ", n, " of ", size, " bytes");
-  return parse_archive(bytes, path);
+  return parse_archive(detail::read_regular_file(path, "archive ", 0), path);
 }
 
 }  // namespace mixq::io
