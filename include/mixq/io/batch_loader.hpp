@@ -116,8 +116,9 @@ class batch_loader {
 
   std::int64_t size() const { return ds_.n; }
   std::int64_t steps_per_epoch() const {
+    // n / b rounded up without forming n + b - 1 (b may be as large as int64 allows).
     return opt_.drop_last ? ds_.n / opt_.batch_size
-                          : (ds_.n + opt_.batch_size - 1) / opt_.batch_size;
+                          : ds_.n / opt_.batch_size + (ds_.n % opt_.batch_size != 0);
   }
   const batch_loader_options& options() const { return opt_; }
 

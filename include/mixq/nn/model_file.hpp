@@ -12,8 +12,10 @@
 // metadata "kind" = "mixq-model" plus whatever the caller adds (e.g. "arch").
 // Reading is strict: every state-dict tensor must be present with its shape,
 // and an entry under the prefix that the module does not have is an error
-// (loading ResNet20's file into ResNet8 must fail, not load a part of it).
-// load_model also reads the model out of a training checkpoint.
+// (loading ResNet20's file into ResNet8 must fail, not load a part of it),
+// and the module is unchanged after a refusal. load_model checks the kind
+// (a model file or a training checkpoint, whose model part it reads) and any
+// metadata the caller expects (its architecture, say).
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -47,13 +49,15 @@ inline void add_state(io::archive& a, module& m, const std::string& prefix = "mo
 inline void read_state(const io::archive& a, module& m, const std::string& prefix = "model/") {
   const std::string src = a.source().empty() ? std::string("(in memory)") : a.source();
   state_dict sd = m.state_dict();  // right names and shapes; values replaced below
+  const std::string arch =
+      a.has_meta("arch") ? std::string(" the file's arch is '") + a.meta("arch") + "'" : "";
   std::set<std::string> known;
   for (auto& e : sd) {
     const std::string key = prefix + e.first;
     known.insert(key);
     const io::archive_entry* ent = a.find(key);
     MIXQ_CHECK(ent != nullptr, src, ": entry '", key, "' is missing (expected shape ",
-               e.second.shape(), ")");
+               e.second.shape(), "; another architecture?", arch, ")");
     MIXQ_CHECK(ent->type == io::dtype::f32 && ent->numel() == e.second.numel() &&
                    ent->shape == detail::dims_of(e.second),
                src, ": entry '", key, "' has shape ", io::shape_string(ent->shape), " (",
@@ -63,7 +67,7 @@ inline void read_state(const io::archive& a, module& m, const std::string& prefi
   }
   for (const auto& ent : a.entries())
     MIXQ_CHECK(ent.name.rfind(prefix, 0) != 0 || known.count(ent.name) != 0, src, ": entry '",
-               ent.name, "' matches no tensor of this model (another architecture?)");
+               ent.name, "' matches no tensor of this model (another architecture?", arch, ")");
   m.load_state_dict(sd);
 }
 
@@ -78,13 +82,23 @@ inline void save_model(const std::string& path, module& m,
 }
 
 // Reads a model file (or the model part of a training checkpoint) into m.
-// throws: mixq::error naming the file: unreadable, corrupt, another kind of
-//         archive, or tensors that do not match m (see read_state).
-inline void load_model(const std::string& path, module& m) {
+// requires: every (key, value) of `expect` is in the file's metadata, e.g.
+//           {{"arch", "resnet20"}} (what save_model's `meta` recorded).
+// ensures:  on throw, m is unchanged.
+// throws:   mixq::error naming the file: unreadable, corrupt, another kind of
+//           archive, other metadata than `expect`, or tensors that do not
+//           match m (see read_state).
+inline void load_model(const std::string& path, module& m,
+                       const std::map<std::string, std::string>& expect = {}) {
   io::archive a = io::load_archive(path);
   const std::string kind = a.has_meta("kind") ? a.meta("kind") : std::string("(none)");
   MIXQ_CHECK(kind == "mixq-model" || kind == "mixq-checkpoint", path, ": metadata 'kind' is '",
              kind, "', expected 'mixq-model' or 'mixq-checkpoint'");
+  for (const auto& kv : expect) {
+    const std::string have = a.has_meta(kv.first) ? a.meta(kv.first) : std::string("(none)");
+    MIXQ_CHECK(have == kv.second, path, ": metadata '", kv.first, "' is '", have, "', expected '",
+               kv.second, "'");
+  }
   read_state(a, m);
 }
 

@@ -98,9 +98,22 @@ class lr_schedule {
     MIXQ_CHECK(steps_per_epoch >= 1 && epochs >= 1,
                "lr_schedule: steps_per_epoch = ", steps_per_epoch, ", epochs = ", epochs,
                ", expected both >= 1");
-    MIXQ_CHECK(o.warmup_epochs >= 0, "lr_schedule: warmup_epochs = ", o.warmup_epochs,
-               ", expected >= 0");
-    const int64_t total = steps_per_epoch * epochs;
+    MIXQ_CHECK(std::isfinite(base_lr) && base_lr >= 0, "lr_schedule: base lr = ", base_lr,
+               ", expected a finite rate >= 0");
+    MIXQ_CHECK(std::isfinite(o.warmup_epochs) && o.warmup_epochs >= 0 &&
+                   o.warmup_epochs <= static_cast<double>(epochs),
+               "lr_schedule: warmup_epochs = ", o.warmup_epochs,
+               ", expected in [0, epochs = ", epochs, "]");
+    MIXQ_CHECK(std::isfinite(o.gamma) && o.gamma > 0, "lr_schedule: gamma = ", o.gamma,
+               ", expected a finite factor > 0");
+    MIXQ_CHECK(std::isfinite(o.final_fraction) && o.final_fraction >= 0 && o.final_fraction <= 1,
+               "lr_schedule: final_fraction = ", o.final_fraction, ", expected in [0, 1]");
+    for (int64_t e : o.milestones)
+      MIXQ_CHECK(e >= 0 && e <= epochs, "lr_schedule: milestone ", e,
+                 ", expected in [0, epochs = ", epochs, "]");
+    int64_t total = 0;
+    MIXQ_CHECK(!__builtin_mul_overflow(steps_per_epoch, epochs, &total), "lr_schedule: ", epochs,
+               " epochs of ", steps_per_epoch, " steps overflow the step counter");
     const auto warmup =
         static_cast<int64_t>(o.warmup_epochs * static_cast<double>(steps_per_epoch));
     if (o.kind == schedule_kind::cosine) {

@@ -21,6 +21,7 @@
 // The optimizer keeps one momentum buffer per parameter, keyed by the
 // parameter's name (names must be unique); state() / load_buffer() move them
 // through checkpoints.
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -63,20 +64,22 @@ class sgd {
   // requires: no null parameter, every name unique; lr_scale >= 0,
   //           weight_decay >= 0 (options and groups); momentum in [0, 1).
   sgd(std::vector<param_group> groups, sgd_options opt) : groups_(std::move(groups)), opt_(opt) {
-    MIXQ_CHECK(opt_.lr >= 0, "sgd: lr = ", opt_.lr, ", expected >= 0");
+    MIXQ_CHECK(std::isfinite(opt_.lr) && opt_.lr >= 0, "sgd: lr = ", opt_.lr,
+               ", expected a finite rate >= 0");
     MIXQ_CHECK(opt_.momentum >= 0 && opt_.momentum < 1, "sgd: momentum = ", opt_.momentum,
                ", expected in [0, 1)");
-    MIXQ_CHECK(opt_.weight_decay >= 0, "sgd: weight_decay = ", opt_.weight_decay,
-               ", expected >= 0");
+    MIXQ_CHECK(std::isfinite(opt_.weight_decay) && opt_.weight_decay >= 0,
+               "sgd: weight_decay = ", opt_.weight_decay, ", expected a finite value >= 0");
     MIXQ_CHECK(!opt_.nesterov || (opt_.momentum > 0 && opt_.dampening == 0),
                "sgd: nesterov needs momentum > 0 and dampening = 0");
     std::set<std::string> names;
     for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
       const param_group& g = groups_[gi];
-      MIXQ_CHECK(g.lr_scale >= 0, "sgd: group ", gi, ": lr_scale = ", g.lr_scale,
-                 ", expected >= 0");
-      MIXQ_CHECK(!g.weight_decay || *g.weight_decay >= 0, "sgd: group ", gi,
-                 ": weight_decay = ", g.weight_decay.value_or(0), ", expected >= 0");
+      MIXQ_CHECK(std::isfinite(g.lr_scale) && g.lr_scale >= 0, "sgd: group ", gi,
+                 ": lr_scale = ", g.lr_scale, ", expected a finite value >= 0");
+      MIXQ_CHECK(!g.weight_decay || (std::isfinite(*g.weight_decay) && *g.weight_decay >= 0),
+                 "sgd: group ", gi, ": weight_decay = ", g.weight_decay.value_or(0),
+                 ", expected a finite value >= 0");
       for (parameter* p : g.params) {
         MIXQ_CHECK(p != nullptr, "sgd: group ", gi, ": null parameter");
         MIXQ_CHECK(names.insert(p->name).second, "sgd: parameter '", p->name,

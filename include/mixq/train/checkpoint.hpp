@@ -71,6 +71,7 @@ inline void save_checkpoint(const std::string& path, nn::module& m, const optim:
 // The metadata of a checkpoint (kind checked; epoch, method, method_state,
 // extra), without touching a model: a caller can refuse a checkpoint of
 // another method or configuration before restoring anything.
+// throws: mixq::error for another kind, or an epoch that is not an integer >= 0.
 inline checkpoint_state checkpoint_info(const io::archive& a) {
   const std::string& path = a.source();
   MIXQ_CHECK(a.has_meta("kind") && a.meta("kind") == "mixq-checkpoint", path,
@@ -78,6 +79,7 @@ inline checkpoint_state checkpoint_info(const io::archive& a) {
              "', expected 'mixq-checkpoint'");
   checkpoint_state st;
   st.epoch = a.meta_int("epoch");
+  MIXQ_CHECK(st.epoch >= 0, path, ": metadata 'epoch' = ", st.epoch, ", expected >= 0");
   if (a.has_meta("method")) st.method = a.meta("method");
   for (const auto& kv : a.metadata()) {
     if (kv.first.rfind("extra/", 0) == 0) st.extra[kv.first.substr(6)] = kv.second;
@@ -87,29 +89,50 @@ inline checkpoint_state checkpoint_info(const io::archive& a) {
 }
 
 // Restores model and optimizer from a loaded checkpoint; returns its
-// position, method and RNG states.
-// throws: mixq::error naming the file and the entry or key that is missing,
-//         corrupt or of another shape.
+// position, method and RNG states. Every entry is checked before anything
+// changes: the model tensors (nn::read_state: all of them, nothing else under
+// "model/"), one f32 momentum buffer of the parameter's shape per optimizer
+// parameter, "rng/<name>" as i64[2], and no other entry; "optim_steps" must
+// be an integer >= 0.
+// ensures: on throw, m and opt are unchanged.
+// throws:  mixq::error naming the file and the entry or key that is missing,
+//          unexpected, corrupt or of another shape.
 inline checkpoint_state restore_checkpoint(const io::archive& a, nn::module& m, optim::sgd& opt) {
   const std::string& path = a.source();
   checkpoint_state st = checkpoint_info(a);
-  nn::read_state(a, m);
+  const int64_t steps = a.meta_int("optim_steps");
+  MIXQ_CHECK(steps >= 0, path, ": metadata 'optim_steps' = ", steps, ", expected >= 0");
+  std::map<std::string, const tensor*> momentum;  // entry name -> buffer
+  for (auto& e : opt.state()) momentum["optim/" + e.first + "/momentum"] = e.second;
+  for (const auto& ent : a.entries()) {
+    if (ent.name.rfind("model/", 0) == 0) continue;  // nn::read_state checks these
+    if (ent.name.rfind("rng/", 0) == 0) {
+      MIXQ_CHECK(ent.type == io::dtype::i64 && ent.shape == std::vector<int64_t>{2}, path,
+                 ": entry '", ent.name, "' is ", io::dtype_name(ent.type),
+                 io::shape_string(ent.shape), ", expected i64[2]");
+      const std::vector<int64_t> w = ent.to_vector<int64_t>();
+      st.rngs[ent.name.substr(4)] =
+          rng::state_type{static_cast<uint64_t>(w[0]), static_cast<uint64_t>(w[1])};
+      continue;
+    }
+    const auto it = momentum.find(ent.name);
+    MIXQ_CHECK(it != momentum.end(), path, ": unexpected entry '", ent.name,
+               "' (not a tensor of this model or optimizer)");
+    MIXQ_CHECK(ent.type == io::dtype::f32 && ent.shape == nn::detail::dims_of(*it->second), path,
+               ": entry '", ent.name, "' has shape ", io::shape_string(ent.shape), " (",
+               io::dtype_name(ent.type), "), expected ", it->second->shape(), " (f32)");
+  }
+  std::vector<std::pair<std::string, std::vector<float>>> buffers;
   for (auto& e : opt.state()) {
     const std::string key = "optim/" + e.first + "/momentum";
     const io::archive_entry* ent = a.find(key);
     MIXQ_CHECK(ent != nullptr, path, ": entry '", key, "' is missing");
-    std::vector<float> v = ent->to_vector<float>();
-    opt.load_buffer(e.first, v.data(), static_cast<int64_t>(v.size()));
+    buffers.emplace_back(e.first, ent->to_vector<float>());
   }
-  opt.set_steps(a.meta_int("optim_steps"));
-  for (const auto& ent : a.entries()) {
-    if (ent.name.rfind("rng/", 0) != 0) continue;
-    std::vector<int64_t> w = ent.to_vector<int64_t>();
-    MIXQ_CHECK(w.size() == 2, path, ": entry '", ent.name, "' has ", w.size(),
-               " words, expected 2");
-    st.rngs[ent.name.substr(4)] =
-        rng::state_type{static_cast<uint64_t>(w[0]), static_cast<uint64_t>(w[1])};
-  }
+  nn::read_state(a, m);  // checks every model tensor, then changes m
+  for (auto& b : buffers)
+    opt.load_buffer(b.first, b.second.data(), static_cast<int64_t>(b.second.size()));
+  opt.set_steps(steps);
   return st;
 }
 

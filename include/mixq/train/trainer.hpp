@@ -170,6 +170,10 @@ fit_result fit(Model& model, const io::image_dataset& train, const io::image_dat
              ", expected >= 1");
   MIXQ_CHECK(method.csv_columns.empty() || method.csv_values, "fit: method '", method.name,
              "' has csv_columns but no csv_values");
+  MIXQ_CHECK(o.label_smoothing >= 0.0f && o.label_smoothing < 1.0f,
+             "fit: label_smoothing = ", o.label_smoothing, ", expected in [0, 1)");
+  MIXQ_CHECK(o.eval_every >= 0, "fit: eval_every = ", o.eval_every, ", expected >= 0");
+  MIXQ_CHECK(o.eval_batch >= 1, "fit: eval_batch = ", o.eval_batch, ", expected >= 1");
   const auto t_start = std::chrono::steady_clock::now();
 
   io::batch_loader loader(train, o.data);
@@ -191,7 +195,9 @@ fit_result fit(Model& model, const io::image_dataset& train, const io::image_dat
   fit_result res;
   int64_t start_epoch = 0;
   std::vector<std::string> csv_lines;
-  if (o.resume && !ckpt.empty() && io::file_exists(ckpt)) {
+  // path_exists, not file_exists: a directory or FIFO named checkpoint.mixq is
+  // reported by load_archive, never taken for "no checkpoint yet".
+  if (o.resume && !ckpt.empty() && io::path_exists(ckpt)) {
     const io::archive a = io::load_archive(ckpt);
     const checkpoint_state info = checkpoint_info(a);
     MIXQ_CHECK(info.method == method.name, ckpt, ": written by training method '", info.method,
