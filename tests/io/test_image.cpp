@@ -93,8 +93,7 @@ TEST_CASE("image: a PNG decodes losslessly") {
 TEST_CASE("image: unreadable files give a clear error naming the file") {
   temp_dir d;
   std::string msg = error_of([&] { io::load_image_rgb(d.file("missing.png")); });
-  CHECK(contains(msg, d.file("missing.png")));
-  CHECK(contains(msg, "cannot open image"));
+  CHECK(contains(msg, d.file("missing.png") + ": file not found"));
   write_bytes(d.file("junk.png"), bytes_of("this is not an image at all"));
   msg = error_of([&] { io::load_image_rgb(d.file("junk.png")); });
   CHECK(contains(msg, d.file("junk.png")));
@@ -108,6 +107,133 @@ TEST_CASE("image: unreadable files give a clear error naming the file") {
                                         png.begin() + static_cast<std::ptrdiff_t>(png.size() / 2)));
   CHECK(
       contains(error_of([&] { io::load_image_rgb(d.file("cut.png")); }), "not a decodable image"));
+}
+
+TEST_CASE("image: a directory, a FIFO or a gzip file in place of an image") {
+  temp_dir d;
+  REQUIRE(::mkdir(d.file("dir.png").c_str(), 0755) == 0);
+  CHECK(contains(error_of([&] { io::load_image_rgb(d.file("dir.png")); }),
+                 "dir.png: is a directory, expected a regular file"));
+  make_fifo(d.file("pipe.jpg"));
+  CHECK(contains(error_of([&] { io::load_image_rgb(d.file("pipe.jpg")); }), "is a FIFO"));
+  // A gzip file is not inflated (no gzip bomb through the image path).
+  write_gz(d.file("img.png.gz"), png_bytes(4, 4));
+  CHECK(contains(error_of([&] { io::load_image_rgb(d.file("img.png.gz")); }),
+                 "not a decodable image"));
+}
+
+TEST_CASE("image: the size a header claims is bounded before decoding") {
+  // 20 bytes that claim 20000 x 20000 pixels (1.2 GB as RGB).
+  const std::string msg =
+      error_of([&] { io::decode_image_rgb(bytes_of("P6\n20000 20000\n255\n"), "huge.ppm"); });
+  CHECK(contains(msg, "huge.ppm: image is 20000 x 20000 pixels, more than the 67108864 allowed"));
+  CHECK(contains(error_of([&] { io::decode_image_rgb(png_bytes(16, 16), "p.png", 255); }),
+                 "image is 16 x 16 pixels, more than the 255 allowed"));
+  CHECK(io::decode_image_rgb(png_bytes(16, 16), "p.png", 256).w == 16);
+}
+
+namespace {
+// A baseline JPEG from stb_image_write (standard Huffman tables).
+std::vector<std::uint8_t> jpeg_bytes(int h, int w) {
+  std::vector<std::uint8_t> px;
+  for (int i = 0; i < h * w * 3; ++i) px.push_back(static_cast<std::uint8_t>(i * 37));
+  std::vector<std::uint8_t> out;
+  REQUIRE(stbi_write_jpg_to_func(
+              [](void* ctx, void* data, int size) {
+                auto* o = static_cast<std::vector<std::uint8_t>*>(ctx);
+                o->insert(o->end(), static_cast<std::uint8_t*>(data),
+                          static_cast<std::uint8_t*>(data) + size);
+              },
+              &out, w, h, 3, px.data(), 90) != 0);
+  return out;
+}
+// Offset of the first DHT segment (FF C4) in a JPEG.
+std::size_t first_dht(const std::vector<std::uint8_t>& j) {
+  for (std::size_t i = 2; i + 1 < j.size(); ++i)
+    if (j[i] == 0xff && j[i + 1] == 0xc4) return i;
+  FAIL("no DHT segment");
+  return 0;
+}
+// A DHT segment whose one table has 16 x 255 = 4080 codes.
+std::vector<std::uint8_t> bad_dht() {
+  std::vector<std::uint8_t> seg{0xff, 0xc4, 0x00, 0x13, 0x00};
+  for (int k = 0; k < 16; ++k) seg.push_back(0xff);
+  return seg;
+}
+}  // namespace
+
+TEST_CASE("image: a JPEG Huffman table with more than 256 codes is refused before decoding") {
+  const auto good = jpeg_bytes(8, 16);
+  CHECK(io::decode_image_rgb(good, "good.jpg").w == 16);
+  SUBCASE("in the header") {
+    // The first table's counts now sum to 16 x 255 (stb_image 2.27 would
+    // write past its 257-entry size list; AddressSanitizer reports it).
+    auto bad = good;
+    const std::size_t at = first_dht(bad);
+    for (std::size_t k = 0; k < 16; ++k) bad[at + 5 + k] = 0xff;
+    CHECK(contains(error_of([&] { io::decode_image_rgb(bad, "bad.jpg"); }),
+                   "bad.jpg: not a decodable image (corrupt JPEG: a Huffman table with 4080 "
+                   "codes, at most 256 are allowed)"));
+  }
+  SUBCASE("after the first scan (where a progressive JPEG may define tables)") {
+    auto bad = good;
+    REQUIRE(bad[bad.size() - 2] == 0xff);
+    REQUIRE(bad[bad.size() - 1] == 0xd9);
+    const auto seg = bad_dht();
+    bad.insert(bad.end() - 2, seg.begin(), seg.end());
+    CHECK(contains(error_of([&] { io::decode_image_rgb(bad, "late.jpg"); }),
+                   "a Huffman table with 4080 codes"));
+  }
+  SUBCASE("the same bytes inside a segment stb_image skips are harmless") {
+    // An APP1 segment (e.g. EXIF) holding the bytes of a bad DHT segment.
+    auto ok = good;
+    std::vector<std::uint8_t> app1{0xff, 0xe1, 0x00, 0x17};
+    const auto seg = bad_dht();
+    app1.insert(app1.end(), seg.begin(), seg.end());
+    ok.insert(ok.begin() + 2, app1.begin(), app1.end());
+    CHECK(io::decode_image_rgb(ok, "exif.jpg").w == 16);
+  }
+}
+
+namespace {
+std::size_t first_marker(const std::vector<std::uint8_t>& j, std::uint8_t m) {
+  for (std::size_t i = 2; i + 1 < j.size(); ++i)
+    if (j[i] == 0xff && j[i + 1] == m) return i;
+  FAIL("marker not found");
+  return 0;
+}
+}  // namespace
+
+TEST_CASE("image: a JPEG scan that uses an undefined table is refused before decoding") {
+  // stb_image 2.27 would decode with uninitialized tables (out-of-bounds
+  // reads through a garbage code offset, garbage quantizers).
+  const auto good = jpeg_bytes(8, 16);
+  SUBCASE("Huffman table") {
+    auto bad = good;
+    bad[first_marker(bad, 0xda) + 6] = 0x30;  // first scan component: DC table 3, AC table 0
+    CHECK(contains(error_of([&] { io::decode_image_rgb(bad, "h.jpg"); }),
+                   "corrupt JPEG: Huffman table DC 3 is used but not defined"));
+  }
+  SUBCASE("quantization table") {
+    auto bad = good;
+    bad[first_marker(bad, 0xc0) + 12] = 3;  // first frame component: quantization table 3
+    CHECK(contains(error_of([&] { io::decode_image_rgb(bad, "q.jpg"); }),
+                   "corrupt JPEG: quantization table 3 is used but not defined"));
+  }
+}
+
+TEST_CASE("image: PNM headers stb_image 2.27 mishandles are refused") {
+  CHECK(contains(error_of([&] {
+                   io::decode_image_rgb(bytes_of("P5\n2 1\n65535\n\x01\x02\x03\x04"), "w.pgm");
+                 }),
+                 "16-bit PNM (maximum value above 255) is not supported"));
+  CHECK(contains(
+      error_of([&] { io::decode_image_rgb(bytes_of("P6\n3333333333 1\n255\n"), "w.ppm"); }),
+      "PNM width above 16777216"));
+  CHECK(contains(error_of([&] {
+                   io::decode_image_rgb(bytes_of("P6 # c\n1 99999999999999999999\n255\n"), "h.ppm");
+                 }),
+                 "PNM height above 16777216"));
 }
 
 TEST_CASE("resize: hand-computed enlarge and shrink along one axis") {

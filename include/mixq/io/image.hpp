@@ -1,5 +1,5 @@
 #pragma once
-// Reading an image file (PNG, JPEG, BMP, GIF, TGA, PSD, PIC, PNM) into uint8
+// Reading an image file (PNG, JPEG, BMP, GIF, TGA, PSD, PNM) into uint8
 // RGB, and resizing it, e.g. to classify a photo with a CIFAR-10 model.
 //
 // Decoding is stb_image's (Debian libstb-dev), compiled privately into
@@ -7,6 +7,14 @@
 // a program's own stb_image. The file is read by mixq and decoded from memory,
 // so every error names the file: "cannot open", or "not a decodable image"
 // with stb_image's reason.
+//
+// Hostile files: a model user feeds arbitrary images to a classifier, so
+// before stb_image decodes anything, the inputs that reach known defects of
+// Debian's stb_image 2.27 are refused (detail/image_guard.hpp: JPEG Huffman
+// tables, 16-bit and oversized PNM headers; Softimage PIC is compiled out),
+// and the size the header claims is bounded (max_pixels), so a tiny file
+// cannot make the decoder allocate gigabytes. fuzz/fuzz_image.cpp feeds the
+// decoder under AddressSanitizer and UndefinedBehaviorSanitizer.
 //
 // Resizing is our own separable triangle ("bilinear") filter with pixel
 // centres at (i + 0.5) / scale. When enlarging it is plain bilinear
@@ -25,6 +33,7 @@
 #include <vector>
 
 #include "mixq/error.hpp"
+#include "mixq/io/detail/image_guard.hpp"
 #include "mixq/io/detail/stb_image_impl.hpp"
 #include "mixq/io/file.hpp"
 
@@ -47,36 +56,51 @@ struct image_u8 {
 #endif
 // Decodes an image held in memory to RGB (grey and alpha are converted:
 // grey is replicated, alpha dropped). `name` is used in messages.
-// throws: mixq::error "<name>: not a decodable image (<reason>)".
-inline image_u8 decode_image_rgb(const std::vector<std::uint8_t>& bytes, const std::string& name) {
+// requires: max_pixels bounds width x height (a 100-byte file may claim
+//           16384 x 16384 and make the decoder allocate gigabytes); the
+//           default, 2^26 (64 Mpixel, 192 MiB as RGB), is far above any photo
+//           a CIFAR-10 model is shown.
+// throws: mixq::error "<name>: not a decodable image (<reason>)", and
+//         "<name>: image is W x H pixels, more than the N allowed".
+inline image_u8 decode_image_rgb(const std::vector<std::uint8_t>& bytes, const std::string& name,
+                                 std::int64_t max_pixels = std::int64_t(1) << 26) {
   namespace s = detail::stbi;
   MIXQ_CHECK(!bytes.empty(), name, ": not a decodable image (empty file)");
   MIXQ_CHECK(bytes.size() <= 0x7fffffffu, name, ": not a decodable image (file too large)");
+  // Inputs that reach defects of stb_image 2.27 are refused first
+  // (detail/image_guard.hpp).
+  const std::string guard = detail::stb_input_problem(bytes.data(), bytes.size());
+  MIXQ_CHECK(guard.empty(), name, ": not a decodable image (", guard, ")");
+  const int len = static_cast<int>(bytes.size());
   int w = 0, h = 0, comp = 0;
-  unsigned char* px =
-      s::stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &comp, 3);
+  MIXQ_CHECK(s::stbi_info_from_memory(bytes.data(), len, &w, &h, &comp) != 0, name,
+             ": not a decodable image (", s::stbi_failure_reason(), ")");
+  MIXQ_CHECK(w > 0 && h > 0 && std::int64_t(w) * h <= max_pixels, name, ": image is ", w, " x ", h,
+             " pixels, more than the ", max_pixels, " allowed");
+  unsigned char* px = s::stbi_load_from_memory(bytes.data(), len, &w, &h, &comp, 3);
   MIXQ_CHECK(px != nullptr, name, ": not a decodable image (", s::stbi_failure_reason(), ")");
   image_u8 img;
   img.h = h;
   img.w = w;
   img.c = 3;
-  img.data.assign(px, px + static_cast<std::size_t>(w) * h * 3);
+  img.data.assign(px, px + static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 3);
   s::stbi_image_free(px);
+  MIXQ_CHECK(std::int64_t(w) * h <= max_pixels, name, ": image is ", w, " x ", h,
+             " pixels, more than the ", max_pixels, " allowed");
   return img;
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
 
-// Reads and decodes the image file at `path` to RGB.
-// throws: mixq::error naming the file when it cannot be opened or decoded.
-inline image_u8 load_image_rgb(const std::string& path) {
-  detail::file_ptr f(std::fopen(path.c_str(), "rb"));
-  MIXQ_CHECK(f != nullptr, path, ": cannot open image (", std::strerror(errno), ")");
-  f.reset();
-  // read_file_bytes would inflate a gzip file; images are never gzipped, and
-  // a gzip file then fails to decode with a clear message either way.
-  return decode_image_rgb(read_file_bytes(path), path);
+// Reads and decodes the image file at `path` to RGB. The file is read as it
+// is (an image is never inflated as gzip) and at most 256 MiB of it.
+// throws: mixq::error naming the file when it cannot be opened (missing,
+//         unreadable, a directory or FIFO) or decoded.
+inline image_u8 load_image_rgb(const std::string& path, std::int64_t max_pixels = std::int64_t(1)
+                                                                                  << 26) {
+  return decode_image_rgb(detail::read_regular_file(path, "", std::uint64_t(256) << 20), path,
+                          max_pixels);
 }
 
 namespace detail {
@@ -132,8 +156,8 @@ inline image_u8 resize_bilinear(const image_u8& src, std::int64_t out_h, std::in
                  src.data.size() == static_cast<std::size_t>(src.h * src.w * src.c),
              "resize: bad source image ", src.h, "x", src.w, "x", src.c, " with ", src.data.size(),
              " bytes");
-  MIXQ_CHECK(out_h > 0 && out_w > 0, "resize: output size ", out_h, "x", out_w,
-             ", expected positive");
+  MIXQ_CHECK(out_h > 0 && out_w > 0 && out_h <= 65536 && out_w <= 65536, "resize: output size ",
+             out_h, "x", out_w, ", expected 1..65536 on each side");
   if (out_h == src.h && out_w == src.w) return src;
   const std::int64_t c = src.c;
   const detail::resize_taps tx = detail::make_taps(src.w, out_w);

@@ -18,7 +18,9 @@
 // Configuration: STBI_NO_STDIO (mixq reads the file itself and decodes from
 // memory, so errors can name the file), STBI_NO_HDR/STBI_NO_LINEAR (8-bit
 // only), STBI_NO_SIMD (decoding one image is not on a hot path, and the SIMD
-// path would include intrinsics headers inside a namespace).
+// path would include intrinsics headers inside a namespace), STBI_NO_PIC
+// (Softimage PIC: stb_image 2.27 dereferences a null pointer on any corrupt
+// PIC file, found by fuzz/fuzz_image.cpp; the format is obsolete).
 #pragma GCC system_header
 
 // The C headers stb_image includes, included here at global scope first so
@@ -194,6 +196,7 @@
 #define STBI_NO_HDR
 #define STBI_NO_LINEAR
 #define STBI_NO_SIMD
+#define STBI_NO_PIC
 #define STBI_ASSERT(x) assert(x)
 
 namespace mixq::io::detail::stbi {
