@@ -1,0 +1,132 @@
+#pragma once
+// The bodies of mixq's fuzz targets, one function per input surface. Each
+// fuzz/fuzz_<name>.cpp hands libFuzzer's input to one of them; the test
+// tests/io/test_fuzz_inputs.cpp replays every committed seed and every input
+// that once crashed (fuzz/corpus/<name>/, fuzz/regressions/<name>/) through the
+// same functions, so a crash found once stays a test.
+//
+// A target feeds the bytes to the parser the way a program does and lets a
+// mixq::error (the parser's verdict on bad input) pass silently. Anything else
+// is a defect: a crash or sanitizer report, a std::bad_alloc (an allocation
+// the input should not have been able to ask for), another exception, or a
+// hang (libFuzzer's -timeout).
+//
+//   cifar10   one CIFAR-10 batch file, plain or gzip (decode_maybe_gzip with
+//             the loader's bound, cifar10_parse_batch), and the same bytes as
+//             batches.meta.txt class names
+//   idx       a pair of IDX files (images, labels), each plain or gzip: the
+//             input is u32 LE length of the images file | images | labels;
+//             the split is expected to hold 3 images
+//   archive   a mixq archive (parse_archive), then as a model file and as a
+//             checkpoint of a small network (read_model, restore_checkpoint)
+//   image     an image file of any format stb_image reads (decode_image_rgb,
+//             at most 2^20 pixels to keep executions fast), resized to 32x32
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "mixq/error.hpp"
+#include "mixq/io/archive.hpp"
+#include "mixq/io/cifar10.hpp"
+#include "mixq/io/fashion_mnist.hpp"
+#include "mixq/io/file.hpp"
+#include "mixq/io/image.hpp"
+#include "mixq/nn/batch_norm2d.hpp"
+#include "mixq/nn/linear.hpp"
+#include "mixq/nn/optim/checkpoint.hpp"
+
+namespace mixq_fuzz {
+
+// Runs `f`, letting the parsers' own verdict (mixq::error) through quietly.
+template <class F>
+int run(F&& f) {
+  try {
+    f();
+  } catch (const mixq::error&) {
+  }
+  return 0;
+}
+
+inline int cifar10(const std::uint8_t* data, std::size_t size) {
+  using namespace mixq::io;
+  const std::vector<std::uint8_t> in(data, data + size);
+  run([&] {
+    const auto bytes = decode_maybe_gzip(in, "fuzz", 2 * mixq::io::cifar10::file_bytes);
+    image_dataset ds;
+    cifar10_parse_batch(bytes, "fuzz", 10, ds);
+    ds.validate();
+  });
+  run([&] { cifar10_parse_class_names(in, "fuzz"); });
+  return 0;
+}
+
+inline int idx(const std::uint8_t* data, std::size_t size) {
+  using namespace mixq::io;
+  if (size < 4) return 0;
+  std::uint32_t split = 0;
+  std::memcpy(&split, data, 4);
+  data += 4;
+  size -= 4;
+  const std::size_t k = split <= size ? split : size;
+  run([&] {
+    constexpr std::int64_t n = 3;
+    const auto img =
+        decode_maybe_gzip(std::vector<std::uint8_t>(data, data + k), "images", 16 + n * 28 * 28);
+    const auto lab =
+        decode_maybe_gzip(std::vector<std::uint8_t>(data + k, data + size), "labels", 8 + n);
+    load_options opt;
+    opt.max_images = 2;
+    fashion_mnist_from_idx(img, "images", lab, "labels", n, opt).validate();
+  });
+  return 0;
+}
+
+// The network the archive target loads into: a linear layer and a batch norm
+// (parameters with and without weight decay, and buffers).
+struct tiny_net : mixq::nn::module {
+  mixq::rng r{1};
+  mixq::nn::linear fc{3, 2, true, r};
+  mixq::nn::batch_norm2d bn{2};
+  tiny_net() {
+    register_module("fc", fc);
+    register_module("bn", bn);
+  }
+};
+
+inline int archive(const std::uint8_t* data, std::size_t size) {
+  using namespace mixq;
+  const std::vector<std::uint8_t> in(data, data + size);
+  run([&] {
+    const io::archive a = io::parse_archive(in, "fuzz");
+    for (const auto& e : a.entries()) {
+      // Every accessor a reader may call on a parsed entry.
+      (void)e.numel();
+      if (e.type == io::dtype::f32) (void)e.to_vector<float>();
+      if (e.type == io::dtype::i64) (void)e.to_vector<std::int64_t>();
+    }
+    for (const auto& kv : a.metadata()) {
+      run([&] { (void)a.meta_int(kv.first); });
+      run([&] { (void)a.meta_u64(kv.first); });
+    }
+    tiny_net m;
+    run([&] { optim::read_model(a, m); });
+    tiny_net m2;
+    optim::sgd opt(m2.parameters(), optim::sgd_options{});
+    run([&] { optim::restore_checkpoint(a, m2, opt); });
+  });
+  return 0;
+}
+
+inline int image(const std::uint8_t* data, std::size_t size) {
+  using namespace mixq::io;
+  const std::vector<std::uint8_t> in(data, data + size);
+  run([&] {
+    const image_u8 img = decode_image_rgb(in, "fuzz", std::int64_t(1) << 20);
+    (void)resize_bilinear(img, 32, 32);
+  });
+  return 0;
+}
+
+}  // namespace mixq_fuzz
