@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -167,6 +169,24 @@ void archives(const std::string& dir) {
   a.add<std::uint8_t>("u", std::vector<std::uint8_t>{1, 2, 3});
   mixq::io::save_archive(a, dir + "/dtypes.mixq");
 }
+// Argument lists of mixq_train_cifar10, NUL-separated.
+void cli(const std::string& dir) {
+  auto args = [&](const std::string& name, std::initializer_list<const char*> list) {
+    bytes b;
+    for (const char* a : list) {
+      b.insert(b.end(), a, a + std::strlen(a));
+      b.push_back(0);
+    }
+    write(dir + "/" + name, b);
+  };
+  args("typical", {"--data", "/tmp/cifar10", "--depth", "20", "--epochs", "30", "--lr", "0.1",
+                   "--out", "runs/x", "--threads", "2"});
+  args("step", {"--schedule=step", "--milestones", "10,20", "--warmup", "0.5", "--epochs=30",
+                "--nesterov", "--label-smoothing", "0.1"});
+  args("subset", {"--train-subset", "128", "--test-subset", "64", "--batch", "32", "--resume",
+                  "--seed", "7", "--no-augment", "--eval-every", "0", "--decay-all"});
+  args("help", {"--help"});
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -175,12 +195,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string root = argv[1];
-  for (const char* t : {"", "/cifar10", "/idx", "/archive", "/image"})
+  for (const char* t : {"", "/cifar10", "/idx", "/archive", "/image", "/cli"})
     ::mkdir((root + t).c_str(), 0755);
   images(root + "/image");
   cifar(root + "/cifar10");
   idx(root + "/idx");
   archives(root + "/archive");
-  std::printf("make_seeds: wrote %s/{image,cifar10,idx,archive}\n", root.c_str());
+  cli(root + "/cli");
+  std::printf("make_seeds: wrote %s/{image,cifar10,idx,archive,cli}\n", root.c_str());
   return 0;
 }

@@ -4,8 +4,11 @@
 #   scripts/install_deps.sh            build + test dependencies
 #   scripts/install_deps.sh --peers    also the peer benchmarks' packages
 set -euo pipefail
+# libcli11-dev, nlohmann-json3-dev: the examples' flags and reports (never the
+# library); clang, libclang-rt-dev: the libFuzzer targets (scripts/fuzz.sh).
 pkgs=(cmake g++ libeigen3-dev libxsimd-dev libomp-dev doctest-dev libstb-dev zlib1g-dev
-      pkg-config g++-aarch64-linux-gnu qemu-user dataset-fashion-mnist clang-format)
+      pkg-config g++-aarch64-linux-gnu qemu-user dataset-fashion-mnist clang-format
+      libcli11-dev nlohmann-json3-dev clang libclang-rt-dev)
 if [[ "${1:-}" == "--peers" ]]; then
   pkgs+=(python3-torch libdnnl-dev libopenblas-dev)
 fi
