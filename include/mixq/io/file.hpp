@@ -197,12 +197,14 @@ inline std::vector<std::uint8_t> decode_gzip(const std::vector<std::uint8_t>& gz
                                              const std::string& name, std::uint64_t max_bytes = 0) {
   std::vector<std::uint8_t> out;
   // Size hint from the last member's ISIZE trailer (length mod 2^32): used
-  // only up to the bound (or 64 MiB without one), never trusted beyond it.
+  // only up to the bound (or 64 MiB without one) and up to 1032 times the
+  // compressed size (deflate's largest ratio), never trusted beyond.
   if (gz.size() >= 18) {
     const std::size_t t = gz.size() - 4;
     const std::uint64_t isize = std::uint64_t(gz[t]) | std::uint64_t(gz[t + 1]) << 8 |
                                 std::uint64_t(gz[t + 2]) << 16 | std::uint64_t(gz[t + 3]) << 24;
-    const std::uint64_t cap = max_bytes ? max_bytes : (std::uint64_t(64) << 20);
+    const std::uint64_t cap = std::min<std::uint64_t>(
+        max_bytes ? max_bytes : (std::uint64_t(64) << 20), std::uint64_t(gz.size()) * 1032);
     out.reserve(static_cast<std::size_t>(std::min(isize, cap)));
   }
 
