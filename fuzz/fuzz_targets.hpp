@@ -18,7 +18,8 @@
 //             input is u32 LE length of the images file | images | labels;
 //             the split is expected to hold 3 images
 //   archive   a mixq archive (parse_archive), then as a model file and as a
-//             checkpoint of a small network (read_model, restore_checkpoint)
+//             checkpoint of a small network (nn::read_state,
+//             train::restore_checkpoint)
 //   image     an image file of any format stb_image reads (decode_image_rgb,
 //             at most 2^20 pixels to keep executions fast), resized to 32x32
 #include <cstddef>
@@ -35,7 +36,8 @@
 #include "mixq/io/image.hpp"
 #include "mixq/nn/batch_norm2d.hpp"
 #include "mixq/nn/linear.hpp"
-#include "mixq/nn/optim/checkpoint.hpp"
+#include "mixq/nn/model_file.hpp"
+#include "mixq/train/checkpoint.hpp"
 
 namespace mixq_fuzz {
 
@@ -111,10 +113,10 @@ inline int archive(const std::uint8_t* data, std::size_t size) {
       run([&] { (void)a.meta_u64(kv.first); });
     }
     tiny_net m;
-    run([&] { optim::read_model(a, m); });
+    run([&] { nn::read_state(a, m); });
     tiny_net m2;
     optim::sgd opt(m2.parameters(), optim::sgd_options{});
-    run([&] { optim::restore_checkpoint(a, m2, opt); });
+    run([&] { train::restore_checkpoint(a, m2, opt); });
   });
   return 0;
 }

@@ -153,13 +153,13 @@ void idx(const std::string& dir) {
 
 void archives(const std::string& dir) {
   mixq_fuzz::tiny_net m;
-  mixq::optim::save_model(dir + "/model.mixq", m, {{"arch", "tiny"}});
+  mixq::nn::save_model(dir + "/model.mixq", m, {{"arch", "tiny"}});
   mixq::optim::sgd opt(m.parameters(), mixq::optim::sgd_options{});
-  mixq::optim::checkpoint_state st;
+  mixq::train::checkpoint_state st;
   st.epoch = 3;
   st.rngs["loader"] = mixq::rng::state_type{42, 7};
   st.extra["config"] = "lr=0.1;";
-  mixq::optim::save_checkpoint(dir + "/checkpoint.mixq", m, opt, st);
+  mixq::train::save_checkpoint(dir + "/checkpoint.mixq", m, opt, st);
   mixq::io::archive a;
   a.set_meta("kind", "other");
   a.set_meta_int("n", -5);

@@ -168,6 +168,7 @@ TEST_CASE("truncate_csv keeps the header and the rows up to a key") {
   CHECK(io::read_lines(d.file("m.csv")) == std::vector<std::string>{"epoch,loss"});
   io::truncate_csv(d.file("none.csv"), 1);  // absent: stays absent
   CHECK_FALSE(io::file_exists(d.file("none.csv")));
+}
 
 // ---- hostile paths ----------------------------------------------------------
 

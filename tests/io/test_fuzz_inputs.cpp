@@ -13,7 +13,8 @@
 #include <vector>
 
 #include "../../fuzz/fuzz_targets.hpp"
-#include "io_test_util.hpp"
+#include "../common/errors.hpp"
+#include "../common/files.hpp"
 
 using namespace mixq_test;
 namespace fs = std::filesystem;

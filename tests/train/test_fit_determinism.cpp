@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "mixq/nn/small_cnn.hpp"
-#include "mixq/nn/train/trainer.hpp"
+#include "mixq/train/trainer.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -38,6 +38,8 @@ io::image_dataset synthetic() {
     }
     ds.labels.push_back(sum % 10);
   }
+  ds.mean = {0.5f};
+  ds.stddev = {0.25f};
   return ds;
 }
 
@@ -62,11 +64,11 @@ run_result train_with(int threads, std::uint64_t seed) {
   const auto data = synthetic();
   train::fit_options o;
   o.epochs = 2;
-  o.batch_size = 20;  // 5 batches an epoch, the last one partial
-  o.lr = 0.05;
-  o.warmup_epochs = 0.5;
-  o.seed = seed;
-  o.augment = true;
+  o.data.batch_size = 20;  // 5 batches an epoch, the last one partial
+  o.data.seed = seed;
+  o.data.augment = true;
+  o.sgd.lr = 0.05;
+  o.schedule.warmup_epochs = 0.5;
   o.progress = false;
   const auto r = train::fit(m, data, &data, o);
   run_result out;
