@@ -46,7 +46,7 @@ struct image_dataset {
   // Per-channel mean and standard deviation of pixel/255 over the training
   // split (c entries each), or empty when unknown (see the file comment).
   std::vector<float> mean, stddev;
-  std::vector<std::string> files;        // the files read, in order (for messages)
+  std::vector<std::string> files;  // the files read, in order (for messages)
 
   std::int64_t image_bytes() const { return h * w * c; }
   const std::uint8_t* image(std::int64_t i) const {
