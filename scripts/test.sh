@@ -5,8 +5,9 @@
 #  2. the test suite again, built with AddressSanitizer + UBSan (-O1, assertions
 #     on) in a second build directory, without the three script tests that
 #     build their own programs (find_package_installed, header_odr, neon_qemu:
-#     nothing of this build runs in them) and without the one slow training
-#     test (small CNN on Fashion-MNIST to 85 %, about 5 minutes in Release);
+#     nothing of this build runs in them) and without the tests labelled
+#     "slow" (the small CNN trained on Fashion-MNIST to 85 %, about 5 minutes
+#     in Release);
 #  3. each libFuzzer target for MIXQ_FUZZ_SECONDS seconds (scripts/fuzz.sh).
 # docs/robustness.md describes stages 2 and 3 and their timings.
 # Environment: MIXQ_BUILD_DIR (build), MIXQ_ASAN_BUILD_DIR (build-asan),
@@ -37,8 +38,8 @@ cmake -S "$root" -B "$asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 cmake --build "$asan" -j "$jobs"
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" \
 UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$root/fuzz/ubsan.supp" \
-  ctest --test-dir "$asan" --output-on-failure -j "$jobs" \
-  -E '^(script: (find_package_installed|header_odr|neon_qemu)|train:small CNN learns Fashion-MNIST.*)$'
+  ctest --test-dir "$asan" --output-on-failure -j "$jobs" -LE slow \
+  -E '^script: (find_package_installed|header_odr|neon_qemu)$'
 
 stage "3/3 fuzz targets, ${MIXQ_FUZZ_SECONDS:-20} s each"
 bash "$root/scripts/fuzz.sh" --seconds "${MIXQ_FUZZ_SECONDS:-20}"
