@@ -259,3 +259,20 @@ TEST_CASE("fit: a metrics file that cannot be written stops training with an err
   struct stat st;
   CHECK(::stat((ok + "/metrics.csv.tmp").c_str(), &st) != 0);
 }
+
+TEST_CASE("fit: a resume refused for another configuration names what differs") {
+  CHECK(train::detail::config_difference("a=1;b=2;", "a=1;b=3;c=4;") ==
+        "b: 2 in the checkpoint, 3 now; c: (none) in the checkpoint, 4 now");
+  CHECK(train::detail::config_difference("x", "y") == "'x' in the checkpoint, 'y' now");
+  const auto data = tiny_data();
+  const std::string dir = fresh_dir("config");
+  nn::small_cnn m(tiny_cnn());
+  auto o = tiny_fit(dir);
+  o.config_tag = "lr=0.1;seed=1;";
+  train::fit(m, data, nullptr, o);
+  o.resume = true;
+  o.config_tag = "lr=0.2;seed=1;";
+  CHECK(contains(error_of([&] { train::fit(m, data, nullptr, o); }),
+                 "checkpoint.mixq: written with another configuration: lr: 0.1 in the checkpoint, "
+                 "0.2 now (use the same flags and data, or another output directory)"));
+}

@@ -155,6 +155,43 @@ inline std::pair<const parameter*, int64_t> first_nonfinite_grad(
   }
   return {nullptr, -1};
 }
+// What differs between two configuration tags. Tags of the form
+// "name=value;name=value;..." are compared by name ("lr: 0.1 in the
+// checkpoint, 0.2 now; ..."); other tags are shown whole.
+inline std::string config_difference(const std::string& was, const std::string& now) {
+  auto fields = [](const std::string& tag, std::vector<std::pair<std::string, std::string>>* out) {
+    std::size_t pos = 0;
+    while (pos < tag.size()) {
+      std::size_t end = tag.find(';', pos);
+      if (end == std::string::npos) end = tag.size();
+      const std::string item = tag.substr(pos, end - pos);
+      const std::size_t eq = item.find('=');
+      if (eq == std::string::npos) return false;
+      out->emplace_back(item.substr(0, eq), item.substr(eq + 1));
+      pos = end + 1;
+    }
+    return true;
+  };
+  std::vector<std::pair<std::string, std::string>> a, b;
+  if (!fields(was, &a) || !fields(now, &b) || a.empty() || b.empty())
+    return "'" + was + "' in the checkpoint, '" + now + "' now";
+  auto find = [](const std::vector<std::pair<std::string, std::string>>& v, const std::string& k) {
+    for (const auto& kv : v)
+      if (kv.first == k) return kv.second;
+    return std::string("(none)");
+  };
+  std::string diff;
+  auto add = [&](const std::string& k) {
+    const std::string x = find(a, k), y = find(b, k);
+    if (x == y || diff.find(k + ": ") == 0 || diff.find("; " + k + ": ") != std::string::npos)
+      return;
+    diff += (diff.empty() ? "" : "; ") + k + ": " + x + " in the checkpoint, " + y + " now";
+  };
+  for (const auto& kv : a) add(kv.first);
+  for (const auto& kv : b) add(kv.first);
+  return diff.empty() ? "'" + was + "' in the checkpoint, '" + now + "' now" : diff;
+}
+
 }  // namespace detail
 
 // Trains `model` (any nn::module with `var forward(tape&, var)`) on `train`
@@ -203,9 +240,9 @@ fit_result fit(Model& model, const io::image_dataset& train, const io::image_dat
     MIXQ_CHECK(info.method == method.name, ckpt, ": written by training method '", info.method,
                "', but this run uses method '", method.name, "' (use another output directory)");
     const std::string tag = info.extra.count("config") ? info.extra.at("config") : "";
-    MIXQ_CHECK(tag == o.config_tag, ckpt, ": written with configuration '", tag,
-               "', but this run has '", o.config_tag,
-               "' (use the same flags, or another output directory)");
+    MIXQ_CHECK(tag == o.config_tag, ckpt, ": written with another configuration: ",
+               detail::config_difference(tag, o.config_tag),
+               " (use the same flags and data, or another output directory)");
     const checkpoint_state st = restore_checkpoint(a, model, opt);
     if (method.load_state) method.load_state(st.method_state);
     start_epoch = st.epoch;
