@@ -20,7 +20,16 @@
 // problem throws one mixq::error naming the source, the section (and layer)
 // and the field. It never reads out of bounds: every read is checked against
 // the section's length, and every array length is checked against the bytes
-// left before anything is allocated.
+// left before anything is allocated. read_file_bytes() takes only a regular
+// file of at most max_model_file_bytes, checked before it reads (a FIFO,
+// directory or device in its place is refused, never waited on).
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
+
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -461,18 +470,58 @@ inline model parse(const std::vector<std::uint8_t>& bytes, const std::string& so
   return parse(bytes.data(), bytes.size(), source);
 }
 
-/// Reads a whole file. throws: mixq::error when it cannot be opened or read.
+/// The largest model file read_file_bytes accepts (a ResNet20 at W8A8 is
+/// under 1 MiB).
+constexpr std::uint64_t max_model_file_bytes = std::uint64_t(1) << 30;
+
+/// The bytes of the model file at `path`. On POSIX systems the path is opened
+/// without blocking and must be a regular file of at most
+/// max_model_file_bytes, so a FIFO, a directory or a device (/dev/zero) in
+/// its place is refused at once instead of hanging or filling memory.
+/// throws: mixq::error naming the file and the reason.
 inline std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
+#if defined(__unix__) || defined(__APPLE__)
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  MIXQ_CHECK(fd >= 0, "cannot open '", path, "' for reading (", std::strerror(errno), ")");
+  struct stat st;
+  const bool stat_ok = ::fstat(fd, &st) == 0;
+  if (!stat_ok || !S_ISREG(st.st_mode) ||
+      static_cast<std::uint64_t>(st.st_size) > max_model_file_bytes) {
+    ::close(fd);
+    MIXQ_CHECK(stat_ok, "cannot stat '", path, "'");
+    MIXQ_CHECK(S_ISREG(st.st_mode), "'", path, "' is not a regular file (a directory, FIFO or ",
+               "device?)");
+    MIXQ_CHECK(false, "'", path, "': ", static_cast<std::uint64_t>(st.st_size),
+               " bytes, more than the ", max_model_file_bytes, " a model file may have");
+  }
+  std::vector<std::uint8_t> b(static_cast<std::size_t>(st.st_size));
+  std::size_t got = 0;
+  while (got < b.size()) {
+    const ssize_t k = ::read(fd, b.data() + got, b.size() - got);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    got += static_cast<std::size_t>(k);
+  }
+  const int err = errno;
+  ::close(fd);
+  MIXQ_CHECK(got == b.size(), "error reading '", path, "' (", got, " of ", b.size(), " bytes",
+             got < b.size() && err ? std::string(", ") + std::strerror(err) : std::string(), ")");
+  return b;
+#else
   std::FILE* f = std::fopen(path.c_str(), "rb");
   MIXQ_CHECK(f != nullptr, "cannot open '", path, "' for reading");
   std::vector<std::uint8_t> b;
   unsigned char chunk[1 << 16];
   std::size_t got;
-  while ((got = std::fread(chunk, 1, sizeof(chunk), f)) > 0) b.insert(b.end(), chunk, chunk + got);
+  while ((got = std::fread(chunk, 1, sizeof(chunk), f)) > 0 && b.size() <= max_model_file_bytes)
+    b.insert(b.end(), chunk, chunk + got);
   const bool bad = std::ferror(f) != 0;
   std::fclose(f);
   MIXQ_CHECK(!bad, "error reading '", path, "'");
+  MIXQ_CHECK(b.size() <= max_model_file_bytes, "'", path, "': more than the ", max_model_file_bytes,
+             " bytes a model file may have");
   return b;
+#endif
 }
 
 /// Writes bytes to "<path>.tmp" and renames it over path (never a partial file).
