@@ -6,7 +6,8 @@
 // Each image (PNG, JPEG, PPM, BMP, ...; read with mixq's stb_image-based
 // reader) is resized to the model's input size (32x32 for CIFAR-10) and run
 // alone (batch 1). The latency is the median of --repeat timed runs of that
-// image after one warm-up run. Every error: one line on stderr, exit code 2.
+// image after one warm-up run. Flags are checked before anything is read
+// (examples/common/cli.hpp). Every error: one line on stderr, exit code 2.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -25,30 +26,24 @@ const char* cifar10_labels[10] = {"airplane", "automobile", "bird",  "cat",  "de
 
 int main(int argc, char** argv) {
   namespace md = mixq::deploy;
-  // images are the arguments that do not start with "--"; the rest are flags
-  std::vector<char*> flags{argv[0]};
+  namespace ex = mixq::examples;
+  const std::string prog = "mixq_classify";
+  CLI::App app("top-3 classes and latency of images on the integer runtime", prog);
+  app.option_defaults()->always_capture_default();
+  std::string model_path;
+  long long repeat = 20, threads = 1;
   std::vector<std::string> images;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const bool takes_value = a == "--model" || a == "--repeat" || a == "--threads";
-    if (a.rfind("--", 0) == 0 || a == "-h") {
-      flags.push_back(argv[i]);
-      if (takes_value && i + 1 < argc) flags.push_back(argv[++i]);
-    } else {
-      images.push_back(a);
-    }
-  }
-  mixq::examples::cli cli("mixq_classify",
-                          "top-3 classes and latency of images on the integer runtime "
-                          "(usage: mixq_classify --model M.mqd IMAGE...)");
-  auto& model_path = cli.opt_str("model", "", "deploy model file (.mqd)");
-  auto& repeat = cli.opt_int("repeat", 20, "timed runs per image");
-  auto& threads = cli.opt_int("threads", 1, "threads");
-  if (!cli.parse(static_cast<int>(flags.size()), flags.data())) return cli.exit_code();
+  app.add_option("--model", model_path, "deploy model file (.mqd)")
+      ->required()
+      ->check(ex::non_empty("a model file"));
+  app.add_option("--repeat", repeat, "timed runs per image (1..100000)")
+      ->check(ex::integer_in(1, 100000));
+  app.add_option("--threads", threads, "threads")->check(ex::threads_in(1));
+  app.add_option("images", images, "image files (PNG, JPEG, PPM, BMP, ...)")
+      ->required()
+      ->check(ex::non_empty("an image file"));
+  if (const int rc = ex::parse(app, argc, argv); rc >= 0) return rc;
   try {
-    MIXQ_CHECK(!model_path.empty(), "no --model given");
-    MIXQ_CHECK(!images.empty(), "no image given");
-    MIXQ_CHECK(repeat >= 1, "--repeat ", repeat, ", expected >= 1");
     md::runtime_options o;
     o.threads = static_cast<int>(threads);
     md::runtime rt = md::runtime::from_file(model_path, o);
@@ -83,8 +78,8 @@ int main(int argc, char** argv) {
       std::printf("  [%.1f us]\n", us[us.size() / 2]);
     }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "mixq_classify: %s\n", e.what());
-    return 2;
+    return ex::fail(prog, e.what());
   }
+  if (std::fflush(stdout) != 0) return ex::fail(prog, "writing to stdout failed");
   return 0;
 }

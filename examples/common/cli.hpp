@@ -18,11 +18,13 @@
 // fail() for the same one-line form.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 namespace mixq::examples {
 
@@ -86,6 +88,20 @@ struct cli_streams {
 inline cli_streams& streams() {
   static cli_streams s;
   return s;
+}
+
+// The largest thread count a flag accepts: 4 per hardware thread (an OpenMP
+// runtime crashes or aborts on counts like 100000).
+inline long long max_threads_allowed() {
+  return 4 * static_cast<long long>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// A thread count in lo..max_threads_allowed() (lo = 0 when 0 means "the
+// default").
+inline CLI::Validator threads_in(long long lo) {
+  return integer_in(lo, max_threads_allowed(),
+                    lo == 0 ? " (at most 4 per hardware thread; 0 = default)"
+                            : " (at most 4 per hardware thread)");
 }
 
 // One line on stderr ("<prog>: error: <msg>", line breaks joined with ";")

@@ -5,7 +5,9 @@
 //
 //   mixq_evaluate --model r20_w4a4.mqd [--data DIR] [--isa avx2] [--batch 128]
 //                 [--threads 2] [--max-images N] [--predictions out.txt]
-// Every error: one line on stderr, exit code 2.
+// Flags are checked before anything is read (examples/common/cli.hpp); the
+// predictions file is written atomically. Every error: one line on stderr,
+// exit code 2.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -13,25 +15,33 @@
 
 #include <mixq/deploy/runtime.hpp>
 #include <mixq/io/cifar10.hpp>
+#include <mixq/io/file.hpp>
 
 #include "../common/cli.hpp"
 
 int main(int argc, char** argv) {
   namespace md = mixq::deploy;
-  mixq::examples::cli cli("mixq_evaluate",
-                          "CIFAR-10 test accuracy, speed and logit hash of a deploy model");
-  auto& model_path = cli.opt_str("model", "", "deploy model file (.mqd)");
-  auto& data =
-      cli.opt_str("data", "", "CIFAR-10 directory (default: MIXQ_DATA or the usual places)");
-  auto& isa = cli.opt_str("isa", "", "force the kernels' ISA: scalar, avx2, avx512, neon, ...");
-  auto& batch = cli.opt_int("batch", 128, "images per run");
-  auto& threads = cli.opt_int("threads", 1, "threads");
-  auto& max_images = cli.opt_int("max-images", 0, "use only the first N test images (0 = all)");
-  auto& pred = cli.opt_str("predictions", "", "write the predicted class of each image here");
-  if (!cli.parse(argc, argv)) return cli.exit_code();
+  namespace ex = mixq::examples;
+  const std::string prog = "mixq_evaluate";
+  CLI::App app("CIFAR-10 test accuracy, speed and logit hash of a deploy model", prog);
+  app.option_defaults()->always_capture_default();
+  std::string model_path, data, isa, pred;
+  long long batch = 128, threads = 1, max_images = 0;
+  app.add_option("--model", model_path, "deploy model file (.mqd)")
+      ->required()
+      ->check(ex::non_empty("a model file"));
+  app.add_option("--data", data, "CIFAR-10 directory (default: MIXQ_DATA or the usual places)")
+      ->check(ex::non_empty("a directory"));
+  app.add_option("--isa", isa, "force the kernels' ISA: scalar, avx2, avx512, neon, ...")
+      ->check(ex::non_empty("an ISA name"));
+  app.add_option("--batch", batch, "images per run (1..4096)")->check(ex::integer_in(1, 4096));
+  app.add_option("--threads", threads, "threads")->check(ex::threads_in(1));
+  app.add_option("--max-images", max_images, "use only the first N test images (0 = all)")
+      ->check(ex::integer_in(0, 10000));
+  app.add_option("--predictions", pred, "write the predicted class of each image here")
+      ->check(ex::non_empty("a file"));
+  if (const int rc = ex::parse(app, argc, argv); rc >= 0) return rc;
   try {
-    MIXQ_CHECK(!model_path.empty(), "no --model given");
-    MIXQ_CHECK(batch >= 1 && batch <= 4096, "--batch ", batch, ", expected 1..4096");
     md::runtime_options o;
     o.max_batch = batch;
     o.threads = static_cast<int>(threads);
@@ -49,8 +59,7 @@ int main(int argc, char** argv) {
     MIXQ_CHECK(rt.input().h == test.h && rt.input().w == test.w && rt.input().c == test.c,
                "model '", model_path, "' takes ", rt.input().h, "x", rt.input().w, "x",
                rt.input().c, " images, the data set has ", test.h, "x", test.w, "x", test.c);
-    std::FILE* pf = pred.empty() ? nullptr : std::fopen(pred.c_str(), "w");
-    MIXQ_CHECK(pred.empty() || pf, "cannot open '", pred, "' for writing");
+    std::string predictions;  // written at the end, atomically
     std::uint64_t hash = 1469598103934665603ull;
     std::int64_t correct = 0;
     double seconds = 0;
@@ -66,10 +75,10 @@ int main(int argc, char** argv) {
       for (std::int64_t i = 0; i < n; ++i) {
         const std::int32_t c = rt.top1(i);
         correct += c == test.labels[static_cast<std::size_t>(i0 + i)];
-        if (pf) std::fprintf(pf, "%d\n", c);
+        if (!pred.empty()) predictions += std::to_string(c) + "\n";
       }
     }
-    if (pf) std::fclose(pf);
+    if (!pred.empty()) mixq::io::write_file_atomic(pred, predictions);
     std::printf(
         "%s on %lld CIFAR-10 test images: top-1 %.2f %%, %.1f images/s (batch %lld, "
         "%lld thread(s), ISA %s), logits FNV-1a %016llx\n",
@@ -77,8 +86,8 @@ int main(int argc, char** argv) {
         test.n / seconds, static_cast<long long>(batch), static_cast<long long>(threads),
         mixq::kernels::isa_name(rt.isa()), static_cast<unsigned long long>(hash));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "mixq_evaluate: %s\n", e.what());
-    return 2;
+    return ex::fail(prog, e.what());
   }
+  if (std::fflush(stdout) != 0) return ex::fail(prog, "writing to stdout failed");
   return 0;
 }

@@ -6,7 +6,8 @@
 //       a random-weight ResNet20 at the given bits (benchmarks, demos)
 //   mixq_export --model r20_w4a4.mqd --header r20_w4a4.h --name r20_w4a4
 //       the C header of an existing model file
-// Every error: one line on stderr, exit code 2.
+// Flags are checked before anything is read or written
+// (examples/common/cli.hpp). Every error: one line on stderr, exit code 2.
 #include <cstdio>
 #include <string>
 
@@ -46,17 +47,39 @@ std::string stem_of(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  mixq::examples::cli cli("mixq_export", "write a deploy model file and/or its C header");
-  auto& random = cli.opt_str("random", "", "make a random-weight model: resnet20, resnet32, ...");
-  auto& bits = cli.opt_str("bits", "w8a8", "with --random: weight and activation bits, e.g. w4a4");
-  auto& first_last = cli.opt_int("first-last-bits", 8, "with --random: stem and classifier bits");
-  auto& odd = cli.opt_flag("odd", "with --random: DoReFa odd-level weight grid");
-  auto& seed = cli.opt_int("seed", 1, "with --random: weight seed");
-  auto& in = cli.opt_str("model", "", "an existing model file to convert");
-  auto& out = cli.opt_str("out", "", "model file to write");
-  auto& header = cli.opt_str("header", "", "C header to write");
-  auto& name = cli.opt_str("name", "", "C array name (default: from the file name)");
-  if (!cli.parse(argc, argv)) return cli.exit_code();
+  namespace ex = mixq::examples;
+  const std::string prog = "mixq_export";
+  CLI::App app("write a deploy model file and/or its C header", prog);
+  app.option_defaults()->always_capture_default();
+  std::string random, bits = "w8a8", in, out, header, name;
+  long long first_last = 8, seed = 1;
+  bool odd = false;
+  app.add_option("--random", random, "make a random-weight model: resnet20, resnet32, ...")
+      ->check(ex::non_empty("resnet<6n+2>"));
+  app.add_option("--bits", bits, "with --random: weight and activation bits, e.g. w4a4")
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            int w = 0, a = 0;
+            return parse_bits(s, &w, &a) ? std::string()
+                                         : "'" + s + "', expected w<2..8>a<2..8>, e.g. w4a4";
+          },
+          ""));
+  app.add_option("--first-last-bits", first_last, "with --random: stem and classifier bits (2..8)")
+      ->check(ex::integer_in(2, 8));
+  app.add_flag("--odd", odd, "with --random: DoReFa odd-level weight grid");
+  app.add_option("--seed", seed, "with --random: weight seed")
+      ->check(ex::integer_in(0, 9223372036854775807LL));
+  app.add_option("--model", in, "an existing model file to convert")
+      ->check(ex::non_empty("a model file"));
+  app.add_option("--out", out, "model file to write")->check(ex::non_empty("a file"));
+  app.add_option("--header", header, "C header to write")->check(ex::non_empty("a file"));
+  app.add_option("--name", name, "C array name (default: from the file name)")
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            return md::is_c_identifier(s) ? std::string() : "'" + s + "', expected a C identifier";
+          },
+          ""));
+  if (const int rc = ex::parse(app, argc, argv); rc >= 0) return rc;
   try {
     MIXQ_CHECK(random.empty() != in.empty(), "give exactly one of --random and --model");
     MIXQ_CHECK(!out.empty() || !header.empty(), "nothing to write: give --out and/or --header");
@@ -80,15 +103,16 @@ int main(int argc, char** argv) {
     if (!out.empty()) md::write_file_bytes(out, bytes.data(), bytes.size());
     if (!header.empty()) {
       const std::string sym = name.empty() ? stem_of(out.empty() ? header : out) : name;
-      const std::string src = md::emit_c_array(bytes, sym, "made by: " + cli.command_line());
+      const std::string src =
+          md::emit_c_array(bytes, sym, "made by: " + ex::command_line(argc, argv));
       md::write_file_bytes(header, src.data(), src.size());
     }
     std::printf("%zu layers, %d classes, %.2f MMAC per image, %zu bytes%s%s%s%s\n", m.layers.size(),
                 info.classes, double(info.macs) / 1e6, bytes.size(), out.empty() ? "" : " -> ",
                 out.c_str(), header.empty() ? "" : " and ", header.c_str());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "mixq_export: %s\n", e.what());
-    return 2;
+    return ex::fail(prog, e.what());
   }
+  if (std::fflush(stdout) != 0) return ex::fail(prog, "writing to stdout failed");
   return 0;
 }

@@ -52,11 +52,6 @@ struct train_flags {
   bool no_second_order = false;
 };
 
-// The largest thread count accepted: 4 per hardware thread.
-inline long long max_threads_allowed() {
-  return 4 * std::max(1u, std::thread::hardware_concurrency());
-}
-
 // The threads the run will use when --threads is 0 (OMP_NUM_THREADS, else
 // every core).
 inline long long default_threads() {
@@ -100,7 +95,7 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
       ->check(number_in(0, 1, true));
   app.add_option("--threads", f.threads,
                  "OpenMP threads, at most 4 per hardware thread (0 = OMP_NUM_THREADS or all cores)")
-      ->check(integer_in(0, max_threads, " (at most 4 per hardware thread; 0 = default)"));
+      ->check(threads_in(0));
   app.add_option("--seed", f.seed, "seed for initialization, data order and augmentation")
       ->check(integer_in(0, 9223372036854775807LL));
   app.add_option("--out", f.out, "output directory")->check(non_empty("a directory"));
