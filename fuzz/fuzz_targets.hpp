@@ -22,12 +22,18 @@
 //             train::restore_checkpoint)
 //   image     an image file of any format stb_image reads (decode_image_rgb,
 //             at most 2^20 pixels to keep executions fast), resized to 32x32
+//   deploy    a deploy model file (deploy::parse); one that parses, and is
+//             small (at most 2^24 multiply-accumulates an image), is also
+//             planned and run on one grey image by the integer runtime
+//   cli       (fuzz_cli.cpp) the argument list of mixq_train_cifar10
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "mixq/deploy/format.hpp"
+#include "mixq/deploy/runtime.hpp"
 #include "mixq/error.hpp"
 #include "mixq/io/archive.hpp"
 #include "mixq/io/cifar10.hpp"
@@ -127,6 +133,24 @@ inline int image(const std::uint8_t* data, std::size_t size) {
   run([&] {
     const image_u8 img = decode_image_rgb(in, "fuzz", std::int64_t(1) << 20);
     (void)resize_bilinear(img, 32, 32);
+  });
+  return 0;
+}
+
+inline int deploy_model(const std::uint8_t* data, std::size_t size) {
+  namespace md = mixq::deploy;
+  run([&] {
+    const md::model m = md::parse(data, size, "fuzz");
+    const md::model_info info = md::analyze(m);
+    if (info.macs > (std::int64_t(1) << 24)) return;
+    md::runtime_options o;
+    o.max_batch = 1;
+    o.threads = 1;
+    md::runtime rt = md::runtime::from_memory(data, size, o);
+    const auto& in = rt.input();
+    std::vector<std::uint8_t> image(static_cast<std::size_t>(in.h * in.w * in.c), 128);
+    rt.run(image.data(), 1);
+    (void)rt.top1(0);
   });
   return 0;
 }

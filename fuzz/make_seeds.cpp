@@ -25,6 +25,7 @@
 #include <zlib.h>
 
 #include "fuzz_targets.hpp"
+#include "mixq/deploy/synthetic.hpp"
 
 namespace {
 using bytes = std::vector<std::uint8_t>;
@@ -169,6 +170,21 @@ void archives(const std::string& dir) {
   a.add<std::uint8_t>("u", std::vector<std::uint8_t>{1, 2, 3});
   mixq::io::save_archive(a, dir + "/dtypes.mixq");
 }
+// Deploy model files: random-weight ResNet8s (the smallest the format holds
+// that the target also runs).
+void deploy(const std::string& dir) {
+  namespace md = mixq::deploy;
+  md::synthetic_resnet_options o;
+  o.n = 1;
+  o.w_bits = 4;
+  o.a_bits = 4;
+  write(dir + "/resnet8_w4a4.mqd", md::serialize(md::synthetic_resnet(o)));
+  o.w_bits = 2;
+  o.a_bits = 8;
+  o.grid = md::weight_grid::odd;
+  write(dir + "/resnet8_w2a8_odd.mqd", md::serialize(md::synthetic_resnet(o)));
+}
+
 // Argument lists of mixq_train_cifar10, NUL-separated.
 void cli(const std::string& dir) {
   auto args = [&](const std::string& name, std::initializer_list<const char*> list) {
@@ -195,13 +211,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string root = argv[1];
-  for (const char* t : {"", "/cifar10", "/idx", "/archive", "/image", "/cli"})
+  for (const char* t : {"", "/cifar10", "/idx", "/archive", "/image", "/deploy", "/cli"})
     ::mkdir((root + t).c_str(), 0755);
   images(root + "/image");
   cifar(root + "/cifar10");
   idx(root + "/idx");
   archives(root + "/archive");
+  deploy(root + "/deploy");
   cli(root + "/cli");
-  std::printf("make_seeds: wrote %s/{image,cifar10,idx,archive,cli}\n", root.c_str());
+  std::printf("make_seeds: wrote %s/{image,cifar10,idx,archive,deploy,cli}\n", root.c_str());
   return 0;
 }

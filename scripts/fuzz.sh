@@ -30,7 +30,7 @@ while [[ $# -gt 0 ]]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[[ ${#targets[@]} -gt 0 ]] || targets=(cifar10 idx archive image cli)
+[[ ${#targets[@]} -gt 0 ]] || targets=(cifar10 idx archive image deploy cli)
 
 if ! command -v clang++ >/dev/null; then
   echo "fuzz.sh: clang++ not found (Debian: clang, libclang-rt-dev)" >&2

@@ -34,7 +34,8 @@ const std::map<std::string, std::function<int(const std::uint8_t*, std::size_t)>
       {"cifar10", mixq_fuzz::cifar10},
       {"idx", mixq_fuzz::idx},
       {"archive", mixq_fuzz::archive},
-      {"image", mixq_fuzz::image}};
+      {"image", mixq_fuzz::image},
+      {"deploy", mixq_fuzz::deploy_model}};
   return t;
 }
 }  // namespace
