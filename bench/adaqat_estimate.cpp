@@ -10,8 +10,8 @@
 // estimates, the correlation across groups of the batch-mean values, the
 // per-(group, batch) sign agreement, and the time of each method.
 //
-//   mixq_bench_adaqat_estimate --init runs/fp32/model.mixq --warm-steps 200 \
-//       --bits 4 --quant dorefa-pact --batches 8
+//   mixq_bench_adaqat_estimate --init runs/fp32/model.mixq --warm-steps 200
+//       --bits 4 --quant dorefa-pact --batches 8   (one command line)
 // --warm-steps first fine-tunes at fixed bits (SGD, lr 0.01) so that the
 // comparison is made at a QAT operating point, not on a freshly quantized
 // FP32 model.
@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "harness.hpp"
 #include "mixq/autograd/autograd.hpp"
 #include "mixq/io/batch_loader.hpp"
 #include "mixq/io/cifar10.hpp"
@@ -40,11 +41,6 @@
 
 using namespace mixq;
 namespace {
-double now() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
 double pearson(const std::vector<double>& a, const std::vector<double>& b) {
   const double n = static_cast<double>(a.size());
   double ma = 0, mb = 0;
@@ -171,19 +167,19 @@ int main(int argc, char** argv) {
     for (int bi = 0; bi < batches && ld.next(b); ++bi) {
       const tensor_view x(b.images.data(), {b.n, b.h, b.w, b.c});
       // Plain step (timing reference).
-      double t0 = now();
+      double t0 = mixq_bench::wall_seconds();
       t.clear();
       model.zero_grad();
       const auto st = quant::qat_train_step(model, t, x, b.labels.data(), 0.0f, nullptr, 0);
-      t_plain += now() - t0;
+      t_plain += mixq_bench::wall_seconds() - t0;
       // Taylor: probes on every group.
-      t0 = now();
+      t0 = mixq_bench::wall_seconds();
       t.clear();
       model.zero_grad();
       for (size_t g = 0; g < G; ++g)
         for (auto* q : group_qs(g)) q->set_probe(bits - 1, b.n);
       quant::qat_train_step(model, t, x, b.labels.data(), 0.0f, nullptr, 0);
-      t_taylor += now() - t0;
+      t_taylor += mixq_bench::wall_seconds() - t0;
       std::vector<double> f(G, 0), s2(G, 0);
       for (size_t g = 0; g < G; ++g)
         for (auto* q : group_qs(g)) {
@@ -192,7 +188,7 @@ int main(int argc, char** argv) {
           q->set_probe(0, 0);
         }
       // Exact: one no-grad forward per group at bits - 1 (batch-norm buffers restored).
-      t0 = now();
+      t0 = mixq_bench::wall_seconds();
       std::vector<std::pair<std::string, tensor*>> bufs = model.named_buffers();
       std::vector<tensor> saved;
       for (auto& e : bufs) saved.push_back(*e.second);
@@ -215,7 +211,7 @@ int main(int argc, char** argv) {
         sign_both += (d > 0) == (f[g] + s2[g] > 0);
         ++pairs;
       }
-      t_exact += now() - t0;
+      t_exact += mixq_bench::wall_seconds() - t0;
       std::fprintf(stderr, "batch %d: loss %.4f\n", bi, st.loss);
     }
     std::printf("%-22s %12s %12s %12s\n", "group", "exact D", "taylor 1st", "1st+2nd");

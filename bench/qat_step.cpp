@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "harness.hpp"
 #include "mixq/autograd/autograd.hpp"
 #include "mixq/core/parallel.hpp"
 #include "mixq/nn/nn.hpp"
@@ -36,26 +37,6 @@
 
 using namespace mixq;
 namespace {
-double now() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
-std::vector<int> parse_list(const std::string& s) {
-  std::vector<int> out;
-  size_t p = 0;
-  while (p < s.size()) {
-    size_t q = s.find(',', p);
-    if (q == std::string::npos) q = s.size();
-    out.push_back(std::atoi(s.substr(p, q - p).c_str()));
-    p = q + 1;
-  }
-  return out;
-}
 
 struct mode {
   std::string name;
@@ -100,12 +81,12 @@ std::unique_ptr<mode> make_mode(const std::string& name) {
 void run_steps(mode& m, const tensor& x, const std::vector<int32_t>& labels, int steps,
                bool record) {
   for (int i = 0; i < steps; ++i) {
-    const double t0 = now();
+    const double t0 = mixq_bench::wall_seconds();
     m.t.clear();
     m.opt->zero_grad();
     quant::qat_train_step(*m.model, m.t, x.view(), labels.data(), 0.0f, m.ctl, m.step++);
     m.opt->step();
-    if (record) m.times.push_back(now() - t0);
+    if (record) m.times.push_back(mixq_bench::wall_seconds() - t0);
   }
 }
 }  // namespace
@@ -126,7 +107,7 @@ int main(int argc, char** argv) {
     else if (a == "--warmup")
       warmup = std::atoi(next().c_str());
     else if (a == "--threads")
-      threads = parse_list(next());
+      threads = mixq_bench::parse_int_list(next());
     else if (a == "--modes")
       only = next();
     else {
@@ -162,13 +143,13 @@ int main(int argc, char** argv) {
       for (auto& m : modes) run_steps(*m, x, labels, steps, true);
     double fp32 = 0, qat_lsq = 0, qat_dorefa = 0;
     for (auto& m : modes) {
-      const double med = median(m->times);
+      const double med = mixq_bench::median(m->times);
       if (m->name == "fp32") fp32 = med;
       if (m->name == "qat-lsq") qat_lsq = med;
       if (m->name == "qat-dorefa") qat_dorefa = med;
     }
     for (auto& m : modes) {
-      const double med = median(m->times);
+      const double med = mixq_bench::median(m->times);
       const double best = *std::min_element(m->times.begin(), m->times.end());
       const double fixed = m->name == "qat-lsq" ? qat_lsq : qat_dorefa;
       std::printf(

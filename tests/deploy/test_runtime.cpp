@@ -188,7 +188,7 @@ TEST_CASE("8-bit odd-grid weights run on the raw path, exactly") {
   }
 }
 
-TEST_CASE("an inference allocates nothing; classes and float logits follow the int32 logits") {
+TEST_CASE("an inference allocates nothing, and classes and float logits follow the int32 logits") {
   rng r(11);
   const md::model m = random_model(r);
   md::runtime_options o;

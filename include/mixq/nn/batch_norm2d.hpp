@@ -40,6 +40,9 @@ class batch_norm2d : public module {
                                 running_var.view(), a);
   }
 
+  /// The variance epsilon (batch-norm folding at export needs it).
+  float eps() const noexcept { return eps_; }
+
   parameter weight;
   parameter bias;
   tensor running_mean;

@@ -7,6 +7,7 @@
 #include "mixq/autograd/ops/linear.hpp"
 #include "mixq/core/init.hpp"
 #include "mixq/nn/module.hpp"
+#include "mixq/nn/transform.hpp"
 
 namespace mixq {
 namespace nn {
