@@ -27,11 +27,10 @@
 // <out>/model.mqd (the integer runtime's file) and reports its test accuracy,
 // its agreement with the fake-quant model and its speed; with --eval integer
 // (the default for such runs) every epoch's test accuracy is already the
-// integer model's (integer_report.hpp, quant_method.hpp). --init loads an FP32 model file of the same architecture before
-// the quantizers are installed (fine-tuning). docs/quantization.md explains
-// every quantization flag and its default.
-// Every flag is checked before the data is read (flags.hpp). A resume is
-// refused when the flags that shape training or the data (a CRC-32 of the
+// integer model's (integer_report.hpp, quant_method.hpp). --init loads an FP32 model file of the
+// same architecture before the quantizers are installed (fine-tuning). docs/quantization.md
+// explains every quantization flag and its default. Every flag is checked before the data is read
+// (flags.hpp). A resume is refused when the flags that shape training or the data (a CRC-32 of the
 // images and labels used) differ from the checkpoint's. Every file is written
 // atomically (temporary file, rename). Bad flags, bad data, a failed write:
 // one line on stderr and exit code 2.
