@@ -22,7 +22,7 @@ one_line_exit2() {  # name, then the command
 }
 
 one_line_exit2 bits "$exe" --method qat --bits-w 9
-grep -q -- "--bits-w: .9." "$work/err_bits" || fail "bits message: $(cat "$work/err_bits")"
+grep -qF -- "--bits-w: '9'" "$work/err_bits" || fail "bits message: $(cat "$work/err_bits")"
 one_line_exit2 bits_a "$exe" --method qat --bits-a 1
 one_line_exit2 lambda "$exe" --method adaqat --lambda -0.5
 grep -q "lambda" "$work/err_lambda" || fail "lambda message: $(cat "$work/err_lambda")"

@@ -1,7 +1,8 @@
 // fit() with training-method hooks, on synthetic data: when each hook runs,
 // what it stores (metrics columns, checkpoint state, model buffers and extra
 // parameters) and that a resume restores it bit for bit; parameter groups;
-// divergence stops with the step and parameter named and the checkpoint kept.
+// divergence stops with the step and the first layer where a NaN or Inf
+// appeared (forward and backward) named, and the checkpoint kept.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -267,6 +268,51 @@ TEST_CASE("fit: a non-finite gradient stops before the step, naming it; the chec
     CHECK(a.meta_int("epoch") == 1);
     CHECK(a.meta_int("optim_steps") == 3);
     CHECK(std::isfinite(m.net.conv2.weight.value[7]));
+  }
+}
+
+TEST_CASE("fit: divergence names the first layer where a NaN or Inf appeared") {
+  SUBCASE("forward: the first op whose output overflows, with its layer's parameters") {
+    mixq_test::temp_dir d;
+    probe_model m;
+    train::method_hooks h;
+    h.train_step = [&](tape& t, const io::batch& b, int64_t step) {
+      if (step == 4)  // conv2's outputs overflow float; conv1's stay finite
+        for (int64_t i = 0; i < m.net.conv2.weight.numel(); ++i)
+          m.net.conv2.weight.value[i] = 3e38f;
+      return train::default_step(m, t, b, 0.0f);
+    };
+    const std::string msg =
+        error_of([&] { train::fit(m, data(), nullptr, run_options(d.path(), 3), h); });
+    CHECK(contains(msg, "diverged at epoch 2 step 2 (global step 4"));
+    CHECK(contains(msg, "first non-finite forward value: output of conv2d of 'net.conv2.weight'"));
+    CHECK(contains(msg, "checkpoint.mixq still holds epoch 1"));
+  }
+  SUBCASE("forward: a parameter that holds a NaN is named before any op's output") {
+    probe_model m;
+    train::method_hooks h;
+    h.train_step = [&](tape& t, const io::batch& b, int64_t) {
+      m.net.conv3.weight.value[2] = std::numeric_limits<float>::quiet_NaN();
+      return train::default_step(m, t, b, 0.0f);
+    };
+    const std::string msg = error_of([&] { train::fit(m, data(), nullptr, run_options(""), h); });
+    CHECK(contains(msg, "first non-finite forward value: parameter 'net.conv3.weight' (element 2"));
+  }
+  SUBCASE("backward: the first parameter backward() reached with a bad gradient") {
+    probe_model m;
+    train::method_hooks h;
+    h.train_step = [&](tape& t, const io::batch& b, int64_t) {
+      train::step_result r = train::default_step(m, t, b, 0.0f);
+      // conv1 comes first in the forward order, conv3 later: a bad gradient
+      // in both appeared at conv3 (backward reaches it first).
+      m.net.conv1.weight.grad[1] = std::numeric_limits<float>::quiet_NaN();
+      m.net.conv3.weight.grad[4] = std::numeric_limits<float>::infinity();
+      return r;
+    };
+    const std::string msg = error_of([&] { train::fit(m, data(), nullptr, run_options(""), h); });
+    CHECK(
+        contains(msg, "first non-finite forward value: none (every value on the tape is finite)"));
+    CHECK(contains(msg, "first non-finite gradient: 'net.conv3.weight' (element 4 = inf)"));
   }
 }
 

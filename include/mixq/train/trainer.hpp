@@ -24,10 +24,15 @@
 // checkpoint. A checkpoint written by another method or under another
 // configuration is refused before anything is restored.
 //
-// Divergence: a non-finite loss or gradient stops training with a
-// mixq::error naming the epoch, the step and the first parameter whose
-// gradient is not finite, before the optimizer step; the last checkpoint
-// (written at the end of the last complete epoch) is left as it was.
+// Divergence: a non-finite loss or gradient stops training, before the
+// optimizer step, with a mixq::error naming the epoch, the step, where the
+// first NaN or Inf appeared in the forward pass (the first op on the tape, in
+// execution order, whose output or parameter holds one, with the layer's
+// parameters) and in the backward pass (the first parameter, in the order
+// backward() reaches them, whose gradient holds one: every layer before it
+// inherits it); the last checkpoint (written at the end of the last complete
+// epoch) is left as it was.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -143,17 +148,80 @@ std::pair<double, double> evaluate(Model& model, const io::image_dataset& ds,
 }
 
 namespace detail {
-// The first parameter with a non-finite gradient, and the element's index;
-// {nullptr, -1} when all are finite.
-inline std::pair<const parameter*, int64_t> first_nonfinite_grad(
-    const std::vector<parameter*>& ps) {
-  for (const parameter* p : ps) {
-    const float* g = p->grad.data();
-    const int64_t n = p->grad.numel();
-    for (int64_t i = 0; i < n; ++i)
-      if (!std::isfinite(g[i])) return {p, i};
+// The index of the first NaN or Inf among x[0..n); -1 when all are finite.
+inline int64_t first_nonfinite(const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) return i;
+  return -1;
+}
+inline bool any_nonfinite_grad(const std::vector<parameter*>& ps) {
+  for (const parameter* p : ps)
+    if (first_nonfinite(p->grad.data(), p->grad.numel()) >= 0) return true;
+  return false;
+}
+inline std::string element_text(const float* x, int64_t i) {
+  return "element " + std::to_string(i) + " = " + std::to_string(x[i]);
+}
+// The parameters an op reads, quoted and comma-separated ("" when none).
+inline std::string params_of(const tape& t, const node& n) {
+  std::string s;
+  for (int j = 0; j < n.n_inputs; ++j)
+    if (const parameter* p = t.at(n.inputs[j]).param)
+      s += (s.empty() ? "'" : ", '") + p->name + "'";
+  return s;
+}
+// Where the first NaN or Inf of the forward pass recorded on `t` is: the ops
+// in execution order, for each its leaf inputs (parameters, the batch) and
+// then its output. "" when every value on the tape is finite.
+inline std::string first_nonfinite_forward(const tape& t) {
+  const std::vector<node>& nodes = t.nodes();
+  if (nodes.empty()) return "not known (the training step left no forward pass on the tape)";
+  std::string layer;  // the parameters of the last op that read some
+  for (std::size_t k = 0; k < nodes.size(); ++k) {
+    const node& n = nodes[k];
+    for (int j = 0; j < n.n_inputs; ++j) {
+      const tape::slot& in = t.at(n.inputs[j]);
+      if (!in.is_leaf) continue;
+      const int64_t i = first_nonfinite(in.value.data(), in.value.numel());
+      if (i >= 0)
+        return (in.param ? "parameter '" + in.param->name + "'" : std::string("the input batch")) +
+               " (" + element_text(in.value.data(), i) + ")";
+    }
+    const tensor_view out = t.at(n.output).value;
+    const int64_t i = first_nonfinite(out.data(), out.numel());
+    const std::string ps = params_of(t, n);
+    if (i >= 0)
+      return std::string("output of ") + op_name(n.kind) +
+             (!ps.empty()     ? " of " + ps
+              : layer.empty() ? std::string()
+                              : " after " + layer) +
+             " (op " + std::to_string(k + 1) + " of " + std::to_string(nodes.size()) + ", " +
+             element_text(out.data(), i) + ")";
+    if (!ps.empty()) layer = ps;
   }
-  return {nullptr, -1};
+  return "";
+}
+// The first parameter of `ps`, in the order backward() reaches them (the
+// tape's ops in reverse; parameters the tape did not use after them, in
+// their own order), whose gradient holds a NaN or Inf, with the element.
+// "" when every gradient is finite.
+inline std::string first_nonfinite_grad(const tape& t, const std::vector<parameter*>& ps) {
+  std::vector<const parameter*> order;
+  auto add = [&](const parameter* p) {
+    if (std::find(ps.begin(), ps.end(), p) != ps.end() &&
+        std::find(order.begin(), order.end(), p) == order.end())
+      order.push_back(p);
+  };
+  const std::vector<node>& nodes = t.nodes();
+  for (auto it = nodes.rbegin(); it != nodes.rend(); ++it)
+    for (int j = 0; j < it->n_inputs; ++j)
+      if (const parameter* p = t.at(it->inputs[j]).param) add(p);
+  for (const parameter* p : ps) add(p);
+  for (const parameter* p : order) {
+    const int64_t i = first_nonfinite(p->grad.data(), p->grad.numel());
+    if (i >= 0) return "'" + p->name + "' (" + element_text(p->grad.data(), i) + ")";
+  }
+  return "";
 }
 // What differs between two configuration tags. Tags of the form
 // "name=value;name=value;..." are compared by name ("lr: 0.1 in the
@@ -277,16 +345,17 @@ fit_result fit(Model& model, const io::image_dataset& train, const io::image_dat
       opt.zero_grad();
       const step_result r = method.train_step ? method.train_step(t, b, global_step)
                                               : default_step(model, t, b, o.label_smoothing);
-      const auto bad = detail::first_nonfinite_grad(opt.parameters());
-      if (!std::isfinite(r.loss_sum) || bad.first) {
-        std::string where = "none (all gradients are finite)";
-        if (bad.first)
-          where = "'" + bad.first->name + "' (element " + std::to_string(bad.second) + " = " +
-                  std::to_string(bad.first->grad.data()[bad.second]) + ")";
+      if (!std::isfinite(r.loss_sum) || detail::any_nonfinite_grad(opt.parameters())) {
+        const std::string fwd = detail::first_nonfinite_forward(t);
+        const std::string grad = detail::first_nonfinite_grad(t, opt.parameters());
         MIXQ_CHECK(false, "fit: training diverged at epoch ", epoch + 1, " step ", step + 1,
                    " (global step ", global_step, ", lr ", lr, "): loss ",
                    r.count ? r.loss_sum / static_cast<double>(r.count) : r.loss_sum,
-                   ", first non-finite gradient: ", where, "; no optimizer step was taken",
+                   ", first non-finite forward value: ",
+                   fwd.empty() ? "none (every value on the tape is finite)" : fwd,
+                   ", first non-finite gradient: ",
+                   grad.empty() ? "none (all gradients are finite)" : grad,
+                   "; no optimizer step was taken",
                    ckpt.empty() ? std::string()
                    : last_checkpoint > 0
                        ? "; " + ckpt + " still holds epoch " + std::to_string(last_checkpoint)
