@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # What CI runs (.ci/run): the formatting check (scripts/check_format.sh),
-# then three stages:
+# then stage 1; stages 2 and 3 run with MIXQ_SANITIZE=1 (not yet in CI: the
+# three stages together have not been measured under CI's 30 minutes on 2
+# cores; docs/robustness.md):
 #  1. Release build of everything and the whole test suite;
 #  2. the test suite again, built with AddressSanitizer + UBSan (-O1, assertions
 #     on) in a second build directory, without the five script tests that
@@ -13,7 +15,7 @@
 # docs/robustness.md describes stages 2 and 3 and their timings.
 # Environment: MIXQ_BUILD_DIR (build), MIXQ_ASAN_BUILD_DIR (build-asan),
 # MIXQ_FUZZ_BUILD_DIR (build-fuzz), MIXQ_JOBS (nproc), MIXQ_FUZZ_SECONDS (20),
-# MIXQ_SANITIZE=0 to run stage 1 only.
+# MIXQ_SANITIZE=1 to run stages 2 and 3 too.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$root/scripts/install_deps.sh"
@@ -37,7 +39,7 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release "${launcher[@]}"
 cmake --build "$build" -j "$jobs"
 ctest --test-dir "$build" --output-on-failure -j "$jobs"
 
-[[ "${MIXQ_SANITIZE:-1}" == 0 ]] && exit 0
+[[ "${MIXQ_SANITIZE:-0}" == 0 ]] && exit 0
 
 stage "2/3 AddressSanitizer + UBSan build and tests"
 cmake -S "$root" -B "$asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
