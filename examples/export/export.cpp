@@ -4,6 +4,9 @@
 //
 //   mixq_export --random resnet20 --bits w4a4 --out r20_w4a4.mqd --header r20_w4a4.h
 //       a random-weight ResNet20 at the given bits (benchmarks, demos)
+//   mixq_export --trained runs/w4a4/model.mixq --out r20_w4a4.mqd [--header r20_w4a4.h]
+//       a quantized training run's model (model.mixq, or checkpoint.mixq of
+//       a run still going) lowered to the integer model (deploy/export.hpp)
 //   mixq_export --model r20_w4a4.mqd --header r20_w4a4.h --name r20_w4a4
 //       the C header of an existing model file
 // Flags are checked before anything is read or written
@@ -12,8 +15,10 @@
 #include <string>
 
 #include <mixq/deploy/c_array.hpp>
+#include <mixq/deploy/export.hpp>
 #include <mixq/deploy/format.hpp>
 #include <mixq/deploy/synthetic.hpp>
+#include <mixq/quant/model_file.hpp>
 
 #include "../common/cli.hpp"
 
@@ -51,7 +56,7 @@ int main(int argc, char** argv) {
   const std::string prog = "mixq_export";
   CLI::App app("write a deploy model file and/or its C header", prog);
   app.option_defaults()->always_capture_default();
-  std::string random, bits = "w8a8", in, out, header, name;
+  std::string random, bits = "w8a8", in, trained, out, header, name;
   long long first_last = 8, seed = 1;
   bool odd = false;
   app.add_option("--random", random, "make a random-weight model: resnet20, resnet32, ...")
@@ -71,6 +76,9 @@ int main(int argc, char** argv) {
       ->check(ex::integer_in(0, 9223372036854775807LL));
   app.add_option("--model", in, "an existing model file to convert")
       ->check(ex::non_empty("a model file"));
+  app.add_option("--trained", trained,
+                 "a quantized training run's model.mixq or checkpoint.mixq to export")
+      ->check(ex::non_empty("a model file"));
   app.add_option("--out", out, "model file to write")->check(ex::non_empty("a file"));
   app.add_option("--header", header, "C header to write")->check(ex::non_empty("a file"));
   app.add_option("--name", name, "C array name (default: from the file name)")
@@ -81,7 +89,8 @@ int main(int argc, char** argv) {
           ""));
   if (const int rc = ex::parse(app, argc, argv); rc >= 0) return rc;
   try {
-    MIXQ_CHECK(random.empty() != in.empty(), "give exactly one of --random and --model");
+    MIXQ_CHECK(int(!random.empty()) + int(!in.empty()) + int(!trained.empty()) == 1,
+               "give exactly one of --random, --trained and --model");
     MIXQ_CHECK(!out.empty() || !header.empty(), "nothing to write: give --out and/or --header");
     md::model m;
     if (!random.empty()) {
@@ -95,6 +104,10 @@ int main(int argc, char** argv) {
       o.seed = static_cast<std::uint64_t>(seed);
       m = md::synthetic_resnet(o);
       m.meta += "bits=" + bits + "\n";
+    } else if (!trained.empty()) {
+      mixq::quant::loaded_model q = mixq::quant::load_quantized(trained);
+      m = md::export_resnet(*q.model);
+      m.meta += "from=" + trained + "\n";
     } else {
       m = md::load_model(in);
     }

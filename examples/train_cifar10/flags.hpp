@@ -44,6 +44,9 @@ struct train_flags {
               dorefa_scale = "auto";
   bool per_channel = false, pact_scale_grad = false, pact_no_decay = false, quant_decay = false;
   double pact_init = 0.0, quant_lr_scale = 1.0;
+  // Evaluation of a quantized run: the fake-quant model, or the integer model
+  // it exports to (auto: integer when the first and last layers are integer).
+  std::string eval = "auto";
   // AdaQAT.
   double lambda = 0.1, bits_lr = 0.05, bits_init = 8.0, bits_init_w = 0.0, bits_init_a = 0.0,
          bits_min = 2.0, bits_max = 8.0;
@@ -145,6 +148,10 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
   app.add_option("--quant-lr-scale", f.quant_lr_scale,
                  "learning-rate scale of quantizer parameters")
       ->check(number_in(0, 1000));
+  app.add_option("--eval", f.eval,
+                 "quantized runs: test accuracy of the exported integer model (what ships) or "
+                 "of the fake-quant model (auto: integer unless --first/--last is fp32)")
+      ->check(CLI::IsMember({"auto", "integer", "fake"}));
   app.add_option("--lambda", f.lambda, "adaqat: weight of the normalised BitOPs (>= 0)")
       ->check(number_in(0, 1e6));
   app.add_option("--bits-lr", f.bits_lr, "adaqat: bit-width learning rate (per step)")
@@ -197,6 +204,10 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
   if (f.bits_freeze_epoch > f.epochs)
     return fail(prog, "--bits-freeze-epoch: epoch " + std::to_string(f.bits_freeze_epoch) +
                           " is past the last epoch (" + std::to_string(f.epochs) + ")");
+  if (f.eval == "integer" && (f.first == "fp32" || f.last == "fp32"))
+    return fail(prog,
+                "--eval integer: the integer runtime needs integer first and last layers "
+                "(--first/--last 8bit or same, not fp32)");
   if (f.method == "adaqat" && !(f.bits_min < f.bits_max))
     return fail(prog, "--bits-min / --bits-max: expected min < max");
   if (f.threads == 0 && default_threads() > max_threads) {

@@ -10,15 +10,26 @@
 //                 and learning-rate scale, so --decay-all does not reach them
 //   train_step    quant::qat_train_step (AdaQAT's probes around forward and
 //                 backward, the bit update before the optimizer step)
+//   evaluate      with integer_eval: the model is exported and the test set
+//                 run on the integer runtime (deploy/verify.hpp), so the test
+//                 accuracy and loss in metrics.csv and the report are those
+//                 of what ships; the fake-quant model's accuracy and the
+//                 share of images both classify alike are extra columns
 //   csv columns   cost and bits per layer, and every learned bit-width
+//   save_state    the quantized model's description (quant/model_file.hpp:
+//                 arch and qat_config), so a checkpoint can be exported
 //   load_state    re-applies ceil(N) to the quantizers after a resume
 // Everything that changes during training (quantizer parameters, bits, the
-// controller's state) is in the model's state dict, so checkpoints need no
-// method state of their own.
+// controller's state) is in the model's state dict.
+#include <cstdio>
+#include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "mixq/deploy/verify.hpp"
+#include "mixq/quant/model_file.hpp"
 #include "mixq/quant/quant.hpp"
 #include "mixq/train/method.hpp"
 
@@ -32,10 +43,19 @@ inline std::vector<parameter*> quantizer_parameters(const quant::qnet& net) {
   return out;
 }
 
-template <class Model>
-train::method_hooks quant_method(Model& model, quant::qnet& net, quant::adaqat* ctl,
-                                 float label_smoothing, double weight_decay,
-                                 double quant_lr_scale) {
+struct quant_method_options {
+  float label_smoothing = 0.0f;
+  double weight_decay = 0.0;
+  double quant_lr_scale = 1.0;
+  bool integer_eval = false;  // evaluate the exported integer model
+  int eval_threads = 1;       // runtime threads for integer_eval
+};
+
+inline train::method_hooks quant_method(nn::resnet_cifar& model, quant::qnet& net,
+                                        const quant::qat_config& qc, quant::adaqat* ctl,
+                                        const quant_method_options& mo) {
+  const float label_smoothing = mo.label_smoothing;
+  const double weight_decay = mo.weight_decay, quant_lr_scale = mo.quant_lr_scale;
   train::method_hooks h;
   h.name = ctl ? "adaqat" : "qat";
   h.param_groups = [&net, weight_decay, quant_lr_scale](std::vector<parameter*> all) {
@@ -65,7 +85,33 @@ train::method_hooks quant_method(Model& model, quant::qnet& net, quant::adaqat* 
     return r;
   };
   h.csv_columns = quant::bits_csv_columns(net, ctl);
-  h.csv_values = [&net, ctl]() { return quant::bits_csv_values(net, ctl); };
+  auto last = std::make_shared<deploy::agreement>();
+  if (mo.integer_eval) {
+    h.csv_columns.insert(h.csv_columns.begin(), {"float_test_acc", "agreement"});
+    h.evaluate = [&model, last, threads = mo.eval_threads](const io::image_dataset& ds) {
+      deploy::runtime_options o;
+      o.max_batch = 128;
+      o.threads = threads;
+      *last = deploy::compare_with_runtime(model, ds, {}, o);
+      return std::make_pair(last->integer.loss, last->integer.accuracy());
+    };
+  }
+  h.csv_values = [&net, ctl, last, integer = mo.integer_eval]() {
+    std::vector<std::string> v;
+    if (integer) {
+      char buf[2][32];
+      std::snprintf(buf[0], sizeof buf[0], "%.6f", last->float_accuracy());
+      std::snprintf(buf[1], sizeof buf[1], "%.6f", last->rate());
+      v = {buf[0], buf[1]};
+    }
+    const std::vector<std::string> b = quant::bits_csv_values(net, ctl);
+    v.insert(v.end(), b.begin(), b.end());
+    return v;
+  };
+  const std::map<std::string, std::string> meta = quant::model_meta(model, qc);
+  h.save_state = [meta](std::map<std::string, std::string>& st) {
+    for (const auto& kv : meta) st[kv.first] = kv.second;
+  };
   h.load_state = [ctl](const std::map<std::string, std::string>&) {
     if (ctl) ctl->apply_bits();
   };

@@ -11,6 +11,7 @@
 //       [--per-channel] [--weight-range full|symmetric] [--first 8bit|fp32|same]
 //       [--last 8bit|fp32|same] [--dorefa-scale auto|unit|max] [--pact-init 0]
 //       [--pact-scale-grad] [--pact-no-decay] [--quant-decay] [--quant-lr-scale 1]
+//       [--eval auto|integer|fake]
 //       AdaQAT: [--lambda 0.1] [--bits-lr 0.05] [--bits-init 8] [--bits-init-w N]
 //       [--bits-init-a N] [--bits-min 2] [--bits-max 8] [--granularity network|layer]
 //       [--bits-estimator fd|taylor] [--bits-groups-per-step 1] [--no-second-order]
@@ -19,13 +20,17 @@
 // Writes <out>/metrics.csv (one row per epoch; quantized runs add BitOPs,
 // bytes and the bits of every layer, and AdaQAT every learned bit-width),
 // <out>/checkpoint.mixq (each epoch, atomic), <out>/model.mixq (final
-// weights; quantized models include their quantizers), <out>/report.json and,
-// for quantized runs, <out>/bits.svg and the BitOPs / bytes table in the
-// report. --init loads an FP32 model file of the same architecture before
-// the quantizers are installed (fine-tuning). docs/quantization.md explains
-// every quantization flag and its default.
-// Every flag is checked before the data is read (flags.hpp). A resume is
-// refused when the flags that shape training or the data (a CRC-32 of the
+// weights; quantized models include their quantizers and their
+// configuration, quant/model_file.hpp), <out>/report.json and, for quantized
+// runs, <out>/bits.svg and the BitOPs / bytes table in the report. A
+// quantized run with integer first and last layers also exports its model to
+// <out>/model.mqd (the integer runtime's file) and reports its test accuracy,
+// its agreement with the fake-quant model and its speed; with --eval integer
+// (the default for such runs) every epoch's test accuracy is already the
+// integer model's (integer_report.hpp, quant_method.hpp). --init loads an FP32 model file of the
+// same architecture before the quantizers are installed (fine-tuning). docs/quantization.md
+// explains every quantization flag and its default. Every flag is checked before the data is read
+// (flags.hpp). A resume is refused when the flags that shape training or the data (a CRC-32 of the
 // images and labels used) differ from the checkpoint's. Every file is written
 // atomically (temporary file, rename). Bad flags, bad data, a failed write:
 // one line on stderr and exit code 2.
@@ -38,6 +43,7 @@
 
 #include "../common/data_dir.hpp"
 #include "flags.hpp"
+#include "integer_report.hpp"
 #include "mixq/core/parallel.hpp"
 #include "mixq/io/cifar10.hpp"
 #include "mixq/io/file.hpp"
@@ -96,6 +102,7 @@ std::string config_tag(const mixq::examples::train_flags& f, std::uint32_t crc) 
   add("method", f.method);
   add("init", f.init);
   if (f.method != "fp32") {
+    add("eval", f.eval);
     add("bits-w", std::to_string(f.bits_w));
     add("bits-a", std::to_string(f.bits_a));
     add("wq", f.wq);
@@ -140,6 +147,7 @@ int main(int argc, char** argv) {
   const std::string prog = "mixq_train_cifar10";
   examples::train_flags f;
   if (const int rc = examples::parse_train_flags(argc, argv, f); rc >= 0) return rc;
+  if (f.eval == "auto") f.eval = f.first == "fp32" || f.last == "fp32" ? "fake" : "integer";
   const std::string& method = f.method;
   const long long depth = f.depth, epochs = f.epochs, batch = f.batch;
   const double wd = f.wd, smoothing = f.label_smoothing;
@@ -149,6 +157,7 @@ int main(int argc, char** argv) {
   try {
     const optim::schedule_kind kind = optim::parse_schedule_kind(f.schedule);
     const bool quantized = method != "fp32";
+    const bool integer_eval = quantized && f.eval == "integer";
     // Quantization flags, checked before any data is read.
     quant::qat_config qc;
     quant::adaqat_options ao;
@@ -259,8 +268,15 @@ int main(int argc, char** argv) {
     o.config_tag = config_tag(f, crc);
     train::method_hooks hooks;
     if (quantized)
-      hooks = examples::quant_method(model, net, ctl, static_cast<float>(smoothing), wd,
-                                     f.quant_lr_scale);
+      if (quantized) {
+        examples::quant_method_options mo;
+        mo.label_smoothing = static_cast<float>(smoothing);
+        mo.weight_decay = wd;
+        mo.quant_lr_scale = f.quant_lr_scale;
+        mo.integer_eval = integer_eval;
+        mo.eval_threads = max_threads();
+        hooks = examples::quant_method(model, net, qc, ctl, mo);
+      }
 
     std::string files;
     for (const auto* ds : {&train, &test})
@@ -277,8 +293,17 @@ int main(int argc, char** argv) {
                    quant::name_of(qc.first), quant::name_of(qc.last),
                    init.empty() ? ", from scratch" : (", from " + init).c_str());
     auto r = train::fit(model, train, &test, o, hooks);
-    nn::save_model(out + "/model.mixq", model,
-                   {{"arch", arch}, {"dataset", "cifar10"}, {"method", method}});
+    if (quantized)
+      quant::save_quantized(out + "/model.mixq", model, qc,
+                            {{"dataset", "cifar10"}, {"method", method}});
+    else
+      nn::save_model(out + "/model.mixq", model,
+                     {{"arch", arch}, {"dataset", "cifar10"}, {"method", method}});
+    // What ships: the integer model, its agreement with the fake-quant one, its speed.
+    const bool exportable =
+        quantized && qc.first != quant::edge_policy::fp32 && qc.last != quant::edge_policy::fp32;
+    examples::integer_report ir;
+    if (exportable) ir = examples::run_integer_report(model, test, out, max_threads());
     if (quantized && !r.history.empty())
       quant::write_bits_svg(out + "/metrics.csv", out + "/bits.svg");
 
@@ -302,6 +327,21 @@ int main(int argc, char** argv) {
       report["model_bytes"] = net.bytes();
       report["mean_bits_w"] = net.mean_bits_w();
       report["mean_bits_a"] = net.mean_bits_a();
+      report["evaluation"] = integer_eval ? "integer" : "fake-quant";
+    }
+    if (exportable) {
+      const deploy::agreement& a = ir.agree;
+      report["integer"] = {{"model_file", ir.path},
+                           {"model_bytes", ir.model_bytes},
+                           {"arena_bytes", ir.arena_bytes},
+                           {"test_accuracy", a.integer.accuracy()},
+                           {"test_loss", a.integer.loss},
+                           {"fake_quant_test_accuracy", a.float_accuracy()},
+                           {"agreement", a.rate()},
+                           {"images", a.images},
+                           {"batch1_latency_us", ir.batch1_us},
+                           {"batch128_images_per_s", ir.batch128_images_s},
+                           {"isa", ir.isa}};
     }
     report["command"] = examples::command_line(argc, argv);
     io::write_file_atomic(out + "/report.json", report.dump(2) + "\n");
@@ -310,13 +350,29 @@ int main(int argc, char** argv) {
                 static_cast<long long>(model.num_parameters()));
     std::printf("epochs         %lld (%zu run now, from epoch %lld)\n", epochs, r.history.size(),
                 static_cast<long long>(r.first_epoch));
-    std::printf("test accuracy  %.2f %% (%lld images)\n", 100.0 * r.test_acc,
-                static_cast<long long>(test.n));
+    std::printf("test accuracy  %.2f %% (%lld images%s)\n", 100.0 * r.test_acc,
+                static_cast<long long>(test.n),
+                !quantized ? "" : (integer_eval ? ", integer model" : ", fake-quant model"));
     std::printf("test loss      %.4f\n", r.test_loss);
     std::printf("train speed    %.0f images/s (mean over epochs, incl. data pipeline)\n", ips);
     std::printf("wall time      %s\n", train::format_duration(r.wall_seconds).c_str());
-    std::printf("files          %s/{metrics.csv, checkpoint.mixq, model.mixq, report.json%s}\n",
-                out.c_str(), quantized ? ", bits.svg" : "");
+    std::printf("files          %s/{metrics.csv, checkpoint.mixq, model.mixq, report.json%s%s}\n",
+                out.c_str(), quantized ? ", bits.svg" : "", exportable ? ", model.mqd" : "");
+    if (exportable) {
+      const deploy::agreement& a = ir.agree;
+      std::printf("integer model  %s (%lld bytes, arena %lld bytes, kernels %s)\n", ir.path.c_str(),
+                  static_cast<long long>(ir.model_bytes), static_cast<long long>(ir.arena_bytes),
+                  ir.isa.c_str());
+      std::printf(
+          "  test top-1   %.2f %% integer, %.2f %% fake-quant; same class on %.2f %% of "
+          "%lld images\n",
+          100.0 * a.integer.accuracy(), 100.0 * a.float_accuracy(), 100.0 * a.rate(),
+          static_cast<long long>(a.images));
+      std::printf(
+          "  speed        batch 1: %.0f us per image (1 thread); batch 128: %.0f images/s "
+          "(%d threads)\n",
+          ir.batch1_us, ir.batch128_images_s, max_threads());
+    }
     if (quantized) std::printf("\n%s", quant::cost_table(net).c_str());
     if (std::fflush(stdout) != 0)
       return examples::fail(prog, "writing the report to stdout failed");

@@ -4,7 +4,10 @@
 # run stopped after epoch 1 and resumed ends bit-identical to a straight run;
 # a quantized checkpoint resumed with another method, an init model of
 # another depth, and bad quantization flags each give one line on stderr and
-# exit code 2.
+# exit code 2. What ships: a quantized run exports model.mqd and reports the
+# integer model; mixq_export --trained turns the run's model.mixq and its
+# checkpoint into the same integer model, whose logits on the test images
+# (mixq_evaluate) are those of the run's own model.mqd.
 set -uo pipefail
 src="$1"; work="$2"
 exe="$(dirname "$(dirname "$work")")/examples/mixq_train_cifar10"
@@ -60,6 +63,35 @@ done
 grep -q "N:w" "$work/adaqat_granularity_network_lambda_0.5_bitslr_0.5.straight/metrics.csv" \
   || fail "adaqat: no learned bit-width column"
 
+# What ships.
+q="$work/qat_bitsw_3_bitsa_4_perchannel.straight"
+[[ -s "$q/model.mqd" ]] || fail "qat: no model.mqd"
+grep -q "integer model" "$work/qat_bitsw_3_bitsa_4_perchannel.out" || fail "qat: no integer model in the report"
+head -1 "$q/metrics.csv" | grep -q "float_test_acc,agreement" || fail "qat: no agreement columns"
+python3 - "$q/report.json" <<'PY' || fail "qat: report.json integer section"
+import json, sys
+r = json.load(open(sys.argv[1]))
+i = r["integer"]
+assert r["evaluation"] == "integer", r["evaluation"]
+assert abs(i["test_accuracy"] - r["test_accuracy"]) < 1e-12, (i["test_accuracy"], r["test_accuracy"])
+assert 0.0 <= i["agreement"] <= 1.0 and i["images"] == 64 and i["model_bytes"] > 0
+PY
+bindir="$(dirname "$exe")"
+if [[ -x "$bindir/mixq_export" && -x "$bindir/mixq_evaluate" ]]; then
+  for from in model checkpoint; do
+    "$bindir/mixq_export" --trained "$q/$from.mixq" --out "$work/from_$from.mqd" >/dev/null \
+      2>"$work/export_$from.log" || fail "mixq_export --trained $from: $(cat "$work/export_$from.log")"
+  done
+  hash_of() {
+    "$bindir/mixq_evaluate" --model "$1" --data "$data" --max-images 64 --batch 16 2>&1 \
+      | grep -o "FNV-1a [0-9a-f]*" || echo "no hash for $1"
+  }
+  h0="$(hash_of "$q/model.mqd")"
+  [[ "$h0" == FNV-1a* ]] || fail "mixq_evaluate on model.mqd: $h0"
+  [[ "$(hash_of "$work/from_model.mqd")" == "$h0" ]] || fail "export of model.mixq differs from model.mqd"
+  [[ "$(hash_of "$work/from_checkpoint.mqd")" == "$h0" ]] || fail "export of checkpoint.mixq differs"
+fi
+
 # A quantized checkpoint resumed with another method.
 one_line_exit2 other_method "$exe" "${common[@]}" --method fp32 --resume \
   --out "$work/qat_bitsw_3_bitsa_4_perchannel.straight"
@@ -70,6 +102,10 @@ one_line_exit2 other_method2 "$exe" "${common[@]}" --method adaqat --resume \
 # --init: an FP32 model of another depth, and a quantized model.
 "$exe" --data "$data" --depth 8 --epochs 1 --batch 32 --train-subset 64 --test-subset 32 \
   --threads 1 --out "$work/fp32" >/dev/null 2>&1 || fail "fp32 tiny run failed"
+if [[ -x "$bindir/mixq_export" ]]; then  # an FP32 model has no integer form
+  one_line_exit2 export_fp32 "$bindir/mixq_export" --trained "$work/fp32/model.mixq" --out "$work/x.mqd"
+  grep -q "quant/weights' is missing" "$work/err_export_fp32" || fail "export fp32: $(cat "$work/err_export_fp32")"
+fi
 one_line_exit2 init_depth "$exe" --data "$data" --depth 14 --method qat --init "$work/fp32/model.mixq" \
   --epochs 1 --train-subset 64 --test-subset 32 --out "$work/init14"
 grep -q "resnet8" "$work/err_init_depth" || fail "init depth message: $(cat "$work/err_init_depth")"

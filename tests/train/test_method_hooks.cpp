@@ -208,6 +208,29 @@ TEST_CASE("fit: eval_forward replaces model.forward in evaluation") {
   CHECK(r.test_acc >= 0.0);
 }
 
+TEST_CASE("fit: an evaluate hook replaces the whole evaluation; csv_values sees it first") {
+  probe_model m;
+  train::method_hooks h;
+  std::vector<std::int64_t> seen;  // images of the data set each call got
+  double last = 0;
+  h.evaluate = [&](const io::image_dataset& ds) {
+    seen.push_back(ds.n);
+    last = 0.25 * static_cast<double>(seen.size());
+    return std::make_pair(1.5, last);
+  };
+  h.csv_columns = {"evaluated"};
+  h.csv_values = [&] { return std::vector<std::string>{std::to_string(last)}; };
+  auto o = run_options("", 3);
+  o.eval_every = 2;  // epochs 2 and 3 (the last)
+  const auto r = train::fit(m, data(), &data(), o, h);
+  CHECK(seen == std::vector<std::int64_t>{data().n, data().n});
+  CHECK(r.test_acc == 0.5);
+  CHECK(r.test_loss == 1.5);
+  REQUIRE(r.history.size() == 3u);
+  CHECK(r.history[1].test_acc == 0.25);
+  CHECK(r.history[2].method_values[0] == std::to_string(0.5));
+}
+
 TEST_CASE("fit: a checkpoint of another method is refused, naming both") {
   mixq_test::temp_dir d;
   probe_model m;

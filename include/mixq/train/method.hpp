@@ -36,6 +36,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mixq/autograd/autograd.hpp"
@@ -82,6 +83,12 @@ struct method_hooks {
   // Evaluation forward, [N,H,W,C] images -> [N, classes] logits. Default:
   // model.forward (in eval mode).
   std::function<var(tape&, var x)> eval_forward;
+  // Replaces the whole evaluation on a data set, returning (mean loss,
+  // accuracy): for example running the integer model a quantized network
+  // exports to (deploy/verify.hpp), so that the accuracy reported is the
+  // accuracy of what ships. Called where fit() evaluates, before
+  // csv_values(). Default: evaluate() with eval_forward.
+  std::function<std::pair<double, double>(const io::image_dataset&)> evaluate;
 };
 
 // The batch's images as a tape input [n, h, w, c] (no gradient).

@@ -382,7 +382,8 @@ fit_result fit(Model& model, const io::image_dataset& train, const io::image_dat
     m.images_per_s = m.seconds > 0 ? static_cast<double>(seen) / m.seconds : 0;
     const bool last = epoch + 1 == o.epochs;
     if (test && (last || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0))) {
-      auto [tl, ta] = evaluate(model, *test, eval_data, method.eval_forward);
+      auto [tl, ta] = method.evaluate ? method.evaluate(*test)
+                                      : evaluate(model, *test, eval_data, method.eval_forward);
       m.test_loss = tl;
       m.test_acc = ta;
       res.test_loss = tl;
@@ -415,7 +416,8 @@ fit_result fit(Model& model, const io::image_dataset& train, const io::image_dat
     }
   }
   if (test && res.test_acc < 0) {  // nothing left to train (resumed a finished run)
-    auto [tl, ta] = evaluate(model, *test, eval_data, method.eval_forward);
+    auto [tl, ta] = method.evaluate ? method.evaluate(*test)
+                                    : evaluate(model, *test, eval_data, method.eval_forward);
     res.test_loss = tl;
     res.test_acc = ta;
   }
