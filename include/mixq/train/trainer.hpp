@@ -166,8 +166,9 @@ inline std::string element_text(const float* x, int64_t i) {
 inline std::string params_of(const tape& t, const node& n) {
   std::string s;
   for (int j = 0; j < n.n_inputs; ++j)
-    if (const parameter* p = t.at(n.inputs[j]).param)
-      s += (s.empty() ? "'" : ", '") + p->name + "'";
+    if (n.inputs[j] >= 0)  // an absent optional input (a conv without bias) is -1
+      if (const parameter* p = t.at(n.inputs[j]).param)
+        s += (s.empty() ? "'" : ", '") + p->name + "'";
   return s;
 }
 // Where the first NaN or Inf of the forward pass recorded on `t` is: the ops
@@ -180,6 +181,7 @@ inline std::string first_nonfinite_forward(const tape& t) {
   for (std::size_t k = 0; k < nodes.size(); ++k) {
     const node& n = nodes[k];
     for (int j = 0; j < n.n_inputs; ++j) {
+      if (n.inputs[j] < 0) continue;  // an absent optional input
       const tape::slot& in = t.at(n.inputs[j]);
       if (!in.is_leaf) continue;
       const int64_t i = first_nonfinite(in.value.data(), in.value.numel());
@@ -187,6 +189,7 @@ inline std::string first_nonfinite_forward(const tape& t) {
         return (in.param ? "parameter '" + in.param->name + "'" : std::string("the input batch")) +
                " (" + element_text(in.value.data(), i) + ")";
     }
+    if (n.output < 0) continue;
     const tensor_view out = t.at(n.output).value;
     const int64_t i = first_nonfinite(out.data(), out.numel());
     const std::string ps = params_of(t, n);
@@ -215,7 +218,8 @@ inline std::string first_nonfinite_grad(const tape& t, const std::vector<paramet
   const std::vector<node>& nodes = t.nodes();
   for (auto it = nodes.rbegin(); it != nodes.rend(); ++it)
     for (int j = 0; j < it->n_inputs; ++j)
-      if (const parameter* p = t.at(it->inputs[j]).param) add(p);
+      if (it->inputs[j] >= 0)
+        if (const parameter* p = t.at(it->inputs[j]).param) add(p);
   for (const parameter* p : ps) add(p);
   for (const parameter* p : order) {
     const int64_t i = first_nonfinite(p->grad.data(), p->grad.numel());
