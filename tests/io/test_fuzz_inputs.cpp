@@ -78,3 +78,22 @@ TEST_CASE("fuzz inputs: each image that crashed stb_image is refused with mixq::
     CHECK(contains(msg, "not a decodable image"));
   }
 }
+
+TEST_CASE("fuzz inputs: the deploy target's checksum repair reaches the field checks") {
+  const auto seeds = files_in(std::string(MIXQ_SOURCE_DIR) + "/fuzz/corpus/deploy");
+  REQUIRE(!seeds.empty());
+  for (const auto& f : seeds) {
+    CAPTURE(f);
+    std::vector<std::uint8_t> bytes = read_bytes(f);
+    CHECK(mixq_fuzz::deploy_fix_checksums(bytes.data(), bytes.size()) == bytes);
+    // The INPT section's first field (the input height, at byte 32 + 24) set
+    // to 0: the section checksum refuses it; repaired, the field check does.
+    bytes[56] = bytes[57] = bytes[58] = bytes[59] = 0;
+    CHECK(contains(error_of([&] { mixq::deploy::parse(bytes.data(), bytes.size(), f); }),
+                   "checksum mismatch"));
+    const auto fixed = mixq_fuzz::deploy_fix_checksums(bytes.data(), bytes.size());
+    const std::string msg = error_of([&] { mixq::deploy::parse(fixed.data(), fixed.size(), f); });
+    CHECK(contains(msg, "section 0 (INPT)"));
+    CHECK_FALSE(contains(msg, "checksum"));
+  }
+}

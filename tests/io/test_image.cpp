@@ -236,6 +236,37 @@ TEST_CASE("image: PNM headers stb_image 2.27 mishandles are refused") {
                  "PNM height above 16777216"));
 }
 
+TEST_CASE("image: a BMP whose pixel rows the file does not hold is refused") {
+  // A 4 x 3 24-bit BMP (54-byte header, rows of 12 bytes: 90 bytes in all).
+  std::vector<std::uint8_t> bmp(90, 0);
+  auto put_in = [](std::vector<std::uint8_t>& b, std::size_t at, std::uint32_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i)
+      b[at + static_cast<std::size_t>(i)] = std::uint8_t(v >> (8 * i));
+  };
+  auto put = [&](std::size_t at, std::uint32_t v, int bytes) { put_in(bmp, at, v, bytes); };
+  bmp[0] = 'B';
+  bmp[1] = 'M';
+  put(2, 90, 4);   // file size
+  put(10, 54, 4);  // pixel data offset
+  put(14, 40, 4);  // BITMAPINFOHEADER
+  put(18, 4, 4);   // width
+  put(22, 3, 4);   // height
+  put(26, 1, 2);   // planes
+  put(28, 24, 2);  // bits a pixel
+  for (std::size_t i = 54; i < 90; ++i) bmp[i] = static_cast<std::uint8_t>(i);
+  const io::image_u8 img = io::decode_image_rgb(bmp, "ok.bmp");
+  CHECK(img.w == 4);
+  CHECK(img.h == 3);
+  auto cut = bmp;
+  cut.pop_back();
+  CHECK(contains(error_of([&] { io::decode_image_rgb(cut, "cut.bmp"); }),
+                 "cut.bmp: not a decodable image (truncated BMP: 4 x 3 pixels at 24 bits need the "
+                 "pixel data at byte 54 and 12 bytes a row, the file has 89 bytes)"));
+  auto tall = bmp;  // top-down, 262150 rows claimed
+  put_in(tall, 22, static_cast<std::uint32_t>(-262150), 4);
+  CHECK(contains(error_of([&] { io::decode_image_rgb(tall, "tall.bmp"); }), "truncated BMP"));
+}
+
 TEST_CASE("resize: hand-computed enlarge and shrink along one axis") {
   // Enlarge 2 -> 4: output centres at -0.25, 0.25, 0.75, 1.25 input pixels,
   // edges clamped: [p0, .75 p0 + .25 p1, .25 p0 + .75 p1, p1].

@@ -21,6 +21,11 @@
 //    numbers are accumulated in an int without a bound (signed overflow for a
 //    width of 3333333333). mixq reads 8-bit PNM only, with header numbers up
 //    to 2^24 (stb_image's own dimension limit).
+//  - BMP: pixel rows the file does not hold are read as zeros (stbi__get8
+//    gives 0 past the end and the BMP loader never checks), so a 126-byte
+//    file decodes as a black 3 x 262150 image, slowly: a silent partial load
+//    whose cost the file chooses. An uncompressed BMP must hold
+//    offset + height x ceil(width x bits / 8) bytes.
 //
 // Softimage PIC, whose loader dereferences a null pointer on any corrupt file,
 // is compiled out (STBI_NO_PIC in stb_image_impl.hpp).
@@ -303,10 +308,51 @@ inline std::string pnm_problem(const std::uint8_t* p, std::size_t n) {
   return {};
 }
 
+// A BMP header read the way stbi__bmp_parse_header reads it ("BM", the pixel
+// data offset, a header of 12, 40, 56, 108 or 124 bytes, width, height,
+// bits a pixel, compression). "" when the file holds every pixel row, or when
+// stb_image refuses the file itself (RLE, JPEG/PNG inside, an odd bit count,
+// a zero size); else the reason.
+inline std::string bmp_problem(const std::uint8_t* p, std::size_t n) {
+  if (n < 26 || p[0] != 'B' || p[1] != 'M') return {};
+  auto u16 = [&](std::size_t at) { return std::uint32_t(p[at]) | std::uint32_t(p[at + 1]) << 8; };
+  auto u32 = [&](std::size_t at) { return u16(at) | u16(at + 2) << 16; };
+  const std::uint64_t offset = u32(10);
+  const std::uint32_t hsz = u32(14);
+  std::int64_t w = 0, h = 0;
+  std::uint32_t bpp = 0, compression = 0;
+  if (hsz == 12) {
+    w = u16(18);
+    h = u16(20);
+    bpp = u16(24);
+  } else if (hsz == 40 || hsz == 56 || hsz == 108 || hsz == 124) {
+    if (n < 34) return {};
+    w = static_cast<std::int32_t>(u32(18));
+    h = static_cast<std::int32_t>(u32(22));
+    bpp = u16(28);
+    compression = u32(30);
+  } else {
+    return {};
+  }
+  if (h < 0) h = -h;  // top-down rows
+  if (w <= 0 || h <= 0 || compression == 1 || compression == 2 || compression >= 4) return {};
+  if (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32) return {};
+  const std::uint64_t row = (static_cast<std::uint64_t>(w) * bpp + 7) / 8;
+  // offset + h x row <= n, without overflow
+  if (offset <= n && static_cast<std::uint64_t>(h) <= (n - offset) / row) return {};
+  return "truncated BMP: " + std::to_string(w) + " x " + std::to_string(h) + " pixels at " +
+         std::to_string(bpp) + " bits need the pixel data at byte " + std::to_string(offset) +
+         " and " + std::to_string(row) + " bytes a row, the file has " + std::to_string(n) +
+         " bytes";
+}
+
 // The first problem the checks above find in an image's bytes, or "".
 inline std::string stb_input_problem(const std::uint8_t* p, std::size_t n) {
-  std::string why = jpeg_problem(p, n);
-  return why.empty() ? pnm_problem(p, n) : why;
+  for (auto check : {jpeg_problem, pnm_problem, bmp_problem}) {
+    std::string why = check(p, n);
+    if (!why.empty()) return why;
+  }
+  return {};
 }
 
 }  // namespace mixq::io::detail
