@@ -13,7 +13,7 @@
 //       search: [--budgets 2.5,3,3.5,4,5,6] [--budget-kind bits|bitops] [--window 0.5]
 //       [--prior mc|uniform] [--mc-samples 200000] [--population 20] [--generations 10]
 //       [--parent-ratio 0.25] [--mutation-ratio 0.5] [--mutate-prob 0.1] [--max-evals 0]
-//       [--search-images 5000] [--export]
+//       [--search-images 0 = all held-out] [--export]
 //
 // Stages (each resumable; later stages read <out>/model.mixq when training
 // is not part of this call):
@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
   auto& mutate_prob = cli.opt_double("mutate-prob", 0.1, "evolution: per-width mutation prob.");
   auto& max_evals = cli.opt_int("max-evals", 0, "evolution: evaluations per budget (0: no cap)");
   auto& search_images =
-      cli.opt_int("search-images", 5000, "held-out images the fitness uses (<= --val-images)");
+      cli.opt_int("search-images", 0, "held-out images the fitness uses (0: all --val-images)");
   auto& do_export =
       cli.opt_flag("export", "also write each chosen configuration as a deploy model");
   if (!cli.parse(argc, argv)) return cli.exit_code();
@@ -206,8 +206,8 @@ int main(int argc, char** argv) {
     MIXQ_CHECK(eval_bits >= 2 && eval_bits <= 8, "--eval-bits ", eval_bits, ": expected 2..8");
     MIXQ_CHECK(val_images >= 1 && calib_images >= 1, "--val-images ", val_images,
                " / --calib-images ", calib_images, ": expected >= 1");
-    MIXQ_CHECK(search_images >= 1 && search_images <= val_images, "--search-images ", search_images,
-               ": expected 1..--val-images (", val_images, ")");
+    MIXQ_CHECK(search_images >= 0 && search_images <= val_images, "--search-images ", search_images,
+               ": expected 0..--val-images (", val_images, ")");
     const quant::budget_kind bkind = quant::parse_budget_kind(budget_kind);
     const std::vector<double> budget_list = parse_doubles(budgets, "--budgets");
     quant::sampler_options sopt;
