@@ -256,6 +256,20 @@ int main(int argc, char** argv) {
     so.quant.mean = full.mean;
     so.quant.stddev = full.stddev;
     quant::supernet s(model, so, full.h, full.w);
+    // The supernet's own options (what a later stage must rebuild it with).
+    const std::string sn = "depth=" + std::to_string(depth) + ";wq=" + wq + ";aq=" + aq +
+                           ";per-channel=" + std::to_string(per_channel) +
+                           ";weight-range=" + weight_range + ";first=" + first + ";last=" + last +
+                           ";per-bit-bn=" + std::to_string(per_bit_bn);
+    if (!st_train) {
+      const std::string path = out + "/model.mixq";
+      const io::archive a = io::load_archive(path);
+      const std::string had = a.has_meta("supernet") ? a.meta("supernet") : "(none)";
+      MIXQ_CHECK(had == sn, path, ": a supernet built with '", had, "', but this run has '", sn,
+                 "' (use the training run's supernet flags)");
+      nn::read_state(a, model);
+      s.sync();
+    }
     io::make_dirs(out);
     std::fprintf(stderr,
                  "mixq: MultiQuant %s supernet, %zu searchable layers, widths %s, %s/%s, "
@@ -314,15 +328,9 @@ int main(int argc, char** argv) {
                      static_cast<long long>(r.first_epoch + r.history.size()));
         return 0;
       }
-      nn::save_model(out + "/model.mixq", model,
-                     {{"arch", arch},
-                      {"dataset", "cifar10"},
-                      {"method", "multiquant"},
-                      {"supernet", cli.config_string(
-                                       {"data", "out", "resume", "threads", "stages", "export"})}});
-    } else {
-      nn::load_model(out + "/model.mixq", model);
-      s.sync();
+      nn::save_model(
+          out + "/model.mixq", model,
+          {{"arch", arch}, {"dataset", "cifar10"}, {"method", "multiquant"}, {"supernet", sn}});
     }
 
     const quant::image_batches val = quant::make_batches(tv.validation, 0, 500);
