@@ -9,10 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "../common/datasets.hpp"
 #include "../common/errors.hpp"
 #include "../common/files.hpp"
 #include "mixq/deploy/export.hpp"
 #include "mixq/nn/nn.hpp"
+#include "multiquant_test_util.hpp"
 #include "mixq/quant/multiquant/multiquant.hpp"
 #include "mixq/quant/quant.hpp"
 
@@ -20,18 +22,6 @@ using namespace mixq;
 using namespace mixq::quant;
 
 namespace {
-nn::resnet_options resnet8() {
-  nn::resnet_options o;
-  o.n = 1;
-  o.seed = 3;
-  return o;
-}
-tensor images(int64_t n, uint64_t seed, int64_t hw = 16) {
-  tensor x({n, hw, hw, 3});
-  rng r(seed);
-  fill_normal(x.view(), r, 0.0f, 1.0f);
-  return x;
-}
 tensor logits_of(nn::resnet_cifar& m, const tensor& x) {
   tape t;
   no_grad_guard ng(t);
@@ -90,7 +80,7 @@ void copy_steps(const supernet& s, const bit_config& c, qnet& net) {
 }  // namespace
 
 TEST_CASE("supernet: searchable layers, per-bit quantizer keys, uniform slices") {
-  nn::resnet_cifar m(resnet8());
+  nn::resnet_cifar m(mixq_test::resnet8());
   supernet s(m, supernet_options{});
   CHECK(s.size() == 6);  // ResNet8: 3 blocks x 2 convs; first/last fixed at 8 bits
   CHECK(s.names().front() == "layer1.0.conv1");
@@ -110,7 +100,7 @@ TEST_CASE("supernet: searchable layers, per-bit quantizer keys, uniform slices")
   }
   // Under `same` the classifier and the first conv's weights switch too; the
   // network input stays 8-bit and a configuration must say so.
-  nn::resnet_cifar m2(resnet8());
+  nn::resnet_cifar m2(mixq_test::resnet8());
   supernet_options o;
   o.quant.first = o.quant.last = edge_policy::same;
   supernet s2(m2, o);
@@ -131,9 +121,9 @@ TEST_CASE("supernet: searchable layers, per-bit quantizer keys, uniform slices")
 }
 
 TEST_CASE("supernet: slicing changes only quantization (FP weights shared, bit for bit)") {
-  nn::resnet_cifar m(resnet8());
+  nn::resnet_cifar m(mixq_test::resnet8());
   supernet s(m, supernet_options{});
-  const tensor x = images(4, 11);
+  const tensor x = mixq_test::random_images(4, 11, 16);
   init_quantizers(s, x.view());
   std::vector<const float*> ptrs;
   for (parameter* p : m.parameters()) ptrs.push_back(p->value.data());
@@ -178,11 +168,12 @@ TEST_CASE("supernet: slicing changes only quantization (FP weights shared, bit f
 TEST_CASE("supernet: a slice computes what the fixed-bit QAT model with its quantizers computes") {
   for (int per_channel = 0; per_channel < 2; ++per_channel) {
     CAPTURE(per_channel);
-    nn::resnet_cifar a(resnet8()), b(resnet8());  // same seed: same FP32 weights
+    nn::resnet_cifar a(mixq_test::resnet8()),
+        b(mixq_test::resnet8());  // same seed: same FP32 weights
     supernet_options o;
     o.quant.per_channel = per_channel == 1;
     supernet s(a, o);
-    const tensor x = images(4, 5);
+    const tensor x = mixq_test::random_images(4, 5, 16);
     init_quantizers(s, x.view());
     const bit_config c = mixed(s);
     s.set_bits(c);
@@ -210,7 +201,7 @@ TEST_CASE("supernet: a slice computes what the fixed-bit QAT model with its quan
 }
 
 TEST_CASE("supernet: per-bit batch norm routes by the layer's weight width") {
-  nn::resnet_cifar m(resnet8());
+  nn::resnet_cifar m(mixq_test::resnet8());
   supernet_options o;
   o.per_bit_bn = true;
   supernet s(m, o);
@@ -229,22 +220,12 @@ TEST_CASE("supernet: per-bit batch norm routes by the layer's weight width") {
   const tensor before4 = tensor::from_view(bn.active().running_mean.view());
   const tensor shared = tensor::from_view(bn.running_mean.view());
   m.train();
-  logits_of(m, images(4, 9));
+  logits_of(m, mixq_test::random_images(4, 9, 16));
   CHECK_FALSE(same_bits(before4, bn.active().running_mean));
   CHECK(same_bits(shared, bn.running_mean));
   // Recalibration: the cumulative average over the calibration batches, the
   // parameters and momentum unchanged.
-  io::image_dataset ds;
-  ds.name = "synthetic";
-  ds.n = 8;
-  ds.h = ds.w = 16;
-  ds.c = 3;
-  ds.num_classes = 2;
-  ds.images.resize(8 * 16 * 16 * 3);
-  for (size_t i = 0; i < ds.images.size(); ++i) ds.images[i] = static_cast<uint8_t>(i * 7 % 251);
-  ds.labels = {0, 1, 0, 1, 0, 1, 0, 1};
-  ds.mean.assign(3, 0.5f);
-  ds.stddev.assign(3, 0.25f);
+  const io::image_dataset ds = mixq_test::synthetic_images(8, 16, 16, 3, 2);
   const image_batches calib = make_batches(ds, 8, 4);
   REQUIRE(calib.images.size() == 2);
   const float mom = bn.active().momentum();
@@ -256,7 +237,7 @@ TEST_CASE("supernet: per-bit batch norm routes by the layer's weight width") {
 }
 
 TEST_CASE("bit configuration files: round trip and one clear error per bad field") {
-  nn::resnet_cifar m(resnet8());
+  nn::resnet_cifar m(mixq_test::resnet8());
   supernet s(m, supernet_options{});
   mixq_test::temp_dir dir;
   const std::string path = dir.path() + "/w3.bits";
@@ -310,9 +291,9 @@ TEST_CASE("bit configuration files: round trip and one clear error per bad field
 }
 
 TEST_CASE("supernet: a slice exports to the integer runtime at its widths") {
-  nn::resnet_cifar m(resnet8());
+  nn::resnet_cifar m(mixq_test::resnet8());
   supernet s(m, supernet_options{});
-  init_quantizers(s, images(4, 2, 32).view());
+  init_quantizers(s, mixq_test::random_images(4, 2, 32).view());
   const bit_config c = mixed(s);
   s.set_bits(c);
   const deploy::model dm = deploy::export_resnet(m);

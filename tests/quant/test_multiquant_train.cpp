@@ -14,6 +14,7 @@
 #include "../common/modules.hpp"
 #include "mixq/autograd/gradcheck.hpp"
 #include "mixq/nn/nn.hpp"
+#include "multiquant_test_util.hpp"
 #include "mixq/quant/multiquant/multiquant.hpp"
 #include "mixq/train/trainer.hpp"
 
@@ -21,18 +22,6 @@ using namespace mixq;
 using namespace mixq::quant;
 
 namespace {
-nn::resnet_options resnet8() {
-  nn::resnet_options o;
-  o.n = 1;
-  o.seed = 3;
-  return o;
-}
-tensor images(int64_t n, uint64_t seed, int64_t hw = 8) {
-  tensor x({n, hw, hw, 3});
-  rng r(seed);
-  fill_normal(x.view(), r, 0.0f, 1.0f);
-  return x;
-}
 std::vector<float> grads_of(nn::module& m) {
   std::vector<float> g;
   for (parameter* p : m.parameters())
@@ -85,9 +74,9 @@ TEST_CASE("soft-target loss: value = (1-w) CE + w KL, gradient by finite differe
 }
 
 TEST_CASE("LRH step: highest, k random, lowest slices; gradients are the sum of the slices'") {
-  nn::resnet_cifar m(resnet8());
+  nn::resnet_cifar m(mixq_test::resnet8());
   supernet s(m, supernet_options{});
-  const tensor x = images(4, 1);
+  const tensor x = mixq_test::random_images(4, 1, 8);
   init_quantizers(s, x.view());
   const std::vector<int32_t> y = {0, 1, 2, 3};
   lrh_options o;
@@ -134,7 +123,7 @@ TEST_CASE("LRH step: highest, k random, lowest slices; gradients are the sum of 
 }
 
 TEST_CASE("LRH random-only ablation: k + 2 random slices, highest BitOPs first") {
-  nn::resnet_cifar m(resnet8());
+  nn::resnet_cifar m(mixq_test::resnet8());
   supernet s(m, supernet_options{});
   lrh_options o;
   o.sampling = slice_sampling::random;
@@ -175,15 +164,15 @@ TEST_CASE("a checkpointed supernet resumes bit-identically under train::fit") {
     return train::fit(m, data, &data, fo, examples::lrh_method(m, s, lrh, stats, mo));
   };
   mixq_test::temp_dir d1, d2;
-  nn::resnet_cifar straight(resnet8());
+  nn::resnet_cifar straight(mixq_test::resnet8());
   const train::fit_result r1 = run(d1.path(), -1, false, straight);
   REQUIRE(r1.history.size() == 2);
   {
-    nn::resnet_cifar first(resnet8());
+    nn::resnet_cifar first(mixq_test::resnet8());
     run(d2.path(), 1, false, first);
     CHECK_FALSE(mixq_test::same_state(first, straight));
   }
-  nn::resnet_cifar resumed(resnet8());
+  nn::resnet_cifar resumed(mixq_test::resnet8());
   const train::fit_result r2 = run(d2.path(), -1, true, resumed);
   CHECK(r2.first_epoch == 1);
   CHECK(mixq_test::state_difference(resumed, straight) == "");
@@ -193,7 +182,7 @@ TEST_CASE("a checkpointed supernet resumes bit-identically under train::fit") {
 }
 
 TEST_CASE("search: every evaluated configuration is within its budget") {
-  nn::resnet_cifar m(resnet8());
+  nn::resnet_cifar m(mixq_test::resnet8());
   supernet_options so;
   so.quant.last = edge_policy::same;
   supernet s(m, so);
@@ -244,7 +233,7 @@ TEST_CASE("search: every evaluated configuration is within its budget") {
 }
 
 TEST_CASE("Monte Carlo prior: samples near a low target where uniform draws never land") {
-  nn::resnet_cifar m(resnet8());
+  nn::resnet_cifar m(mixq_test::resnet8());
   supernet s(m, supernet_options{});
   sampler_options mc;
   mc.mc_samples = 20000;

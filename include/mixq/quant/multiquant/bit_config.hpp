@@ -47,7 +47,7 @@ struct bit_config {
     return s;
   }
   // requires: `layers` entries each in [2, 8]; `what` names the source in the error.
-  void validate(size_t layers, const std::string& what) const {
+  void validate(size_t layers, const char* what) const {
     MIXQ_CHECK(w.size() == layers && a.size() == layers, what, ": ", w.size(), " weight and ",
                a.size(), " activation widths, expected one per searchable layer (", layers, ")");
     for (size_t i = 0; i < layers; ++i) {
@@ -62,7 +62,7 @@ struct bit_config {
 // Writes `c` for the layers `names` (same order) to `path`, atomically.
 inline void save_bit_config(const std::string& path, const std::vector<std::string>& names,
                             const bit_config& c, const std::string& comment = "") {
-  c.validate(names.size(), path);
+  c.validate(names.size(), path.c_str());
   std::ostringstream os;
   std::istringstream cm(comment);
   for (std::string line; std::getline(cm, line);) os << "# " << line << "\n";

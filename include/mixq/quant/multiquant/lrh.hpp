@@ -79,7 +79,6 @@ struct lrh_options {
     }
     MIXQ_CHECK(random_slices >= 0 && random_slices <= 16, "lrh: random slices ", random_slices,
                ", expected 0..16");
-    MIXQ_CHECK(sampling == slice_sampling::lrh || random_slices + 2 >= 1, "lrh: no slice");
     MIXQ_CHECK(lambda >= 0.0f && lambda <= 1.0f, "lrh: lambda ", lambda, ", expected in [0, 1]");
     MIXQ_CHECK(pskd_alpha >= 0.0f && pskd_alpha <= 1.0f, "lrh: PS-KD alpha ", pskd_alpha,
                ", expected in [0, 1]");

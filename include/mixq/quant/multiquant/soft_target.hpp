@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "mixq/autograd/ops/softmax_cross_entropy.hpp"
 #include "mixq/autograd/tape.hpp"
 
 namespace mixq {
@@ -78,19 +79,9 @@ inline var soft_target_cross_entropy(var logits, const int32_t* labels, const fl
   double total = 0.0;
   for (int64_t i = 0; i < n; ++i) {
     const float* zi = z + i * k;
-    float* pi = probs + i * k;
-    float m = zi[0];
-    for (int64_t j = 1; j < k; ++j) m = zi[j] > m ? zi[j] : m;
-    double s = 0.0;
-    for (int64_t j = 0; j < k; ++j) {
-      pi[j] = std::exp(zi[j] - m);
-      s += pi[j];
-    }
-    const double lse = std::log(s) + m;
-    const float inv = static_cast<float>(1.0 / s);
+    const double lse = softmax_row(zi, probs + i * k, k);
     double li = -(1.0 - w) * (static_cast<double>(zi[lab[i]]) - lse);
     for (int64_t j = 0; j < k; ++j) {
-      pi[j] *= inv;
       if (tcopy && tcopy[i * k + j] > 0.0f) {
         const double pt = tcopy[i * k + j];
         li += w * pt * (std::log(pt) - (static_cast<double>(zi[j]) - lse));

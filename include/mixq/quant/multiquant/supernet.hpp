@@ -148,7 +148,8 @@ class supernet {
   bit_config uniform(int b) const { return uniform(b, b); }
 
   // requires: c has one in-range pair per searchable layer, fixed parts at
-  //           their widths. Allocates nothing.
+  //           their widths. Allocates nothing (the checks format a message
+  //           only when they fail).
   void set_bits(const bit_config& c) {
     check(c, "supernet::set_bits");
     for (size_t i = 0; i < layers_.size(); ++i) {
@@ -173,7 +174,7 @@ class supernet {
   }
 
   // requires: c fits this supernet (see set_bits); `what` names the source.
-  void check(const bit_config& c, const std::string& what) const {
+  void check(const bit_config& c, const char* what) const {
     c.validate(size(), what);
     for (size_t i = 0; i < size(); ++i) {
       MIXQ_CHECK(free_w(i) || c.w[i] == fixed_w(i), what, ": layer '", names_[i], "' weight bits ",
@@ -185,38 +186,44 @@ class supernet {
 
   // ---- cost of a configuration (the model is not touched) ----
   double bitops(const bit_config& c) const {
-    double s = 0;
-    size_t k = 0;
-    for (size_t i = 0; i < net_.size(); ++i) {
-      const qlayer& l = net_.layers()[i];
-      if (k < layers_.size() && layers_[k].index == i) {
-        s += static_cast<double>(l.macs) * c.w[k] * static_cast<double>(c.a[k]);
-        ++k;
-      } else {
-        s += l.bitops();
-      }
-    }
-    return s;
+    return sum_layers(
+        c,
+        [](const qlayer& l, int bw, int ba) {
+          return static_cast<double>(l.macs) * bw * static_cast<double>(ba);
+        },
+        [](const qlayer& l) { return l.bitops(); });
   }
   // Packed model bytes (qnet.hpp's rule).
   int64_t bytes(const bit_config& c) const {
-    int64_t s = 0;
-    size_t k = 0;
-    for (size_t i = 0; i < net_.size(); ++i) {
-      const qlayer& l = net_.layers()[i];
-      if (k < layers_.size() && layers_[k].index == i) {
-        s += (l.weights * c.w[k] + 7) / 8 + 12 * l.out_channels;
-        ++k;
-      } else {
-        s += l.bytes();
-      }
-    }
-    return s;
+    return static_cast<int64_t>(sum_layers(
+        c,
+        [](const qlayer& l, int bw, int) {
+          return static_cast<double>((l.weights * bw + 7) / 8 + 12 * l.out_channels);
+        },
+        [](const qlayer& l) { return static_cast<double>(l.bytes()); }));
   }
   double mean_bits_w(const bit_config& c) const { return mean_bits(c, true); }
   double mean_bits_a(const bit_config& c) const { return mean_bits(c, false); }
 
  private:
+  // sum over all layers: searchable(layer, b_w, b_a) at the configuration's
+  // widths, fixed(layer) for the others (their own widths, FP32 included).
+  template <class F, class G>
+  double sum_layers(const bit_config& c, F searchable, G fixed) const {
+    check(c, "supernet cost");
+    double s = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < net_.size(); ++i) {
+      const qlayer& l = net_.layers()[i];
+      if (k < layers_.size() && layers_[k].index == i) {
+        s += searchable(l, c.w[k], c.a[k]);
+        ++k;
+      } else {
+        s += fixed(l);
+      }
+    }
+    return s;
+  }
   static void copy_batch_norm(nn::batch_norm2d& from, nn::batch_norm2d& to) {
     to.weight.value.view().copy_from(from.weight.value.view());
     to.bias.value.view().copy_from(from.bias.value.view());
@@ -225,6 +232,7 @@ class supernet {
     to.num_batches_tracked.view().copy_from(from.num_batches_tracked.view());
   }
   double mean_bits(const bit_config& c, bool weights) const {
+    check(c, "supernet mean bits");
     double s = 0, n = 0;
     for (size_t k = 0; k < layers_.size(); ++k) {
       const qlayer& l = net_.layers()[layers_[k].index];
