@@ -39,6 +39,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -96,74 +97,140 @@ std::string fmt(double v, int prec = 4) {
   return b;
 }
 
+// "name=value;" for every option except `skip` (the value given, else the
+// default): a checkpoint resumes only under the same settings.
+std::string config_string(const CLI::App& app, const std::set<std::string>& skip) {
+  std::string s;
+  for (const CLI::Option* o : app.get_options()) {
+    const std::string name = o->get_single_name();
+    if (name == "help" || skip.count(name)) continue;
+    std::string v = o->get_default_str();
+    if (o->count() > 0) {
+      v.clear();
+      for (const std::string& r : o->results()) v += r;
+    }
+    s += name + "=" + v + ";";
+  }
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace mixq;
-  examples::cli cli("mixq_multiquant_cifar10",
-                    "MultiQuant on CIFAR-10: train a multi-bit supernet (LRH co-training), "
-                    "evaluate its uniform slices, search per-layer bit-widths.");
-  auto& data = cli.opt_str(
-      "data", "", "CIFAR-10 directory (default: $MIXQ_DATA, then ../shared/datasets/cifar10)");
-  auto& depth = cli.opt_int("depth", 20, "ResNet depth 6n+2 (20, 32, 44, 56)");
-  auto& init = cli.opt_str("init", "", "FP32 model file to start from (same architecture)");
-  auto& out = cli.opt_str("out", "runs/multiquant", "output directory");
-  auto& stages = cli.opt_str("stages", "train,uniform,search", "stages to run, comma-separated");
-  auto& resume = cli.opt_flag("resume", "continue training from <out>/checkpoint.mixq");
-  auto& epochs = cli.opt_int("epochs", 60, "epochs");
-  auto& batch = cli.opt_int("batch", 128, "batch size");
-  auto& lr = cli.opt_double("lr", 0.01, "peak learning rate");
-  auto& wd = cli.opt_double("wd", 5e-4, "weight decay (not on BN, biases and LSQ steps)");
-  auto& momentum = cli.opt_double("momentum", 0.9, "SGD momentum");
-  auto& schedule = cli.opt_str("schedule", "cosine", "cosine | step");
-  auto& warmup = cli.opt_double("warmup", 0.0, "linear warm-up epochs");
-  auto& threads = cli.opt_int("threads", 0, "OpenMP threads (0 = OMP_NUM_THREADS or all cores)");
-  auto& seed = cli.opt_int("seed", 1, "seed: data order, augmentation, slices, split, search");
-  auto& train_subset = cli.opt_int("train-subset", 0, "use the first N training images (0 = all)");
-  auto& test_subset = cli.opt_int("test-subset", 0, "use the first N test images (0 = all)");
-  auto& eval_every = cli.opt_int("eval-every", 1, "evaluate the --eval-bits slice every k epochs");
-  auto& no_augment = cli.opt_flag("no-augment", "disable random crop and flip");
-  auto& stop_after = cli.opt_int("stop-after-epoch", -1,
-                                 "stop once this many epochs are done, as if killed (-1: never)");
+  CLI::App app(
+      "MultiQuant on CIFAR-10: train a multi-bit supernet (LRH co-training), evaluate its uniform "
+      "slices, search per-layer bit-widths.",
+      "mixq_multiquant_cifar10");
+  app.option_defaults()->always_capture_default();
+  std::string data = "";
+  app.add_option("--data", data,
+                 "CIFAR-10 directory (default: $MIXQ_DATA, then ../shared/datasets/cifar10)");
+  long long depth = 20;
+  app.add_option("--depth", depth, "ResNet depth 6n+2 (20, 32, 44, 56)");
+  std::string init = "";
+  app.add_option("--init", init, "FP32 model file to start from (same architecture)");
+  std::string out = "runs/multiquant";
+  app.add_option("--out", out, "output directory");
+  std::string stages = "train,uniform,search";
+  app.add_option("--stages", stages, "stages to run, comma-separated");
+  bool resume = false;
+  app.add_flag("--resume", resume, "continue training from <out>/checkpoint.mixq");
+  long long epochs = 60;
+  app.add_option("--epochs", epochs, "epochs");
+  long long batch = 128;
+  app.add_option("--batch", batch, "batch size");
+  double lr = 0.01;
+  app.add_option("--lr", lr, "peak learning rate");
+  double wd = 5e-4;
+  app.add_option("--wd", wd, "weight decay (not on BN, biases and LSQ steps)");
+  double momentum = 0.9;
+  app.add_option("--momentum", momentum, "SGD momentum");
+  std::string schedule = "cosine";
+  app.add_option("--schedule", schedule, "cosine | step");
+  double warmup = 0.0;
+  app.add_option("--warmup", warmup, "linear warm-up epochs");
+  long long threads = 0;
+  app.add_option("--threads", threads, "OpenMP threads (0 = OMP_NUM_THREADS or all cores)");
+  long long seed = 1;
+  app.add_option("--seed", seed, "seed: data order, augmentation, slices, split, search");
+  long long train_subset = 0;
+  app.add_option("--train-subset", train_subset, "use the first N training images (0 = all)");
+  long long test_subset = 0;
+  app.add_option("--test-subset", test_subset, "use the first N test images (0 = all)");
+  long long eval_every = 1;
+  app.add_option("--eval-every", eval_every, "evaluate the --eval-bits slice every k epochs");
+  bool no_augment = false;
+  app.add_flag("--no-augment", no_augment, "disable random crop and flip");
+  long long stop_after = -1;
+  app.add_option("--stop-after-epoch", stop_after,
+                 "stop once this many epochs are done, as if killed (-1: never)");
   // supernet
-  auto& wq = cli.opt_str("wq", "lsq", "weight quantizer: lsq | dorefa");
-  auto& aq = cli.opt_str("aq", "lsq", "activation quantizer: lsq | pact");
-  auto& per_channel = cli.opt_flag("per-channel", "LSQ weights: one step per output channel");
-  auto& weight_range = cli.opt_str("weight-range", "full", "LSQ weight codes: full | symmetric");
-  auto& first = cli.opt_str("first", "8bit", "first conv: 8bit | fp32 | same (switches)");
-  auto& last = cli.opt_str("last", "8bit", "classifier: 8bit | fp32 | same (switches)");
-  auto& per_bit_bn = cli.opt_flag("per-bit-bn", "one batch norm per weight width");
-  auto& bits = cli.opt_str("bits", "2-8", "candidate widths: lo-hi or a list");
-  auto& quant_lr_scale =
-      cli.opt_double("quant-lr-scale", 1.0, "learning-rate scale of quantizer parameters");
+  std::string wq = "lsq";
+  app.add_option("--wq", wq, "weight quantizer: lsq | dorefa");
+  std::string aq = "lsq";
+  app.add_option("--aq", aq, "activation quantizer: lsq | pact");
+  bool per_channel = false;
+  app.add_flag("--per-channel", per_channel, "LSQ weights: one step per output channel");
+  std::string weight_range = "full";
+  app.add_option("--weight-range", weight_range, "LSQ weight codes: full | symmetric");
+  std::string first = "8bit";
+  app.add_option("--first", first, "first conv: 8bit | fp32 | same (switches)");
+  std::string last = "8bit";
+  app.add_option("--last", last, "classifier: 8bit | fp32 | same (switches)");
+  bool per_bit_bn = false;
+  app.add_flag("--per-bit-bn", per_bit_bn, "one batch norm per weight width");
+  std::string bits = "2-8";
+  app.add_option("--bits", bits, "candidate widths: lo-hi or a list");
+  double quant_lr_scale = 1.0;
+  app.add_option("--quant-lr-scale", quant_lr_scale, "learning-rate scale of quantizer parameters");
   // LRH
-  auto& random_slices = cli.opt_int("random-slices", 1, "random per-layer slices per step (k)");
-  auto& sampling = cli.opt_str("sampling", "lrh", "lrh | random (ablation: k + 2 random slices)");
-  auto& labels = cli.opt_str("labels", "gpg", "gpg | pskd (variant) | hard (ablation)");
-  auto& lambda = cli.opt_double("lambda", 0.5, "gpg: weight of the KL term");
-  auto& pskd_alpha = cli.opt_double("pskd-alpha", 0.8, "pskd: final teacher weight alpha_T");
+  long long random_slices = 1;
+  app.add_option("--random-slices", random_slices, "random per-layer slices per step (k)");
+  std::string sampling = "lrh";
+  app.add_option("--sampling", sampling, "lrh | random (ablation: k + 2 random slices)");
+  std::string labels = "gpg";
+  app.add_option("--labels", labels, "gpg | pskd (variant) | hard (ablation)");
+  double lambda = 0.5;
+  app.add_option("--lambda", lambda, "gpg: weight of the KL term");
+  double pskd_alpha = 0.8;
+  app.add_option("--pskd-alpha", pskd_alpha, "pskd: final teacher weight alpha_T");
   // evaluation
-  auto& val_images = cli.opt_int("val-images", 5000, "held-out training images (search fitness)");
-  auto& calib_images = cli.opt_int("calib-images", 256, "batch-norm recalibration images");
-  auto& eval_bits = cli.opt_int("eval-bits", 4, "uniform slice evaluated during training");
+  long long val_images = 5000;
+  app.add_option("--val-images", val_images, "held-out training images (search fitness)");
+  long long calib_images = 256;
+  app.add_option("--calib-images", calib_images, "batch-norm recalibration images");
+  long long eval_bits = 4;
+  app.add_option("--eval-bits", eval_bits, "uniform slice evaluated during training");
   // search
-  auto& budgets = cli.opt_str("budgets", "2.5,3,3.5,4,5,6",
-                              "search budgets: mean bits, or MBitOPs per image (bitops)");
-  auto& budget_kind = cli.opt_str("budget-kind", "bits", "bits | bitops");
-  auto& window = cli.opt_double("window", 0.5, "candidates in (budget - window, budget], bits");
-  auto& prior = cli.opt_str("prior", "mc", "mc (Monte Carlo prior) | uniform (ablation)");
-  auto& mc_samples = cli.opt_int("mc-samples", 200000, "Monte Carlo prior: configurations drawn");
-  auto& population = cli.opt_int("population", 20, "evolution: population");
-  auto& generations = cli.opt_int("generations", 10, "evolution: generations");
-  auto& parent_ratio = cli.opt_double("parent-ratio", 0.25, "evolution: parents kept");
-  auto& mutation_ratio = cli.opt_double("mutation-ratio", 0.5, "evolution: mutated children");
-  auto& mutate_prob = cli.opt_double("mutate-prob", 0.1, "evolution: per-width mutation prob.");
-  auto& max_evals = cli.opt_int("max-evals", 0, "evolution: evaluations per budget (0: no cap)");
-  auto& search_images =
-      cli.opt_int("search-images", 0, "held-out images the fitness uses (0: all --val-images)");
-  auto& do_export =
-      cli.opt_flag("export", "also write each chosen configuration as a deploy model");
-  if (!cli.parse(argc, argv)) return cli.exit_code();
+  std::string budgets = "2.5,3,3.5,4,5,6";
+  app.add_option("--budgets", budgets, "search budgets: mean bits, or MBitOPs per image (bitops)");
+  std::string budget_kind = "bits";
+  app.add_option("--budget-kind", budget_kind, "bits | bitops");
+  double window = 0.5;
+  app.add_option("--window", window, "candidates in (budget - window, budget], bits");
+  std::string prior = "mc";
+  app.add_option("--prior", prior, "mc (Monte Carlo prior) | uniform (ablation)");
+  long long mc_samples = 200000;
+  app.add_option("--mc-samples", mc_samples, "Monte Carlo prior: configurations drawn");
+  long long population = 20;
+  app.add_option("--population", population, "evolution: population");
+  long long generations = 10;
+  app.add_option("--generations", generations, "evolution: generations");
+  double parent_ratio = 0.25;
+  app.add_option("--parent-ratio", parent_ratio, "evolution: parents kept");
+  double mutation_ratio = 0.5;
+  app.add_option("--mutation-ratio", mutation_ratio, "evolution: mutated children");
+  double mutate_prob = 0.1;
+  app.add_option("--mutate-prob", mutate_prob, "evolution: per-width mutation prob.");
+  long long max_evals = 0;
+  app.add_option("--max-evals", max_evals, "evolution: evaluations per budget (0: no cap)");
+  long long search_images = 0;
+  app.add_option("--search-images", search_images,
+                 "held-out images the fitness uses (0: all --val-images)");
+  bool do_export = false;
+  app.add_flag("--export", do_export, "also write each chosen configuration as a deploy model");
+  if (const int rc = examples::parse(app, argc, argv); rc >= 0) return rc;
 
   try {
     const auto t_start = std::chrono::steady_clock::now();
@@ -299,16 +366,16 @@ int main(int argc, char** argv) {
       o.out_dir = out;
       o.resume = resume;
       o.stop_after_epoch = stop_after;
-      o.config_tag = cli.config_string({"data",           "out",
-                                        "resume",         "threads",
-                                        "eval-every",     "stop-after-epoch",
-                                        "stages",         "export",
-                                        "budgets",        "budget-kind",
-                                        "window",         "prior",
-                                        "mc-samples",     "population",
-                                        "generations",    "parent-ratio",
-                                        "mutation-ratio", "mutate-prob",
-                                        "max-evals",      "search-images"});
+      o.config_tag = config_string(app, {"data",           "out",
+                                         "resume",         "threads",
+                                         "eval-every",     "stop-after-epoch",
+                                         "stages",         "export",
+                                         "budgets",        "budget-kind",
+                                         "window",         "prior",
+                                         "mc-samples",     "population",
+                                         "generations",    "parent-ratio",
+                                         "mutation-ratio", "mutate-prob",
+                                         "max-evals",      "search-images"});
       lo.total_steps = epochs * ((tv.train.n + batch - 1) / batch);
       quant::lrh_trainer lrh(s, lo);
       examples::lrh_epoch_stats stats;
@@ -436,7 +503,7 @@ int main(int argc, char** argv) {
        << ", \"train_seconds\": " << train_seconds << ", \"wall_seconds\": " << wall
        << ", \"threads\": " << omp_get_max_threads() << ", \"uniform_test_acc\": {"
        << js_uniform.str() << "}, \"search\": {" << js_search.str() << "}, \"command\": \""
-       << cli.command_line() << "\"}\n";
+       << examples::command_line(argc, argv) << "\"}\n";
     std::printf(
         "files  %s/{metrics.csv, checkpoint.mixq, model.mixq, uniform.csv, "
         "search_*.csv, configs/, frontier.csv, frontier.svg, report.json}\n",
