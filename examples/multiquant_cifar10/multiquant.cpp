@@ -3,7 +3,7 @@
 // searches per-layer configurations at several budgets on a held-out split of
 // the training set, saves them and draws the accuracy / cost frontier.
 //
-//   mixq_multiquant_cifar10 --init runs/fp32/model.mixq [--out runs/multiquant]
+//   mixq_multiquant_cifar10 --init models/fp32_resnet20.mixq [--out runs/multiquant]
 //       [--stages train,uniform,search] [--epochs 60] [--batch 128] [--lr 0.01] ...
 //       supernet: [--wq lsq|dorefa] [--aq lsq|pact] [--per-channel] [--weight-range full|symmetric]
 //       [--first 8bit|fp32|same] [--last 8bit|fp32|same] [--per-bit-bn] [--bits 2-8]
