@@ -80,11 +80,12 @@ inline void set_multipliers(conv_layer& c, std::size_t n, double m, double m_res
 }
 
 /// One conv + its batch norm, requantized onto `out`.
-inline conv_layer export_conv(nn::conv2d& cv, nn::batch_norm2d& bn, double s_in, int in_hi,
+inline conv_layer export_conv(nn::conv2d& cv, nn::batch_norm2d& bn_layer, double s_in, int in_hi,
                               const std::vector<std::uint8_t>* zp, const quant::act_grid& out,
                               std::int32_t input, std::int32_t residual, double s_res,
                               std::int32_t res_channels, const std::string& what) {
   const quant::weight_grid g = export_weights(cv.weight_transform(), cv.weight.value, what);
+  nn::batch_norm2d& bn = bn_layer.active();  // a routed (per-bit) batch norm's own state
   conv_layer c;
   c.input = input;
   c.residual = residual;

@@ -4,6 +4,15 @@
 // weight decay. Buffers "running_mean" (zeros), "running_var" (ones) and
 // "num_batches_tracked" (a scalar, counts training forwards), PyTorch names.
 // forward(t, x, relu) fuses an optional ReLU.
+//
+// Routing: route_to(other) makes forward() use another batch_norm2d's
+// parameters and statistics (route_to(nullptr) returns to this module's own),
+// and active() names the module whose state a forward uses. A layer above nn
+// switches between several sets this way without copying them (the per-bit
+// batch norm of a multi-bit supernet, quant/multiquant/); whoever reads the
+// folded statistics (the deploy export) reads active().
+// set_momentum() changes the running-statistics momentum, e.g. to 1/(k+1) at
+// the k-th batch for a cumulative average (batch-norm recalibration).
 #include "mixq/autograd/ops/batch_norm2d.hpp"
 #include "mixq/nn/module.hpp"
 
@@ -30,6 +39,7 @@ class batch_norm2d : public module {
   }
 
   var forward(tape& t, var x, bool relu = false) {
+    if (route_ != nullptr) return route_->forward(t, x, relu);
     batch_norm2d_args a;
     a.training = is_training();
     a.momentum = momentum_;
@@ -42,6 +52,24 @@ class batch_norm2d : public module {
 
   /// The variance epsilon (batch-norm folding at export needs it).
   float eps() const noexcept { return eps_; }
+  float momentum() const noexcept { return momentum_; }
+  /// requires: m in (0, 1].
+  void set_momentum(float m) {
+    MIXQ_CHECK(m > 0.0f && m <= 1.0f, prefix(), "batch norm momentum ", m, ", expected in (0, 1]");
+    momentum_ = m;
+  }
+
+  /// Routes forward() to `other` (nullptr or this: this module's own state).
+  /// requires: other has this module's channel count and is not itself routed.
+  void route_to(batch_norm2d* other) {
+    if (other == this) other = nullptr;
+    MIXQ_CHECK(other == nullptr || (other->weight.numel() == weight.numel() && !other->route_),
+               prefix(), "batch norm: route to a module of ", other ? other->weight.numel() : 0,
+               " channels (expected ", weight.numel(), ") or one that is itself routed");
+    route_ = other;
+  }
+  /// The module whose parameters and statistics forward() uses.
+  batch_norm2d& active() noexcept { return route_ ? *route_ : *this; }
 
   parameter weight;
   parameter bias;
@@ -51,6 +79,7 @@ class batch_norm2d : public module {
 
  private:
   float momentum_, eps_;
+  batch_norm2d* route_ = nullptr;
 };
 
 }  // namespace nn

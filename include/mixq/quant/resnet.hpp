@@ -31,6 +31,12 @@
 //
 // Option-B (projection) shortcuts are refused: their output would need its
 // own signed grid before the residual epilogue, which the kernels do not take.
+//
+// quantizer_factory: how each weight and activation quantizer is made (the
+// network input's 8-bit grid excepted). Empty members make qat_config's
+// families; a multi-bit supernet (quant/multiquant/) passes its own, so the
+// traversal above (names, roles, MACs, the hooks) is written once.
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -67,11 +73,27 @@ inline int64_t conv_out(int64_t size, const nn::conv2d& cv) {
 }
 }  // namespace detail
 
+struct quantizer_factory {
+  // bits: the width quantize() chose (qat_config and the edge policy);
+  // has_bn: a batch norm follows the layer (every conv, not the classifier).
+  std::function<std::unique_ptr<weight_quantizer>(int bits, int64_t out_channels, bool has_bn,
+                                                  layer_role role)>
+      weight;
+  std::function<std::unique_ptr<act_quantizer>(int bits, layer_role role)> act;
+};
+
 // requires: m has not been quantized; c.validate() holds; m uses option-A
 //           shortcuts; (image_h, image_w) is the input size used for MACs.
-inline qnet quantize(nn::resnet_cifar& m, const qat_config& c, int64_t image_h = 32,
-                     int64_t image_w = 32) {
+inline qnet quantize(nn::resnet_cifar& m, const qat_config& c, const quantizer_factory& f,
+                     int64_t image_h = 32, int64_t image_w = 32) {
   c.validate();
+  auto make_w = [&](int bits, int64_t out_channels, bool has_bn, layer_role role) {
+    return f.weight ? f.weight(bits, out_channels, has_bn, role)
+                    : detail::make_weight_quant(c, bits, out_channels, has_bn);
+  };
+  auto make_a = [&](int bits, layer_role role) {
+    return f.act ? f.act(bits, role) : detail::make_act_quant(c, bits);
+  };
   MIXQ_CHECK(m.conv1.input_transform() == nullptr && m.conv1.weight_transform() == nullptr,
              "quant::quantize: the model is already quantized");
   std::vector<float> mean = c.mean, stddev = c.stddev;
@@ -100,7 +122,7 @@ inline qnet quantize(nn::resnet_cifar& m, const qat_config& c, int64_t image_h =
           &m.conv1.set_input_transform("input_quant", std::make_unique<input_quant>(mean, stddev)));
       l.wq = static_cast<weight_quantizer*>(&m.conv1.set_weight_transform(
           "weight_quant",
-          detail::make_weight_quant(c, edge_bits(c.first, c.bits_w), l.out_channels, true)));
+          make_w(edge_bits(c.first, c.bits_w), l.out_channels, true, layer_role::first)));
       l.learn_w = c.first == edge_policy::same;
     }
     layers.push_back(l);
@@ -127,9 +149,9 @@ inline qnet quantize(nn::resnet_cifar& m, const qat_config& c, int64_t image_h =
         const int64_t oh = detail::conv_out(h, cv), ow = detail::conv_out(w, cv);
         l.macs = oh * ow * l.weights;
         l.aq = static_cast<act_quantizer*>(
-            &cv.set_input_transform("input_quant", detail::make_act_quant(c, c.bits_a)));
+            &cv.set_input_transform("input_quant", make_a(c.bits_a, layer_role::inner)));
         l.wq = static_cast<weight_quantizer*>(&cv.set_weight_transform(
-            "weight_quant", detail::make_weight_quant(c, c.bits_w, l.out_channels, true)));
+            "weight_quant", make_w(c.bits_w, l.out_channels, true, layer_role::inner)));
         l.learn_w = l.learn_a = true;
         layers.push_back(l);
         h = oh;
@@ -149,18 +171,24 @@ inline qnet quantize(nn::resnet_cifar& m, const qat_config& c, int64_t image_h =
     if (c.last != edge_policy::fp32) {
       const int ba = edge_bits(c.last, c.bits_a);
       auto* pool = static_cast<act_quantizer*>(
-          &m.set_pool_input_transform("pool_quant", detail::make_act_quant(c, ba)));
+          &m.set_pool_input_transform("pool_quant", make_a(ba, layer_role::last)));
       l.aq = static_cast<act_quantizer*>(
-          &fc.set_input_transform("input_quant", detail::make_act_quant(c, ba)));
+          &fc.set_input_transform("input_quant", make_a(ba, layer_role::last)));
       l.a_follow.push_back(pool);
       l.wq = static_cast<weight_quantizer*>(&fc.set_weight_transform(
           "weight_quant",
-          detail::make_weight_quant(c, edge_bits(c.last, c.bits_w), l.out_channels, false)));
+          make_w(edge_bits(c.last, c.bits_w), l.out_channels, false, layer_role::last)));
       l.learn_w = l.learn_a = c.last == edge_policy::same;
     }
     layers.push_back(l);
   }
   return qnet(m, std::move(layers));
+}
+
+// quantize() with qat_config's quantizer families.
+inline qnet quantize(nn::resnet_cifar& m, const qat_config& c, int64_t image_h = 32,
+                     int64_t image_w = 32) {
+  return quantize(m, c, quantizer_factory{}, image_h, image_w);
 }
 
 }  // namespace quant

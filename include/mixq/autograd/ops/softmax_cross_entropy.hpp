@@ -12,6 +12,22 @@
 
 namespace mixq {
 
+// Softmax of one row of k logits into p; returns log sum exp (in double).
+// Shared by the losses built on softmax (this one, and losses above autograd
+// such as the quantization layer's soft-target loss).
+inline double softmax_row(const float* z, float* p, int64_t k) {
+  float m = z[0];
+  for (int64_t j = 1; j < k; ++j) m = z[j] > m ? z[j] : m;
+  double s = 0.0;
+  for (int64_t j = 0; j < k; ++j) {
+    p[j] = std::exp(z[j] - m);
+    s += p[j];
+  }
+  const float inv = static_cast<float>(1.0 / s);
+  for (int64_t j = 0; j < k; ++j) p[j] *= inv;
+  return std::log(s) + m;
+}
+
 struct softmax_cross_entropy_saved {
   const float* probs;
   const int32_t* labels;
@@ -39,19 +55,9 @@ inline var softmax_cross_entropy(var logits, const int32_t* labels, float label_
   double total = 0.0;
   for (int64_t i = 0; i < n; ++i) {
     const float* zi = z + i * k;
-    float* pi = probs + i * k;
-    float m = zi[0];
-    for (int64_t j = 1; j < k; ++j) m = zi[j] > m ? zi[j] : m;
-    double s = 0.0;
-    for (int64_t j = 0; j < k; ++j) {
-      pi[j] = std::exp(zi[j] - m);
-      s += pi[j];
-    }
-    const double lse = std::log(s) + m;
-    const float inv = static_cast<float>(1.0 / s);
+    const double lse = softmax_row(zi, probs + i * k, k);
     double li = 0.0;
     for (int64_t j = 0; j < k; ++j) {
-      pi[j] *= inv;
       double q = eps / static_cast<double>(k) + (j == lab[i] ? 1.0 - eps : 0.0);
       li -= q * (static_cast<double>(zi[j]) - lse);
     }

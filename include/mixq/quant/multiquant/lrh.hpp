@@ -1,0 +1,204 @@
+#pragma once
+// Lowest-Random-Highest (LRH) co-training of a multi-bit supernet with online
+// adaptive labels: the body of one MultiQuant training step
+// (docs/multiquant.md section 3).
+//
+// One step on one batch (the optimizer step is the caller's, after):
+//   slices   sampling lrh:    H = uniform highest width (8) on the labels,
+//                             R_1..R_k random per-layer slices (k = random_slices),
+//                             L = uniform lowest width (2)
+//            sampling random: k + 2 random per-layer slices (the same number of
+//                             forwards), ordered by BitOPs, highest first
+//   for each slice j in that order:
+//            set_bits; clear the tape; forward (train mode, batch statistics);
+//            loss_j (below); backward; gradients accumulate in the parameters
+// Each random slice draws every free width uniformly from `bits`, from a
+// generator seeded by (seed, global step, slice), so the slices of a step
+// depend only on the step: a resumed run draws the same ones.
+//
+// Losses (soft_target.hpp; slice 0 always uses the hard label):
+//   gpg   (default, EQ-Net eq. 7): loss_j = lambda KL(p_{j-1} || p_j)
+//                                        + (1 - lambda) CE(p_j, y), lambda = 0.5
+//   pskd  (variant, PS-KD form):   loss_j = CE(q, p_j), q = (1 - a_t) onehot(y) + a_t p_0,
+//                                  a_t = alpha_T * t / T (t = global step, T = total_steps)
+//   hard  (ablation):              loss_j = CE(p_j, y)
+// teachers are this step's own, detached probabilities. The step's objective
+// is the plain sum of the slices' losses.
+//
+// The step allocates nothing after its first call (buffers are kept).
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mixq/autograd/autograd.hpp"
+#include "mixq/core/rng.hpp"
+#include "mixq/quant/multiquant/soft_target.hpp"
+#include "mixq/quant/multiquant/supernet.hpp"
+
+namespace mixq {
+namespace quant {
+
+enum class label_mode { gpg, pskd, hard };
+enum class slice_sampling { lrh, random };
+
+inline label_mode parse_label_mode(const std::string& s) {
+  if (s == "gpg") return label_mode::gpg;
+  if (s == "pskd") return label_mode::pskd;
+  if (s == "hard") return label_mode::hard;
+  MIXQ_CHECK(false, "label mode '", s, "': expected gpg, pskd or hard");
+  return label_mode::gpg;
+}
+inline slice_sampling parse_slice_sampling(const std::string& s) {
+  if (s == "lrh") return slice_sampling::lrh;
+  if (s == "random") return slice_sampling::random;
+  MIXQ_CHECK(false, "slice sampling '", s, "': expected lrh or random");
+  return slice_sampling::lrh;
+}
+inline const char* name_of(label_mode m) {
+  return m == label_mode::gpg ? "gpg" : (m == label_mode::pskd ? "pskd" : "hard");
+}
+inline const char* name_of(slice_sampling s) { return s == slice_sampling::lrh ? "lrh" : "random"; }
+
+struct lrh_options {
+  std::vector<int> bits = {2, 3, 4, 5, 6, 7, 8};  // candidate widths, ascending
+  int random_slices = 1;                          // k
+  slice_sampling sampling = slice_sampling::lrh;
+  label_mode labels = label_mode::gpg;
+  float lambda = 0.5f;      // gpg: weight of the KL term
+  float pskd_alpha = 0.8f;  // pskd: alpha_T
+  int64_t total_steps = 0;  // pskd: T (the ramp's length)
+  uint64_t seed = 1;
+
+  void validate() const {
+    MIXQ_CHECK(!bits.empty(), "lrh: empty bit list");
+    for (size_t i = 0; i < bits.size(); ++i) {
+      check_bits(bits[i], "lrh bit list entry");
+      MIXQ_CHECK(i == 0 || bits[i] > bits[i - 1],
+                 "lrh: bit list must be ascending without repeats");
+    }
+    MIXQ_CHECK(random_slices >= 0 && random_slices <= 16, "lrh: random slices ", random_slices,
+               ", expected 0..16");
+    MIXQ_CHECK(lambda >= 0.0f && lambda <= 1.0f, "lrh: lambda ", lambda, ", expected in [0, 1]");
+    MIXQ_CHECK(pskd_alpha >= 0.0f && pskd_alpha <= 1.0f, "lrh: PS-KD alpha ", pskd_alpha,
+               ", expected in [0, 1]");
+    MIXQ_CHECK(labels != label_mode::pskd || total_steps > 0,
+               "lrh: the PS-KD ramp needs total_steps > 0");
+  }
+  int slices() const { return random_slices + 2; }
+};
+
+// Per-step report: the objective and, per role, loss and correct count.
+struct lrh_stats {
+  double loss = 0;                                      // sum of the slices' losses
+  double loss_high = 0, loss_random = 0, loss_low = 0;  // random: mean over the random slices
+  int64_t correct_high = 0, correct_low = 0;            // first and last slice
+  int64_t count = 0;
+};
+
+class lrh_trainer {
+ public:
+  lrh_trainer(supernet& s, const lrh_options& o) : s_(&s), o_(o) {
+    o_.validate();
+    high_ = s.uniform(o_.bits.back());
+    low_ = s.uniform(o_.bits.front());
+    configs_.assign(static_cast<size_t>(o_.slices()), high_);
+  }
+  const lrh_options& options() const { return o_; }
+
+  // The j-th random configuration of step `global_step` (free widths uniform
+  // over the bit list; fixed parts at their widths), written into c.
+  void draw(int64_t global_step, int j, bit_config& c) const {
+    rng r(derive_seed(o_.seed, static_cast<uint64_t>(global_step), static_cast<uint64_t>(j)));
+    const uint32_t nb = static_cast<uint32_t>(o_.bits.size());
+    for (size_t i = 0; i < s_->size(); ++i) {
+      c.w[i] = s_->free_w(i) ? o_.bits[r.below(nb)] : s_->fixed_w(i);
+      c.a[i] = s_->free_a(i) ? o_.bits[r.below(nb)] : s_->fixed_a(i);
+    }
+  }
+
+  // The slices of step `global_step`, in training order.
+  const std::vector<bit_config>& slices(int64_t global_step) {
+    const int n = o_.slices();
+    if (o_.sampling == slice_sampling::lrh) {
+      configs_[0] = high_;  // same sizes: copies without allocating
+      for (int j = 0; j < o_.random_slices; ++j) draw(global_step, j, configs_[1 + j]);
+      configs_[static_cast<size_t>(n - 1)] = low_;
+    } else {
+      for (int j = 0; j < n; ++j) draw(global_step, j, configs_[j]);
+      // insertion sort by BitOPs, highest first (stable; swaps do not allocate)
+      for (int j = 1; j < n; ++j)
+        for (int i = j; i > 0 && s_->bitops(configs_[i]) > s_->bitops(configs_[i - 1]); --i)
+          std::swap(configs_[i], configs_[i - 1]);
+    }
+    return configs_;
+  }
+
+  // One step: forward and backward of every slice; gradients accumulated.
+  // requires: images [N, H, W, C] and labels stay valid during the call; the
+  //           parameters' gradients are zeroed by the caller. Leaves the
+  //           supernet at the last slice.
+  template <class Model>
+  lrh_stats step(Model& model, tape& t, const tensor_view& images, const int32_t* labels,
+                 int64_t global_step) {
+    const std::vector<bit_config>& cs = slices(global_step);
+    const int n = static_cast<int>(cs.size());
+    lrh_stats st;
+    st.count = images.shape()[0];
+    float alpha = 0.0f;
+    if (o_.labels == label_mode::pskd)
+      alpha = static_cast<float>(
+          o_.pskd_alpha *
+          std::min(1.0, static_cast<double>(global_step) / static_cast<double>(o_.total_steps)));
+    for (int j = 0; j < n; ++j) {
+      s_->set_bits(cs[static_cast<size_t>(j)]);
+      t.clear();
+      var logits = model.forward(t, t.input(images));
+      const int64_t nk = logits.value().numel();
+      if (static_cast<int64_t>(cur_.size()) < nk) {
+        cur_.resize(static_cast<size_t>(nk));
+        prev_.resize(static_cast<size_t>(nk));
+        first_.resize(static_cast<size_t>(nk));
+      }
+      const float* teacher = nullptr;
+      float w = 0.0f;
+      if (j > 0 && o_.labels == label_mode::gpg) {
+        teacher = prev_.data();
+        w = o_.lambda;
+      } else if (j > 0 && o_.labels == label_mode::pskd) {
+        teacher = first_.data();
+        w = alpha;
+      }
+      var loss = soft_target_cross_entropy(logits, labels, teacher, w, cur_.data());
+      const double lv = loss.value()[0];
+      const int64_t correct = (j == 0 || j == n - 1) ? count_correct(logits.value(), labels) : 0;
+      backward(loss);
+      st.loss += lv;
+      if (j == 0) {
+        st.loss_high = lv;
+        st.correct_high = correct;
+        first_.swap(cur_);
+        std::copy(first_.begin(), first_.begin() + nk, prev_.begin());
+        continue;
+      }
+      if (j == n - 1) {
+        st.loss_low = lv;
+        st.correct_low = correct;
+      } else {
+        st.loss_random += lv / static_cast<double>(n - 2);
+      }
+      prev_.swap(cur_);
+    }
+    return st;
+  }
+
+ private:
+  supernet* s_;
+  lrh_options o_;
+  bit_config high_, low_;
+  std::vector<bit_config> configs_;
+  std::vector<float> cur_, prev_, first_;
+};
+
+}  // namespace quant
+}  // namespace mixq

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The MultiQuant example as a user runs it, on a tiny CIFAR-10 subset:
+# bad flags give one line on stderr and exit code 2; a run of every stage
+# writes the metrics, the uniform slices, the search table, the chosen
+# configuration (and its deploy model), the frontier and the report; a
+# training run stopped after epoch 1 and resumed ends bit-identical to the
+# straight run; later stages on a saved supernet refuse other supernet flags.
+set -uo pipefail
+src="$1"; work="$2"
+exe="$(dirname "$(dirname "$work")")/examples/mixq_multiquant_cifar10"
+if [[ ! -x "$exe" ]]; then echo "SKIPPED: $exe not built (MIXQ_BUILD_EXAMPLES=OFF)"; exit 77; fi
+rm -rf "$work"; mkdir -p "$work"
+fail() { echo "FAIL: $*"; exit 1; }
+one_line_exit2() {  # name, then the command
+  local name="$1"; shift
+  "$@" 2>"$work/err_$name" >/dev/null; local rc=$?
+  [[ $rc -eq 2 ]] || fail "$name: exit $rc, expected 2"
+  [[ $(wc -l <"$work/err_$name") -eq 1 ]] || fail "$name: expected one line, got: $(cat "$work/err_$name")"
+}
+
+one_line_exit2 bits "$exe" --bits 1-8
+grep -q "outside \[2, 8\]" "$work/err_bits" || fail "bits message: $(cat "$work/err_bits")"
+one_line_exit2 labels "$exe" --labels soft
+one_line_exit2 sampling "$exe" --sampling all
+one_line_exit2 prior "$exe" --prior gauss
+one_line_exit2 stage "$exe" --stages train,deploy
+one_line_exit2 budgets "$exe" --budgets 3,x
+one_line_exit2 population "$exe" --population 1
+
+data="${MIXQ_DATA:-$src/../shared/datasets/cifar10}"
+if [[ ! -e "$data/test_batch.bin.gz" && ! -e "$data/test_batch.bin" ]]; then
+  echo "SKIPPED (rest): CIFAR-10 not found at $data"; exit 0
+fi
+common=(--data "$data" --depth 8 --epochs 2 --batch 32 --train-subset 160 --val-images 40
+        --test-subset 64 --calib-images 32 --threads 1 --eval-every 2)
+search=(--population 4 --generations 1 --budgets 3 --mc-samples 1000)
+rows() { cut -d, -f1-6,9- "$1"; }  # csv rows without the timing columns
+
+"$exe" "${common[@]}" "${search[@]}" --export --out "$work/straight" >"$work/straight.out" \
+  2>"$work/straight.log" || fail "straight run failed: $(tail -3 "$work/straight.log")"
+for f in metrics.csv checkpoint.mixq model.mixq uniform.csv search_bits_3.00.csv \
+         configs/bits_3.00.bits configs/bits_3.00.mqd frontier.csv frontier.svg report.json; do
+  [[ -s "$work/straight/$f" ]] || fail "missing $f"
+done
+head -1 "$work/straight/metrics.csv" | grep -q "loss_high,loss_random,loss_low" || fail "no LRH columns"
+[[ $(grep -c "^W" "$work/straight/uniform.csv") -eq 7 ]] || fail "uniform.csv: expected 7 slices"
+grep -q "^layers 6$" "$work/straight/configs/bits_3.00.bits" || fail "configuration file header"
+grep -q "mixq: search bits_3.00: best held-out" "$work/straight.log" || fail "no search summary"
+
+"$exe" "${common[@]}" --stages train --out "$work/resumed" --stop-after-epoch 1 >/dev/null \
+  2>"$work/r1.log" || fail "first half failed: $(tail -3 "$work/r1.log")"
+"$exe" "${common[@]}" --stages train --out "$work/resumed" --resume >/dev/null \
+  2>"$work/r2.log" || fail "resume failed: $(tail -3 "$work/r2.log")"
+cmp -s <(rows "$work/straight/metrics.csv") <(rows "$work/resumed/metrics.csv") \
+  || fail "resumed metrics differ: $(diff <(rows "$work/straight/metrics.csv") <(rows "$work/resumed/metrics.csv"))"
+cmp -s "$work/straight/model.mixq" "$work/resumed/model.mixq" \
+  || fail "resumed supernet differs from the straight run's"
+
+# later stages read the saved supernet: other supernet flags are refused in one line
+one_line_exit2 other_supernet "$exe" "${common[@]}" --stages uniform --per-bit-bn --out "$work/resumed"
+echo "example_multiquant_cifar10: ok"
