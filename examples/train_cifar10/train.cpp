@@ -267,16 +267,15 @@ int main(int argc, char** argv) {
     o.stop_after_epoch = f.stop_after_epoch;
     o.config_tag = config_tag(f, crc);
     train::method_hooks hooks;
-    if (quantized)
-      if (quantized) {
-        examples::quant_method_options mo;
-        mo.label_smoothing = static_cast<float>(smoothing);
-        mo.weight_decay = wd;
-        mo.quant_lr_scale = f.quant_lr_scale;
-        mo.integer_eval = integer_eval;
-        mo.eval_threads = max_threads();
-        hooks = examples::quant_method(model, net, qc, ctl, mo);
-      }
+    if (quantized) {
+      examples::quant_method_options mo;
+      mo.label_smoothing = static_cast<float>(smoothing);
+      mo.weight_decay = wd;
+      mo.quant_lr_scale = f.quant_lr_scale;
+      mo.integer_eval = integer_eval;
+      mo.eval_threads = max_threads();
+      hooks = examples::quant_method(model, net, qc, ctl, mo);
+    }
 
     std::string files;
     for (const auto* ds : {&train, &test})
@@ -370,8 +369,8 @@ int main(int argc, char** argv) {
           static_cast<long long>(a.images));
       std::printf(
           "  speed        batch 1: %.0f us per image (1 thread); batch 128: %.0f images/s "
-          "(%d threads)\n",
-          ir.batch1_us, ir.batch128_images_s, max_threads());
+          "(%d thread%s)\n",
+          ir.batch1_us, ir.batch128_images_s, max_threads(), max_threads() == 1 ? "" : "s");
     }
     if (quantized) std::printf("\n%s", quant::cost_table(net).c_str());
     if (std::fflush(stdout) != 0)
