@@ -105,6 +105,7 @@ inline std::vector<std::int64_t> reference_logits(const md::model& m, const std:
               REQUIRE(v >= INT32_MIN);
               REQUIRE(v <= INT32_MAX);
               std::int64_t t = v * cv->qm[static_cast<std::size_t>(o)];
+              if (!cv->offset.empty()) t += cv->offset[static_cast<std::size_t>(o)];
               if (r) {
                 const std::int64_t rc = o - ch_lo;
                 if (rc >= 0 && rc < r->c)
@@ -170,6 +171,7 @@ struct random_options {
   bool odd_grids = true;
   bool input_zero_points = true;
   bool one_by_one = true;  ///< include a 1x1 conv
+  bool offsets = true;     ///< every other conv carries rounding offsets
 };
 
 /// Fills the requantization of channel arrays so outputs spread over [lo, hi].
@@ -259,6 +261,10 @@ inline md::model random_model(rng& r, const random_options& o = {}) {
         residual >= 0 ? double(cv.hi + 1) / double(ts[static_cast<std::size_t>(residual)].hi + 1)
                       : 0.0;
     random_requant(cv, x.hi, res_mult, r);
+    if (o.offsets && ts.size() % 2 == 1)  // offsets in [-qm/2, qm/2], drawn without r
+      for (std::int32_t c = 0; c < c_out; ++c)
+        cv.offset.push_back(static_cast<std::int32_t>(
+            std::int64_t(cv.qm[static_cast<std::size_t>(c)]) * ((c * 37 + 11) % 101 - 50) / 100));
     if (residual >= 0) {
       const tinfo res = ts[static_cast<std::size_t>(residual)];
       const bool identity = res.h == t.h && res.w == t.w && res.c == t.c;

@@ -36,6 +36,24 @@ void fix_header_crc(std::vector<std::uint8_t>& b) {
   for (int i = 0; i < 4; ++i) b[28 + i] = static_cast<std::uint8_t>(c >> (8 * i));
 }
 
+/// Byte offsets of the section headers of a file.
+std::vector<std::size_t> section_offsets(const std::vector<std::uint8_t>& b) {
+  std::vector<std::size_t> at;
+  for (std::size_t p = md::format_header_bytes; p < b.size();
+       p += md::format_section_header_bytes + md::detail::get_u64(&b[p + 8]))
+    at.push_back(p);
+  return at;
+}
+
+/// Sets the flags of the section at `at` and recomputes its checksum.
+void set_section_flags(std::vector<std::uint8_t>& b, std::size_t at, std::uint32_t flags) {
+  for (int i = 0; i < 4; ++i) b[at + 4 + i] = static_cast<std::uint8_t>(flags >> (8 * i));
+  const std::uint64_t len = md::detail::get_u64(&b[at + 8]);
+  std::uint32_t c = md::crc32(&b[at], 16);
+  c = md::crc32_update(c, &b[at + 24], static_cast<std::size_t>(len));
+  for (int i = 0; i < 4; ++i) b[at + 16 + i] = static_cast<std::uint8_t>(c >> (8 * i));
+}
+
 std::string parse_error(const std::vector<std::uint8_t>& b) {
   try {
     md::parse(b, "x.mqd");
@@ -75,6 +93,85 @@ TEST_CASE("model file round trip: parse(serialize(m)) serializes to the same byt
     CHECK(c0.w_bits == o0.w_bits);
     CHECK(c0.grid == o0.grid);
   }
+}
+
+TEST_CASE("CONV rounding offsets: flag bit 0 and one more array; files without them unchanged") {
+  md::model m = small_model(10);
+  auto& c0 = std::get<md::conv_layer>(m.layers[0]);
+  auto& c1 = std::get<md::conv_layer>(m.layers[1]);
+  REQUIRE(!c0.offset.empty());  // random_model: every other conv carries offsets
+  REQUIRE(c1.offset.empty());
+  c0.offset[0] = mixq::kernels::max_requant_offset;  // both ends of the range
+  c0.offset[1] = -mixq::kernels::max_requant_offset;
+  const auto bytes = md::serialize(m);
+  const md::model back = md::parse(bytes, "offsets");
+  CHECK(std::get<md::conv_layer>(back.layers[0]).offset == c0.offset);
+  CHECK(std::get<md::conv_layer>(back.layers[1]).offset.empty());
+  CHECK(md::serialize(back) == bytes);
+  const auto at = section_offsets(bytes);
+  CHECK(md::detail::get_u32(&bytes[at[1] + 4]) == md::conv_flag_offsets);  // layer 0
+  CHECK(md::detail::get_u32(&bytes[at[2] + 4]) == 0u);                     // layer 1
+  // the same model without offsets: every flag 0, 4 bytes per channel fewer
+  md::model plain = m;
+  for (auto& L : plain.layers)
+    if (auto* c = std::get_if<md::conv_layer>(&L)) c->offset.clear();
+  const auto pb = md::serialize(plain);
+  for (std::size_t a : section_offsets(pb)) CHECK(md::detail::get_u32(&pb[a + 4]) == 0u);
+  std::size_t with = 0;
+  for (const auto& L : m.layers)
+    if (const auto* c = std::get_if<md::conv_layer>(&L)) with += 4 * c->offset.size();
+  CHECK(bytes.size() == pb.size() + with);
+  const md::model pback = md::parse(pb, "plain");
+  for (const auto& L : pback.layers)
+    if (const auto* c = std::get_if<md::conv_layer>(&L)) CHECK(c->offset.empty());
+}
+
+TEST_CASE("a section flag bit the reader does not know is refused") {
+  const auto bytes = md::serialize(small_model(11));
+  const auto at = section_offsets(bytes);
+  auto conv2 = bytes;  // CONV bit 1: unknown
+  set_section_flags(conv2, at[2], 2);
+  CHECK(parse_error(conv2).find("section 2 (CONV, layer 1): section flags 0x2 have unknown bits "
+                                "0x2") != std::string::npos);
+  auto high = bytes;  // CONV bits 0 and 31: bit 31 unknown
+  set_section_flags(high, at[1], 0x80000001u);
+  CHECK(parse_error(high).find("unknown bits 0x80000000") != std::string::npos);
+  auto inpt = bytes;  // bit 0 means nothing outside CONV
+  set_section_flags(inpt, at[0], 1);
+  CHECK(parse_error(inpt).find("(INPT): section flags 0x1 have unknown bits 0x1") !=
+        std::string::npos);
+  // CONV bit 0 on a section written without offsets: the reader takes c_out
+  // i32 more from the codes and then runs out (or finds bytes missing)
+  auto missing = bytes;
+  set_section_flags(missing, at[2], md::conv_flag_offsets);
+  CHECK(parse_error(missing).find("section 2 (CONV, layer 1)") != std::string::npos);
+}
+
+TEST_CASE("analyze checks the offsets' count and range") {
+  const md::model good = small_model(12);
+  auto err = [&](auto&& mutate) {
+    md::model m = good;
+    mutate(std::get<md::conv_layer>(m.layers[1]));
+    CHECK_THROWS_AS(md::serialize(m), mixq::error);
+    return parse_error(md::detail::serialize_unchecked(m));
+  };
+  // a wrong count (a file always holds c_out offsets: the reader runs out instead)
+  md::model wrong = good;
+  std::get<md::conv_layer>(wrong.layers[1]).offset.assign(3, 0);
+  CHECK_THROWS_WITH_AS(
+      md::analyze(wrong),
+      doctest::Contains("layer 1 (conv): offset has 3 values, expected 0 (none) or 4"),
+      mixq::error);
+  CHECK(parse_error(md::detail::serialize_unchecked(wrong)).find("truncated in field 'codes'") !=
+        std::string::npos);
+  CHECK(err([](md::conv_layer& c) {
+          c.offset.assign(4, 0);
+          c.offset[2] = mixq::kernels::max_requant_offset + 1;
+        }).find("offset[2] = 1073741825, expected -1073741824..1073741824") != std::string::npos);
+  CHECK(err([](md::conv_layer& c) {
+          c.offset.assign(4, 0);
+          c.offset[3] = -mixq::kernels::max_requant_offset - 1;
+        }).find("offset[3] = -1073741825") != std::string::npos);
 }
 
 TEST_CASE("a file truncated at any byte offset is rejected as truncated") {

@@ -67,6 +67,7 @@ struct problem_data {
   std::vector<std::int64_t> pix_off, tap_off;
   std::vector<std::int32_t> tap_idx;  // non-empty: sum only these packed taps (increasing)
   std::vector<std::int32_t> bias, qm, rshift, res_qm;
+  std::vector<std::int32_t> offset;  // empty: no offset array (nullptr)
   std::vector<std::uint8_t> res;
   std::vector<std::int64_t> res_off, out_off;
   std::int64_t out_bytes = 0;
@@ -106,6 +107,7 @@ inline void fill_epilogue(problem_data& d, rng& r, bool with_bias, bool with_res
   d.qm.assign(d.n, 0);
   d.rshift.assign(d.n, 31);
   d.res_qm.assign(d.n, 0);
+  d.offset.assign(d.n, 0);
   const std::int64_t kt = std::int64_t(d.taps) * d.k_seg;
   const double acc_scale = double(kt) * ((1 << d.ba) - 1) * (1 << (d.bw - 1));
   for (std::int32_t j = 0; j < d.n; ++j) {
@@ -116,6 +118,11 @@ inline void fill_epilogue(problem_data& d, rng& r, bool with_bias, bool with_res
     d.qm[j] = q.qm;
     d.rshift[j] = q.rshift;
     if (j % 7 == 3) d.qm[j] = 0;  // a dead channel
+    // rounding offsets of both signs over the whole range, the ends included
+    const int kind = r.uniform(0, 5);
+    d.offset[j] = kind == 0   ? mk::max_requant_offset
+                  : kind == 1 ? -mk::max_requant_offset
+                              : r.uniform(-mk::max_requant_offset, mk::max_requant_offset);
     if (with_res) {
       // residual multiplier res_mult in about [-0.5, 1.5] output steps per code,
       // expressed on the channel's shift: res_qm = res_mult * 2^rshift
@@ -210,9 +217,56 @@ inline std::uint8_t oracle_requant(const problem_data& d, std::int64_t acc, std:
   const std::int64_t v = acc + d.bias[j];
   std::int64_t t = v * d.qm[j];
   if (d.use_res) t += std::int64_t(d.res[std::size_t(d.res_off[i] + j)]) * d.res_qm[j];
+  if (!d.offset.empty()) t += d.offset[j];
   std::int64_t y = d.zp_out + oracle_round_shift(t, d.rshift[j]);
   y = y < d.lo ? d.lo : (y > d.hi ? d.hi : y);
   return static_cast<std::uint8_t>(y);
+}
+
+/// Makes exact requantization ties that only the offsets produce: for every
+/// third live channel j, row i = j % m gets t = v * qm + offset on a half
+/// step (r + 1/2) 2^rshift with r drawn so the code is not clamped (negative
+/// ties where the zero point allows), by moving bias[j] and choosing
+/// offset[j] with |offset| <= qm / 2. Channels whose bias would move by more
+/// than 2^20 are left alone. Call after fill_epilogue, with want =
+/// oracle_acc(d).
+inline void make_offset_ties(problem_data& d, const std::vector<std::int64_t>& want, rng& r) {
+  if (d.hi - d.lo < 1) return;
+  for (std::int32_t j = 1; j < d.n; j += 3) {
+    if (d.qm[j] == 0 || d.rshift[j] > 50) continue;
+    const std::int64_t i = j % d.m;
+    const std::int64_t step = std::int64_t(1) << d.rshift[j];
+    std::int64_t res_t = 0;
+    if (d.use_res) res_t = std::int64_t(d.res[std::size_t(d.res_off[i] + j)]) * d.res_qm[j];
+    // target code offset q in [lo - zp, hi - zp - 1]: a tie between q and q + 1
+    const std::int64_t q = r.uniform(d.lo - d.zp_out, d.hi - d.zp_out - 1);
+    const std::int64_t target = q * step + step / 2;  // t wanted
+    const std::int64_t v0 = want[std::size_t(i * d.n + j)] + d.bias[j];
+    // v * qm + offset = target - res_t, offset = remainder in [-qm/2, qm/2]
+    const std::int64_t need = target - res_t;
+    const std::int64_t v = (need >= 0 ? need + d.qm[j] / 2 : need - d.qm[j] / 2) / d.qm[j];
+    const std::int64_t off = need - v * d.qm[j];
+    const std::int64_t moved = v - v0;
+    if (moved > (1 << 20) || moved < -(1 << 20) || off < -mk::max_requant_offset ||
+        off > mk::max_requant_offset)
+      continue;
+    d.bias[j] = static_cast<std::int32_t>(d.bias[j] + moved);
+    d.offset[j] = static_cast<std::int32_t>(off);
+  }
+}
+
+/// Outputs whose code changes when the offsets are dropped (0: the data
+/// cannot tell a path that ignores the offsets).
+inline std::int64_t offset_sensitive_outputs(const problem_data& d,
+                                             const std::vector<std::int64_t>& want) {
+  problem_data z = d;
+  z.offset.clear();
+  std::int64_t k = 0;
+  for (std::int64_t i = 0; i < d.m; ++i)
+    for (std::int32_t j = 0; j < d.n; ++j)
+      k += oracle_requant(d, want[std::size_t(i * d.n + j)], i, j) !=
+           oracle_requant(z, want[std::size_t(i * d.n + j)], i, j);
+  return k;
 }
 
 /// Runs kernel `id` on d (raw int32 and requantized u8, optionally through
@@ -265,6 +319,7 @@ inline int check_kernel(mk::kernel_id id, const problem_data& d,
     ep.bias = d.bias.data();
     ep.qm = d.qm.data();
     ep.rshift = d.rshift.data();
+    ep.offset = d.offset.empty() ? nullptr : d.offset.data();
     ep.zp_out = d.zp_out;
     ep.lo = d.lo;
     ep.hi = d.hi;
@@ -374,7 +429,7 @@ inline std::vector<std::uint8_t> make_padded(
 /// Per-channel requant parameters scaled to the accumulator range of a
 /// reduction of depth k with (bw, ba) codes, outputs of b_out bits.
 struct requant_set {
-  std::vector<std::int32_t> bias, qm, rshift, res_qm;
+  std::vector<std::int32_t> bias, qm, rshift, res_qm, offset;
   std::int32_t zp = 0, lo = 0, hi = 255;
 };
 
@@ -401,6 +456,7 @@ inline requant_set make_requant(std::int64_t n, std::int64_t k, int bw, int ba, 
     if (sh < 1) sh = 1;
     if (sh > 62) sh = 62;
     q.rshift.push_back(sh);
+    q.offset.push_back(r.uniform(-mk::max_requant_offset, mk::max_requant_offset));
     // residual weight: a code step of the residual moves the output by ~0.25..2 steps
     std::int64_t rq = (std::int64_t(1) << sh) / (1 << r.uniform(0, 3));
     rq = rq * (r.uniform(0, 1) ? 1 : -1) / 2 + r.uniform(-5, 5);

@@ -67,7 +67,8 @@ std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint6
   const requant_set q = make_requant(g.c_out, g.kernel * g.kernel * g.c_in, bw, ba, ba, r);
 
   // 1) raw int32 accumulators (+ bias)
-  mk::requant_params rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
+  mk::requant_params rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp,
+                        q.lo,          q.hi,        q.offset.data()};
   std::vector<std::int32_t> raw(static_cast<size_t>(P * g.c_out), 0x5A5A5A5A);
   mk::qconv2d(g, wts, xp.data(), rq, nullptr, mk::conv_output{}, raw.data());
   if (mk::last_used_kernel() != wts.pw.name.data())
@@ -115,7 +116,8 @@ std::int64_t run_case(const conv_case& cc, mk::isa l, int bw, int ba, std::uint6
 
   // 3) requantized uint8 output vs reference
   std::vector<std::uint8_t> want(static_cast<size_t>(P * g.c_out));
-  mk::requant_params rrq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
+  mk::requant_params rrq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp,
+                         q.lo,          q.hi,        q.offset.data()};
   mk::ref::qconv_ref_requantize(rs, acc.data(), rrq, rr, want.data());
   std::vector<std::uint8_t> outbuf;
   mk::conv_output out;

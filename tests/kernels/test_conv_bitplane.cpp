@@ -70,16 +70,16 @@ std::int64_t run_case(const bp_conv_case& k, std::uint64_t seed, bool with_res =
     rr.ch_lo = ch_lo;
     rr.res_qm = q.res_qm.data();
   }
-  mk::ref::qconv_ref_requantize(
-      rs, acc.data(),
-      mk::requant_params{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi}, rr,
-      want.data());
+  mk::ref::qconv_ref_requantize(rs, acc.data(),
+                                mk::requant_params{q.bias.data(), q.qm.data(), q.rshift.data(),
+                                                   q.zp, q.lo, q.hi, q.offset.data()},
+                                rr, want.data());
   if (with_res) {  // the residual must matter, else the case proves nothing
     std::vector<std::uint8_t> plain(acc.size());
-    mk::ref::qconv_ref_requantize(
-        rs, acc.data(),
-        mk::requant_params{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi},
-        mk::ref::conv_ref_residual{}, plain.data());
+    mk::ref::qconv_ref_requantize(rs, acc.data(),
+                                  mk::requant_params{q.bias.data(), q.qm.data(), q.rshift.data(),
+                                                     q.zp, q.lo, q.hi, q.offset.data()},
+                                  mk::ref::conv_ref_residual{}, plain.data());
     std::int64_t changed = 0;
     for (size_t j = 0; j < plain.size(); ++j) changed += plain[j] != want[j];
     CHECK(changed * 20 > std::int64_t(plain.size()));  // > 5 % of the outputs
@@ -95,7 +95,8 @@ std::int64_t run_case(const bp_conv_case& k, std::uint64_t seed, bool with_res =
   mk::bitplane_planes_from_nhwc(x.data(), k.batch, k.h, k.w, static_cast<std::int32_t>(k.c_in),
                                 k.ba, in.data());
   const mk::qconv_bitplane_weights wts = mk::qconv_bitplane_pack(g, w.data(), k.bw, k.ba);
-  const mk::requant_params rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
+  const mk::requant_params rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp,
+                              q.lo,          q.hi,        q.offset.data()};
   mk::bitplane_conv_residual res;
   res.planes = in.data();
   res.h = k.h;

@@ -59,10 +59,12 @@ outcome run_border(const border_case& bc, mk::kernel_id id, int bw, int ba, std:
   std::vector<std::int64_t> acc(static_cast<size_t>(P * g.c_out));
   mk::ref::qconv_ref_acc(rs, x.data(), w.data(), acc.data());
   std::vector<std::uint8_t> want(static_cast<size_t>(P * g.c_out));
-  mk::requant_params rrq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
+  mk::requant_params rrq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp,
+                         q.lo,          q.hi,        q.offset.data()};
   mk::ref::qconv_ref_requantize(rs, acc.data(), rrq, mk::ref::conv_ref_residual{}, want.data());
 
-  mk::requant_params rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
+  mk::requant_params rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp,
+                        q.lo,          q.hi,        q.offset.data()};
   auto count = [&](bool skip) {
     wts.skip_border_taps = skip;
     std::vector<std::uint8_t> out(want.size(), 0xCD);

@@ -27,7 +27,8 @@ TEST_CASE("qlinear == reference: every ISA, every (b_w, b_a), logits and codes")
           auto pw = mk::pack_weights(w.data(), std::int32_t(n), 1, std::int32_t(k), bw, ba, l);
           if (!kernel_is_dispatch_choice(pw, l)) ++bad;
           const requant_set q = make_requant(n, k, bw, ba, 8, r);
-          mk::requant_params rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp, q.lo, q.hi};
+          mk::requant_params rq{q.bias.data(), q.qm.data(), q.rshift.data(), q.zp,
+                                q.lo,          q.hi,        q.offset.data()};
           const std::int64_t ld_out = n + 1;
           std::vector<std::int32_t> logits(size_t(batch * ld_out), 0),
               want_l(size_t(batch * ld_out), 0);

@@ -50,7 +50,8 @@ std::vector<std::uint8_t> ref_conv(const layer& L, const std::vector<std::uint8_
   std::vector<std::int64_t> acc(static_cast<size_t>(L.g.pixels_out() * L.g.c_out));
   mk::ref::qconv_ref_acc(s, x.data(), L.w.data(), acc.data());
   std::vector<std::uint8_t> out(acc.size());
-  mk::requant_params rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(), L.q.zp, L.q.lo, L.q.hi};
+  mk::requant_params rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(), L.q.zp,
+                        L.q.lo,          L.q.hi,        L.q.offset.data()};
   mk::ref::qconv_ref_requantize(s, acc.data(), rq, res, out.data());
   return out;
 }
@@ -145,8 +146,8 @@ TEST_CASE("integer ResNet-style network: fast chain == reference chain, every IS
         const bool stem_layer = L.g.c_in == 3;  // 8-bit weights on 8-bit image codes
         const auto wts =
             mk::qconv_pack(L.g, L.w.data(), stem_layer ? 8 : bw, stem_layer ? 8 : ba, l);
-        mk::requant_params rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(),
-                              L.q.zp,          L.q.lo,        L.q.hi};
+        mk::requant_params rq{L.q.bias.data(), L.q.qm.data(), L.q.rshift.data(), L.q.zp,
+                              L.q.lo,          L.q.hi,        L.q.offset.data()};
         const mk::conv_output out =
             padded ? mk::padded_output(L.g, out_base) : mk::dense_output(L.g, out_base);
         mk::qconv2d(L.g, wts, in.data(), rq, res, out);

@@ -49,7 +49,7 @@ struct bp_data {
   std::vector<std::uint8_t> planes;                 // [batch][groups][hp][wp] + overread
   std::vector<std::int8_t> wts;                     // [n][taps][c]
   std::vector<std::int64_t> pix_off, tap_off, acc;  // acc: oracle [m][n]
-  std::vector<std::int32_t> bias, qm, rshift;
+  std::vector<std::int32_t> bias, qm, rshift, offset;
   std::int32_t zp = 0, lo = 0, hi = 3;
 };
 
@@ -115,13 +115,18 @@ bp_data make(const bp_case& k, std::uint64_t seed) {
     d.bias.push_back(bsc ? int(bsc * typ * 6) : r.uniform(-int(typ), int(typ)));
     const mk::quant_multiplier q = mk::quantize_multiplier((1 + r.uniform(0, 600)) / (100.0 * typ));
     d.qm.push_back(nn % 11 == 5 ? 0 : q.qm);
-    d.rshift.push_back(q.rshift);
+    d.rshift.push_back(nn % 11 == 5 ? 31 : q.rshift);
+    // rounding offsets; a dead channel's offset of half a step is its whole
+    // output (a code of zp + 1), so a path that drops the offsets fails
+    d.offset.push_back(nn % 11 == 5 ? mk::max_requant_offset
+                                    : r.uniform(-mk::max_requant_offset, mk::max_requant_offset));
   }
   return d;
 }
 
 std::uint8_t oracle_code(const bp_data& d, std::int64_t acc, std::int32_t nn) {
-  const std::int64_t t = (acc + d.bias[std::size_t(nn)]) * d.qm[std::size_t(nn)];
+  const std::int64_t t =
+      (acc + d.bias[std::size_t(nn)]) * d.qm[std::size_t(nn)] + d.offset[std::size_t(nn)];
   std::int64_t y = d.zp + ktest::oracle_round_shift(t, d.rshift[std::size_t(nn)]);
   y = y < d.lo ? d.lo : (y > d.hi ? d.hi : y);
   return static_cast<std::uint8_t>(y);
@@ -145,6 +150,7 @@ mk::epilogue requant_of(const bp_data& d) {
   ep.bias = d.bias.data();
   ep.qm = d.qm.data();
   ep.rshift = d.rshift.data();
+  ep.offset = d.offset.data();
   ep.zp_out = d.zp;
   ep.lo = d.lo;
   ep.hi = d.hi;
@@ -280,16 +286,18 @@ TEST_CASE("bitplane: thresholds reproduce the requant rule") {
   ktest::rng r(11);
   for (int it = 0; it < 40; ++it) {
     const std::int32_t n = 3;
-    std::vector<std::int32_t> qm(n), sh(n);
+    std::vector<std::int32_t> qm(n), sh(n), off(n);
     for (std::int32_t j = 0; j < n; ++j) {
       const mk::quant_multiplier q =
           mk::quantize_multiplier((1 + r.uniform(0, 5000)) / 3000.0 / (1 << r.uniform(0, 12)));
       qm[j] = (it % 9 == 4 && j == 1) ? 0 : q.qm;
       sh[j] = q.rshift;
+      off[j] = it % 2 ? r.uniform(-mk::max_requant_offset, mk::max_requant_offset) : 0;
     }
     mk::epilogue ep;
     ep.qm = qm.data();
     ep.rshift = sh.data();
+    ep.offset = off.data();
     ep.zp_out = r.uniform(-3, 3);
     ep.lo = r.uniform(0, 2);
     ep.hi = ep.lo + r.uniform(0, 6);
@@ -306,7 +314,7 @@ TEST_CASE("bitplane: thresholds reproduce the requant rule") {
         int cnt = ep.lo;
         for (std::int32_t l = 0; l < lv; ++l) cnt += v >= thr[std::size_t(j * lv + l)];
         const int want = mk::requant_one(static_cast<std::int32_t>(v), qm[j], sh[j], ep.zp_out,
-                                         ep.lo, ep.hi, 0, 0);
+                                         ep.lo, ep.hi, 0, 0, off[j]);
         bad += cnt != want;
       }
     CHECK(bad == 0);

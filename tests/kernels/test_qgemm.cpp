@@ -196,6 +196,8 @@ TEST_CASE("qgemm: requant ties with every rshift >= 32 (int32 epilogue paths), R
         d.qm[j] = 1 << 30;
         d.rshift[j] = block == 0 ? 32 : (block == 1 ? 33 : 32 + r.uniform(0, 30));
         d.res_qm[j] = (j % 2 ? 1 : -1) * (1 << 30);
+        // offsets of a whole or half bias unit (ties at other accumulators), or none
+        d.offset[j] = j % 3 == 0 ? 0 : (j % 3 == 1 ? 1 : -1) * (1 << (30 - r.uniform(0, 1)));
       }
       d.zp_out = zp;
       d.lo = zp == 3 ? 5 : 0;  // zp = 3: lo above zp as well
@@ -203,6 +205,36 @@ TEST_CASE("qgemm: requant ties with every rshift >= 32 (int32 epilogue paths), R
       REQUIRE(ktest::check_kernel(ki.id, d, ktest::oracle_acc(d)) == 0);
       d.use_res = false;
       REQUIRE(ktest::check_kernel(ki.id, d, ktest::oracle_acc(d)) == 0);
+    }
+  }
+}
+
+TEST_CASE("qgemm: rounding offsets with exact ties of both signs, every kernel") {
+  // Each kernel's epilogue against the oracle on data where the offsets decide
+  // codes: ties built by the offsets alone (make_offset_ties), offsets at
+  // +-2^30 and random ones, with and without a residual, channel tails. The
+  // same data without the offsets gives other codes, so a path that ignored
+  // them would fail.
+  ktest::rng r(31);
+  for (const mk::kernel_info& ki : ktest::runnable_kernels()) {
+    CAPTURE(ki.name);
+    int bits = 2;
+    while (!mk::kernel_supports(ki.id, bits, bits)) ++bits;
+    for (int it = 0; it < 6; ++it) {
+      const int m = kSizes[r.uniform(0, kNumSizes - 1)];
+      const int n = 33 + r.uniform(0, 31);  // full SIMD blocks and a tail
+      const int k = kSizes[r.uniform(0, kNumSizes - 1)];
+      ktest::problem_data d =
+          ktest::make_gemm(m, n, k, bits, bits, k + r.uniform(0, 3), data_mode::random, r);
+      ktest::fill_epilogue(d, r, true, it % 2 == 0);
+      ktest::layout_outputs(d, n + r.uniform(0, 5), r);
+      d.zp_out = 8;  // negative ties are not all clamped away
+      d.lo = it % 3 == 0 ? 8 : 0;
+      d.hi = 255;
+      const std::vector<std::int64_t> want = ktest::oracle_acc(d);
+      ktest::make_offset_ties(d, want, r);
+      REQUIRE(ktest::offset_sensitive_outputs(d, want) > 0);
+      REQUIRE(ktest::check_kernel(ki.id, d, want) == 0);
     }
   }
 }

@@ -84,27 +84,57 @@ TEST_CASE("quantize_multiplier: range and accuracy") {
 
 TEST_CASE("requant_one: clamp, zero point, residual, extreme accumulators") {
   // 100 * 0.5 = 50 ; +zp 3 -> 53
-  CHECK(mk::requant_one(100, 1 << 30, 31, 3, 0, 255, 0, 0) == 53);
+  CHECK(mk::requant_one(100, 1 << 30, 31, 3, 0, 255, 0, 0, 0) == 53);
   // 101 * 0.5 = 50.5 -> 51 (tie away from zero)
-  CHECK(mk::requant_one(101, 1 << 30, 31, 0, 0, 255, 0, 0) == 51);
+  CHECK(mk::requant_one(101, 1 << 30, 31, 0, 0, 255, 0, 0, 0) == 51);
   // negative goes to lo
-  CHECK(mk::requant_one(-101, 1 << 30, 31, 0, 0, 255, 0, 0) == 0);
-  CHECK(mk::requant_one(-101, 1 << 30, 31, 100, 0, 255, 0, 0) == 49);  // -50.5 -> -51, +100
+  CHECK(mk::requant_one(-101, 1 << 30, 31, 0, 0, 255, 0, 0, 0) == 0);
+  CHECK(mk::requant_one(-101, 1 << 30, 31, 100, 0, 255, 0, 0, 0) == 49);  // -50.5 -> -51, +100
   // clamp to 4-bit
-  CHECK(mk::requant_one(1000, 1 << 30, 31, 0, 0, 15, 0, 0) == 15);
+  CHECK(mk::requant_one(1000, 1 << 30, 31, 0, 0, 15, 0, 0, 0) == 15);
   // residual 7 * 2^30 / 2^31 = 3.5 plus 10 * 0.5 = 5 -> 8.5 -> 9 (single rounding)
-  CHECK(mk::requant_one(10, 1 << 30, 31, 0, 0, 255, 7, 1 << 30) == 9);
+  CHECK(mk::requant_one(10, 1 << 30, 31, 0, 0, 255, 7, 1 << 30, 0) == 9);
   // extreme accumulators, largest qm, smallest shift that keeps the range
   const std::int32_t qmax = std::numeric_limits<std::int32_t>::max();
-  CHECK(mk::requant_one(std::numeric_limits<std::int32_t>::min(), qmax, 62, 0, 0, 255, 255, qmax) ==
-        0);
-  CHECK(mk::requant_one(std::numeric_limits<std::int32_t>::max(), qmax, 1, 0, 0, 255, 255, qmax) ==
-        255);
-  CHECK(mk::requant_one(std::numeric_limits<std::int32_t>::max(), qmax, 62, 5, 0, 255, 0, 0) ==
+  CHECK(mk::requant_one(std::numeric_limits<std::int32_t>::min(), qmax, 62, 0, 0, 255, 255, qmax,
+                        0) == 0);
+  CHECK(mk::requant_one(std::numeric_limits<std::int32_t>::max(), qmax, 1, 0, 0, 255, 255, qmax,
+                        0) == 255);
+  CHECK(mk::requant_one(std::numeric_limits<std::int32_t>::max(), qmax, 62, 5, 0, 255, 0, 0, 0) ==
         5 + 1);  // (2^31-1)^2 / 2^62 = 0.99.. -> 1
   const std::int64_t t = std::int64_t(std::numeric_limits<std::int32_t>::max()) * qmax;
-  CHECK(int(mk::requant_one(std::numeric_limits<std::int32_t>::max(), qmax, 62, 5, 0, 255, 0, 0)) ==
-        5 + ktest::oracle_round_shift(t, 62));
+  CHECK(int(mk::requant_one(std::numeric_limits<std::int32_t>::max(), qmax, 62, 5, 0, 255, 0, 0,
+                            0)) == 5 + ktest::oracle_round_shift(t, 62));
+}
+
+TEST_CASE("requant_one: the rounding offset joins the single rounding") {
+  // 10 * 0.5 = 5, offset 2^30 / 2^31 = 0.5 -> 5.5 -> 6; -2^30 -> 4.5 -> 5 (ties away from zero)
+  CHECK(mk::requant_one(10, 1 << 30, 31, 0, 0, 255, 0, 0, 1 << 30) == 6);
+  CHECK(mk::requant_one(10, 1 << 30, 31, 0, 0, 255, 0, 0, -(1 << 30)) == 5);
+  // negative side: -10 * 0.5 - 0.5 = -5.5 -> -6, +100
+  CHECK(mk::requant_one(-10, 1 << 30, 31, 100, 0, 255, 0, 0, -(1 << 30)) == 94);
+  // a fraction below half a step moves a value across the boundary only near it:
+  // 3 * 2^30 / 2^32 = 0.75, + 2^29 / 2^32 = 0.875 -> 1; 2 * 2^30 / 2^32 = 0.5 -> 1, - 1/8 -> 0
+  CHECK(mk::requant_one(3, 1 << 30, 32, 0, 0, 255, 0, 0, 1 << 29) == 1);
+  CHECK(mk::requant_one(2, 1 << 30, 32, 0, 0, 255, 0, 0, -(1 << 29)) == 0);
+  // with a residual: 10 * 0.5 + 7 * 0.5 + 0.5 = 9 exactly
+  CHECK(mk::requant_one(10, 1 << 30, 31, 0, 0, 255, 7, 1 << 30, 1 << 30) == 9);
+  // extremes of every term together stay exact (the documented bound)
+  const std::int32_t qmax = std::numeric_limits<std::int32_t>::max();
+  ktest::rng r(21);
+  for (int it = 0; it < 20000; ++it) {
+    const std::int32_t v = it % 4 == 0 ? std::numeric_limits<std::int32_t>::min()
+                                       : (it % 4 == 1 ? qmax : r.uniform(-1000000, 1000000));
+    const std::int32_t qm = it % 3 == 0 ? qmax : r.uniform(0, qmax);
+    const int s = r.uniform(1, 62);
+    const std::int32_t rq = r.uniform(-qmax, qmax);
+    const std::int32_t res = r.uniform(0, 255);
+    const std::int32_t off = r.uniform(-mk::max_requant_offset, mk::max_requant_offset);
+    const std::int64_t t = std::int64_t(v) * qm + std::int64_t(res) * rq + off;
+    std::int64_t y = 7 + ktest::oracle_round_shift(t, s);
+    y = y < 0 ? 0 : (y > 255 ? 255 : y);
+    REQUIRE(int(mk::requant_one(v, qm, s, 7, 0, 255, res, rq, off)) == y);
+  }
 }
 
 TEST_CASE("multiplier_at_shift: residual multipliers on the channel's shift") {

@@ -108,10 +108,160 @@ TEST_CASE("export: the integer runtime agrees with the fake-quant model") {
                                 << " same class, max |logit diff| " << a.max_diff
                                 << " of max |logit| " << a.max_logit);
     // Classes agree except where a requantization lands on the other side of a
-    // rounding boundary (the batch-norm bias and multiplier are rounded to
-    // integers; one code off in an early layer moves the logits a little).
+    // rounding boundary (the multiplier's 31 bits, the float rounding of the
+    // training forward; one code off in an early layer moves the logits a little).
     CHECK(a.same_class >= a.images - 1);
     CHECK(a.max_diff <= 0.15 * a.max_logit);
+  }
+}
+
+namespace {
+
+/// Round half away from zero of a real value.
+double round_half_away(double v) { return v < 0 ? -std::floor(-v + 0.5) : std::floor(v + 0.5); }
+
+struct fold_check {
+  std::int64_t compared = 0, mismatches = 0;
+};
+
+/// Runs conv c (on tensor 0, h x w x c_in codes of in_bits bits) through the
+/// runtime, its output read back through an identity linear layer, and
+/// compares every output code with the exact fold: clamp(rhaz(y / s_out))
+/// with y = a_n acc + B_n in double, skipping values within 1e-6 of a tie.
+fold_check run_fold(const deploy::conv_layer& c, int h, int w, int in_bits, double s_in,
+                    const std::vector<double>& a, const std::vector<double>& B, double s_out,
+                    const std::vector<std::int8_t>& codes, const std::vector<std::uint8_t>& x,
+                    std::int64_t n) {
+  deploy::model dm;
+  dm.input.h = h;
+  dm.input.w = w;
+  dm.input.c = c.c_in;
+  dm.input.bits = in_bits;
+  dm.input.zero_point.assign(static_cast<std::size_t>(c.c_in), 0);
+  dm.input.scale.assign(static_cast<std::size_t>(c.c_in), static_cast<float>(s_in));
+  dm.layers.emplace_back(c);
+  deploy::linear_layer id;  // logit k = output code k (in h, w, c order)
+  id.input = 1;
+  id.c_in = id.c_out = h * w * c.c_out;
+  id.w_bits = 2;
+  id.codes.assign(static_cast<std::size_t>(id.c_in) * static_cast<std::size_t>(id.c_in), 0);
+  for (std::int32_t k = 0; k < id.c_in; ++k)
+    id.codes[static_cast<std::size_t>(k) * static_cast<std::size_t>(id.c_in + 1)] = 1;
+  id.w_scale.assign(static_cast<std::size_t>(id.c_out), 1.0f);
+  id.bias.assign(static_cast<std::size_t>(id.c_out), 0);
+  id.logit_scale.assign(static_cast<std::size_t>(id.c_out), 1.0f);
+  dm.layers.emplace_back(std::move(id));
+  const auto bytes = deploy::serialize(dm);
+  deploy::runtime_options ro;
+  ro.max_batch = n;
+  deploy::runtime rt = deploy::runtime::from_memory(bytes.data(), bytes.size(), ro);
+  rt.run(x.data(), n);
+  const std::int64_t ci = c.c_in, co = c.c_out, per = 9 * ci;
+  fold_check r;
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t y = 0; y < h; ++y)
+      for (std::int64_t xx = 0; xx < w; ++xx)
+        for (std::int64_t ch = 0; ch < co; ++ch) {
+          std::int64_t acc = 0;  // the trained (unnegated) weight codes, zero padding
+          for (int dy = 0; dy < 3; ++dy)
+            for (int dx = 0; dx < 3; ++dx) {
+              const std::int64_t iy = y + dy - 1, ix = xx + dx - 1;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              for (std::int64_t k = 0; k < ci; ++k)
+                acc += std::int64_t(
+                           codes[static_cast<std::size_t>(ch * per + (dy * 3 + dx) * ci + k)]) *
+                       x[static_cast<std::size_t>(((i * h + iy) * w + ix) * ci + k)];
+            }
+          const double v =
+              (a[static_cast<std::size_t>(ch)] * double(acc) + B[static_cast<std::size_t>(ch)]) /
+              s_out;
+          if (std::fabs(std::fabs(v - std::trunc(v)) - 0.5) < 1e-6) continue;  // a tie
+          const double want = std::fmin(std::fmax(round_half_away(v), 0.0), double(c.hi));
+          const std::int32_t got = rt.logits()[i * h * w * co + (y * w + xx) * co + ch];
+          ++r.compared;
+          r.mismatches += double(got) != want;
+        }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("export: the batch-norm fold is exact to the rounding (fractional biases, offsets)") {
+  // A trained block conv with random batch-norm statistics (negative gammas
+  // included), exported by export_conv and run on the runtime: every output
+  // code equals round-half-away of the exact real value M_n (acc + b_n),
+  // except within 1e-6 of a tie. Without the rounding offsets (the bias
+  // rounded to a whole accumulator unit) some codes differ, so the offsets
+  // are what makes the fold exact.
+  for (int bits : {4, 2}) {
+    CAPTURE(bits);
+    nn::resnet_options o;
+    o.n = 1;
+    o.seed = 40 + static_cast<std::uint64_t>(bits);
+    nn::resnet_cifar m(o);
+    quant::qat_config qc;
+    qc.bits_w = bits;
+    qc.bits_a = bits;
+    qc.per_channel = true;
+    quant::quantize(m, qc);
+    rng r(7 + static_cast<std::uint64_t>(bits));
+    tensor xf({2, 32, 32, 3});
+    for (std::int64_t i = 0; i < xf.numel(); ++i) xf[i] = float(r.below(2001)) / 1000.0f - 1.0f;
+    {
+      tape t;  // one training forward: the quantizers see data
+      m.forward(t, t.input(xf.view()));
+    }
+    nn::basic_block& blk = m.block(0, 0);
+    nn::conv2d& cv = blk.conv1;
+    nn::batch_norm2d& bn = blk.bn1;
+    const std::int64_t co = cv.weight.value.shape()[0];
+    for (std::int64_t ch = 0; ch < co; ++ch) {
+      const float sign = ch % 3 == 1 ? -1.0f : 1.0f;
+      bn.weight.value[ch] = sign * (0.5f + float(r.below(1000)) / 1000.0f);
+      bn.bias.value[ch] = float(r.below(2001)) / 1000.0f - 1.0f;
+      bn.running_mean[ch] = float(r.below(2001)) / 2000.0f - 0.5f;
+      bn.running_var[ch] = 0.5f + float(r.below(1000)) / 500.0f;
+    }
+    auto* wq = dynamic_cast<quant::weight_quantizer*>(cv.weight_transform());
+    REQUIRE(wq != nullptr);
+    const quant::weight_grid g = wq->export_grid(cv.weight.value);
+    REQUIRE(g.zero_point == 0.0f);
+    const int h = 6, w = 6, hi = (1 << bits) - 1;
+    const std::int64_t n = 8, ci = cv.weight.value.shape()[3], per = 9 * ci;
+    const double s_in = 0.05;
+    // y = a_n acc + B_n, the real batch-norm output of the fake-quant conv
+    std::vector<double> a(static_cast<std::size_t>(co)), B(static_cast<std::size_t>(co));
+    for (std::int64_t ch = 0; ch < co; ++ch) {
+      const double sigma = std::sqrt(double(bn.running_var[ch]) + double(bn.eps()));
+      const double gam = bn.weight.value[ch];
+      a[static_cast<std::size_t>(ch)] = gam * s_in * double(g.scale_of(ch * per)) / sigma;
+      B[static_cast<std::size_t>(ch)] =
+          double(bn.bias.value[ch]) - gam * double(bn.running_mean[ch]) / sigma;
+    }
+    std::vector<std::uint8_t> x(static_cast<std::size_t>(n * h * w * ci));
+    for (auto& v : x) v = static_cast<std::uint8_t>(r.below(static_cast<std::uint32_t>(hi + 1)));
+    // an output grid whose step makes the codes spread over the whole range
+    double amax = 0;
+    for (double v : a) amax = std::fmax(amax, std::fabs(v));
+    const double s_out = amax * double(hi) * 1.5;
+    quant::act_grid out;
+    out.bits = bits;
+    out.scale = static_cast<float>(s_out);
+    const deploy::conv_layer c =
+        deploy::detail::export_conv(cv, bn, s_in, hi, nullptr, out, 0, -1, 0.0, 0, "conv");
+    REQUIRE(c.offset.size() == static_cast<std::size_t>(co));
+    const fold_check exact = run_fold(c, h, w, bits, s_in, a, B, double(out.scale), g.codes, x, n);
+    MESSAGE("W" << bits << "A" << bits << ": " << exact.compared << " codes, " << exact.mismatches
+                << " differ from the exact fold");
+    CHECK(exact.compared > n * h * w * co / 2);
+    CHECK(exact.mismatches == 0);
+    deploy::conv_layer no_offsets = c;
+    no_offsets.offset.clear();
+    const fold_check rounded =
+        run_fold(no_offsets, h, w, bits, s_in, a, B, double(out.scale), g.codes, x, n);
+    MESSAGE("without the offsets: " << rounded.mismatches << " of " << rounded.compared
+                                    << " codes differ");
+    CHECK(rounded.mismatches > 0);
   }
 }
 

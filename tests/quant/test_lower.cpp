@@ -206,8 +206,9 @@ TEST_CASE("batch-norm fold: the integer requantization reproduces the fake-quant
           res_qm = kernels::multiplier_at_shift(s_r / s_out, qm.rshift);
         }
         const int32_t bias_i = static_cast<int32_t>(std::llround(bias));
-        const int code = kernels::requant_one(static_cast<int32_t>(a) + bias_i, qm.qm, qm.rshift, 0,
-                                              0, (1 << bo) - 1, fc.residual ? res[i] : 0, res_qm);
+        const int code =
+            kernels::requant_one(static_cast<int32_t>(a) + bias_i, qm.qm, qm.rshift, 0, 0,
+                                 (1 << bo) - 1, fc.residual ? res[i] : 0, res_qm, 0);
         const int trained =
             static_cast<int>(std::nearbyint(yq.value()[static_cast<int64_t>(i)] / s_out));
         equal += code == trained;

@@ -14,8 +14,10 @@
 //                y / s_out = M_n (acc_n + b_n),  M_n = gamma_n s_in u_n / (sigma_n s_out),
 //                b_n = (beta_n - gamma_n mu_n / sigma_n + gamma_n bias_conv_n / sigma_n) / A_n
 //              with A_n = M_n s_out and u_n the weight scale of one accumulator
-//              unit; M_n -> (qm, rshift) with 31 significant bits, b_n rounded
-//              to int32 (docs/deploy.md, "Export"). gamma_n < 0 negates the
+//              unit; M_n -> (qm, rshift) with 31 significant bits, b_n split
+//              into the int32 bias round(b_n) and the rounding offset
+//              round((b_n - bias) qm), so the fold is exact to 2^-rshift of an
+//              output step (docs/deploy.md, "Export"). gamma_n < 0 negates the
 //              channel (codes -c, or -c - 1 on the odd grid; a signed layer
 //              holding the code -2^(b-1) in such a channel gets one more bit).
 //   residual   conv2 of a block adds the block input codes r (scale s_r):
@@ -107,6 +109,7 @@ inline conv_layer export_conv(nn::conv2d& cv, nn::batch_norm2d& bn_layer, double
   c.bias.resize(N);
   c.qm.resize(N);
   c.rshift.resize(N);
+  c.offset.resize(N);
   if (residual >= 0) c.res_qm.assign(N, 0);
   const std::int64_t res_lo = (c.c_out - res_channels) / 2;
   bool widen = false;
@@ -147,7 +150,9 @@ inline conv_layer export_conv(nn::conv2d& cv, nn::batch_norm2d& bn_layer, double
                "needs 9 bits");
     ++c.w_bits;  // -2^(b-1) negated is 2^(b-1): one more bit holds it
   }
-  // bias in int32, kept inside the accumulator bound analyze() checks
+  // bias in int32, kept inside the accumulator bound analyze() checks; the
+  // offset carries what the integer bias leaves out, in units of 2^-rshift
+  // output steps (within the kernels' offset range when the bias was clamped)
   for (std::size_t n = 0; n < N; ++n) {
     std::int64_t abs_sum = 0, zsum = 0;
     for (std::int64_t k = 0; k < per; ++k) {
@@ -161,6 +166,9 @@ inline conv_layer export_conv(nn::conv2d& cv, nn::batch_norm2d& bn_layer, double
     if (b > double(zsum + room)) b = double(zsum + room);
     if (b < double(zsum - room)) b = double(zsum - room);
     c.bias[n] = static_cast<std::int32_t>(b);
+    const double lim = kernels::max_requant_offset;
+    const double off = std::nearbyint((bias[n] - b) * double(c.qm[n]));
+    c.offset[n] = static_cast<std::int32_t>(std::fmax(-lim, std::fmin(lim, off)));
   }
   return c;
 }

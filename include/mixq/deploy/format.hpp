@@ -4,10 +4,12 @@
 //
 //   header   "MIXQDPLY" | u32 version (1) | u32 flags (0) | u64 file size
 //            | u32 section count | u32 crc32(the 28 bytes before it)
-//   section  char[4] tag | u32 flags (0) | u64 payload length
+//   section  char[4] tag | u32 flags | u64 payload length
 //            | u32 crc32(tag, flags, length and payload) | u32 reserved (0) | payload
 //   sections INPT, then one CONV / POOL / LINR per layer in execution order,
 //            then optionally LABL (class names) and META (free text)
+//   flags    0, except bit 0 of a CONV section: it carries the rounding
+//            offsets (one more i32 array); any other bit is refused
 //
 // Why not io/archive: the archive is a general container of named arrays
 // that uses zlib's CRC and the library's file helpers; the runtime must build
@@ -48,6 +50,8 @@ constexpr char format_magic[8] = {'M', 'I', 'X', 'Q', 'D', 'P', 'L', 'Y'};
 constexpr std::uint32_t format_version = 1;
 constexpr std::size_t format_header_bytes = 32;
 constexpr std::size_t format_section_header_bytes = 24;
+/// CONV section flag: the payload holds the per-channel rounding offsets.
+constexpr std::uint32_t conv_flag_offsets = 1u;
 
 namespace detail {
 
@@ -173,10 +177,11 @@ class byte_reader {
   std::string where_;
 };
 
-inline void put_section(byte_writer& file, const char tag[4], const std::vector<std::uint8_t>& pl) {
+inline void put_section(byte_writer& file, const char tag[4], std::uint32_t flags,
+                        const std::vector<std::uint8_t>& pl) {
   byte_writer h;
   h.bytes(tag, 4);
-  h.u32(0);
+  h.u32(flags);
   h.u64(pl.size());
   std::uint32_t crc = crc32(h.buffer().data(), h.buffer().size());
   crc = crc32_update(crc, pl.data(), pl.size());
@@ -194,6 +199,12 @@ inline std::uint64_t get_u64(const std::uint8_t* p) noexcept {
   return std::uint64_t(get_u32(p)) | std::uint64_t(get_u32(p + 4)) << 32;
 }
 
+inline std::string hex32(std::uint32_t v) {
+  char b[12];
+  std::snprintf(b, sizeof(b), "%X", v);
+  return b;
+}
+
 inline std::string tag_string(const std::uint8_t* t) {
   std::string s;
   for (int i = 0; i < 4; ++i) {
@@ -209,7 +220,7 @@ inline std::string tag_string(const std::uint8_t* t) {
   return s;
 }
 
-inline conv_layer read_conv(byte_reader& r) {
+inline conv_layer read_conv(byte_reader& r, std::uint32_t flags) {
   conv_layer c;
   c.input = r.dim("input", 0, max_layers);
   c.residual = r.i32("residual");
@@ -235,6 +246,7 @@ inline conv_layer read_conv(byte_reader& r) {
   const auto rs = r.u8s(n, "rshift");
   c.rshift.assign(rs.begin(), rs.end());
   if (c.residual >= 0) c.res_qm = r.i32s(n, "res_qm");
+  if (flags & conv_flag_offsets) c.offset = r.i32s(n, "offset");
   c.codes =
       r.codes(n * static_cast<std::size_t>(c.kernel * c.kernel) * static_cast<std::size_t>(c.c_in),
               c.w_bits, "codes");
@@ -274,7 +286,12 @@ inline linear_layer read_linear(byte_reader& r) {
 namespace detail {
 /// The bytes of m without validating it (tests use it to make invalid files).
 inline std::vector<std::uint8_t> serialize_unchecked(const model& m) {
-  std::vector<std::pair<const char*, std::vector<std::uint8_t>>> sections;
+  struct section {
+    const char* tag;
+    std::uint32_t flags;
+    std::vector<std::uint8_t> payload;
+  };
+  std::vector<section> sections;
   {
     byte_writer w;
     w.u32(static_cast<std::uint32_t>(m.input.h));
@@ -287,7 +304,7 @@ inline std::vector<std::uint8_t> serialize_unchecked(const model& m) {
     w.bytes(m.input.zero_point.data(), m.input.zero_point.size());
     w.f32s(m.input.scale);
     w.bytes(m.input.code_table.data(), m.input.code_table.size());
-    sections.emplace_back("INPT", std::move(w.buffer()));
+    sections.push_back({"INPT", 0, std::move(w.buffer())});
   }
   for (const layer& L : m.layers) {
     byte_writer w;
@@ -304,14 +321,16 @@ inline std::vector<std::uint8_t> serialize_unchecked(const model& m) {
       w.i32s(c->qm);
       for (auto s : c->rshift) w.u8(static_cast<unsigned>(s));
       if (c->residual >= 0) w.i32s(c->res_qm);
+      if (!c->offset.empty()) w.i32s(c->offset);
       w.codes(c->codes, c->w_bits);
-      sections.emplace_back("CONV", std::move(w.buffer()));
+      sections.push_back(
+          {"CONV", c->offset.empty() ? 0u : conv_flag_offsets, std::move(w.buffer())});
     } else if (const auto* p = std::get_if<pool_layer>(&L)) {
       w.u32(static_cast<std::uint32_t>(p->input));
       w.i32(p->qm);
       for (int v : {int(p->rshift), p->out_bits, p->lo, p->hi}) w.u8(static_cast<unsigned>(v));
       w.f32(p->out_scale);
-      sections.emplace_back("POOL", std::move(w.buffer()));
+      sections.push_back({"POOL", 0, std::move(w.buffer())});
     } else {
       const auto& l = std::get<linear_layer>(L);
       w.u32(static_cast<std::uint32_t>(l.input));
@@ -325,7 +344,7 @@ inline std::vector<std::uint8_t> serialize_unchecked(const model& m) {
       w.i32s(l.bias);
       w.f32s(l.logit_scale);
       w.codes(l.codes, l.w_bits);
-      sections.emplace_back("LINR", std::move(w.buffer()));
+      sections.push_back({"LINR", 0, std::move(w.buffer())});
     }
   }
   if (!m.labels.empty()) {
@@ -335,15 +354,15 @@ inline std::vector<std::uint8_t> serialize_unchecked(const model& m) {
       w.u32(static_cast<std::uint32_t>(s.size()));
       w.bytes(s.data(), s.size());
     }
-    sections.emplace_back("LABL", std::move(w.buffer()));
+    sections.push_back({"LABL", 0, std::move(w.buffer())});
   }
   if (!m.meta.empty()) {
     byte_writer w;
     w.bytes(m.meta.data(), m.meta.size());
-    sections.emplace_back("META", std::move(w.buffer()));
+    sections.push_back({"META", 0, std::move(w.buffer())});
   }
   std::uint64_t total = format_header_bytes;
-  for (const auto& s : sections) total += format_section_header_bytes + s.second.size();
+  for (const auto& s : sections) total += format_section_header_bytes + s.payload.size();
   byte_writer f;
   f.bytes(format_magic, 8);
   f.u32(format_version);
@@ -351,7 +370,7 @@ inline std::vector<std::uint8_t> serialize_unchecked(const model& m) {
   f.u64(total);
   f.u32(static_cast<std::uint32_t>(sections.size()));
   f.u32(crc32(f.buffer().data(), f.buffer().size()));
-  for (const auto& s : sections) put_section(f, s.first, s.second);
+  for (const auto& s : sections) put_section(f, s.tag, s.flags, s.payload);
   return std::move(f.buffer());
 }
 }  // namespace detail
@@ -409,8 +428,14 @@ inline model parse(const std::uint8_t* data, std::size_t size,
     std::uint32_t crc = crc32(h, 16);
     crc = crc32_update(crc, pl, static_cast<std::size_t>(len));
     MIXQ_CHECK(crc == detail::get_u32(h + 16), where, "checksum mismatch (corrupted data)");
-    MIXQ_CHECK(detail::get_u32(h + 4) == 0 && detail::get_u32(h + 20) == 0, where,
-               "section flags / reserved field not 0");
+    const std::uint32_t flags = detail::get_u32(h + 4);
+    const std::uint32_t known = tag == "CONV" ? conv_flag_offsets : 0u;
+    MIXQ_CHECK((flags & ~known) == 0, where, "section flags 0x", detail::hex32(flags),
+               " have unknown bits 0x", detail::hex32(flags & ~known), " (",
+               tag == "CONV" ? "a CONV section knows bit 0, the rounding offsets"
+                             : "this section has no flags",
+               "; a newer format?)");
+    MIXQ_CHECK(detail::get_u32(h + 20) == 0, where, "section reserved field not 0");
     detail::byte_reader r(pl, static_cast<std::size_t>(len), where);
     if (si == 0) {
       MIXQ_CHECK(tag == "INPT", where, "the first section must be INPT");
@@ -429,7 +454,7 @@ inline model parse(const std::uint8_t* data, std::size_t size,
       MIXQ_CHECK(!seen_linear, where, "a layer after the linear layer (which must be last)");
       MIXQ_CHECK(!seen_labels && !seen_meta, where, "a layer after LABL / META");
       if (tag == "CONV") {
-        m.layers.emplace_back(detail::read_conv(r));
+        m.layers.emplace_back(detail::read_conv(r, flags));
       } else if (tag == "POOL") {
         m.layers.emplace_back(detail::read_pool(r));
       } else {

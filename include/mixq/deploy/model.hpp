@@ -20,9 +20,11 @@
 //           with pixels outside the image equal to z_c (P = K/2, K in {1, 3},
 //           S in {1, 2}, z = the input zero points or 0), then per channel n
 //             v   = acc[n] + bias[n]                                   (int32)
-//             t   = v * qm[n] + r * res_qm[n]                          (int64)
+//             t   = v * qm[n] + r * res_qm[n] + offset[n]              (int64)
 //             out = clamp(rhaz(t, rshift[n]), lo, hi)                  (uint8)
 //           rhaz = round half away from zero of t / 2^rshift (kernels/requant.hpp);
+//           offset = the bias's fraction of an accumulator unit, in units of
+//           2^-rshift output steps (0 when the layer has none);
 //           r = the residual tensor's code at (y*RS, x*RS, n - ch_lo), 0 without
 //           a residual or outside its channels (identity: RS = 1, ch_lo = 0;
 //           ResNet option A: RS = 2, ch_lo = (C_out - C_res) / 2).
@@ -46,6 +48,7 @@
 #include <vector>
 
 #include "mixq/error.hpp"
+#include <mixq/kernels/requant.hpp>
 
 namespace mixq {
 namespace deploy {
@@ -78,6 +81,8 @@ struct conv_layer {
   std::vector<float> w_scale;      ///< [c_out]
   std::vector<std::int32_t> bias, qm, rshift;
   std::vector<std::int32_t> res_qm;  ///< [c_out] with a residual, else empty
+  /// [c_out] rounding offsets in [-2^30, 2^30] (kernels/requant.hpp), or empty (= 0)
+  std::vector<std::int32_t> offset;
   int out_bits = 8;
   int lo = 0, hi = 255;
   float out_scale = 1.0f;
@@ -283,6 +288,13 @@ inline model_info analyze(const model& m) {
                  cv->qm.size(), " / ", cv->rshift.size(), " values, expected ", n);
       for (std::size_t c = 0; c < n; ++c)
         detail::check_multiplier(cv->qm[c], cv->rshift[c], where, static_cast<std::int64_t>(c));
+      MIXQ_CHECK(cv->offset.empty() || cv->offset.size() == n, where, "offset has ",
+                 cv->offset.size(), " values, expected 0 (none) or ", n);
+      for (std::size_t c = 0; c < cv->offset.size(); ++c)
+        MIXQ_CHECK(cv->offset[c] >= -kernels::max_requant_offset &&
+                       cv->offset[c] <= kernels::max_requant_offset,
+                   where, "offset[", c, "] = ", cv->offset[c], ", expected -",
+                   kernels::max_requant_offset, "..", kernels::max_requant_offset);
       detail::check_out_range(cv->out_bits, cv->lo, cv->hi, where);
       MIXQ_CHECK(std::isfinite(cv->out_scale) && cv->out_scale > 0.0f, where, "out_scale ",
                  cv->out_scale, ", expected a finite positive number");

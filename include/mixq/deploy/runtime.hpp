@@ -102,6 +102,7 @@ struct conv_exec {
   kernels::qconv_weights wq;
   kernels::qconv_bitplane_weights wb;
   std::vector<std::int32_t> bias, qm, rshift, res_qm;
+  std::vector<std::int32_t> offset;  ///< empty: none
   std::vector<std::int64_t> thr;
   int lo = 0, hi = 255, in_bits = 8, out_bits = 8, res_bits = 0;
   int in_t = 0, out_t = 0, res_t = -1;
@@ -350,6 +351,7 @@ class runtime {
         c.qm = cv->qm;
         c.rshift = cv->rshift;
         c.res_qm = cv->res_qm;
+        c.offset = cv->offset;
         if (c.res_t >= 0) {
           const tensor_info& r = info_.tensors[static_cast<std::size_t>(c.res_t)];
           const bool identity = r.h == y.h && r.w == y.w && r.c == y.c;
@@ -390,7 +392,7 @@ class runtime {
         } catch (const mixq::error& e) {
           MIXQ_CHECK(false, where, "the kernels refused the weights: ", e.what());
         }
-        weight_bytes_ += 16 * static_cast<std::size_t>(cv->c_out);
+        weight_bytes_ += (c.offset.empty() ? 16 : 20) * static_cast<std::size_t>(cv->c_out);
         tensors_[static_cast<std::size_t>(c.in_t)]
             .want[int(c.path == detail::conv_path::bitplane ? layout::planes : layout::padded)] =
             true;
@@ -566,6 +568,7 @@ class runtime {
     rq.bias = c.bias.data();
     rq.qm = c.qm.data();
     rq.rshift = c.rshift.data();
+    rq.offset = c.offset.empty() ? nullptr : c.offset.data();
     rq.zp = 0;
     rq.lo = c.lo;
     rq.hi = c.hi;
@@ -728,7 +731,8 @@ class runtime {
             const std::int64_t v = 2 * std::int64_t(a[n]) + a[N] + c.bias[un];
             const std::int32_t rq_n = r ? c.res_qm[un] : 0;
             d[n] = kernels::requant_one(static_cast<std::int32_t>(v), c.qm[un], c.rshift[un], 0,
-                                        c.lo, c.hi, rq_n ? r[n] : 0, rq_n);
+                                        c.lo, c.hi, rq_n ? r[n] : 0, rq_n,
+                                        c.offset.empty() ? 0 : c.offset[un]);
           }
         }
   }

@@ -2,7 +2,7 @@
 // Requantization epilogue: the ONE fixed-point rule used by every kernel.
 //
 //   acc'  = acc + bias[n]                                    (int32, must not wrap)
-//   t     = (int64)acc' * qm[n]  [+ (int64)res_code * res_qm[n]]
+//   t     = (int64)acc' * qm[n]  [+ (int64)res_code * res_qm[n]]  + offset[n]
 //   y     = zp_out + rhaz(t, rshift[n])
 //   out   = clamp(y, lo, hi)  stored as uint8
 //
@@ -12,6 +12,11 @@
 // tie rule as gemmlowp's RoundingDivideByPOT and TFLite's single-rounding
 // MultiplyByQuantizedMultiplier). See docs/kernels.md for why this rule.
 //
+// offset[n] is the sub-unit part of the bias, in units of 2^-rshift output
+// steps: a real bias b folds exactly (to 2^-rshift of a step) as the integer
+// bias[n] plus offset[n] = round((b - bias[n]) * qm[n]) (docs/kernels.md,
+// "Requantization"). A null offset array means 0.
+//
 // Ranges (asserted by the pack/requant helpers, relied on by every SIMD path):
 //   qm[n]     in [0, 2^31);  rshift[n] in [1, 62]. quantize_multiplier()
 //   returns qm in [2^30, 2^31) (full precision); a smaller qm on a smaller
@@ -19,7 +24,8 @@
 //   rshift <= 31 so that res_qm (int32) can express a weight near 1.
 //   |acc'| < 2^31, so |acc' * qm| < 2^62
 //   res_code in [0, 255], res_qm any int32, so |res term| < 2^39
-//   => |t| + 2^(s-1) < 2^62 + 2^39 + 2^61 < 2^63: no int64 overflow anywhere.
+//   offset[n] in [-2^30, 2^30]
+//   => |t| + 2^(s-1) < 2^62 + 2^39 + 2^30 + 2^61 < 2^63: no int64 overflow anywhere.
 //   lo <= hi, both in [0, 255]; zp_out any int32 (the clamp is done in int64).
 #include <cmath>
 #include <cstdint>
@@ -93,6 +99,7 @@ struct epilogue {
   // requantized uint8 output
   const std::int32_t* qm = nullptr;      ///< [N] in [0, 2^31) (see the ranges above)
   const std::int32_t* rshift = nullptr;  ///< [N] in [1, 62]
+  const std::int32_t* offset = nullptr;  ///< [N] in [-2^30, 2^30], or nullptr (= 0)
   std::int32_t zp_out = 0;
   std::int32_t lo = 0;    ///< clamp low (ReLU: 0)
   std::int32_t hi = 255;  ///< clamp high (2^b_out - 1)
@@ -105,14 +112,19 @@ struct epilogue {
   const std::int32_t* res_qm = nullptr;       ///< [N]
 };
 
+/// Largest |offset[n]| of the requantization (keeps t inside int64).
+constexpr std::int32_t max_requant_offset = std::int32_t(1) << 30;
+
 /// The per-channel requantization parameters of one layer (conv, linear, the
 /// reference conv), without outputs: bias, multipliers and shifts per output
-/// channel, the output zero point and clamp.
+/// channel, the output zero point and clamp, and the rounding offsets (last,
+/// so that brace-initialised parameters without them keep their meaning).
 struct requant_params {
   const std::int32_t* bias = nullptr;    ///< [N] or nullptr (= 0)
   const std::int32_t* qm = nullptr;      ///< [N] (u8 outputs)
   const std::int32_t* rshift = nullptr;  ///< [N] (u8 outputs)
   std::int32_t zp = 0, lo = 0, hi = 255;
+  const std::int32_t* offset = nullptr;  ///< [N] or nullptr (= 0) (u8 outputs)
 };
 
 /// The kernel epilogue of rq (bias and requantization; the caller adds the
@@ -122,6 +134,7 @@ inline epilogue requant_epilogue(const requant_params& rq) noexcept {
   ep.bias = rq.bias;
   ep.qm = rq.qm;
   ep.rshift = rq.rshift;
+  ep.offset = rq.offset;
   ep.zp_out = rq.zp;
   ep.lo = rq.lo;
   ep.hi = rq.hi;
@@ -131,8 +144,9 @@ inline epilogue requant_epilogue(const requant_params& rq) noexcept {
 /// Scalar requantization of one value (the definition every SIMD path matches).
 inline std::uint8_t requant_one(std::int32_t acc_plus_bias, std::int32_t qm, std::int32_t rshift,
                                 std::int32_t zp_out, std::int32_t lo, std::int32_t hi,
-                                std::int32_t res_code, std::int32_t res_qm) noexcept {
-  std::int64_t t = std::int64_t(acc_plus_bias) * qm + std::int64_t(res_code) * res_qm;
+                                std::int32_t res_code, std::int32_t res_qm,
+                                std::int32_t offset) noexcept {
+  std::int64_t t = std::int64_t(acc_plus_bias) * qm + std::int64_t(res_code) * res_qm + offset;
   std::int64_t y = std::int64_t(zp_out) + rhaz(t, rshift);
   if (y < lo) y = lo;
   if (y > hi) y = hi;
@@ -155,7 +169,7 @@ inline void epilogue_row(const epilogue& ep, std::int64_t m, std::int32_t n0, st
     const std::int32_t n = n0 + j;
     const std::int32_t v = acc[j] + (ep.bias ? ep.bias[n] : 0);
     dst[j] = requant_one(v, ep.qm[n], ep.rshift[n], ep.zp_out, ep.lo, ep.hi, res ? res[j] : 0,
-                         res ? ep.res_qm[n] : 0);
+                         res ? ep.res_qm[n] : 0, ep.offset ? ep.offset[n] : 0);
   }
 }
 

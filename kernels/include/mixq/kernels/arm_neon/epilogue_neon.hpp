@@ -2,6 +2,7 @@
 // NEON requantization epilogue for 4 output channels (one int32x4),
 // bit-identical to requant.hpp:
 //   t = acc * qm (+ res * res_qm)           smull / smlal  (int64x2 halves)
+//     + offset                               saddw (int32 offsets widened)
 //   t' = t - [t < 0]                         sshr #63 + add
 //   y = rounding_shift_right(t', s)          srshl by -s: (t' + 2^(s-1)) >> s,
 //                                            computed without overflow
@@ -21,7 +22,7 @@ namespace detail {
 namespace neon_epi {
 
 struct epi_consts {
-  int32x4_t bias, qm, rq, lo, hi;
+  int32x4_t bias, qm, rq, off, lo, hi;
   int64x2_t nsh_lo, nsh_hi, zp;
   std::int32_t cnt;
 };
@@ -37,6 +38,7 @@ inline void make_consts(const epilogue& ep, std::int32_t n, std::int32_t cnt,
   c.nsh_lo = vnegq_s64(vmovl_s32(vget_low_s32(sh)));
   c.nsh_hi = vnegq_s64(vmovl_high_s32(sh));
   c.rq = ep.res ? vld1q_s32(ep.res_qm + n) : vdupq_n_s32(0);
+  c.off = ep.offset ? vld1q_s32(ep.offset + n) : vdupq_n_s32(0);
   c.lo = vdupq_n_s32(ep.lo);
   c.hi = vdupq_n_s32(ep.hi);
   c.zp = vdupq_n_s64(ep.zp_out);
@@ -65,6 +67,10 @@ inline void epi4(int32x4_t acc, const epilogue& ep, const epi_consts& c, std::in
         vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(r4))))));
     t_lo = vmlal_s32(t_lo, vget_low_s32(r32), vget_low_s32(c.rq));
     t_hi = vmlal_high_s32(t_hi, r32, c.rq);
+  }
+  if (ep.offset) {
+    t_lo = vaddw_s32(t_lo, vget_low_s32(c.off));
+    t_hi = vaddw_high_s32(t_hi, c.off);
   }
   t_lo = vaddq_s64(t_lo, vshrq_n_s64(t_lo, 63));
   t_hi = vaddq_s64(t_hi, vshrq_n_s64(t_hi, 63));

@@ -159,7 +159,7 @@ inline void bitplane_thresholds(const epilogue& ep, std::int32_t n, std::int64_t
         const std::int32_t rqm = res_bits > 0 && ep.res_qm ? ep.res_qm[c] : 0;
         auto q = [&](std::int64_t v) {
           return requant_one(static_cast<std::int32_t>(v), ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo,
-                             ep.hi, r, rqm);
+                             ep.hi, r, rqm, ep.offset ? ep.offset[c] : 0);
         };
         std::int64_t* out = thr + (std::int64_t(c) * nr + r) * levels + j;
         std::int64_t lo = std::numeric_limits<std::int32_t>::min(),

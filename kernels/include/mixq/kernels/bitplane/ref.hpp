@@ -50,7 +50,8 @@ inline void qgemm_bitplane_range(const bitplane_problem& p, const bitplane_weigh
         const std::int32_t c = cpo * go + j;
         const std::int32_t r = bitplane_res_code(*bo, m, c);
         codes[j] = requant_one(acc_of(m, c) + (ep.bias ? ep.bias[c] : 0), ep.qm[c], ep.rshift[c],
-                               ep.zp_out, ep.lo, ep.hi, r, bo->res && ep.res_qm ? ep.res_qm[c] : 0);
+                               ep.zp_out, ep.lo, ep.hi, r, bo->res && ep.res_qm ? ep.res_qm[c] : 0,
+                               ep.offset ? ep.offset[c] : 0);
       }
       bo->base[bo->pix_off[m] + go * bo->group_stride] = bitplane_index_byte(codes, cnt, bo->b_out);
     }

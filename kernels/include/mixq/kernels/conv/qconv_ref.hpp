@@ -101,7 +101,7 @@ inline void qconv_ref_requantize(const conv_ref_shape& s, const std::int64_t* ac
               code = r.res[((i * r.rh + oy * r.stride) * r.rw + ox * r.stride) * r.rc + rc];
           }
           out[idx] = requant_one(static_cast<std::int32_t>(v), q.qm[n], q.rshift[n], q.zp, q.lo,
-                                 q.hi, code, rqm);
+                                 q.hi, code, rqm, q.offset ? q.offset[n] : 0);
         }
 }
 

@@ -74,7 +74,7 @@ inline void qlinear(const std::uint8_t* x, std::int64_t batch, std::int64_t ld_x
         logits[i * ld_out + n] = static_cast<std::int32_t>(s);
       } else {
         out[i * ld_out + n] = requant_one(static_cast<std::int32_t>(s), rq.qm[n], rq.rshift[n],
-                                          rq.zp, rq.lo, rq.hi, 0, 0);
+                                          rq.zp, rq.lo, rq.hi, 0, 0, rq.offset ? rq.offset[n] : 0);
       }
     }
 }

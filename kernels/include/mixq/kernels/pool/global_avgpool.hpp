@@ -54,7 +54,8 @@ inline void global_avgpool_u8(const std::uint8_t* x, const avgpool_params& p, st
       for (std::int64_t j = 0; j < nc; ++j) {
         if (sum_i32) sum_i32[i * p.ld_out + c0 + j] = acc[j];
         if (out)
-          out[i * p.ld_out + c0 + j] = requant_one(acc[j], p.qm, p.rshift, p.zp, p.lo, p.hi, 0, 0);
+          out[i * p.ld_out + c0 + j] =
+              requant_one(acc[j], p.qm, p.rshift, p.zp, p.lo, p.hi, 0, 0, 0);
       }
     }
   }
@@ -74,7 +75,7 @@ inline void global_avgpool_u8(const std::uint8_t* x, const avgpool_params& p, st
       if (sum_i32) sum_i32[i * p.ld_out + c] = static_cast<std::int32_t>(s);
       if (out)
         out[i * p.ld_out + c] =
-            requant_one(static_cast<std::int32_t>(s), p.qm, p.rshift, p.zp, p.lo, p.hi, 0, 0);
+            requant_one(static_cast<std::int32_t>(s), p.qm, p.rshift, p.zp, p.lo, p.hi, 0, 0, 0);
     }
 }
 

@@ -2,7 +2,7 @@
 // AVX2 requantization epilogue for 8 output channels (one ymm of int32),
 // bit-identical to requant.hpp: int64 lanes (4 per ymm; even and odd
 // channels separately, so no cross-lane widening), vpmuldq products,
-// + 2^(s-1) + [t < 0] (vpcmpgtq), arithmetic shift emulated as
+// + the sign-extended offsets, + 2^(s-1) - [t < 0] (vpcmpgtq), arithmetic shift emulated as
 // ((t >>> s) ^ 2^(63-s)) - 2^(63-s) (AVX2 has no vpsravq), clamp with
 // vpcmpgtq + vpblendvb, then pack to bytes. Channel tails (< 8) go through the
 // scalar epilogue (ref::epilogue_row), which is the definition.
@@ -20,8 +20,8 @@ namespace avx2 {
 
 struct epi_consts {
   __m256i bias;
-  __m256i qm_e, qm_o, sh_e, sh_o, rnd_e, rnd_o, sgn_e, sgn_o, rq_e,
-      rq_o;          // even / odd channels, int64 lanes
+  __m256i qm_e, qm_o, sh_e, sh_o, rnd_e, rnd_o, sgn_e, sgn_o, rq_e, rq_o, off_e,
+      off_o;         // even / odd channels, int64 lanes
   __m256i lo, hi;    // clamp bounds minus zp_out, int64
   __m256i zp;        // int32 lanes
   std::int32_t cnt;  // valid channels (<= 8)
@@ -52,6 +52,14 @@ MIXQ_INLINE_AVX2 inline void make_consts(const epilogue& ep, std::int32_t n, std
     c.rq_o = _mm256_srli_epi64(rq, 32);
   } else {
     c.rq_e = c.rq_o = _mm256_setzero_si256();
+  }
+  if (ep.offset) {  // sign-extend the even / odd int32 offsets to int64
+    const __m256i off = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ep.offset + n));
+    const __m256i sgn = _mm256_srai_epi32(off, 31);
+    c.off_e = _mm256_blend_epi32(off, _mm256_slli_epi64(sgn, 32), 0xAA);
+    c.off_o = _mm256_blend_epi32(_mm256_srli_epi64(off, 32), sgn, 0xAA);
+  } else {
+    c.off_e = c.off_o = _mm256_setzero_si256();
   }
   c.lo = _mm256_set1_epi64x(std::int64_t(ep.lo) - ep.zp_out);
   c.hi = _mm256_set1_epi64x(std::int64_t(ep.hi) - ep.zp_out);
@@ -89,6 +97,10 @@ MIXQ_INLINE_AVX2 inline void epi8(__m256i acc, const epilogue& ep, const epi_con
         _mm_loadl_epi64(reinterpret_cast<const __m128i*>(ep.res + ep.res_pix_off[m] + n)));
     t_e = _mm256_add_epi64(t_e, _mm256_mul_epi32(r32, c.rq_e));
     t_o = _mm256_add_epi64(t_o, _mm256_mul_epi32(_mm256_srli_epi64(r32, 32), c.rq_o));
+  }
+  if (ep.offset) {
+    t_e = _mm256_add_epi64(t_e, c.off_e);
+    t_o = _mm256_add_epi64(t_o, c.off_o);
   }
   const __m256i y_e = requant4(t_e, c.rnd_e, c.sh_e, c.sgn_e, c.lo, c.hi);
   const __m256i y_o = requant4(t_o, c.rnd_o, c.sh_o, c.sgn_o, c.lo, c.hi);

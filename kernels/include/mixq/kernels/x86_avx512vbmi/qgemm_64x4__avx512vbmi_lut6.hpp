@@ -560,7 +560,7 @@ MIXQ_TARGET_AVX512VBMI inline void qgemm_bitplane_lut6_range(
                 if (fast_bo && flushed)
                   cb[r] = requant_one(v + bias, ep.qm[c], ep.rshift[c], ep.zp_out, ep.lo, ep.hi,
                                       res_here ? bitplane_res_code(*bo, mt + r, c) : 0,
-                                      res_here ? ep.res_qm[c] : 0);
+                                      res_here ? ep.res_qm[c] : 0, ep.offset ? ep.offset[c] : 0);
               }
               if (fast_bo && flushed) std::memcpy(stg + std::int64_t(c - cw0) * 64, cb, 64);
             }

@@ -3,12 +3,11 @@
 // bit-identical to requant.hpp; shared by the AVX-512 kernels (VNNI, LUT16).
 //
 // requant.hpp's rule in 8 x int64 lanes, even and odd channels separately:
-// vpmuldq, + rounding constant + sign (srai 63), vpsravq, vpmaxsq/vpminsq
-// clamp to [lo - zp, hi - zp], recombine, + zp, vpmovdb. Fast path when every
-// rshift of the block is >= 32: after the rounding constant, the high dwords
-// of the even/odd int64 sums blend into one zmm (floor(t/2^s) =
-// floor(hi32(t)/2^(s-32))), then vpsravd and an int32 clamp; the sign term is
-// dropped when lo >= zp (results it can move are <= 0 and clamp to lo - zp
+// vpmuldq, + the offsets (sign-extended once per block), + rounding constant + sign (srai 63),
+// vpsravq, vpmaxsq/vpminsq clamp to [lo - zp, hi - zp], recombine, + zp, vpmovdb. Fast path when
+// every rshift of the block is >= 32: after the rounding constant, the high dwords of the even/odd
+// int64 sums blend into one zmm (floor(t/2^s) = floor(hi32(t)/2^(s-32))), then vpsravd and an int32
+// clamp; the sign term is dropped when lo >= zp (results it can move are <= 0 and clamp to lo - zp
 // anyway). 13 vector ops per 16 outputs vs 20. Channel tails are masked
 // (loads and stores), so there is no residual over-read either.
 #include <immintrin.h>
@@ -35,6 +34,7 @@ struct epi_consts {
   __m512i sh_e, sh_o;    // shifts, int64 lanes
   __m512i rnd_e, rnd_o;  // 2^(sh-1)
   __m512i rq_e, rq_o;    // residual multipliers (low dword of each qword)
+  __m512i off_e, off_o;  // rounding offsets, int64 lanes
   __m512i lo, hi;        // clamp bounds minus zp_out, int64
   __m512i zp;            // zp_out, int32 lanes
   __m512i sh32;          // rshift - 32, int32 lanes (fast path)
@@ -65,6 +65,13 @@ MIXQ_INLINE_AVX512VNNI inline void make_consts(const epilogue& ep, std::int32_t 
     c.rq_o = _mm512_srli_epi64(rq, 32);
   } else {
     c.rq_e = c.rq_o = _mm512_setzero_si512();
+  }
+  if (ep.offset) {  // sign-extend the even / odd int32 offsets to int64
+    const __m512i off = _mm512_maskz_loadu_epi32(c.mask, ep.offset + n);
+    c.off_e = _mm512_srai_epi64(_mm512_slli_epi64(off, 32), 32);
+    c.off_o = _mm512_srai_epi64(off, 32);
+  } else {
+    c.off_e = c.off_o = _mm512_setzero_si512();
   }
   // clamp(zp + r, lo, hi) == zp + clamp(r, lo - zp, hi - zp), done in int64
   c.lo = _mm512_set1_epi64(std::int64_t(ep.lo) - ep.zp_out);
@@ -108,6 +115,10 @@ MIXQ_INLINE_AVX512VNNI inline void epi16(__m512i acc, const epilogue& ep, const 
         _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(c.mask, ep.res + ep.res_pix_off[m] + n));
     t_e = _mm512_add_epi64(t_e, _mm512_mul_epi32(r32, c.rq_e));
     t_o = _mm512_add_epi64(t_o, _mm512_mul_epi32(_mm512_srli_epi64(r32, 32), c.rq_o));
+  }
+  if (ep.offset) {
+    t_e = _mm512_add_epi64(t_e, c.off_e);
+    t_o = _mm512_add_epi64(t_o, c.off_o);
   }
   __m512i y;
   if (c.fast) {
