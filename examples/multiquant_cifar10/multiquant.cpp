@@ -54,6 +54,7 @@
 #include "mixq/train/trainer.hpp"
 #include "../common/cli.hpp"
 #include "../common/data_dir.hpp"
+#include "../common/init_model.hpp"
 #include "lrh_method.hpp"
 
 namespace {
@@ -312,13 +313,7 @@ int main(int argc, char** argv) {
     nn::resnet_cifar model(mo);
     const std::string arch = "resnet" + std::to_string(depth);
     if (st_train && !init.empty()) {
-      const io::archive a = io::load_archive(init);
-      MIXQ_CHECK(!a.has_meta("arch") || a.meta("arch") == arch, init, ": a model of '",
-                 a.meta("arch"), "', but this run trains '", arch, "' (--depth ", depth, ")");
-      MIXQ_CHECK(!a.has_meta("method") || a.meta("method") == "fp32", init,
-                 ": a model trained with method '", a.meta("method"),
-                 "'; --init takes an FP32 model file");
-      nn::load_model(init, model);
+      examples::load_fp32_init(init, model, depth);
     }
     so.quant.mean = full.mean;
     so.quant.stddev = full.stddev;

@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "../common/data_dir.hpp"
+#include "../common/init_model.hpp"
 #include "flags.hpp"
 #include "integer_report.hpp"
 #include "mixq/core/parallel.hpp"
@@ -224,14 +225,7 @@ int main(int argc, char** argv) {
     nn::resnet_cifar model(mo);
     const std::string arch = "resnet" + std::to_string(depth);
     if (!init.empty()) {
-      // An FP32 model file of this architecture (before any quantizer exists).
-      const io::archive a = io::load_archive(init);
-      MIXQ_CHECK(!a.has_meta("arch") || a.meta("arch") == arch, init, ": a model of '",
-                 a.meta("arch"), "', but this run trains '", arch, "' (--depth ", depth, ")");
-      MIXQ_CHECK(!a.has_meta("method") || a.meta("method") == "fp32", init,
-                 ": a model trained with method '", a.meta("method"),
-                 "'; --init takes an FP32 model file");
-      nn::load_model(init, model);
+      examples::load_fp32_init(init, model, depth);
     }
     quant::qnet net;
     quant::adaqat* ctl = nullptr;
