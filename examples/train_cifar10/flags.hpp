@@ -38,7 +38,8 @@ struct train_flags {
   long long stop_after_epoch = -1;  // -1 = never
   // Quantization (docs/quantization.md).
   std::string method = "fp32";  // fp32 | qat | adaqat
-  std::string init;             // FP32 model file to start from
+  std::string init;             // FP32 or quantized model file to start from
+  std::string step_init = "lsq", init_steps = "keep";
   long long bits_w = 4, bits_a = 4;
   std::string wq = "auto", aq = "auto", weight_range = "full", first = "8bit", last = "8bit",
               dorefa_scale = "auto";
@@ -117,7 +118,9 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
   // Quantization (docs/quantization.md).
   app.add_option("--method", f.method, "fp32 | qat (fixed bits) | adaqat (learned bits)")
       ->check(CLI::IsMember({"fp32", "qat", "adaqat"}));
-  app.add_option("--init", f.init, "FP32 model file to start from (same architecture)")
+  app.add_option("--init", f.init,
+                 "model file to start from (same architecture): FP32, or for qat/adaqat a "
+                 "quantized model with the same quantizer families (progressive: 4 -> 2 bits)")
       ->check(non_empty("a model file"));
   app.add_option("--bits-w", f.bits_w, "qat: weight bits of the inner layers (2..8)")
       ->check(integer_in(2, 8));
@@ -145,6 +148,14 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
                "PACT: add the grid step's own derivative to d alpha");
   app.add_flag("--pact-no-decay", f.pact_no_decay, "PACT: no weight decay on the clip");
   app.add_flag("--quant-decay", f.quant_decay, "LSQ steps under weight decay too");
+  app.add_option("--step-init", f.step_init,
+                 "LSQ step initialisation from data: lsq (2 mean|x| / sqrt(Qp)) | mse (least "
+                 "quantization error)")
+      ->check(CLI::IsMember({"lsq", "mse"}));
+  app.add_option("--init-steps", f.init_steps,
+                 "quantized --init: keep its LSQ steps (same clipping span at the run's bits) | "
+                 "data (initialise them again, by --step-init)")
+      ->check(CLI::IsMember({"keep", "data"}));
   app.add_option("--quant-lr-scale", f.quant_lr_scale,
                  "learning-rate scale of quantizer parameters")
       ->check(number_in(0, 1000));

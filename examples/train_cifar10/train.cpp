@@ -11,7 +11,7 @@
 //       [--per-channel] [--weight-range full|symmetric] [--first 8bit|fp32|same]
 //       [--last 8bit|fp32|same] [--dorefa-scale auto|unit|max] [--pact-init 0]
 //       [--pact-scale-grad] [--pact-no-decay] [--quant-decay] [--quant-lr-scale 1]
-//       [--eval auto|integer|fake]
+//       [--step-init lsq|mse] [--init-steps keep|data] [--eval auto|integer|fake]
 //       AdaQAT: [--lambda 0.1] [--bits-lr 0.05] [--bits-init 8] [--bits-init-w N]
 //       [--bits-init-a N] [--bits-min 2] [--bits-max 8] [--granularity network|layer]
 //       [--bits-estimator fd|taylor] [--bits-groups-per-step 1] [--no-second-order]
@@ -28,7 +28,9 @@
 // its agreement with the fake-quant model and its speed; with --eval integer
 // (the default for such runs) every epoch's test accuracy is already the
 // integer model's (integer_report.hpp, quant_method.hpp). --init loads an FP32 model file of the
-// same architecture before the quantizers are installed (fine-tuning). docs/quantization.md
+// same architecture before the quantizers are installed (fine-tuning), or, for a
+// quantized run, a quantized model file after them (progressive quantization:
+// ../common/init_model.hpp). docs/quantization.md
 // explains every quantization flag and its default. Every flag is checked before the data is read
 // (flags.hpp). A resume is refused when the flags that shape training or the data (a CRC-32 of the
 // images and labels used) differ from the checkpoint's. Every file is written
@@ -118,6 +120,9 @@ std::string config_tag(const mixq::examples::train_flags& f, std::uint32_t crc) 
     add("pact-no-decay", flag(f.pact_no_decay));
     add("quant-decay", flag(f.quant_decay));
     add("quant-lr-scale", num(f.quant_lr_scale));
+    // Only when not the default, so runs started before these flags resume.
+    if (f.step_init != "lsq") add("step-init", f.step_init);
+    if (f.init_steps != "keep") add("init-steps", f.init_steps);
   }
   if (f.method == "adaqat") {
     add("lambda", num(f.lambda));
@@ -178,6 +183,7 @@ int main(int argc, char** argv) {
       qc.pact.scale_grad = f.pact_scale_grad;
       qc.pact.alpha_decay = !f.pact_no_decay;
       qc.step_decay = f.quant_decay;
+      qc.lsq_init = quant::parse_step_init(f.step_init);
       if (ada) {
         ao.gran = quant::parse_granularity(f.granularity);
         ao.est = quant::parse_estimator(f.bits_estimator);
@@ -224,15 +230,17 @@ int main(int argc, char** argv) {
     mo.seed = static_cast<uint64_t>(f.seed);
     nn::resnet_cifar model(mo);
     const std::string arch = "resnet" + std::to_string(depth);
-    if (!init.empty()) {
-      examples::load_fp32_init(init, model, depth);
-    }
+    const bool quantized_init =
+        quantized && !init.empty() && examples::is_quantized_model_file(init);
+    if (!init.empty() && !quantized_init) examples::load_fp32_init(init, model, depth);
     quant::qnet net;
     quant::adaqat* ctl = nullptr;
     if (quantized) {
       qc.mean = train.mean;
       qc.stddev = train.stddev;
       net = quant::quantize(model, qc, train.h, train.w);
+      if (quantized_init)
+        examples::load_quantized_init(init, model, net, qc, depth, f.init_steps == "keep");
       if (method == "adaqat") {
         if (f.bits_freeze_epoch >= 0)
           ao.freeze_step = f.bits_freeze_epoch * ((train.n + batch - 1) / batch);

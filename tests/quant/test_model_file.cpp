@@ -1,11 +1,14 @@
 // quant/model_file.hpp: a quantized model file rebuilds the same model (its
 // configuration, every layer's bits, every quantizer's state), from a model
 // file or a training checkpoint's model part; bad metadata is refused by name.
+// Also the examples' quantized --init (examples/common/init_model.hpp), which
+// loads such a file into a model quantized at other bits.
 #include <doctest/doctest.h>
 
 #include <cstdio>
 #include <string>
 
+#include "../../examples/common/init_model.hpp"
 #include "../common/files.hpp"
 #include "mixq/autograd/autograd.hpp"
 #include "mixq/io/archive.hpp"
@@ -144,4 +147,96 @@ TEST_CASE("quantized model file: missing or bad metadata is named") {
                        doctest::Contains("'arch' is 'resnet21'"), mixq::error);
   // another architecture's tensors
   CHECK_THROWS_AS(quant::load_quantized(rewrite("arch", "resnet14")), mixq::error);
+}
+
+TEST_CASE("quantized --init: a W4A4 model loads into a W2A2 run, bits and clipping span kept") {
+  mixq_test::temp_dir dir;
+  quant::qat_config c4;
+  c4.per_channel = true;
+  nn::resnet_cifar m4(resnet8());
+  const quant::qnet net4 = trained_like(m4, c4);
+  const std::string path = dir.path() + "/w4a4.mixq";
+  quant::save_quantized(path, m4, c4);
+  CHECK(examples::is_quantized_model_file(path));
+
+  quant::qat_config c2 = c4;
+  c2.bits_w = c2.bits_a = 2;
+  for (const bool keep : {true, false}) {
+    nn::resnet_cifar m2(resnet8());
+    const quant::qnet net2 = quant::quantize(m2, c2);
+    examples::load_quantized_init(path, m2, net2, c2, 8, keep);
+    // The weights and batch norm are the file's.
+    const auto sd2 = m2.state_dict(), sd4 = m4.state_dict();
+    REQUIRE(sd2.size() == sd4.size());
+    for (size_t e = 0; e < sd2.size(); ++e) {
+      REQUIRE(sd2[e].first == sd4[e].first);
+      if (sd2[e].first.find("quant") != std::string::npos) continue;
+      for (std::int64_t i = 0; i < sd4[e].second.numel(); ++i)
+        REQUIRE(sd2[e].second[i] == sd4[e].second[i]);
+    }
+    REQUIRE(net2.layers().size() == net4.layers().size());
+    int act_steps = 0;
+    for (size_t l = 0; l < net2.layers().size(); ++l) {
+      const quant::qlayer& a = net2.layers()[l];
+      const quant::qlayer& b = net4.layers()[l];
+      INFO("layer " << a.name << " keep " << keep);
+      // The run's bits, not the file's (the file's layer 2 is at 3 bits).
+      CHECK(a.bits_w() == (a.role == quant::layer_role::inner ? 2 : 8));
+      CHECK(a.bits_a() == (a.role == quant::layer_role::inner ? 2 : 8));
+      auto* wa = dynamic_cast<quant::lsq_weight*>(a.wq);
+      auto* wb = dynamic_cast<quant::lsq_weight*>(b.wq);
+      REQUIRE(wa != nullptr);
+      REQUIRE(wb != nullptr);
+      CHECK(wa->ready() == keep);
+      if (!keep) continue;
+      // Same clipping span: s_2 (2^2 - 1) == s_bw (2^bw - 1), bw the file's width.
+      const int bw = b.bits_w(), ba = b.bits_a();
+      for (std::int64_t ch = 0; ch < wa->step.numel(); ++ch)
+        CHECK(wa->step_at(ch, a.bits_w()) * quant::grid_steps(a.bits_w()) ==
+              doctest::Approx(wb->step_at(ch, bw) * quant::grid_steps(bw)).epsilon(1e-6));
+      // LSQ activation steps (the first layer's input is the fixed 8-bit image grid).
+      auto* xa = dynamic_cast<quant::lsq_act*>(a.aq);
+      auto* xb = dynamic_cast<quant::lsq_act*>(b.aq);
+      REQUIRE((xa == nullptr) == (xb == nullptr));
+      if (!xa) continue;
+      ++act_steps;
+      CHECK(xa->step_at(a.bits_a()) * quant::grid_steps(a.bits_a()) ==
+            doctest::Approx(xb->step_at(ba) * quant::grid_steps(ba)).epsilon(1e-6));
+    }
+    if (keep) CHECK(act_steps + 1 == static_cast<int>(net2.layers().size()));
+  }
+}
+
+TEST_CASE("quantized --init: other quantizers, another depth or an FP32 file are refused") {
+  mixq_test::temp_dir dir;
+  quant::qat_config c;  // LSQ per tensor
+  nn::resnet_cifar m(resnet8());
+  trained_like(m, c);
+  const std::string path = dir.path() + "/w4a4.mixq";
+  quant::save_quantized(path, m, c);
+  auto load_into = [&](const quant::qat_config& run, long long depth) {
+    nn::resnet_cifar r(resnet8());
+    const quant::qnet net = quant::quantize(r, run);
+    examples::load_quantized_init(path, r, net, run, depth, true);
+  };
+  quant::qat_config pc = c;
+  pc.per_channel = true;
+  CHECK_THROWS_WITH_AS(load_into(pc, 8), doctest::Contains("weight steps per tensor"), mixq::error);
+  quant::qat_config pact = c;
+  pact.acts = quant::act_family::pact;
+  CHECK_THROWS_WITH_AS(load_into(pact, 8), doctest::Contains("activations quantized with lsq"),
+                       mixq::error);
+  quant::qat_config same = c;
+  same.last = quant::edge_policy::same;
+  CHECK_THROWS_WITH_AS(load_into(same, 8), doctest::Contains("first/last layers"), mixq::error);
+  CHECK_THROWS_WITH_AS(load_into(c, 20), doctest::Contains("but this run trains 'resnet20'"),
+                       mixq::error);
+  nn::resnet_cifar fp(resnet8());
+  const std::string plain = dir.path() + "/fp32.mixq";
+  nn::save_model(plain, fp, {{"arch", "resnet8"}, {"method", "fp32"}});
+  CHECK_FALSE(examples::is_quantized_model_file(plain));
+  // An FP32 run refuses the quantized file.
+  nn::resnet_cifar r(resnet8());
+  CHECK_THROWS_WITH_AS(examples::load_fp32_init(path, r, 8),
+                       doctest::Contains("a quantized model; --init takes an FP32"), mixq::error);
 }

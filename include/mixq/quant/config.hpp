@@ -8,6 +8,7 @@
 #include "mixq/error.hpp"
 #include "mixq/quant/bits.hpp"
 #include "mixq/quant/dorefa.hpp"
+#include "mixq/quant/lsq.hpp"
 #include "mixq/quant/pact.hpp"
 
 namespace mixq {
@@ -35,7 +36,8 @@ struct qat_config {
   edge_policy first = edge_policy::int8, last = edge_policy::int8;
   dorefa_scale_policy dorefa = dorefa_scale_policy::automatic;
   pact_options pact;
-  bool step_decay = false;  // LSQ steps under the optimizer's weight decay
+  bool step_decay = false;              // LSQ steps under the optimizer's weight decay
+  step_init lsq_init = step_init::lsq;  // LSQ steps' data initialisation
   // The data loader's normalisation (the 8-bit input grid, input_quant.hpp);
   // empty = CIFAR-10's.
   std::vector<float> mean, stddev;
@@ -69,6 +71,13 @@ inline edge_policy parse_edge_policy(const std::string& s) {
   MIXQ_CHECK(false, "first/last layer policy '", s, "': expected fp32, 8bit or same");
   return edge_policy::int8;
 }
+inline step_init parse_step_init(const std::string& s) {
+  if (s == "lsq") return step_init::lsq;
+  if (s == "mse") return step_init::mse;
+  MIXQ_CHECK(false, "LSQ step initialisation '", s, "': expected lsq or mse");
+  return step_init::lsq;
+}
+inline const char* name_of(step_init r) { return r == step_init::lsq ? "lsq" : "mse"; }
 inline const char* name_of(weight_family f) { return f == weight_family::lsq ? "lsq" : "dorefa"; }
 inline const char* name_of(act_family f) { return f == act_family::lsq ? "lsq" : "pact"; }
 inline const char* name_of(edge_policy p) {

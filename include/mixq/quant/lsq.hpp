@@ -13,8 +13,16 @@
 //   weights per tensor:   1 / sqrt(numel * Qp)
 //   weights per channel:  1 / sqrt(numel_per_channel * Qp)
 //   activations:          1 / sqrt(features_per_sample * Qp)
-// Initialisation (first forward, from the data it sees): s = 2 mean|x| / sqrt(Qp)
-// (per output channel for per-channel weights).
+// Initialisation (first forward, from the data it sees; per output channel
+// for per-channel weights), one of two rules (step_init):
+//   lsq: s = 2 mean|x| / sqrt(Qp), the LSQ paper's rule;
+//   mse: the step of least quantization error sum (x - q(x; s))^2, searched
+//        over s = m k / (K Qp), k = 1..K (K = 128, m = max|x|: from almost
+//        all clipped to none clipped), on at most 2^16 evenly strided
+//        elements. LSQ's rule assumes a bell-shaped x and clips hard at 2
+//        bits (Qp = 1: s = 2 mean|x|, most weights round to 0); the search
+//        is exact for the data it sees (docs/quantization.md, "Step
+//        initialisation").
 //
 // Bit changes. The learned step s belongs to the width it was initialised at,
 // b_s (buffer "step_bits"; 0 = not initialised yet). At b bits the quantizer
@@ -33,12 +41,44 @@
 namespace mixq {
 namespace quant {
 
+// How a step is initialised from the first data it sees (above).
+enum class step_init { lsq, mse };
+
 namespace detail {
 // Step at bits b for a step learned at bits bs.
 inline double step_ratio(int bs, int b) {
   return static_cast<double>(grid_steps(bs)) / static_cast<double>(grid_steps(b));
 }
 constexpr float min_step = 1e-8f;  // guard: a step driven to <= 0 acts as this
+
+// The step s of least squared error for the codes [-qn, qp] on n values x
+// (read with stride), over s = m k / (K max(qp, 1)), k = 1..K, m = max|x|.
+// Ties keep the smaller step. 0 when every value is 0.
+inline double mse_step(const float* x, int64_t n, int qn, int qp) {
+  constexpr int K = 128;
+  constexpr int64_t max_samples = int64_t{1} << 16;
+  const int64_t stride = std::max<int64_t>(1, n / max_samples);
+  double m = 0.0;
+  for (int64_t i = 0; i < n; i += stride) m = std::max(m, std::fabs(static_cast<double>(x[i])));
+  if (!(m > 0.0) || !std::isfinite(m)) return 0.0;
+  const double top = static_cast<double>(std::max(qp, 1));
+  double best_s = m / top, best_e = -1.0;
+  for (int k = 1; k <= K; ++k) {
+    const double s = m * k / (K * top), inv = 1.0 / s;
+    double e = 0.0;
+    for (int64_t i = 0; i < n; i += stride) {
+      const double v = static_cast<double>(x[i]);
+      const double c = std::min(std::max(std::nearbyint(v * inv), -static_cast<double>(qn)),
+                                static_cast<double>(qp));
+      e += (v - s * c) * (v - s * c);
+    }
+    if (best_e < 0.0 || e < best_e) {
+      best_e = e;
+      best_s = s;
+    }
+  }
+  return best_s;
+}
 
 // ---------------------------------------------------------------- activations
 struct lsq_act_saved {
@@ -140,8 +180,8 @@ inline void lsq_weight_backward(tape& t, const node& nd) {
 // asked), buffers "bits" and "step_bits".
 class lsq_act : public act_quantizer {
  public:
-  explicit lsq_act(int bits, bool step_decay = false)
-      : act_quantizer(bits), step("step", shape{}, step_decay), step_bits_(shape{}) {
+  explicit lsq_act(int bits, bool step_decay = false, step_init rule = step_init::lsq)
+      : act_quantizer(bits), step("step", shape{}, step_decay), step_bits_(shape{}), rule_(rule) {
     register_parameter("step", step);
     register_buffer("step_bits", step_bits_);
   }
@@ -154,6 +194,8 @@ class lsq_act : public act_quantizer {
     step.value[0] = s;
     step_bits_[0] = static_cast<float>(bits());
   }
+  // Forgets the step: the next forward initialises it from its data.
+  void reset_step() { step_bits_[0] = 0.0f; }
   // The step at bits b (after initialisation).
   float step_at(int b) const {
     const double s =
@@ -201,16 +243,22 @@ class lsq_act : public act_quantizer {
 
  private:
   void init_from(const tensor_view& x, int b) {
-    double sum = 0.0;
     const float* d = x.data();
-    for (int64_t i = 0; i < x.numel(); ++i) sum += std::fabs(static_cast<double>(d[i]));
-    const double mean = x.numel() ? sum / static_cast<double>(x.numel()) : 0.0;
-    double s = 2.0 * mean / std::sqrt(static_cast<double>(act_max_code(b)));
+    double s = 0.0;
+    if (rule_ == step_init::mse) {
+      s = detail::mse_step(d, x.numel(), 0, act_max_code(b));
+    } else {
+      double sum = 0.0;
+      for (int64_t i = 0; i < x.numel(); ++i) sum += std::fabs(static_cast<double>(d[i]));
+      const double mean = x.numel() ? sum / static_cast<double>(x.numel()) : 0.0;
+      s = 2.0 * mean / std::sqrt(static_cast<double>(act_max_code(b)));
+    }
     if (!(s > 0.0) || !std::isfinite(s)) s = 1.0;
     step.value[0] = static_cast<float>(s);
     step_bits_[0] = static_cast<float>(b);
   }
   tensor step_bits_;
+  step_init rule_;
 };
 
 // Signed LSQ weight quantizer, per tensor (one step) or per output channel
@@ -219,13 +267,15 @@ class lsq_act : public act_quantizer {
 class lsq_weight : public weight_quantizer {
  public:
   lsq_weight(int bits, int64_t out_channels, bool per_channel,
-             weight_range range = weight_range::full, bool step_decay = false)
+             weight_range range = weight_range::full, bool step_decay = false,
+             step_init rule = step_init::lsq)
       : weight_quantizer(bits),
         step("step", shape{per_channel ? out_channels : 1}, step_decay),
         step_bits_(shape{}),
         range_(range),
         out_channels_(out_channels),
-        per_channel_(per_channel) {
+        per_channel_(per_channel),
+        rule_(rule) {
     MIXQ_CHECK(out_channels > 0, "lsq_weight: out_channels = ", out_channels);
     register_parameter("step", step);
     register_buffer("step_bits", step_bits_);
@@ -243,6 +293,8 @@ class lsq_weight : public weight_quantizer {
     step.value[c] = s;
     step_bits_[0] = static_cast<float>(bits());
   }
+  // Forgets the steps: the next forward initialises them from the weights.
+  void reset_step() { step_bits_[0] = 0.0f; }
   float step_at(int64_t c, int b) const {
     const double s =
         static_cast<double>(step.value[c]) * detail::step_ratio(static_cast<int>(step_bits_[0]), b);
@@ -319,11 +371,18 @@ class lsq_weight : public weight_quantizer {
  private:
   void init_from(const tensor_view& w, int b) {
     const int64_t ch = step.numel(), n = w.numel(), per = n / ch;
-    const double root = std::sqrt(static_cast<double>(std::max(weight_codes(b, range_).qp, 1)));
+    const signed_range r = weight_codes(b, range_);
+    const double root = std::sqrt(static_cast<double>(std::max(r.qp, 1)));
     for (int64_t c = 0; c < ch; ++c) {
-      double sum = 0.0;
-      for (int64_t i = c * per; i < (c + 1) * per; ++i) sum += std::fabs(static_cast<double>(w[i]));
-      double s = 2.0 * (sum / static_cast<double>(per)) / root;
+      double s = 0.0;
+      if (rule_ == step_init::mse) {
+        s = detail::mse_step(w.data() + c * per, per, r.qn, r.qp);
+      } else {
+        double sum = 0.0;
+        for (int64_t i = c * per; i < (c + 1) * per; ++i)
+          sum += std::fabs(static_cast<double>(w[i]));
+        s = 2.0 * (sum / static_cast<double>(per)) / root;
+      }
       if (!(s > 0.0) || !std::isfinite(s)) s = 1e-3;
       step.value[c] = static_cast<float>(s);
     }
@@ -333,6 +392,7 @@ class lsq_weight : public weight_quantizer {
   weight_range range_;
   int64_t out_channels_;
   bool per_channel_;
+  step_init rule_;
 };
 
 }  // namespace quant

@@ -9,7 +9,8 @@
 // "quant/range" (full | symmetric), "quant/first" and "quant/last" (fp32 |
 // 8bit | same), "quant/dorefa_scale" (auto | unit | max), "quant/pact_init",
 // "quant/pact_percentile", "quant/pact_alpha_decay", "quant/pact_scale_grad",
-// "quant/step_decay", "quant/bits_w", "quant/bits_a" (the bits the
+// "quant/step_decay", "quant/lsq_init" (lsq | mse; optional, lsq when
+// absent), "quant/bits_w", "quant/bits_a" (the bits the
 // quantizers were built with) and "quant/mean", "quant/stddev" (the input
 // normalisation, comma-separated). Every layer's current bits are buffers of
 // the state dict, so a model whose bits changed in training (AdaQAT, a
@@ -103,6 +104,7 @@ inline std::map<std::string, std::string> config_meta(const qat_config& c) {
   m["quant/pact_alpha_decay"] = c.pact.alpha_decay ? "1" : "0";
   m["quant/pact_scale_grad"] = c.pact.scale_grad ? "1" : "0";
   m["quant/step_decay"] = c.step_decay ? "1" : "0";
+  m["quant/lsq_init"] = name_of(c.lsq_init);
   m["quant/bits_w"] = std::to_string(c.bits_w);
   m["quant/bits_a"] = std::to_string(c.bits_a);
   m["quant/mean"] = detail::join_floats(c.mean);
@@ -167,6 +169,9 @@ inline qat_config config_from_meta(const io::archive& a) {
   c.pact.alpha_decay = flag("quant/pact_alpha_decay");
   c.pact.scale_grad = flag("quant/pact_scale_grad");
   c.step_decay = flag("quant/step_decay");
+  // Optional: files written before the choice existed used LSQ's rule.
+  if (detail::find_meta(a, "quant/lsq_init"))
+    c.lsq_init = parse_step_init(one_of("quant/lsq_init", {"lsq", "mse"}));
   c.bits_w = bits("quant/bits_w");
   c.bits_a = bits("quant/bits_a");
   c.mean = detail::split_floats(get("quant/mean"), src, "quant/mean");

@@ -56,7 +56,8 @@ namespace detail {
 inline std::unique_ptr<weight_quantizer> make_weight_quant(const qat_config& c, int bits,
                                                            int64_t out_channels, bool has_bn) {
   if (c.weights == weight_family::lsq)
-    return std::make_unique<lsq_weight>(bits, out_channels, c.per_channel, c.range, c.step_decay);
+    return std::make_unique<lsq_weight>(bits, out_channels, c.per_channel, c.range, c.step_decay,
+                                        c.lsq_init);
   dorefa_scale s = dorefa_scale::unit;
   if (c.dorefa == dorefa_scale_policy::max ||
       (c.dorefa == dorefa_scale_policy::automatic && !has_bn))
@@ -64,7 +65,7 @@ inline std::unique_ptr<weight_quantizer> make_weight_quant(const qat_config& c, 
   return std::make_unique<dorefa_weight>(bits, s);
 }
 inline std::unique_ptr<act_quantizer> make_act_quant(const qat_config& c, int bits) {
-  if (c.acts == act_family::lsq) return std::make_unique<lsq_act>(bits, c.step_decay);
+  if (c.acts == act_family::lsq) return std::make_unique<lsq_act>(bits, c.step_decay, c.lsq_init);
   return std::make_unique<pact>(bits, c.pact);
 }
 inline int64_t conv_out(int64_t size, const nn::conv2d& cv) {
