@@ -6,6 +6,7 @@
 //   mixq_multiquant_cifar10 --init models/fp32_resnet20.mixq [--out runs/multiquant]
 //       [--stages train,uniform,search] [--epochs 60] [--batch 128] [--lr 0.01] ...
 //       supernet: [--wq lsq|dorefa] [--aq lsq|pact] [--per-channel] [--weight-range full|symmetric]
+//       [--step-init lsq|mse]
 //       [--first 8bit|fp32|same] [--last 8bit|fp32|same] [--per-bit-bn] [--bits 2-8]
 //       LRH: [--random-slices 1] [--sampling lrh|random] [--labels gpg|pskd|hard]
 //       [--lambda 0.5] [--pskd-alpha 0.8]
@@ -175,6 +176,11 @@ int main(int argc, char** argv) {
   app.add_flag("--per-channel", per_channel, "LSQ weights: one step per output channel");
   std::string weight_range = "full";
   app.add_option("--weight-range", weight_range, "LSQ weight codes: full | symmetric");
+  std::string step_init = "lsq";
+  app.add_option("--step-init", step_init,
+                 "LSQ steps' initialisation from data: lsq (2 mean|x| / sqrt(Qp)) | mse (least "
+                 "quantization error)")
+      ->check(CLI::IsMember({"lsq", "mse"}));
   std::string first = "8bit";
   app.add_option("--first", first, "first conv: 8bit | fp32 | same (switches)");
   std::string last = "8bit";
@@ -254,6 +260,7 @@ int main(int argc, char** argv) {
     so.quant.weights = quant::parse_weight_family(wq);
     so.quant.acts = quant::parse_act_family(aq);
     so.quant.per_channel = per_channel;
+    so.quant.lsq_init = quant::parse_step_init(step_init);
     MIXQ_CHECK(weight_range == "full" || weight_range == "symmetric", "--weight-range '",
                weight_range, "': expected full or symmetric");
     so.quant.range =
