@@ -9,6 +9,7 @@
 //       [--step-init lsq|mse]
 //       [--first 8bit|fp32|same] [--last 8bit|fp32|same] [--per-bit-bn] [--bits 2-8]
 //       LRH: [--random-slices 1] [--sampling lrh|random] [--labels gpg|pskd|hard]
+//       [--shrink-epochs 0]
 //       [--lambda 0.5] [--pskd-alpha 0.8]
 //       evaluation: [--val-images 5000] [--calib-images 256] [--eval-bits 4]
 //       search: [--budgets 2.5,3,3.5,4,5,6] [--budget-kind bits|bitops] [--window 0.5]
@@ -37,6 +38,7 @@
 #include <omp.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -196,6 +198,11 @@ int main(int argc, char** argv) {
   app.add_option("--random-slices", random_slices, "random per-layer slices per step (k)");
   std::string sampling = "lrh";
   app.add_option("--sampling", sampling, "lrh | random (ablation: k + 2 random slices)");
+  double shrink_epochs = 0.0;
+  app.add_option("--shrink-epochs", shrink_epochs,
+                 "progressive shrinking: the lowest width reaches down from the second highest "
+                 "to the lowest over these epochs (0: off)")
+      ->check(CLI::Range(0.0, 100000.0));
   std::string labels = "gpg";
   app.add_option("--labels", labels, "gpg | pskd (variant) | hard (ablation)");
   double lambda = 0.5;
@@ -379,6 +386,10 @@ int main(int argc, char** argv) {
                                          "mutation-ratio", "mutate-prob",
                                          "max-evals",      "search-images"});
       lo.total_steps = epochs * ((tv.train.n + batch - 1) / batch);
+      MIXQ_CHECK(shrink_epochs <= static_cast<double>(epochs), "--shrink-epochs ", shrink_epochs,
+                 ": more than the ", epochs, " epochs (--epochs)");
+      lo.shrink_steps = static_cast<int64_t>(
+          std::llround(shrink_epochs * static_cast<double>((tv.train.n + batch - 1) / batch)));
       quant::lrh_trainer lrh(s, lo);
       examples::lrh_epoch_stats stats;
       examples::lrh_method_options mopt;

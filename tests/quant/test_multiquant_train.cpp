@@ -4,7 +4,9 @@
 // for bit under train::fit, and a search that stays within its budget.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -120,6 +122,39 @@ TEST_CASE("LRH step: highest, k random, lowest slices; gradients are the sum of 
   m.zero_grad();
   lrh.step(m, t, x.view(), y.data(), 8);
   CHECK(t.reserved_bytes() == reserved);
+}
+
+TEST_CASE("LRH progressive shrinking: the lowest width steps down from 7 to 2 over its steps") {
+  nn::resnet_cifar m(mixq_test::resnet8());
+  supernet s(m, supernet_options{});
+  lrh_options o;
+  o.random_slices = 3;
+  o.shrink_steps = 60;  // 7 widths: 6 phases of 10 steps
+  lrh_trainer lrh(s, o);
+  std::map<int, int> seen_min;  // phase's lowest width -> lowest width drawn in it
+  for (int64_t t = 0; t < 80; ++t) {
+    const int lowest = t >= 60 ? 2 : 7 - static_cast<int>(t / 10);
+    INFO("step " << t);
+    REQUIRE(o.bits[static_cast<size_t>(o.lowest_index(t))] == lowest);
+    const std::vector<bit_config> cs = lrh.slices(t);
+    CHECK(cs.front() == s.uniform(8));
+    CHECK(cs.back() == s.uniform(lowest));
+    if (!seen_min.count(lowest)) seen_min[lowest] = 8;
+    for (size_t j = 1; j + 1 < cs.size(); ++j)
+      for (size_t i = 0; i < s.size(); ++i) {
+        CHECK(cs[j].w[i] >= lowest);
+        CHECK(cs[j].a[i] >= lowest);
+        seen_min[lowest] = std::min({seen_min[lowest], cs[j].w[i], cs[j].a[i]});
+      }
+  }
+  // The random slices of each phase do reach its lowest width.
+  REQUIRE(seen_min.size() == 6);
+  for (const auto& kv : seen_min) CHECK(kv.second == kv.first);
+  lrh_options off;
+  for (int64_t t : {0, 5, 1000}) CHECK(off.lowest_index(t) == 0);
+  lrh_options bad;
+  bad.shrink_steps = -1;
+  CHECK_THROWS_AS(lrh_trainer(s, bad), mixq::error);
 }
 
 TEST_CASE("LRH random-only ablation: k + 2 random slices, highest BitOPs first") {

@@ -16,6 +16,16 @@
 // generator seeded by (seed, global step, slice), so the slices of a step
 // depend only on the step: a resumed run draws the same ones.
 //
+// Progressive shrinking (option, ours; shrink_steps S > 0): the widths a step
+// may use start at the two highest of `bits` and reach down one more width
+// every S / (m - 1) steps (m = bits.size()), all of them from step S on:
+//   lowest index at step t = max(0, m - 2 - floor(t (m - 1) / S))
+// The lowest slice is the uniform slice of that width, and the random slices
+// draw from the widths at or above it. The lowest widths, which pull the
+// shared weights hardest away from the FP32 model, join once the higher ones
+// have adapted (docs/multiquant.md); once-for-all networks shrink their
+// supernets in the same order.
+//
 // Losses (soft_target.hpp; slice 0 always uses the hard label):
 //   gpg   (default, EQ-Net eq. 7): loss_j = lambda KL(p_{j-1} || p_j)
 //                                        + (1 - lambda) CE(p_j, y), lambda = 0.5
@@ -65,9 +75,10 @@ struct lrh_options {
   int random_slices = 1;                          // k
   slice_sampling sampling = slice_sampling::lrh;
   label_mode labels = label_mode::gpg;
-  float lambda = 0.5f;      // gpg: weight of the KL term
-  float pskd_alpha = 0.8f;  // pskd: alpha_T
-  int64_t total_steps = 0;  // pskd: T (the ramp's length)
+  float lambda = 0.5f;       // gpg: weight of the KL term
+  float pskd_alpha = 0.8f;   // pskd: alpha_T
+  int64_t total_steps = 0;   // pskd: T (the ramp's length)
+  int64_t shrink_steps = 0;  // progressive shrinking over this many steps (0: off)
   uint64_t seed = 1;
 
   void validate() const {
@@ -84,8 +95,16 @@ struct lrh_options {
                ", expected in [0, 1]");
     MIXQ_CHECK(labels != label_mode::pskd || total_steps > 0,
                "lrh: the PS-KD ramp needs total_steps > 0");
+    MIXQ_CHECK(shrink_steps >= 0, "lrh: shrink steps ", shrink_steps, ", expected >= 0");
   }
   int slices() const { return random_slices + 2; }
+  // Index in `bits` of the lowest width step t may use (above).
+  int lowest_index(int64_t t) const {
+    const int m = static_cast<int>(bits.size());
+    if (shrink_steps <= 0 || m < 2 || t >= shrink_steps) return 0;
+    const int64_t done = t * (m - 1) / shrink_steps;
+    return std::max(0, m - 2 - static_cast<int>(done));
+  }
 };
 
 // Per-step report: the objective and, per role, loss and correct count.
@@ -101,19 +120,22 @@ class lrh_trainer {
   lrh_trainer(supernet& s, const lrh_options& o) : s_(&s), o_(o) {
     o_.validate();
     high_ = s.uniform(o_.bits.back());
-    low_ = s.uniform(o_.bits.front());
+    for (int b : o_.bits) lows_.push_back(s.uniform(b));
     configs_.assign(static_cast<size_t>(o_.slices()), high_);
   }
   const lrh_options& options() const { return o_; }
 
   // The j-th random configuration of step `global_step` (free widths uniform
   // over the bit list; fixed parts at their widths), written into c.
+  // (Under progressive shrinking, over the widths the step may use.)
   void draw(int64_t global_step, int j, bit_config& c) const {
     rng r(derive_seed(o_.seed, static_cast<uint64_t>(global_step), static_cast<uint64_t>(j)));
-    const uint32_t nb = static_cast<uint32_t>(o_.bits.size());
+    const int lo = o_.lowest_index(global_step);
+    const uint32_t nb = static_cast<uint32_t>(o_.bits.size()) - static_cast<uint32_t>(lo);
+    const int* from = o_.bits.data() + lo;
     for (size_t i = 0; i < s_->size(); ++i) {
-      c.w[i] = s_->free_w(i) ? o_.bits[r.below(nb)] : s_->fixed_w(i);
-      c.a[i] = s_->free_a(i) ? o_.bits[r.below(nb)] : s_->fixed_a(i);
+      c.w[i] = s_->free_w(i) ? from[r.below(nb)] : s_->fixed_w(i);
+      c.a[i] = s_->free_a(i) ? from[r.below(nb)] : s_->fixed_a(i);
     }
   }
 
@@ -123,7 +145,8 @@ class lrh_trainer {
     if (o_.sampling == slice_sampling::lrh) {
       configs_[0] = high_;  // same sizes: copies without allocating
       for (int j = 0; j < o_.random_slices; ++j) draw(global_step, j, configs_[1 + j]);
-      configs_[static_cast<size_t>(n - 1)] = low_;
+      configs_[static_cast<size_t>(n - 1)] =
+          lows_[static_cast<size_t>(o_.lowest_index(global_step))];
     } else {
       for (int j = 0; j < n; ++j) draw(global_step, j, configs_[j]);
       // insertion sort by BitOPs, highest first (stable; swaps do not allocate)
@@ -195,7 +218,8 @@ class lrh_trainer {
  private:
   supernet* s_;
   lrh_options o_;
-  bit_config high_, low_;
+  bit_config high_;
+  std::vector<bit_config> lows_;  // the uniform slice of each width in bits
   std::vector<bit_config> configs_;
   std::vector<float> cur_, prev_, first_;
 };
