@@ -4,7 +4,9 @@
 // (--isa scalar|avx2|avx512, or MIXQ_ISA) can be compared bit for bit.
 //
 //   mixq_evaluate --model r20_w4a4.mqd [--data DIR] [--isa avx2] [--batch 128]
-//                 [--threads 2] [--max-images N] [--predictions out.txt]
+//                 [--threads 2] [--max-images N] [--predictions out.txt] [--plan]
+// --plan prints the runtime's plan first: every layer with its shape, bits,
+// path and the kernel it runs, every tensor's layout, and the arena.
 // Flags are checked before anything is read (examples/common/cli.hpp); the
 // predictions file is written atomically. Every error: one line on stderr,
 // exit code 2.
@@ -40,6 +42,8 @@ int main(int argc, char** argv) {
       ->check(ex::integer_in(0, 10000));
   app.add_option("--predictions", pred, "write the predicted class of each image here")
       ->check(ex::non_empty("a file"));
+  bool plan = false;
+  app.add_flag("--plan", plan, "print every layer's kernel, the layouts and the arena first");
   if (const int rc = ex::parse(app, argc, argv); rc >= 0) return rc;
   try {
     md::runtime_options o;
@@ -53,6 +57,7 @@ int main(int argc, char** argv) {
       o.isa = want;
     }
     md::runtime rt = md::runtime::from_file(model_path, o);
+    if (plan) std::fputs(rt.describe().c_str(), stdout);
     mixq::io::load_options lo;
     lo.max_images = max_images;
     const auto test = mixq::io::load_cifar10_auto(mixq::io::split::test, lo, data);

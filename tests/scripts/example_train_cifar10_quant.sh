@@ -90,6 +90,12 @@ if [[ -x "$bindir/mixq_export" && -x "$bindir/mixq_evaluate" ]]; then
   [[ "$h0" == FNV-1a* ]] || fail "mixq_evaluate on model.mqd: $h0"
   [[ "$(hash_of "$work/from_model.mqd")" == "$h0" ]] || fail "export of model.mixq differs from model.mqd"
   [[ "$(hash_of "$work/from_checkpoint.mqd")" == "$h0" ]] || fail "export of checkpoint.mixq differs"
+  # --plan names each conv layer's bits and kernel, and the arena.
+  "$bindir/mixq_evaluate" --model "$q/model.mqd" --data "$data" --max-images 16 --batch 16 --plan \
+    > "$work/plan.txt" 2>&1 || fail "mixq_evaluate --plan: $(cat "$work/plan.txt")"
+  grep -q "^layer 1: conv 3x3/1 .* W3 A4 -> A4, .*qgemm_a4w3_" "$work/plan.txt" \
+    || fail "--plan: no W3 A4 conv with its kernel: $(head -3 "$work/plan.txt")"
+  grep -q "^arena: " "$work/plan.txt" || fail "--plan: no arena line"
 fi
 
 # A quantized checkpoint resumed with another method.
