@@ -293,6 +293,11 @@ int main(int argc, char** argv) {
                    method.c_str(), quant::name_of(qc.weights), quant::name_of(qc.acts),
                    quant::name_of(qc.first), quant::name_of(qc.last),
                    init.empty() ? ", from scratch" : (", from " + init).c_str());
+    if (quantized && f.step_init == "lsq" && (qc.bits_w == 2 || qc.bits_a == 2) &&
+        (qc.weights == quant::weight_family::lsq || qc.acts == quant::act_family::lsq))
+      std::fprintf(stderr,
+                   "mixq: note: LSQ's step rule clips hard at 2 bits (a fine-tune from FP32 starts "
+                   "near chance); --step-init mse starts far better (docs/quantization.md 3.1)\n");
     auto r = train::fit(model, train, &test, o, hooks);
     if (quantized)
       quant::save_quantized(out + "/model.mixq", model, qc,
