@@ -6,7 +6,7 @@
 //   mixq_multiquant_cifar10 --init models/fp32_resnet20.mixq [--out runs/multiquant]
 //       [--stages train,uniform,search] [--epochs 60] [--batch 128] [--lr 0.01] ...
 //       supernet: [--wq lsq|dorefa] [--aq lsq|pact] [--per-channel] [--weight-range full|symmetric]
-//       [--step-init lsq|mse]
+//       [--step-init mse|lsq]
 //       [--first 8bit|fp32|same] [--last 8bit|fp32|same] [--per-bit-bn] [--bits 2-8]
 //       LRH: [--random-slices 1] [--sampling lrh|random] [--labels gpg|pskd|hard]
 //       [--shrink-epochs 0]
@@ -178,10 +178,10 @@ int main(int argc, char** argv) {
   app.add_flag("--per-channel", per_channel, "LSQ weights: one step per output channel");
   std::string weight_range = "full";
   app.add_option("--weight-range", weight_range, "LSQ weight codes: full | symmetric");
-  std::string step_init = "lsq";
+  std::string step_init = "mse";
   app.add_option("--step-init", step_init,
-                 "LSQ steps' initialisation from data: lsq (2 mean|x| / sqrt(Qp)) | mse (least "
-                 "quantization error)")
+                 "LSQ steps' initialisation from data: mse (least quantization error) | lsq (the "
+                 "LSQ paper's 2 mean|x| / sqrt(Qp))")
       ->check(CLI::IsMember({"lsq", "mse"}));
   std::string first = "8bit";
   app.add_option("--first", first, "first conv: 8bit | fp32 | same (switches)");

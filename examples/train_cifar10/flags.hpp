@@ -39,7 +39,7 @@ struct train_flags {
   // Quantization (docs/quantization.md).
   std::string method = "fp32";  // fp32 | qat | adaqat
   std::string init;             // FP32 or quantized model file to start from
-  std::string step_init = "lsq", init_steps = "keep";
+  std::string step_init = "mse", init_steps = "keep";
   long long bits_w = 4, bits_a = 4;
   std::string wq = "auto", aq = "auto", weight_range = "full", first = "8bit", last = "8bit",
               dorefa_scale = "auto";
@@ -149,8 +149,8 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
   app.add_flag("--pact-no-decay", f.pact_no_decay, "PACT: no weight decay on the clip");
   app.add_flag("--quant-decay", f.quant_decay, "LSQ steps under weight decay too");
   app.add_option("--step-init", f.step_init,
-                 "LSQ step initialisation from data: lsq (2 mean|x| / sqrt(Qp)) | mse (least "
-                 "quantization error)")
+                 "LSQ step initialisation from data: mse (least quantization error) | lsq (the "
+                 "LSQ paper's 2 mean|x| / sqrt(Qp))")
       ->check(CLI::IsMember({"lsq", "mse"}));
   app.add_option("--init-steps", f.init_steps,
                  "quantized --init: keep its LSQ steps (same clipping span at the run's bits) | "

@@ -11,7 +11,7 @@
 //       [--per-channel] [--weight-range full|symmetric] [--first 8bit|fp32|same]
 //       [--last 8bit|fp32|same] [--dorefa-scale auto|unit|max] [--pact-init 0]
 //       [--pact-scale-grad] [--pact-no-decay] [--quant-decay] [--quant-lr-scale 1]
-//       [--step-init lsq|mse] [--init-steps keep|data] [--eval auto|integer|fake]
+//       [--step-init mse|lsq] [--init-steps keep|data] [--eval auto|integer|fake]
 //       AdaQAT: [--lambda 0.1] [--bits-lr 0.05] [--bits-init 8] [--bits-init-w N]
 //       [--bits-init-a N] [--bits-min 2] [--bits-max 8] [--granularity network|layer]
 //       [--bits-estimator fd|taylor] [--bits-groups-per-step 1] [--no-second-order]
@@ -120,7 +120,8 @@ std::string config_tag(const mixq::examples::train_flags& f, std::uint32_t crc) 
     add("pact-no-decay", flag(f.pact_no_decay));
     add("quant-decay", flag(f.quant_decay));
     add("quant-lr-scale", num(f.quant_lr_scale));
-    // Only when not the default, so runs started before these flags resume.
+    // step-init: only when not LSQ's rule, which runs started before the flag
+    // used, so that they resume with --step-init lsq.
     if (f.step_init != "lsq") add("step-init", f.step_init);
     if (f.init_steps != "keep") add("init-steps", f.init_steps);
   }
@@ -297,7 +298,8 @@ int main(int argc, char** argv) {
         (qc.weights == quant::weight_family::lsq || qc.acts == quant::act_family::lsq))
       std::fprintf(stderr,
                    "mixq: note: LSQ's step rule clips hard at 2 bits (a fine-tune from FP32 starts "
-                   "near chance); --step-init mse starts far better (docs/quantization.md 3.1)\n");
+                   "near chance); the default --step-init mse starts far better "
+                   "(docs/quantization.md 3.1)\n");
     auto r = train::fit(model, train, &test, o, hooks);
     if (quantized)
       quant::save_quantized(out + "/model.mixq", model, qc,

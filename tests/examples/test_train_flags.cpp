@@ -114,12 +114,12 @@ TEST_CASE("train flags: LSQ step initialisation and a quantized --init's steps")
   refused({"--step-init", "max"}, "--step-init");
   refused({"--init-steps", "reset"}, "--init-steps");
   ex::train_flags f;
-  REQUIRE(run({"--step-init", "mse", "--init-steps", "data"}, &f).rc == -1);
-  CHECK(f.step_init == "mse");
+  REQUIRE(run({"--step-init", "lsq", "--init-steps", "data"}, &f).rc == -1);
+  CHECK(f.step_init == "lsq");
   CHECK(f.init_steps == "data");
   ex::train_flags d;
   REQUIRE(run({}, &d).rc == -1);
-  CHECK(d.step_init == "lsq");
+  CHECK(d.step_init == "mse");
   CHECK(d.init_steps == "keep");
 }
 

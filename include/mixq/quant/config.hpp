@@ -37,7 +37,7 @@ struct qat_config {
   dorefa_scale_policy dorefa = dorefa_scale_policy::automatic;
   pact_options pact;
   bool step_decay = false;              // LSQ steps under the optimizer's weight decay
-  step_init lsq_init = step_init::lsq;  // LSQ steps' data initialisation
+  step_init lsq_init = step_init::mse;  // LSQ steps' data initialisation (lsq.hpp)
   // The data loader's normalisation (the 8-bit input grid, input_quant.hpp);
   // empty = CIFAR-10's.
   std::vector<float> mean, stddev;

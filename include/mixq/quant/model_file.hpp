@@ -170,8 +170,9 @@ inline qat_config config_from_meta(const io::archive& a) {
   c.pact.scale_grad = flag("quant/pact_scale_grad");
   c.step_decay = flag("quant/step_decay");
   // Optional: files written before the choice existed used LSQ's rule.
-  if (detail::find_meta(a, "quant/lsq_init"))
-    c.lsq_init = parse_step_init(one_of("quant/lsq_init", {"lsq", "mse"}));
+  c.lsq_init = detail::find_meta(a, "quant/lsq_init")
+                   ? parse_step_init(one_of("quant/lsq_init", {"lsq", "mse"}))
+                   : step_init::lsq;
   c.bits_w = bits("quant/bits_w");
   c.bits_a = bits("quant/bits_a");
   c.mean = detail::split_floats(get("quant/mean"), src, "quant/mean");
