@@ -21,8 +21,8 @@
 //        all clipped to none clipped), on at most 2^16 evenly strided
 //        elements. LSQ's rule assumes a bell-shaped x and clips hard at 2
 //        bits (Qp = 1: s = 2 mean|x|, most weights round to 0); the search
-//        is exact for the data it sees (docs/quantization.md, "Step
-//        initialisation").
+//        minimises the error on the data it sees, to its grid's
+//        resolution (docs/quantization.md 3.1).
 //
 // Bit changes. The learned step s belongs to the width it was initialised at,
 // b_s (buffer "step_bits"; 0 = not initialised yet). At b bits the quantizer
