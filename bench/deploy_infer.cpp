@@ -6,6 +6,7 @@
 //
 //   mixq_bench_deploy_infer [--bits w8a8,w4a4,w2a2,mixed] [--batch 1,128]
 //                           [--threads 1,2] [--seconds 2] [--samples 5] [--json]
+//                           [--worker-cpus auto|none|LIST]
 //
 // A sample runs the same batch for seconds / samples; the figure is the
 // median images/s over the samples. --json prints one JSON line per row (the
@@ -19,6 +20,11 @@
 #include <cstdlib>
 #include <string>
 #include <vector>
+
+#if defined(__linux__)
+#include <sched.h>
+#include <unistd.h>
+#endif
 
 #include <mixq/deploy/runtime.hpp>
 #include <mixq/deploy/synthetic.hpp>
@@ -56,11 +62,36 @@ md::model make_model(const std::string& bits) {
 
 }  // namespace
 
+// --worker-cpus: "auto" pins worker w to the (w + 1)-th online CPU after the
+// calling thread's first allowed CPU when the calling thread may run on fewer
+// CPUs than there are threads (OMP_PROC_BIND=true, which compare.py sets,
+// binds it to one), else leaves the inherited mask; "none" never pins; a
+// list "1,2,..." pins worker w to its w-th entry.
+std::vector<int> pick_worker_cpus(const std::string& spec, int threads) {
+  std::vector<int> cpus;
+  if (spec == "none" || threads <= 1) return cpus;
+  if (spec != "auto") {
+    for (const std::string& c : split(spec)) cpus.push_back(std::atoi(c.c_str()));
+    return cpus;
+  }
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0 || CPU_COUNT(&set) >= threads) return cpus;
+  int first = 0;
+  while (first < CPU_SETSIZE && !CPU_ISSET(first, &set)) ++first;
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  for (int w = 1; w < threads; ++w) cpus.push_back(static_cast<int>((first + w) % online));
+#endif
+  return cpus;
+}
+
 int main(int argc, char** argv) {
   std::string bits = "w8a8,w4a4,w2a2,mixed", batches = "1,128", threads = "1,2";
   double seconds = 2.0;
   int samples = 5;
   bool json = false;
+  std::string worker_cpus = "auto";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto val = [&]() -> std::string {
@@ -82,6 +113,8 @@ int main(int argc, char** argv) {
       samples = std::atoi(val().c_str());
     else if (a == "--json")
       json = true;
+    else if (a == "--worker-cpus")
+      worker_cpus = val();
     else {
       std::fprintf(stderr, "mixq_bench_deploy_infer: unknown argument '%s'\n", a.c_str());
       return 2;
@@ -102,7 +135,9 @@ int main(int argc, char** argv) {
         md::runtime_options so;
         so.isa = mixq::kernels::isa::scalar;
         so.max_batch = 2;
-        md::runtime ref(m, so), fast(m, md::runtime_options{2, 1, mixq::kernels::isa::automatic});
+        md::runtime_options fo;
+        fo.max_batch = 2;
+        md::runtime ref(m, so), fast(m, fo);
         ref.run(img.data(), 2);
         fast.run(img.data(), 2);
         for (int j = 0; j < 2 * ref.classes(); ++j)
@@ -114,6 +149,7 @@ int main(int argc, char** argv) {
           md::runtime_options o;
           o.max_batch = std::atoll(bs.c_str());
           o.threads = std::atoi(ts.c_str());
+          o.worker_cpus = pick_worker_cpus(worker_cpus, o.threads);
           MIXQ_CHECK(o.max_batch >= 1 && o.max_batch <= 128, "--batch ", bs, ": expected 1..128");
           md::runtime rt(m, o);
           for (int w = 0; w < 3; ++w) rt.run(img.data(), o.max_batch);
@@ -135,9 +171,11 @@ int main(int argc, char** argv) {
             std::printf(
                 "{\"impl\": \"mixq-deploy-%s\", \"threads\": %d, \"batch\": %lld, "
                 "\"images_per_s\": %.2f, \"min_images_per_s\": %.2f, \"max_images_per_s\": %.2f, "
-                "\"model_bytes\": %zu, \"arena_bytes\": %zu, \"isa\": \"%s\"}\n",
+                "\"model_bytes\": %zu, \"arena_bytes\": %zu, \"isa\": \"%s\", "
+                "\"pinned_workers\": %zu}\n",
                 b.c_str(), o.threads, static_cast<long long>(o.max_batch), med, rate.front(),
-                rate.back(), model_bytes, rt.arena_bytes(), mixq::kernels::isa_name(rt.isa()));
+                rate.back(), model_bytes, rt.arena_bytes(), mixq::kernels::isa_name(rt.isa()),
+                o.worker_cpus.size());
           else
             std::printf("%-6s %6lld %7d %12.1f %11zu %11zu  %s\n", b.c_str(),
                         static_cast<long long>(o.max_batch), o.threads, med, model_bytes,

@@ -244,3 +244,96 @@ TEST_CASE("runtime errors: batch too large, bad options, bad bytes") {
   rt.run(images.data(), 1);
   for (std::int32_t c = 0; c < rt.classes(); ++c) CHECK(back.logits()[c] == rt.logits()[c]);
 }
+
+#if defined(__linux__)
+#include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <fstream>
+
+// Threads of this process whose affinity is exactly {cpu}.
+static int tasks_pinned_to(int cpu) {
+  int found = 0;
+  DIR* d = opendir("/proc/self/task");
+  if (d == nullptr) return -1;
+  while (const dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream f(std::string("/proc/self/task/") + e->d_name + "/status");
+    std::string line;
+    while (std::getline(f, line))
+      if (line.rfind("Cpus_allowed_list:", 0) == 0) {
+        const std::string v = line.substr(line.find_first_not_of(" \t", 18));
+        if (v == std::to_string(cpu)) ++found;
+      }
+  }
+  closedir(d);
+  return found;
+}
+
+TEST_CASE("worker_cpus pins the workers; a bound loading thread is reported; bad CPUs are one error") {
+  rng r(13);
+  const md::model m = random_model(r);
+  const auto images = random_images(m, 4, r);
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  REQUIRE(pthread_getaffinity_np(pthread_self(), sizeof(mine), &mine) == 0);
+  int last = -1;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &mine)) last = c;
+  REQUIRE(last >= 0);
+
+  md::runtime_options one;
+  one.max_batch = 4;
+  md::runtime ref(m, one);
+  ref.run(images.data(), 4);
+
+  md::runtime_options o = one;
+  o.threads = 2;
+  o.worker_cpus = {last};
+  md::runtime pinned(m, o);
+  pinned.run(images.data(), 4);
+  for (int j = 0; j < 4 * ref.classes(); ++j) CHECK(pinned.logits()[j] == ref.logits()[j]);
+  CHECK(tasks_pinned_to(last) >= 1);
+
+  // The loading thread bound to one CPU: the workers would share it.
+  if (CPU_COUNT(&mine) >= 2) {
+    cpu_set_t only;
+    CPU_ZERO(&only);
+    CPU_SET(last, &only);
+    REQUIRE(pthread_setaffinity_np(pthread_self(), sizeof(only), &only) == 0);
+    md::runtime_options inherit = one;
+    inherit.threads = 2;
+    std::string text;
+    {
+      md::runtime bound(m, inherit);
+      text = bound.describe();
+    }
+    md::runtime_options told = inherit;
+    told.worker_cpus = {last};
+    std::string quiet;
+    {
+      md::runtime bound(m, told);
+      quiet = bound.describe();
+    }
+    REQUIRE(pthread_setaffinity_np(pthread_self(), sizeof(mine), &mine) == 0);
+    CHECK(text.find("set runtime_options::worker_cpus") != std::string::npos);
+    CHECK(quiet.find("set runtime_options::worker_cpus") == std::string::npos);
+  }
+
+  md::runtime_options bad = o;
+  bad.worker_cpus = {-1};
+  CHECK_THROWS_WITH_AS(md::runtime(m, bad), doctest::Contains("worker_cpus holds -1"),
+                       mixq::error);
+  bad.worker_cpus = {1 << 20};
+  CHECK_THROWS_WITH_AS(md::runtime(m, bad), doctest::Contains("cannot pin worker 0 to CPU 1048576"),
+                       mixq::error);
+  const long conf = sysconf(_SC_NPROCESSORS_CONF);
+  if (conf > 0 && conf < CPU_SETSIZE) {
+    bad.worker_cpus = {static_cast<int>(conf)};
+    CHECK_THROWS_WITH_AS(md::runtime(m, bad), doctest::Contains("not available to this process"),
+                         mixq::error);
+  }
+}
+#endif

@@ -32,7 +32,10 @@
 // images: n x H x W x C uint8, dense HWC, n <= max_batch. Threads: with
 // options.threads = T > 1 and n >= T, the images are split in T ranges that
 // T threads (the caller and T - 1 workers started at load) run through the
-// whole network independently, each in chunks of at most B images; with
+// whole network independently, each in chunks of at most B images (the
+// workers inherit the loading thread's CPU affinity unless
+// options.worker_cpus pins them: a loading thread bound to one CPU, as
+// OMP_PROC_BIND=true does, would otherwise put all T threads on it); with
 // n < T (batch 1) and a build with OpenMP (MIXQ_RUNTIME_OPENMP), the kernels
 // split each layer over T OpenMP threads; otherwise one thread runs
 // everything, in chunks of B images. Results: logits() (int32, [n][classes]),
@@ -75,6 +78,11 @@ struct runtime_options {
   std::int64_t max_batch = 1;  ///< largest n of run(); the arena is sized for it
   int threads = 1;             ///< see the header comment
   kernels::isa isa = kernels::isa::automatic;
+  /// CPU of each worker thread: worker w (part w + 1; part 0 is the calling
+  /// thread) runs on worker_cpus[w % size]. Empty: the workers inherit the
+  /// loading thread's affinity, which is one CPU when OMP_PROC_BIND or
+  /// taskset bound it (then describe() says so). Linux only.
+  std::vector<int> worker_cpus;
 };
 
 namespace detail {
@@ -180,14 +188,24 @@ class runtime {
                "deploy runtime: max_batch ", o.max_batch, ", expected 1..", std::int64_t(1) << 20);
     MIXQ_CHECK(o.threads >= 1 && o.threads <= 256, "deploy runtime: threads ", o.threads,
                ", expected 1..256");
+    for (const int c : o.worker_cpus)
+      MIXQ_CHECK(c >= 0, "deploy runtime: runtime_options::worker_cpus holds ", c,
+                 ", expected CPU numbers >= 0");
     info_ = analyze(m);
     input_ = m.input;
     labels_ = m.labels;
     level_ = o.isa == kernels::isa::automatic ? kernels::active_isa()
                                               : kernels::clamp_isa(kernels::detect_cpu(), o.isa);
     plan(m);
-    if (o.threads > 1 && o.max_batch >= o.threads)
-      pool_ = std::make_unique<thread_pool>(o.threads - 1);
+    if (o.threads > 1 && o.max_batch >= o.threads) {
+      pool_ = std::make_unique<thread_pool>(o.threads - 1, o.worker_cpus);
+      const int cpus = thread_pool::caller_cpus();
+      if (o.worker_cpus.empty() && cpus > 0 && cpus < o.threads)
+        describe_ += "threads: " + std::to_string(o.threads) + ", but the loading thread may run on " +
+                     std::to_string(cpus) +
+                     " CPU(s) and the workers inherit that (OMP_PROC_BIND or taskset bound it): "
+                     "set runtime_options::worker_cpus\n";
+    }
   }
 
   /// Parses a model file held in memory (a C array from emit_c_array, or
