@@ -56,8 +56,9 @@ void load_fp32_init(const std::string& path, Model& model, long long depth) {
 /// Loads the quantized model file `path` into `model`, already quantized with
 /// `run` (its quantizers indexed by `net`): same depth, weight and activation
 /// families and per-channel choice as the file. Every quantizer keeps the bits
-/// it had before; with keep_steps false the LSQ steps are initialised again
-/// from the data at the next forward (by run.lsq_init).
+/// it had before; with keep_steps false every quantizer forgets its range
+/// (quantizer::reset_range: LSQ steps, PACT clips), which the next forward
+/// sets again as a fresh run would (LSQ by run.lsq_init).
 /// throws: mixq::error naming the file and the field that differs.
 template <class Model>
 void load_quantized_init(const std::string& path, Model& model, const quant::qnet& net,
@@ -82,9 +83,7 @@ void load_quantized_init(const std::string& path, Model& model, const quant::qne
   nn::load_model(path, model);
   for (size_t i = 0; i < qs.size(); ++i) {
     qs[i]->set_bits(bits[i]);
-    if (keep_steps) continue;
-    if (auto* w = dynamic_cast<quant::lsq_weight*>(qs[i])) w->reset_step();
-    if (auto* x = dynamic_cast<quant::lsq_act*>(qs[i])) x->reset_step();
+    if (!keep_steps) qs[i]->reset_range();
   }
 }
 

@@ -153,8 +153,8 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
                  "LSQ paper's 2 mean|x| / sqrt(Qp))")
       ->check(CLI::IsMember({"lsq", "mse"}));
   app.add_option("--init-steps", f.init_steps,
-                 "quantized --init: keep its LSQ steps (same clipping span at the run's bits) | "
-                 "data (initialise them again, by --step-init)")
+                 "quantized --init: keep its LSQ steps and PACT clips (LSQ: same clipping span at "
+                 "the run's bits) | data (initialise them again as a fresh run does)")
       ->check(CLI::IsMember({"keep", "data"}));
   app.add_option("--quant-lr-scale", f.quant_lr_scale,
                  "learning-rate scale of quantizer parameters")

@@ -117,6 +117,62 @@ TEST_CASE("LSQ weight gradients, per tensor and per channel") {
   }
 }
 
+TEST_CASE("LSQ after a width change: the step trained is the new width's, whatever it started at") {
+  // Two quantizers with the same clipping span at 2 bits: one set at 8 bits
+  // and switched to 2 (AdaQAT lowering a width), one set at 2 bits. Their
+  // forwards, step gradients and the steps after one SGD update must agree.
+  const int64_t co = 3, k = 50;
+  parameter w("w", {co, k});
+  w.value = random_tensor(w.shape(), 21, -0.4f, 0.4f);
+  const tensor r = random_tensor(w.shape(), 22, -1.0f, 1.0f);
+  const float s8[3] = {0.004f, 0.003f, 0.005f};
+  lsq_weight moved(8, co, true), fresh(2, co, true);
+  for (int64_t c = 0; c < co; ++c) {
+    moved.set_step(c, s8[c]);
+    fresh.set_step(c, s8[c] * 255.0f / 3.0f);
+  }
+  moved.set_bits(2);
+  CHECK(moved.step_at(1, 2) == doctest::Approx(fresh.step_at(1, 2)).epsilon(1e-6));
+  {
+    tape t;  // a forward without gradients (a probe) leaves the step where it was
+    no_grad_guard ng(t);
+    moved.apply(t, t.input(w.value.view()));
+    CHECK(moved.step.value[0] == s8[0]);
+  }
+  std::vector<float> y[2];
+  lsq_weight* qs[2] = {&moved, &fresh};
+  for (int i = 0; i < 2; ++i) {
+    qs[i]->step.zero_grad();
+    tape t;
+    var out = qs[i]->apply(t, t.param(w));
+    y[i].assign(out.value().data(), out.value().data() + out.value().numel());
+    backward(out, r.data());
+  }
+  CHECK(moved.step.value[0] == doctest::Approx(fresh.step.value[0]).epsilon(1e-6));
+  for (size_t j = 0; j < y[0].size(); ++j) REQUIRE(y[0][j] == doctest::Approx(y[1][j]));
+  const float lr = 0.01f;
+  for (int64_t c = 0; c < co; ++c) {
+    CHECK(moved.step.grad[c] == doctest::Approx(fresh.step.grad[c]).epsilon(1e-5));
+    moved.step.value[c] -= lr * moved.step.grad[c];
+    fresh.step.value[c] -= lr * fresh.step.grad[c];
+    CHECK(moved.step_at(c, 2) == doctest::Approx(fresh.step_at(c, 2)).epsilon(1e-5));
+  }
+
+  // Activations likewise.
+  lsq_act a_moved(8), a_fresh(3);
+  a_moved.set_step(0.01f);
+  a_fresh.set_step(0.01f * 255.0f / 7.0f);
+  a_moved.set_bits(3);
+  const tensor x = random_tensor({4, 40}, 23, 0.0f, 3.0f);
+  const tensor rx = random_tensor({4, 40}, 24, -1.0f, 1.0f);
+  for (lsq_act* q : {&a_moved, &a_fresh}) {
+    q->step.zero_grad();
+    run_backward(*q, x, rx);
+  }
+  CHECK(a_moved.step.grad[0] == doctest::Approx(a_fresh.step.grad[0]).epsilon(1e-5));
+  CHECK(a_moved.step_at(3) == doctest::Approx(a_fresh.step_at(3)).epsilon(1e-6));
+}
+
 TEST_CASE("PACT gradients: STE for x, dalpha = sum of dy where x >= alpha (+ optional step term)") {
   for (bool scale_grad : {false, true}) {
     pact_options o;

@@ -196,6 +196,43 @@ TEST_CASE("PACT: grid alpha/(2^b-1) * {0..2^b-1}, clipped at alpha") {
   }
 }
 
+TEST_CASE("reset_range: PACT recalibrates or returns to its fixed clip; LSQ forgets its step") {
+  const std::vector<float> small = sweep(0.0f, 1.0f, 1001), large = sweep(0.0f, 4.0f, 1001);
+  tensor xs = from(small, {1, 1001}), xl = from(large, {1, 1001});
+  pact calibrated(4);  // init 0: the 99.9th percentile of the first forward
+  {
+    tape t;
+    calibrated.apply(t, t.input(xs.view()));
+  }
+  CHECK(calibrated.clip() == doctest::Approx(0.999f).epsilon(1e-3));
+  calibrated.alpha.value[0] = 0.3f;  // as if trained
+  calibrated.reset_range();
+  CHECK_FALSE(calibrated.ready());
+  {
+    tape t;
+    calibrated.apply(t, t.input(xl.view()));
+  }
+  CHECK(calibrated.clip() == doctest::Approx(3.996f).epsilon(1e-3));
+
+  pact_options o;
+  o.init = 1.7f;
+  pact fixed(4, o);
+  fixed.alpha.value[0] = 0.3f;
+  fixed.reset_range();
+  CHECK(fixed.ready());
+  CHECK(fixed.clip() == 1.7f);
+
+  lsq_act a(4);
+  {
+    tape t;
+    a.apply(t, t.input(xs.view()));
+  }
+  CHECK(a.ready());
+  quantizer& base = a;  // through the base class, as the quantized --init calls it
+  base.reset_range();
+  CHECK_FALSE(a.ready());
+}
+
 TEST_CASE("DoReFa: 2^b odd levels of tanh(w)/max|tanh w|; grid codes c with value scale*(c+1/2)") {
   for (dorefa_scale sm : {dorefa_scale::unit, dorefa_scale::max}) {
     for (int b = 2; b <= 8; ++b) {

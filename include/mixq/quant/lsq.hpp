@@ -24,13 +24,18 @@
 //        minimises the error on the data it sees, to its grid's
 //        resolution (docs/quantization.md 3.1).
 //
-// Bit changes. The learned step s belongs to the width it was initialised at,
-// b_s (buffer "step_bits"; 0 = not initialised yet). At b bits the quantizer
-// uses s_b = s * (2^b_s - 1) / (2^b - 1), which keeps the clipping span
-// (Qn + Qp) * s_b of the grid, and the step's gradient is converted back by
-// the same factor. So set_bits() never touches s, and a learned bit-width
-// that moves (AdaQAT) keeps the range the step learned; at b = b_s the factor
-// is exactly 1 (fixed-bit QAT is plain LSQ).
+// Bit changes. The learned step s belongs to the width b_s it was set at
+// (buffer "step_bits"; 0 = not initialised yet). At b bits the quantizer uses
+// s_b = s * (2^b_s - 1) / (2^b - 1), which keeps the clipping span
+// (Qn + Qp) * s_b of the grid. set_bits() never touches s: a forward without
+// gradients at another width (an AdaQAT probe, an evaluation) sees the range
+// the step learned. A forward with gradients at b != b_s first moves the step
+// to b (s <- s_b, b_s <- b; the forward is the same): trained through the
+// factor instead, the step's effective learning rate would grow with the
+// factor squared ((255/3)^2 = 7,225 from 8 to 2 bits), which threw AdaQAT
+// fine-tunes with LSQ weights off as their bits fell (docs/quantization.md
+// 12.2). At b = b_s nothing changes (fixed-bit QAT is plain LSQ); the
+// optimizer's momentum of the step, if any, stays in the old width's units.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -195,7 +200,7 @@ class lsq_act : public act_quantizer {
     step_bits_[0] = static_cast<float>(bits());
   }
   // Forgets the step: the next forward initialises it from its data.
-  void reset_step() { step_bits_[0] = 0.0f; }
+  void reset_range() override { step_bits_[0] = 0.0f; }
   // The step at bits b (after initialisation).
   float step_at(int b) const {
     const double s =
@@ -206,6 +211,7 @@ class lsq_act : public act_quantizer {
   var apply(tape& t, var x) override {
     const int b = bits();
     if (!ready()) init_from(x.value(), b);
+    if (t.grad_enabled() && static_cast<int>(step_bits_[0]) != b) rebase(b);
     const float s = step_at(b), inv = 1.0f / s, qp = static_cast<float>(act_max_code(b));
     const bool rg = x.requires_grad() || t.grad_enabled();
     var sp = t.param(step);
@@ -242,6 +248,11 @@ class lsq_act : public act_quantizer {
   parameter step;
 
  private:
+  // The step moved to width b at the same clipping span (header comment).
+  void rebase(int b) {
+    step.value[0] = step_at(b);
+    step_bits_[0] = static_cast<float>(b);
+  }
   void init_from(const tensor_view& x, int b) {
     const float* d = x.data();
     double s = 0.0;
@@ -294,7 +305,7 @@ class lsq_weight : public weight_quantizer {
     step_bits_[0] = static_cast<float>(bits());
   }
   // Forgets the steps: the next forward initialises them from the weights.
-  void reset_step() { step_bits_[0] = 0.0f; }
+  void reset_range() override { step_bits_[0] = 0.0f; }
   float step_at(int64_t c, int b) const {
     const double s =
         static_cast<double>(step.value[c]) * detail::step_ratio(static_cast<int>(step_bits_[0]), b);
@@ -307,6 +318,7 @@ class lsq_weight : public weight_quantizer {
                " does not have ", out_channels_, " output channels");
     const int b = bits();
     if (!ready()) init_from(w.value(), b);
+    if (t.grad_enabled() && static_cast<int>(step_bits_[0]) != b) rebase(b);
     const int64_t ch = step.numel(), n = w.value().numel(), per = n / ch;
     const signed_range r = weight_codes(b, range_);
     const float qn = static_cast<float>(r.qn), qp = static_cast<float>(r.qp);
@@ -369,6 +381,11 @@ class lsq_weight : public weight_quantizer {
   parameter step;
 
  private:
+  // Every channel's step moved to width b at the same clipping span.
+  void rebase(int b) {
+    for (int64_t c = 0; c < step.numel(); ++c) step.value[c] = step_at(c, b);
+    step_bits_[0] = static_cast<float>(b);
+  }
   void init_from(const tensor_view& w, int b) {
     const int64_t ch = step.numel(), n = w.numel(), per = n / ch;
     const signed_range r = weight_codes(b, range_);

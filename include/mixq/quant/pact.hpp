@@ -146,6 +146,13 @@ class pact : public act_quantizer {
     return y;
   }
 
+  // Back to the constructor's state: the fixed initial clip, or calibration
+  // on the next forward.
+  void reset_range() override {
+    alpha.value[0] = opt_.init > 0.0f ? opt_.init : 1.0f;
+    init_[0] = opt_.init > 0.0f ? 1.0f : 0.0f;
+  }
+
   act_grid export_grid() const override {
     MIXQ_CHECK(ready(), prefix(), ": PACT clip not calibrated (run a forward first)");
     return act_grid{bits(), clip() / static_cast<float>(grid_steps(bits())), 0};

@@ -127,6 +127,11 @@ class quantizer : public nn::transform {
   }
   virtual bool is_weight() const = 0;
   virtual const char* family() const = 0;
+  // Forgets the range the quantizer set from data or from its options (an
+  // LSQ step, a PACT clip), so that the next forward sets it again as in a
+  // fresh run. Quantizers whose range is a function of the tensor (DoReFa)
+  // have none to forget.
+  virtual void reset_range() {}
 
   // ---- probe (AdaQAT per-layer estimate) ----
   void set_probe(int probe_bits, int64_t batch) {

@@ -52,6 +52,9 @@ class switchable_base : public Base {
   }
   Base& active() const { return *slots_[static_cast<size_t>(this->bits() - min_bits)]; }
   var apply(tape& t, var x) override { return active().apply(t, x); }
+  void reset_range() override {
+    for (Base* q : slots_) q->reset_range();
+  }
 
  private:
   std::array<Base*, widths> slots_{};
