@@ -40,6 +40,8 @@ struct train_flags {
   std::string method = "fp32";  // fp32 | qat | adaqat
   std::string init;             // FP32 or quantized model file to start from
   std::string step_init = "mse", init_steps = "keep";
+  std::string distill;          // FP32 teacher model file (qat, adaqat)
+  double distill_weight = 0.5;
   long long bits_w = 4, bits_a = 4;
   std::string wq = "auto", aq = "auto", weight_range = "full", first = "8bit", last = "8bit",
               dorefa_scale = "auto";
@@ -122,6 +124,13 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
                  "model file to start from (same architecture): FP32, or for qat/adaqat a "
                  "quantized model with the same quantizer families (progressive: 4 -> 2 bits)")
       ->check(non_empty("a model file"));
+  app.add_option("--distill", f.distill,
+                 "qat/adaqat: FP32 teacher model file (same depth); the loss mixes the label and "
+                 "the teacher's probabilities (--distill-weight)")
+      ->check(non_empty("a model file"));
+  app.add_option("--distill-weight", f.distill_weight,
+                 "weight w of the teacher: (1 - w) CE(label) + w KL(teacher || student)")
+      ->check(number_in(0, 1));
   app.add_option("--bits-w", f.bits_w, "qat: weight bits of the inner layers (2..8)")
       ->check(integer_in(2, 8));
   app.add_option("--bits-a", f.bits_a, "qat: activation bits of the inner layers (2..8)")
@@ -219,6 +228,11 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
     return fail(prog,
                 "--eval integer: the integer runtime needs integer first and last layers "
                 "(--first/--last 8bit or same, not fp32)");
+  if (!f.distill.empty() && f.method == "fp32")
+    return fail(prog, "--distill: a teacher for --method qat or adaqat, not fp32");
+  if (!f.distill.empty() && f.label_smoothing > 0.0)
+    return fail(prog, "--distill with --label-smoothing: the teacher's probabilities are the soft "
+                      "target; use one or the other");
   if (f.method == "adaqat" && !(f.bits_min < f.bits_max))
     return fail(prog, "--bits-min / --bits-max: expected min < max");
   if (f.threads == 0 && default_threads() > max_threads) {

@@ -49,7 +49,22 @@ struct quant_method_options {
   double quant_lr_scale = 1.0;
   bool integer_eval = false;  // evaluate the exported integer model
   int eval_threads = 1;       // runtime threads for integer_eval
+  // Knowledge distillation: an FP32 teacher (eval mode, not trained) whose
+  // softmax on each batch is the soft target, with weight distill_weight.
+  nn::resnet_cifar* teacher = nullptr;
+  float distill_weight = 0.5f;
 };
+
+// The teacher's class probabilities on a batch (no gradients, its own tape).
+inline void teacher_probs(nn::resnet_cifar& teacher, const tensor_view& images,
+                          std::vector<float>& probs) {
+  tape tt;
+  no_grad_guard ng(tt);
+  var lg = teacher.forward(tt, tt.input(images));
+  const int64_t n = lg.shape()[0], k = lg.shape()[1];
+  probs.resize(static_cast<size_t>(n * k));
+  for (int64_t i = 0; i < n; ++i) softmax_row(lg.value().data() + i * k, probs.data() + i * k, k);
+}
 
 inline train::method_hooks quant_method(nn::resnet_cifar& model, quant::qnet& net,
                                         const quant::qat_config& qc, quant::adaqat* ctl,
@@ -74,10 +89,14 @@ inline train::method_hooks quant_method(nn::resnet_cifar& model, quant::qnet& ne
     if (!undecayed.empty()) g.emplace_back(undecayed, quant_lr_scale, 0.0);
     return g;
   };
-  h.train_step = [&model, ctl, label_smoothing](tape& t, const io::batch& b, int64_t step) {
-    const quant::step_stats s = quant::qat_train_step(
-        model, t, tensor_view(const_cast<float*>(b.images.data()), shape{b.n, b.h, b.w, b.c}),
-        b.labels.data(), label_smoothing, ctl, step);
+  auto soft = std::make_shared<std::vector<float>>();
+  h.train_step = [&model, ctl, label_smoothing, soft, teacher = mo.teacher,
+                  w = mo.distill_weight](tape& t, const io::batch& b, int64_t step) {
+    const tensor_view images(const_cast<float*>(b.images.data()), shape{b.n, b.h, b.w, b.c});
+    if (teacher) teacher_probs(*teacher, images, *soft);
+    const quant::step_stats s =
+        quant::qat_train_step(model, t, images, b.labels.data(), label_smoothing, ctl, step,
+                              teacher ? soft->data() : nullptr, w);
     train::step_result r;
     r.loss_sum = s.loss * static_cast<double>(s.count);
     r.correct = s.correct;

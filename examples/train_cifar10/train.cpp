@@ -124,6 +124,10 @@ std::string config_tag(const mixq::examples::train_flags& f, std::uint32_t crc) 
     // used, so that they resume with --step-init lsq.
     if (f.step_init != "lsq") add("step-init", f.step_init);
     if (f.init_steps != "keep") add("init-steps", f.init_steps);
+    if (!f.distill.empty()) {
+      add("distill", f.distill);
+      add("distill-weight", num(f.distill_weight));
+    }
   }
   if (f.method == "adaqat") {
     add("lambda", num(f.lambda));
@@ -249,6 +253,16 @@ int main(int argc, char** argv) {
       }
     }
 
+    // Knowledge distillation: the FP32 teacher, in eval mode, never trained.
+    std::unique_ptr<nn::resnet_cifar> teacher;
+    if (quantized && !f.distill.empty()) {
+      MIXQ_CHECK(!examples::is_quantized_model_file(f.distill), f.distill,
+                 ": a quantized model file; --distill takes an FP32 teacher");
+      teacher = std::make_unique<nn::resnet_cifar>(mo);
+      examples::load_fp32_init(f.distill, *teacher, depth);
+      teacher->eval();
+    }
+
     train::fit_options o;
     o.epochs = epochs;
     o.data.batch_size = batch;
@@ -277,6 +291,8 @@ int main(int argc, char** argv) {
       mo.quant_lr_scale = f.quant_lr_scale;
       mo.integer_eval = integer_eval;
       mo.eval_threads = max_threads();
+      mo.teacher = teacher.get();
+      mo.distill_weight = static_cast<float>(f.distill_weight);
       hooks = examples::quant_method(model, net, qc, ctl, mo);
     }
 

@@ -206,3 +206,21 @@ TEST_CASE("train flags: the cli fuzz target's committed inputs parse without a c
   }
   CHECK(n >= 4);
 }
+
+TEST_CASE("train flags: a distillation teacher for quantized runs only, not with label smoothing") {
+  refused({"--distill", "t.mixq"}, "--distill: a teacher for --method qat or adaqat, not fp32");
+  refused({"--method", "qat", "--distill", "t.mixq", "--label-smoothing", "0.1"},
+          "--distill with --label-smoothing");
+  refused({"--method", "qat", "--distill", "t.mixq", "--distill-weight", "1.5"},
+          "--distill-weight");
+  refused({"--method", "qat", "--distill", ""}, "--distill");
+  ex::train_flags f;
+  REQUIRE(run({"--method", "adaqat", "--distill", "t.mixq", "--distill-weight", "0.7"}, &f).rc ==
+          -1);
+  CHECK(f.distill == "t.mixq");
+  CHECK(f.distill_weight == doctest::Approx(0.7));
+  ex::train_flags d;
+  REQUIRE(run({"--method", "qat"}, &d).rc == -1);
+  CHECK(d.distill.empty());
+  CHECK(d.distill_weight == doctest::Approx(0.5));
+}
