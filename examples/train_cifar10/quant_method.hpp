@@ -55,10 +55,11 @@ struct quant_method_options {
   float distill_weight = 0.5f;
 };
 
-// The teacher's class probabilities on a batch (no gradients, its own tape).
-inline void teacher_probs(nn::resnet_cifar& teacher, const tensor_view& images,
+// The teacher's class probabilities on a batch (no gradients, on its own
+// tape, kept across steps so that its arena is allocated once).
+inline void teacher_probs(nn::resnet_cifar& teacher, tape& tt, const tensor_view& images,
                           std::vector<float>& probs) {
-  tape tt;
+  tt.clear();
   no_grad_guard ng(tt);
   var lg = teacher.forward(tt, tt.input(images));
   const int64_t n = lg.shape()[0], k = lg.shape()[1];
@@ -90,10 +91,11 @@ inline train::method_hooks quant_method(nn::resnet_cifar& model, quant::qnet& ne
     return g;
   };
   auto soft = std::make_shared<std::vector<float>>();
-  h.train_step = [&model, ctl, label_smoothing, soft, teacher = mo.teacher,
+  auto teacher_tape = std::make_shared<tape>();
+  h.train_step = [&model, ctl, label_smoothing, soft, teacher_tape, teacher = mo.teacher,
                   w = mo.distill_weight](tape& t, const io::batch& b, int64_t step) {
     const tensor_view images(const_cast<float*>(b.images.data()), shape{b.n, b.h, b.w, b.c});
-    if (teacher) teacher_probs(*teacher, images, *soft);
+    if (teacher) teacher_probs(*teacher, *teacher_tape, images, *soft);
     const quant::step_stats s =
         quant::qat_train_step(model, t, images, b.labels.data(), label_smoothing, ctl, step,
                               teacher ? soft->data() : nullptr, w);
