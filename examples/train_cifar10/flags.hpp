@@ -40,7 +40,7 @@ struct train_flags {
   std::string method = "fp32";  // fp32 | qat | adaqat
   std::string init;             // FP32 or quantized model file to start from
   std::string step_init = "mse", init_steps = "keep";
-  std::string distill;          // FP32 teacher model file (qat, adaqat)
+  std::string distill;  // FP32 teacher model file (qat, adaqat)
   double distill_weight = 0.5;
   long long bits_w = 4, bits_a = 4;
   std::string wq = "auto", aq = "auto", weight_range = "full", first = "8bit", last = "8bit",
@@ -231,8 +231,9 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
   if (!f.distill.empty() && f.method == "fp32")
     return fail(prog, "--distill: a teacher for --method qat or adaqat, not fp32");
   if (!f.distill.empty() && f.label_smoothing > 0.0)
-    return fail(prog, "--distill with --label-smoothing: the teacher's probabilities are the soft "
-                      "target; use one or the other");
+    return fail(prog,
+                "--distill with --label-smoothing: the teacher's probabilities are the soft "
+                "target; use one or the other");
   if (f.method == "adaqat" && !(f.bits_min < f.bits_max))
     return fail(prog, "--bits-min / --bits-max: expected min < max");
   if (f.threads == 0 && default_threads() > max_threads) {

@@ -272,7 +272,8 @@ static int tasks_pinned_to(int cpu) {
   return found;
 }
 
-TEST_CASE("worker_cpus pins the workers; a bound loading thread is reported; bad CPUs are one error") {
+TEST_CASE(
+    "worker_cpus pins the workers; a bound loading thread is reported; bad CPUs are one error") {
   rng r(13);
   const md::model m = random_model(r);
   const auto images = random_images(m, 4, r);
@@ -324,8 +325,7 @@ TEST_CASE("worker_cpus pins the workers; a bound loading thread is reported; bad
 
   md::runtime_options bad = o;
   bad.worker_cpus = {-1};
-  CHECK_THROWS_WITH_AS(md::runtime(m, bad), doctest::Contains("worker_cpus holds -1"),
-                       mixq::error);
+  CHECK_THROWS_WITH_AS(md::runtime(m, bad), doctest::Contains("worker_cpus holds -1"), mixq::error);
   bad.worker_cpus = {1 << 20};
   CHECK_THROWS_WITH_AS(md::runtime(m, bad), doctest::Contains("cannot pin worker 0 to CPU 1048576"),
                        mixq::error);

@@ -50,7 +50,8 @@ struct fixture {
   }
   std::vector<float> grads() {
     std::vector<float> g;
-    for (parameter* p : model.parameters()) g.insert(g.end(), p->grad.data(), p->grad.data() + p->grad.numel());
+    for (parameter* p : model.parameters())
+      g.insert(g.end(), p->grad.data(), p->grad.data() + p->grad.numel());
     return g;
   }
 };
@@ -89,9 +90,8 @@ TEST_CASE("distillation step: the loss mixes label and teacher, w = 0 is plain c
     fixture plain;
     plain.model.zero_grad();
     tape t2;
-    const quant::step_stats sp =
-        quant::qat_train_step(plain.model, t2, plain.images.view(), plain.labels.data(), 0.0f,
-                              nullptr, 0);
+    const quant::step_stats sp = quant::qat_train_step(plain.model, t2, plain.images.view(),
+                                                       plain.labels.data(), 0.0f, nullptr, 0);
     const std::vector<float> gp = plain.grads();
     REQUIRE(g.size() == gp.size());
     double diff = 0;

@@ -201,8 +201,8 @@ class runtime {
       pool_ = std::make_unique<thread_pool>(o.threads - 1, o.worker_cpus);
       const int cpus = thread_pool::caller_cpus();
       if (o.worker_cpus.empty() && cpus > 0 && cpus < o.threads)
-        describe_ += "threads: " + std::to_string(o.threads) + ", but the loading thread may run on " +
-                     std::to_string(cpus) +
+        describe_ += "threads: " + std::to_string(o.threads) +
+                     ", but the loading thread may run on " + std::to_string(cpus) +
                      " CPU(s) and the workers inherit that (OMP_PROC_BIND or taskset bound it): "
                      "set runtime_options::worker_cpus\n";
     }
