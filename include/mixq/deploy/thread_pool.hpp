@@ -111,18 +111,27 @@ class thread_pool {
     threads_.clear();
   }
 
-  // Pins the calling thread to one CPU: empty on success, else the reason.
-  static std::string pin_self(int cpu) {
+  // Pins the calling thread to one CPU; false where that cannot be done.
+  static bool set_cpu(int cpu) noexcept {
 #if defined(__linux__)
-    if (cpu >= CPU_SETSIZE) return "expected 0.." + std::to_string(CPU_SETSIZE - 1);
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return false;
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
-    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0
-               ? std::string()
-               : std::string("not available to this process");
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
 #else
     (void)cpu;
+    return false;
+#endif
+  }
+
+  // set_cpu, with the reason of a failure (empty on success).
+  static std::string pin_self(int cpu) {
+    if (set_cpu(cpu)) return std::string();
+#if defined(__linux__)
+    if (cpu >= CPU_SETSIZE) return "expected 0.." + std::to_string(CPU_SETSIZE - 1);
+    return "not available to this process";
+#else
     return "CPU pinning is implemented on Linux only";
 #endif
   }
@@ -153,7 +162,7 @@ class thread_pool {
         fn = fn_;
         ctx = ctx_;
       }
-      if (cpu >= 0) pin_self(cpu);
+      if (cpu >= 0) set_cpu(cpu);
       fn(ctx, w + 1);
       {
         std::lock_guard<std::mutex> lk(m_);
