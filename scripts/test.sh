@@ -25,9 +25,10 @@
 # (MIXQ_STAGE2_S, 600 s for stages 2 and 3 together) still fits, stage 3 only
 # if MIXQ_STAGE3_S (330 s) does, and stage 3 is stopped at the budget
 # (timeout). A skipped or stopped stage prints why and the run still passes
-# (a fuzz target that finds a crash fails it, as always): on a machine slow enough to skip, stage 1 has run everything
-# that gates correctness, and the sanitizer and fuzz stages are what the
-# margin buys (docs/robustness.md, "Sanitizer run").
+# (a fuzz target that finds a crash fails it, as always): on a machine slow
+# enough to skip, stage 1 has run everything that gates correctness, and the
+# sanitizer and fuzz stages are what the margin buys (docs/robustness.md,
+# "Sanitizer run").
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$root/scripts/install_deps.sh"

@@ -39,17 +39,19 @@ inline bool is_quantized_model_file(const std::string& path) {
   return io::load_archive(path).has_meta("quant/weights");
 }
 
-/// Loads the FP32 model file `path` into `model`, a ResNet of `depth` ("resnet<depth>").
+/// Loads the FP32 model file `path` into `model`, a ResNet of `depth` ("resnet<depth>");
+/// `flag` names the option that gave the file in the errors (--init, --distill).
 /// throws: mixq::error when the file's arch or method is not the run's.
 template <class Model>
-void load_fp32_init(const std::string& path, Model& model, long long depth) {
+void load_fp32_init(const std::string& path, Model& model, long long depth,
+                    const char* flag = "--init") {
   const io::archive a = io::load_archive(path);
   detail::check_init_arch(a, path, depth);
   MIXQ_CHECK(!a.has_meta("method") || a.meta("method") == "fp32", path,
-             ": a model trained with method '", a.meta("method"),
-             "'; --init takes an FP32 model file");
-  MIXQ_CHECK(!a.has_meta("quant/weights"), path,
-             ": a quantized model; --init takes an FP32 model file here");
+             ": a model trained with method '", a.meta("method"), "'; ", flag,
+             " takes an FP32 model file");
+  MIXQ_CHECK(!a.has_meta("quant/weights"), path, ": a quantized model; ", flag,
+             " takes an FP32 model file here");
   nn::load_model(path, model);
 }
 

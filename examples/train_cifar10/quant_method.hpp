@@ -55,17 +55,23 @@ struct quant_method_options {
   float distill_weight = 0.5f;
 };
 
-// The teacher's class probabilities on a batch (no gradients, on its own
-// tape, kept across steps so that its arena is allocated once).
-inline void teacher_probs(nn::resnet_cifar& teacher, tape& tt, const tensor_view& images,
-                          std::vector<float>& probs) {
-  tt.clear();
-  no_grad_guard ng(tt);
-  var lg = teacher.forward(tt, tt.input(images));
-  const int64_t n = lg.shape()[0], k = lg.shape()[1];
-  probs.resize(static_cast<size_t>(n * k));
-  for (int64_t i = 0; i < n; ++i) softmax_row(lg.value().data() + i * k, probs.data() + i * k, k);
-}
+// The teacher's class probabilities on each batch, computed without gradients
+// on a tape of its own, kept across steps so that its arena is allocated once.
+struct teacher_targets {
+  explicit teacher_targets(nn::resnet_cifar& m) : teacher(m) {}
+  nn::resnet_cifar& teacher;
+  tape t;
+  std::vector<float> probs;  // [N][K] of the last batch
+  const float* on(const tensor_view& images) {
+    t.clear();
+    no_grad_guard ng(t);
+    var lg = teacher.forward(t, t.input(images));
+    const int64_t n = lg.shape()[0], k = lg.shape()[1];
+    probs.resize(static_cast<size_t>(n * k));
+    for (int64_t i = 0; i < n; ++i) softmax_row(lg.value().data() + i * k, probs.data() + i * k, k);
+    return probs.data();
+  }
+};
 
 inline train::method_hooks quant_method(nn::resnet_cifar& model, quant::qnet& net,
                                         const quant::qat_config& qc, quant::adaqat* ctl,
@@ -90,15 +96,14 @@ inline train::method_hooks quant_method(nn::resnet_cifar& model, quant::qnet& ne
     if (!undecayed.empty()) g.emplace_back(undecayed, quant_lr_scale, 0.0);
     return g;
   };
-  auto soft = std::make_shared<std::vector<float>>();
-  auto teacher_tape = std::make_shared<tape>();
-  h.train_step = [&model, ctl, label_smoothing, soft, teacher_tape, teacher = mo.teacher,
-                  w = mo.distill_weight](tape& t, const io::batch& b, int64_t step) {
+  std::shared_ptr<teacher_targets> soft;
+  if (mo.teacher) soft = std::make_shared<teacher_targets>(*mo.teacher);
+  h.train_step = [&model, ctl, label_smoothing, soft, w = mo.distill_weight](
+                     tape& t, const io::batch& b, int64_t step) {
     const tensor_view images(const_cast<float*>(b.images.data()), shape{b.n, b.h, b.w, b.c});
-    if (teacher) teacher_probs(*teacher, *teacher_tape, images, *soft);
     const quant::step_stats s =
         quant::qat_train_step(model, t, images, b.labels.data(), label_smoothing, ctl, step,
-                              teacher ? soft->data() : nullptr, w);
+                              soft ? soft->on(images) : nullptr, w);
     train::step_result r;
     r.loss_sum = s.loss * static_cast<double>(s.count);
     r.correct = s.correct;

@@ -256,10 +256,8 @@ int main(int argc, char** argv) {
     // Knowledge distillation: the FP32 teacher, in eval mode, never trained.
     std::unique_ptr<nn::resnet_cifar> teacher;
     if (quantized && !f.distill.empty()) {
-      MIXQ_CHECK(!examples::is_quantized_model_file(f.distill), f.distill,
-                 ": a quantized model file; --distill takes an FP32 teacher");
       teacher = std::make_unique<nn::resnet_cifar>(mo);
-      examples::load_fp32_init(f.distill, *teacher, depth);
+      examples::load_fp32_init(f.distill, *teacher, depth, "--distill");
       teacher->eval();
     }
 
