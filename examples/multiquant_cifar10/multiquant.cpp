@@ -32,7 +32,10 @@
 //            its test accuracy; with --export configs/<budget>.mqd (deploy model)
 //   then     frontier.csv / frontier.svg (test accuracy of the uniform slices
 //            and of the chosen configurations against BitOPs and mean bits),
-//            report.json
+//            report.json; with --export every uniform slice's deploy model
+//            configs/W<b>A<b>.mqd too, and configs/supernet.mqb: the bundle of
+//            all exported configurations (deploy/bundle.hpp), which
+//            mixq_evaluate and deploy::switchable_runtime run, switching
 // docs/multiquant.md explains every flag and default.
 // Bad flags or data: one line on stderr and exit code 2.
 #include <omp.h>
@@ -47,6 +50,7 @@
 #include <string>
 #include <vector>
 
+#include "mixq/deploy/bundle.hpp"
 #include "mixq/deploy/export.hpp"
 #include "mixq/deploy/format.hpp"
 #include "mixq/io/cifar10.hpp"
@@ -430,6 +434,15 @@ int main(int argc, char** argv) {
       return p;
     };
     std::ostringstream js_uniform, js_search;
+    std::vector<deploy::named_model> exported;  // --export: the bundle's configurations
+    auto export_slice = [&](const std::string& name) {
+      // the slice is set and its batch norm recalibrated (evaluate_slice)
+      deploy::model dm =
+          deploy::export_resnet(model, static_cast<int32_t>(full.h), static_cast<int32_t>(full.w));
+      deploy::save_model(dm, out + "/configs/" + name + ".mqd");
+      exported.push_back({name, std::move(dm)});
+    };
+    if (do_export) io::make_dirs(out + "/configs");
     if (st_uniform) {
       std::string csv = "slice,bits,val_acc,test_acc,mbitops,kib,mean_bw,mean_ba\n";
       for (int b : lo.bits) {
@@ -444,6 +457,7 @@ int main(int argc, char** argv) {
                fmt(s.bitops(c) / 1e6, 3) + "," + fmt(s.bytes(c) / 1024.0, 3) + "," +
                fmt(s.mean_bits_w(c)) + "," + fmt(s.mean_bits_a(c)) + "\n";
         js_uniform << (js_uniform.tellp() > 0 ? ", " : "") << "\"" << label << "\": " << ta;
+        if (do_export) export_slice(label);
       }
       io::write_file_atomic(out + "/uniform.csv", csv);
     }
@@ -488,12 +502,7 @@ int main(int argc, char** argv) {
                      name.c_str(), 100 * r.best.fitness, 100 * ta, r.best.bitops / 1e6,
                      r.best.mean_w, r.best.mean_a, static_cast<long long>(r.evaluations),
                      static_cast<long long>(r.draws), r.generations, r.seconds);
-        if (do_export) {
-          // evaluate_slice left the chosen slice set and recalibrated
-          deploy::save_model(deploy::export_resnet(model, static_cast<int32_t>(full.h),
-                                                   static_cast<int32_t>(full.w)),
-                             out + "/configs/" + name + ".mqd");
-        }
+        if (do_export) export_slice(name);  // evaluate_slice set and recalibrated it
         js_search << (js_search.tellp() > 0 ? ", " : "") << "\"" << name
                   << "\": {\"val_acc\": " << r.best.fitness << ", \"test_acc\": " << ta
                   << ", \"mbitops\": " << r.best.bitops / 1e6 << ", \"mean_bw\": " << r.best.mean_w
@@ -509,14 +518,28 @@ int main(int argc, char** argv) {
                                     ": test accuracy of uniform slices "
                                     "(squares) and searched configurations (dots)");
     }
+    std::ostringstream js_bundle;
+    if (!exported.empty()) {
+      deploy::save_bundle(exported, out + "/configs/supernet.mqb");
+      const deploy::bundle_bytes bb = deploy::measure_bundle(exported);
+      std::fprintf(stderr,
+                   "mixq: configs/supernet.mqb: %zu configurations in %zu bytes; one model file "
+                   "each: %zu bytes (%zu of %zu code arrays distinct)\n",
+                   exported.size(), bb.bundle, bb.separate, bb.unique_code_arrays, bb.code_arrays);
+      js_bundle << ", \"bundle\": {\"file\": \"configs/supernet.mqb\", \"configurations\": "
+                << exported.size() << ", \"bytes\": " << bb.bundle
+                << ", \"separate_bytes\": " << bb.separate
+                << ", \"code_arrays\": " << bb.code_arrays
+                << ", \"unique_code_arrays\": " << bb.unique_code_arrays << "}";
+    }
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     std::ofstream js(out + "/report.json");
     js << "{\"arch\": \"" << arch << "\", \"method\": \"multiquant\", \"epochs\": " << epochs
        << ", \"train_seconds\": " << train_seconds << ", \"wall_seconds\": " << wall
        << ", \"threads\": " << omp_get_max_threads() << ", \"uniform_test_acc\": {"
-       << js_uniform.str() << "}, \"search\": {" << js_search.str() << "}, \"command\": \""
-       << examples::command_line(argc, argv) << "\"}\n";
+       << js_uniform.str() << "}, \"search\": {" << js_search.str() << "}" << js_bundle.str()
+       << ", \"command\": \"" << examples::command_line(argc, argv) << "\"}\n";
     std::printf(
         "files  %s/{metrics.csv, checkpoint.mixq, model.mixq, uniform.csv, "
         "search_*.csv, configs/, frontier.csv, frontier.svg, report.json}\n",

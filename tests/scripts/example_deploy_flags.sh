@@ -41,6 +41,7 @@ one_line_2 "--threads" "$bin/mixq_evaluate" --model "$work/m.mqd" --threads 4294
 one_line_2 "--max-images" "$bin/mixq_evaluate" --model "$work/m.mqd" --max-images -1
 one_line_2 "--predictions: empty" "$bin/mixq_evaluate" --model "$work/m.mqd" --predictions ""
 one_line_2 "is not a regular file" "$bin/mixq_evaluate" --model "$work/pipe.mqd"
+one_line_2 "is one model, not a bundle" "$bin/mixq_evaluate" --model "$work/m.mqd" --config W4A4
 
 # The header's comment holds the command line; a "*/" in it must not end the
 # comment (the header must still compile).

@@ -2,7 +2,9 @@
 # The MultiQuant example as a user runs it, on a tiny CIFAR-10 subset:
 # bad flags give one line on stderr and exit code 2; a run of every stage
 # writes the metrics, the uniform slices, the search table, the chosen
-# configuration (and its deploy model), the frontier and the report; a
+# configuration (and its deploy model), the frontier, the report and the
+# bundle of every exported configuration (run by switching, each equal to its
+# own model file); a
 # training run stopped after epoch 1 and resumed ends bit-identical to the
 # straight run; later stages on a saved supernet refuse other supernet flags.
 set -uo pipefail
@@ -46,6 +48,30 @@ head -1 "$work/straight/metrics.csv" | grep -q "loss_high,loss_random,loss_low" 
 [[ $(grep -c "^W" "$work/straight/uniform.csv") -eq 7 ]] || fail "uniform.csv: expected 7 slices"
 grep -q "^layers 6$" "$work/straight/configs/bits_3.00.bits" || fail "configuration file header"
 grep -q "mixq: search bits_3.00: best held-out" "$work/straight.log" || fail "no search summary"
+# --export: every uniform slice and the searched configuration in one bundle, which the
+# evaluator runs by switching; each configuration's logits equal its own model file's
+for f in configs/W2A2.mqd configs/W8A8.mqd configs/supernet.mqb; do
+  [[ -s "$work/straight/$f" ]] || fail "missing $f"
+done
+grep -q '"bundle": {"file": "configs/supernet.mqb", "configurations": 8' "$work/straight/report.json" \
+  || fail "report.json: no bundle of 8 configurations"
+ev="$(dirname "$exe")/mixq_evaluate"
+if [[ -x "$ev" ]]; then
+  "$ev" --model "$work/straight/configs/supernet.mqb" --data "$data" --max-images 64 --batch 16 \
+    >"$work/bundle.out" 2>&1 || fail "evaluating the bundle failed: $(tail -3 "$work/bundle.out")"
+  grep -q "bundle of 8 configurations" "$work/bundle.out" || fail "no bundle line: $(cat "$work/bundle.out")"
+  for c in W2A2 W5A5 bits_3.00; do
+    "$ev" --model "$work/straight/configs/$c.mqd" --data "$data" --max-images 64 --batch 16 \
+      >"$work/alone.out" 2>&1 || fail "evaluating $c.mqd failed: $(cat "$work/alone.out")"
+    alone=$(grep -o "FNV-1a [0-9a-f]*" "$work/alone.out")
+    switched=$(grep -F "[$c]" "$work/bundle.out" | grep -o "FNV-1a [0-9a-f]*")
+    [[ -n "$alone" && "$alone" == "$switched" ]] || fail "$c: bundle logits '$switched', own file '$alone'"
+  done
+  "$ev" --model "$work/straight/configs/supernet.mqb" --data "$data" --max-images 64 \
+    --config W9A9 2>"$work/err_cfg" >/dev/null
+  [[ $? -eq 2 && $(wc -l <"$work/err_cfg") -eq 1 ]] && grep -q "no configuration 'W9A9'" "$work/err_cfg" \
+    || fail "--config W9A9: $(cat "$work/err_cfg")"
+fi
 
 "$exe" "${common[@]}" --stages train --out "$work/resumed" --stop-after-epoch 1 >/dev/null \
   2>"$work/r1.log" || fail "first half failed: $(tail -3 "$work/r1.log")"

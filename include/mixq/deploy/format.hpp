@@ -9,7 +9,10 @@
 //   sections INPT, then one CONV / POOL / LINR per layer in execution order,
 //            then optionally LABL (class names) and META (free text)
 //   flags    0, except bit 0 of a CONV section: it carries the rounding
-//            offsets (one more i32 array); any other bit is refused
+//            offsets (one more i32 array). Inside a bundle (bundle.hpp) only,
+//            bit 1 of a CONV or LINR section: the codes are not in the
+//            section but in the bundle's shared code arrays. Any other bit is
+//            refused
 //
 // Why not io/archive: the archive is a general container of named arrays
 // that uses zlib's CRC and the library's file helpers; the runtime must build
@@ -52,6 +55,8 @@ constexpr std::size_t format_header_bytes = 32;
 constexpr std::size_t format_section_header_bytes = 24;
 /// CONV section flag: the payload holds the per-channel rounding offsets.
 constexpr std::uint32_t conv_flag_offsets = 1u;
+/// CONV / LINR section flag, inside a bundle only: no codes in the payload.
+constexpr std::uint32_t layer_flag_external_codes = 2u;
 
 namespace detail {
 
@@ -247,9 +252,10 @@ inline conv_layer read_conv(byte_reader& r, std::uint32_t flags) {
   c.rshift.assign(rs.begin(), rs.end());
   if (c.residual >= 0) c.res_qm = r.i32s(n, "res_qm");
   if (flags & conv_flag_offsets) c.offset = r.i32s(n, "offset");
-  c.codes =
-      r.codes(n * static_cast<std::size_t>(c.kernel * c.kernel) * static_cast<std::size_t>(c.c_in),
-              c.w_bits, "codes");
+  if (!(flags & layer_flag_external_codes))
+    c.codes = r.codes(
+        n * static_cast<std::size_t>(c.kernel * c.kernel) * static_cast<std::size_t>(c.c_in),
+        c.w_bits, "codes");
   return c;
 }
 
@@ -265,7 +271,7 @@ inline pool_layer read_pool(byte_reader& r) {
   return p;
 }
 
-inline linear_layer read_linear(byte_reader& r) {
+inline linear_layer read_linear(byte_reader& r, std::uint32_t flags) {
   linear_layer l;
   l.input = r.dim("input", 0, max_layers);
   l.c_in = r.dim("c_in", 1, max_reduction);
@@ -277,7 +283,8 @@ inline linear_layer read_linear(byte_reader& r) {
   l.w_scale = r.f32s(n, "w_scale");
   l.bias = r.i32s(n, "bias");
   l.logit_scale = r.f32s(n, "logit_scale");
-  l.codes = r.codes(n * static_cast<std::size_t>(l.c_in), l.w_bits, "codes");
+  if (!(flags & layer_flag_external_codes))
+    l.codes = r.codes(n * static_cast<std::size_t>(l.c_in), l.w_bits, "codes");
   return l;
 }
 
@@ -285,7 +292,9 @@ inline linear_layer read_linear(byte_reader& r) {
 
 namespace detail {
 /// The bytes of m without validating it (tests use it to make invalid files).
-inline std::vector<std::uint8_t> serialize_unchecked(const model& m) {
+/// external_codes: CONV and LINR sections without their codes (bundle.hpp).
+inline std::vector<std::uint8_t> serialize_unchecked(const model& m, bool external_codes = false) {
+  const std::uint32_t ext = external_codes ? layer_flag_external_codes : 0u;
   struct section {
     const char* tag;
     std::uint32_t flags;
@@ -322,9 +331,9 @@ inline std::vector<std::uint8_t> serialize_unchecked(const model& m) {
       for (auto s : c->rshift) w.u8(static_cast<unsigned>(s));
       if (c->residual >= 0) w.i32s(c->res_qm);
       if (!c->offset.empty()) w.i32s(c->offset);
-      w.codes(c->codes, c->w_bits);
+      if (!external_codes) w.codes(c->codes, c->w_bits);
       sections.push_back(
-          {"CONV", c->offset.empty() ? 0u : conv_flag_offsets, std::move(w.buffer())});
+          {"CONV", (c->offset.empty() ? 0u : conv_flag_offsets) | ext, std::move(w.buffer())});
     } else if (const auto* p = std::get_if<pool_layer>(&L)) {
       w.u32(static_cast<std::uint32_t>(p->input));
       w.i32(p->qm);
@@ -343,8 +352,8 @@ inline std::vector<std::uint8_t> serialize_unchecked(const model& m) {
       w.f32s(l.w_scale);
       w.i32s(l.bias);
       w.f32s(l.logit_scale);
-      w.codes(l.codes, l.w_bits);
-      sections.push_back({"LINR", 0, std::move(w.buffer())});
+      if (!external_codes) w.codes(l.codes, l.w_bits);
+      sections.push_back({"LINR", ext, std::move(w.buffer())});
     }
   }
   if (!m.labels.empty()) {
@@ -382,11 +391,12 @@ inline std::vector<std::uint8_t> serialize(const model& m) {
   return detail::serialize_unchecked(m);
 }
 
-/// Reads a model from file bytes; `source` names it in error messages.
-/// throws: mixq::error naming the source, the section and the field.
-inline model parse(const std::uint8_t* data, std::size_t size,
-                   const std::string& source = "model") {
-  const std::string src = "model file '" + source + "': ";
+namespace detail {
+/// parse() without analyze(); with external_codes (a bundle's configuration)
+/// every CONV and LINR section must have flag bit 1 and the codes stay empty.
+/// `src` starts every error message.
+inline model parse_sections(const std::uint8_t* data, std::size_t size, const std::string& src,
+                            bool external_codes) {
   MIXQ_CHECK(data != nullptr || size == 0, src, "no data");
   const std::size_t mlen = size < 8 ? size : 8;
   MIXQ_CHECK(mlen == 0 || std::memcmp(data, format_magic, mlen) == 0, src,
@@ -429,12 +439,19 @@ inline model parse(const std::uint8_t* data, std::size_t size,
     crc = crc32_update(crc, pl, static_cast<std::size_t>(len));
     MIXQ_CHECK(crc == detail::get_u32(h + 16), where, "checksum mismatch (corrupted data)");
     const std::uint32_t flags = detail::get_u32(h + 4);
-    const std::uint32_t known = tag == "CONV" ? conv_flag_offsets : 0u;
-    MIXQ_CHECK((flags & ~known) == 0, where, "section flags 0x", detail::hex32(flags),
-               " have unknown bits 0x", detail::hex32(flags & ~known), " (",
-               tag == "CONV" ? "a CONV section knows bit 0, the rounding offsets"
-                             : "this section has no flags",
-               "; a newer format?)");
+    const std::uint32_t known =
+        (tag == "CONV" ? conv_flag_offsets : 0u) |
+        (external_codes && (tag == "CONV" || tag == "LINR") ? layer_flag_external_codes : 0u);
+    MIXQ_CHECK(
+        (flags & ~known) == 0, where, "section flags 0x", detail::hex32(flags),
+        " have unknown bits 0x", detail::hex32(flags & ~known), " (",
+        tag == "CONV" ? "a CONV section knows bit 0, the rounding offsets"
+                      : "this section has no flags",
+        tag == "CONV" || tag == "LINR" ? "; bit 1, codes kept elsewhere, only in a bundle" : "",
+        "; a newer format?)");
+    if (external_codes && (tag == "CONV" || tag == "LINR"))
+      MIXQ_CHECK(flags & layer_flag_external_codes, where,
+                 "a layer of a bundle's configuration must have flag bit 1 (codes in the bundle)");
     MIXQ_CHECK(detail::get_u32(h + 20) == 0, where, "section reserved field not 0");
     detail::byte_reader r(pl, static_cast<std::size_t>(len), where);
     if (si == 0) {
@@ -458,7 +475,7 @@ inline model parse(const std::uint8_t* data, std::size_t size,
       } else if (tag == "POOL") {
         m.layers.emplace_back(detail::read_pool(r));
       } else {
-        m.layers.emplace_back(detail::read_linear(r));
+        m.layers.emplace_back(detail::read_linear(r, flags));
         seen_linear = true;
       }
     } else if (tag == "LABL") {
@@ -483,6 +500,16 @@ inline model parse(const std::uint8_t* data, std::size_t size,
   }
   MIXQ_CHECK(at == size, src, size - at, " bytes after the last section");
   MIXQ_CHECK(seen_linear, src, "no LINR section (the model has no output layer)");
+  return m;
+}
+}  // namespace detail
+
+/// Reads a model from file bytes; `source` names it in error messages.
+/// throws: mixq::error naming the source, the section and the field.
+inline model parse(const std::uint8_t* data, std::size_t size,
+                   const std::string& source = "model") {
+  const std::string src = "model file '" + source + "': ";
+  model m = detail::parse_sections(data, size, src, false);
   try {
     analyze(m);
   } catch (const error& e) {

@@ -19,7 +19,9 @@
 //   Odd-grid weights of up to 7 bits run as (bits + 1)-bit codes 2c + 1, and
 //   the input zero points fold into the bias (bias - sum W z; the halo holds z).
 // - Weights are packed once; per-channel thresholds of the LUT6 epilogue are
-//   computed once.
+//   computed once. The runtimes of a switchable_runtime (switchable.hpp) share
+//   identical packings through a detail::pack_cache, and one arena and one
+//   set of workers (adopt()).
 // - Every tensor is given the layouts its consumers read (activations.hpp) and
 //   every buffer (activations, scratch) an offset in a slot (memory_plan.hpp)
 //   planned for B = ceil(max_batch / threads) images; the one arena holds one
@@ -107,8 +109,9 @@ struct conv_exec {
   std::size_t layer = 0;
   conv_path path = conv_path::u8;
   kernels::conv_geometry g;  ///< batch = max_batch (set per call)
-  kernels::qconv_weights wq;
-  kernels::qconv_bitplane_weights wb;
+  /// packed weights, shared between the runtimes of a switchable_runtime
+  std::shared_ptr<const kernels::qconv_weights> wq;
+  std::shared_ptr<const kernels::qconv_bitplane_weights> wb;
   std::vector<std::int32_t> bias, qm, rshift, res_qm;
   std::vector<std::int32_t> offset;  ///< empty: none
   std::vector<std::int64_t> thr;
@@ -126,7 +129,7 @@ struct pool_exec {
 
 struct linear_exec {
   int in_t = 0;
-  kernels::packed_weights pw;
+  std::shared_ptr<const kernels::packed_weights> pw;
   bool ones = false;  ///< an all-ones output column (8-bit odd grid)
   std::int32_t n = 0, nk = 0;
   std::vector<std::int32_t> bias;
@@ -179,11 +182,73 @@ inline std::vector<std::int32_t> fold_zero_points(const std::vector<std::int32_t
   return b;
 }
 
+/// Packed weights by what they were packed from (path, geometry, bits,
+/// codes): runtimes planned with one cache share every identical packing.
+class pack_cache {
+ public:
+  struct key {
+    int path = 0;  ///< conv_path, or -1 for the linear layer
+    kernels::conv_geometry g;
+    int kbits = 0, in_bits = 0;
+    bool zero_point = false;
+    bool same(const key& o) const noexcept {
+      return path == o.path && g.batch == o.g.batch && g.h == o.g.h && g.w == o.g.w &&
+             g.c_in == o.g.c_in && g.c_out == o.g.c_out && g.kernel == o.g.kernel &&
+             g.stride == o.g.stride && kbits == o.kbits && in_bits == o.in_bits &&
+             zero_point == o.zero_point;
+    }
+  };
+
+  /// The packing of `codes` under `k`: a cached one, or make() (whose bytes
+  /// are counted once).
+  template <class T, class Make>
+  std::shared_ptr<const T> get(const key& k, const std::vector<std::int8_t>& codes, Make make,
+                               std::size_t (*bytes)(const T&)) {
+    for (const entry& e : entries_)
+      if (e.k.same(k) && e.codes == codes) return std::static_pointer_cast<const T>(e.packed);
+    auto p = std::make_shared<const T>(make());
+    unique_bytes_ += bytes(*p);
+    entries_.push_back({k, codes, p});
+    return p;
+  }
+  /// Bytes of the distinct packings made so far.
+  std::size_t unique_bytes() const noexcept { return unique_bytes_; }
+  std::size_t packings() const noexcept { return entries_.size(); }
+  /// Forgets the keys (the packings stay alive in the runtimes that use them).
+  void clear() noexcept {
+    entries_.clear();
+    entries_.shrink_to_fit();
+  }
+
+ private:
+  struct entry {
+    key k;
+    std::vector<std::int8_t> codes;
+    std::shared_ptr<const void> packed;
+  };
+  std::vector<entry> entries_;
+  std::size_t unique_bytes_ = 0;
+};
+
+inline std::size_t packed_bytes(const kernels::qconv_weights& w) { return w.pw.data.size(); }
+inline std::size_t packed_bytes(const kernels::qconv_bitplane_weights& w) {
+  return w.pw.tables.size() + w.pw.codes.size();
+}
+inline std::size_t packed_bytes(const kernels::packed_weights& w) { return w.data.size(); }
+
 }  // namespace detail
+
+class switchable_runtime;
 
 class runtime {
  public:
-  explicit runtime(const model& m, const runtime_options& o = {}) : opt_(o) {
+  explicit runtime(const model& m, const runtime_options& o = {}) : runtime(m, o, nullptr) {}
+
+ private:
+  friend class switchable_runtime;
+  /// With a cache (switchable_runtime): packings are shared through it, and
+  /// the arena and the worker threads are left to the caller (adopt()).
+  runtime(const model& m, const runtime_options& o, detail::pack_cache* shared) : opt_(o) {
     MIXQ_CHECK(o.max_batch >= 1 && o.max_batch <= (std::int64_t(1) << 20),
                "deploy runtime: max_batch ", o.max_batch, ", expected 1..", std::int64_t(1) << 20);
     MIXQ_CHECK(o.threads >= 1 && o.threads <= 256, "deploy runtime: threads ", o.threads,
@@ -196,18 +261,51 @@ class runtime {
     labels_ = m.labels;
     level_ = o.isa == kernels::isa::automatic ? kernels::active_isa()
                                               : kernels::clamp_isa(kernels::detect_cpu(), o.isa);
-    plan(m);
-    if (o.threads > 1 && o.max_batch >= o.threads) {
-      pool_ = std::make_unique<thread_pool>(o.threads - 1, o.worker_cpus);
+    detail::pack_cache own;
+    plan(m, shared ? *shared : own);
+    if (shared) return;
+    allocate_arena();
+    if (wants_pool()) {
+      pool_ = std::make_shared<thread_pool>(o.threads - 1, o.worker_cpus);
+      note_worker_cpus();
+    }
+  }
+
+  bool wants_pool() const noexcept { return opt_.threads > 1 && opt_.max_batch >= opt_.threads; }
+
+  void note_worker_cpus() {
+    {
       const int cpus = thread_pool::caller_cpus();
-      if (o.worker_cpus.empty() && cpus > 0 && cpus < o.threads)
-        describe_ += "threads: " + std::to_string(o.threads) +
+      if (opt_.worker_cpus.empty() && cpus > 0 && cpus < opt_.threads)
+        describe_ += "threads: " + std::to_string(opt_.threads) +
                      ", but the loading thread may run on " + std::to_string(cpus) +
                      " CPU(s) and the workers inherit that (OMP_PROC_BIND or taskset bound it): "
                      "set runtime_options::worker_cpus\n";
     }
   }
 
+  void allocate_arena() {
+    auto a = std::make_shared<kernels::aligned_buffer>();
+    try {
+      a->reset(static_cast<std::size_t>(arena_total_));
+    } catch (const std::bad_alloc&) {
+      MIXQ_CHECK(false, "deploy runtime: cannot allocate the ", arena_total_,
+                 "-byte arena for max_batch ", opt_.max_batch);
+    }
+    arena_ = std::move(a);
+  }
+
+  /// Takes an arena of at least arena_total_ bytes and the worker threads
+  /// (switchable_runtime: one of each for all its runtimes).
+  void adopt(std::shared_ptr<kernels::aligned_buffer> arena, std::shared_ptr<thread_pool> pool) {
+    arena_ = std::move(arena);
+    if (wants_pool()) {
+      pool_ = std::move(pool);
+      note_worker_cpus();
+    }
+  }
+
+ public:
   /// Parses a model file held in memory (a C array from emit_c_array, or
   /// read_file_bytes) and plans it.
   static runtime from_memory(const void* data, std::size_t size, const runtime_options& o = {},
@@ -257,7 +355,7 @@ class runtime {
 
   /// int32 logits of the last run, [n][classes()].
   const std::int32_t* logits() const noexcept {
-    return reinterpret_cast<const std::int32_t*>(arena_.data() + logits_off_);
+    return reinterpret_cast<const std::int32_t*>(arena_->data() + logits_off_);
   }
   /// The real logit: logit_scale[c] * the int32 logit.
   float logit(std::int64_t i, std::int32_t c) const noexcept {
@@ -300,9 +398,9 @@ class runtime {
   int threads() const noexcept { return opt_.threads; }
   kernels::isa isa() const noexcept { return level_; }
   /// Bytes of the one arena (activations, scratch, logits) planned at load.
-  std::size_t arena_bytes() const noexcept { return arena_.size(); }
+  std::size_t arena_bytes() const noexcept { return static_cast<std::size_t>(arena_total_); }
   /// Bytes of the packed weights and per-channel parameters.
-  std::size_t weight_bytes() const noexcept { return weight_bytes_; }
+  std::size_t weight_bytes() const noexcept { return packed_bytes_ + param_bytes_; }
   /// One line per layer: kind, shape, bits, path, kernel, layouts.
   const std::string& describe() const noexcept { return describe_; }
   /// The path chosen for each conv layer ("u8", "bitplane", "raw"; "" otherwise).
@@ -322,7 +420,7 @@ class runtime {
 
   // ---- planning ----------------------------------------------------------
 
-  void plan(const model& m) {
+  void plan(const model& m, detail::pack_cache& cache) {
     // one slot per thread when batches can be split (n >= threads), else one
     const std::int64_t slots = opt_.max_batch >= opt_.threads ? opt_.threads : 1;
     slot_batch_ = (opt_.max_batch + slots - 1) / slots;
@@ -387,8 +485,19 @@ class runtime {
                       : (planes_ok ? detail::conv_path::bitplane : detail::conv_path::u8);
         std::string kname;
         try {
+          detail::pack_cache::key key;
+          key.path = static_cast<int>(c.path);
+          key.g = c.g;
+          key.kbits = kbits;
+          key.in_bits = c.in_bits;
+          key.zero_point = x.zero_point;
           if (c.path == detail::conv_path::bitplane) {
-            c.wb = kernels::qconv_bitplane_pack(c.g, kc.data(), kbits, c.in_bits);
+            c.wb = cache.get<kernels::qconv_bitplane_weights>(
+                key, kc,
+                [&] {
+                  return kernels::qconv_bitplane_pack(c.g, kc.data(), kbits, c.in_bits, level_);
+                },
+                detail::packed_bytes);
             kernels::requant_params rq = requant(c);
             kernels::bitplane_conv_residual br;
             if (c.res_t >= 0) {
@@ -396,21 +505,29 @@ class runtime {
               br.res_qm = c.res_qm.data();
             }
             c.thr = kernels::qconv_bitplane_thresholds(rq, c.g.c_out, c.res_t >= 0 ? &br : nullptr);
-            weight_bytes_ += c.wb.pw.tables.size() + c.wb.pw.codes.size() + c.thr.size() * 8;
-            kname = c.wb.pw.name.data();
+            packed_bytes_ += detail::packed_bytes(*c.wb);
+            param_bytes_ += c.thr.size() * 8;
+            kname = c.wb->pw.name.data();
           } else {
             kernels::conv_geometry gk = c.g;
             if (ones) gk.c_out += 1;
-            c.wq = kernels::qconv_pack(gk, kc.data(), kbits, c.in_bits, level_);
-            // border-tap skipping assumes a zero halo
-            if (x.zero_point) c.wq.skip_border_taps = false;
-            weight_bytes_ += c.wq.pw.data.size();
-            kname = c.wq.pw.name.data();
+            c.wq = cache.get<kernels::qconv_weights>(
+                key, kc,
+                [&] {
+                  kernels::qconv_weights w =
+                      kernels::qconv_pack(gk, kc.data(), kbits, c.in_bits, level_);
+                  // border-tap skipping assumes a zero halo
+                  if (x.zero_point) w.skip_border_taps = false;
+                  return w;
+                },
+                detail::packed_bytes);
+            packed_bytes_ += detail::packed_bytes(*c.wq);
+            kname = c.wq->pw.name.data();
           }
         } catch (const mixq::error& e) {
           MIXQ_CHECK(false, where, "the kernels refused the weights: ", e.what());
         }
-        weight_bytes_ += (c.offset.empty() ? 16 : 20) * static_cast<std::size_t>(cv->c_out);
+        param_bytes_ += (c.offset.empty() ? 16 : 20) * static_cast<std::size_t>(cv->c_out);
         tensors_[static_cast<std::size_t>(c.in_t)]
             .want[int(c.path == detail::conv_path::bitplane ? layout::planes : layout::padded)] =
             true;
@@ -469,16 +586,29 @@ class runtime {
                                           x.zero_point ? &input_.zero_point : nullptr, x.c);
         f.scale = fc.logit_scale;
         try {
-          f.pw = kernels::pack_weights(kc.data(), f.nk, 1, fc.c_in, kbits, x.bits, level_);
+          detail::pack_cache::key key;
+          key.path = -1;
+          key.g.c_in = fc.c_in;
+          key.g.c_out = f.nk;
+          key.kbits = kbits;
+          key.in_bits = x.bits;
+          key.zero_point = x.zero_point;
+          f.pw = cache.get<kernels::packed_weights>(
+              key, kc,
+              [&] {
+                return kernels::pack_weights(kc.data(), f.nk, 1, fc.c_in, kbits, x.bits, level_);
+              },
+              detail::packed_bytes);
         } catch (const mixq::error& e) {
           MIXQ_CHECK(false, where, "the kernels refused the weights: ", e.what());
         }
-        weight_bytes_ += f.pw.data.size() + 8 * static_cast<std::size_t>(fc.c_out);
+        packed_bytes_ += detail::packed_bytes(*f.pw);
+        param_bytes_ += 8 * static_cast<std::size_t>(fc.c_out);
         tensors_[static_cast<std::size_t>(f.in_t)].want[int(layout::dense)] = true;
         describe_ += "layer " + std::to_string(li) + ": linear " + std::to_string(fc.c_in) +
                      " -> " + std::to_string(fc.c_out) + ", W" + std::to_string(fc.w_bits) +
                      (fc.grid == weight_grid::odd ? "(odd)" : "") + " A" + std::to_string(x.bits) +
-                     ", " + f.pw.name.data() + "\n";
+                     ", " + f.pw->name.data() + "\n";
         scale_ = fc.logit_scale;
         steps_.push_back({2, linears_.size()});
         linears_.push_back(std::move(f));
@@ -557,13 +687,7 @@ class runtime {
     const std::int64_t logits_bytes = (4 * opt_.max_batch * info_.classes + 63) / 64 * 64;
     const std::int64_t tail =
         std::int64_t(std::max(kernels::a_overread_bytes, kernels::res_overread_bytes)) + 64;
-    const std::int64_t total = lead_ + slots * slot_bytes_ + logits_bytes + tail;
-    try {
-      arena_.reset(static_cast<std::size_t>(total));
-    } catch (const std::bad_alloc&) {
-      MIXQ_CHECK(false, "deploy runtime: cannot allocate the ", total, "-byte arena for max_batch ",
-                 opt_.max_batch);
-    }
+    arena_total_ = lead_ + slots * slot_bytes_ + logits_bytes + tail;
     logits_off_ = lead_ + slots * slot_bytes_;
     for (std::size_t t = 0; t + 1 < tensors_.size(); ++t) {
       const detail::tensor_state& ts = tensors_[t];
@@ -575,9 +699,9 @@ class runtime {
           describe_ += std::string(", converted to ") + detail::layout_name(layout(f));
       describe_ += "\n";
     }
-    describe_ += "arena: " + std::to_string(arena_.size()) + " bytes (" + std::to_string(slots) +
+    describe_ += "arena: " + std::to_string(arena_total_) + " bytes (" + std::to_string(slots) +
                  " slot(s) of " + std::to_string(slot_bytes_) + " bytes for " + std::to_string(B) +
-                 " images); weights: " + std::to_string(weight_bytes_) + " bytes; ISA " +
+                 " images); weights: " + std::to_string(weight_bytes()) + " bytes; ISA " +
                  kernels::isa_name(level_) + "\n";
   }
 
@@ -598,7 +722,7 @@ class runtime {
   // the run_* functions are local to the chunk (0..cnt-1); c0 is the chunk's
   // first image in the caller's batch.
 
-  std::uint8_t* slot(int p) noexcept { return arena_.data() + lead_ + p * slot_bytes_; }
+  std::uint8_t* slot(int p) noexcept { return arena_->data() + lead_ + p * slot_bytes_; }
   std::uint8_t* buffer(std::uint8_t* sb, int b) noexcept {
     return sb + bufs_[static_cast<std::size_t>(b)].offset;
   }
@@ -705,7 +829,7 @@ class runtime {
         br.ch_lo = c.res_ch_lo;
         br.res_qm = c.res_qm.data();
       }
-      kernels::qconv2d_bitplane(g, c.wb, tensor_buf(sb, c.in_t, layout::planes), rq, c.thr.data(),
+      kernels::qconv2d_bitplane(g, *c.wb, tensor_buf(sb, c.in_t, layout::planes), rq, c.thr.data(),
                                 c.out_bits, op, nullptr, c.res_t >= 0 ? &br : nullptr);
       return;
     }
@@ -727,7 +851,7 @@ class runtime {
     }
     if (c.path == detail::conv_path::u8) {
       const kernels::conv_output o{ov.base, ov.img, ov.row};
-      kernels::qconv2d(g, c.wq, in, rq, c.res_t >= 0 ? &res : nullptr, o);
+      kernels::qconv2d(g, *c.wq, in, rq, c.res_t >= 0 ? &res : nullptr, o);
       return;
     }
     // raw: sums of c x (channels 0..N-1) and of x (channel N), then 2 S + S1 + bias
@@ -736,7 +860,7 @@ class runtime {
     kernels::conv_geometry gk = g;
     gk.c_out = N + 1;
     kernels::requant_params none;
-    kernels::qconv2d(gk, c.wq, in, none, nullptr, kernels::conv_output{}, raw);
+    kernels::qconv2d(gk, *c.wq, in, none, nullptr, kernels::conv_output{}, raw);
     for (std::int64_t i = 0; i < cnt; ++i)
       for (std::int64_t y = 0; y < yi.h; ++y)
         for (std::int64_t x = 0; x < yi.w; ++x) {
@@ -773,8 +897,8 @@ class runtime {
     const std::int64_t k = xi.numel();
     std::int32_t* s = reinterpret_cast<std::int32_t*>(buffer(sb, f.scratch));
     kernels::requant_params none;
-    kernels::qlinear(tensor_buf(sb, f.in_t, layout::dense), cnt, k, f.pw, none, s, nullptr, f.nk);
-    std::int32_t* out = reinterpret_cast<std::int32_t*>(arena_.data() + logits_off_) + c0 * f.n;
+    kernels::qlinear(tensor_buf(sb, f.in_t, layout::dense), cnt, k, *f.pw, none, s, nullptr, f.nk);
+    std::int32_t* out = reinterpret_cast<std::int32_t*>(arena_->data() + logits_off_) + c0 * f.n;
     for (std::int64_t i = 0; i < cnt; ++i)
       for (std::int32_t n = 0; n < f.n; ++n) {
         const std::int32_t* a = s + i * f.nk;
@@ -797,10 +921,11 @@ class runtime {
   std::vector<planned_buffer> bufs_;
   std::int64_t slot_batch_ = 1, slot_bytes_ = 0;
   std::int64_t lead_ = 0, logits_off_ = 0;
-  kernels::aligned_buffer arena_;
-  std::size_t weight_bytes_ = 0;
+  std::int64_t arena_total_ = 0;
+  std::shared_ptr<kernels::aligned_buffer> arena_;  ///< shared by a switchable_runtime's runtimes
+  std::size_t packed_bytes_ = 0, param_bytes_ = 0;  ///< packed weights; per-channel parameters
   std::string describe_;
-  std::unique_ptr<thread_pool> pool_;
+  std::shared_ptr<thread_pool> pool_;
   const std::uint8_t* images_ = nullptr;
   std::int64_t n_ = 0;
 };
