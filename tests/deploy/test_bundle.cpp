@@ -86,7 +86,8 @@ std::size_t payload_of(const std::vector<std::uint8_t>& b, const char* tag, int 
   while (at + md::format_section_header_bytes <= b.size()) {
     if (std::string(reinterpret_cast<const char*>(&b[at]), 4) == tag && k-- == 0)
       return at + md::format_section_header_bytes;
-    at += md::format_section_header_bytes + static_cast<std::size_t>(md::detail::get_u64(&b[at + 8]));
+    at +=
+        md::format_section_header_bytes + static_cast<std::size_t>(md::detail::get_u64(&b[at + 8]));
   }
   FAIL("no section ", tag);
   return 0;
@@ -118,15 +119,16 @@ TEST_CASE("a bundle stores each distinct code array once and reads back every co
   CHECK(two.size() == one.size() + (one.size() - md::format_header_bytes - codes) + 1);
 }
 
-TEST_CASE("the switchable runtime computes each configuration exactly, in any order, on every ISA") {
+TEST_CASE(
+    "the switchable runtime computes each configuration exactly, in any order, on every ISA") {
   const auto cfg = four_configs(5);
   rng r(9);
   const std::int64_t n = 5;
   const auto images = random_images(cfg[0].m, n, r);
   std::vector<std::vector<std::int32_t>> want;
   for (const auto& c : cfg) want.push_back(as_int32(reference_logits(c.m, images.data(), n)));
-  for (mk::isa l : {mk::isa::scalar, mk::isa::avx2, mk::isa::avx512, mk::isa::neon,
-                    mk::isa::neon_dotprod}) {
+  for (mk::isa l :
+       {mk::isa::scalar, mk::isa::avx2, mk::isa::avx512, mk::isa::neon, mk::isa::neon_dotprod}) {
     if (!mk::isa_supported(l)) continue;
     for (int threads : {1, 2}) {
       INFO("ISA " << std::string(mk::isa_name(l)) << ", threads " << threads);
@@ -184,7 +186,8 @@ TEST_CASE("bundle errors name the configuration and the field") {
     rng r(1);
     auto shape = cfg;
     shape[3].m = random_model(r, o);
-    CHECK_THROWS_WITH(md::serialize_bundle(shape), doctest::Contains("input 6x8x3, expected 8x8x3"));
+    CHECK_THROWS_WITH(md::serialize_bundle(shape),
+                      doctest::Contains("input 6x8x3, expected 8x8x3"));
     CHECK_THROWS_WITH(md::serialize_bundle({}), doctest::Contains("0 configurations"));
   }
   const auto good = md::serialize_bundle(cfg);
@@ -199,9 +202,9 @@ TEST_CASE("bundle errors name the configuration and the field") {
     const std::uint32_t nlen = md::detail::get_u32(&good[p]);
     const std::uint32_t k = md::detail::get_u32(&good[p + 4 + nlen]);
     const std::size_t body = p + 8 + nlen + 4 * k;
-    const std::vector<std::uint8_t> inner(good.begin() + static_cast<std::ptrdiff_t>(body),
-                                          good.begin() + static_cast<std::ptrdiff_t>(
-                                                             body + md::detail::get_u64(&good[body + 16])));
+    const std::vector<std::uint8_t> inner(
+        good.begin() + static_cast<std::ptrdiff_t>(body),
+        good.begin() + static_cast<std::ptrdiff_t>(body + md::detail::get_u64(&good[body + 16])));
     CHECK_THROWS_WITH(md::parse(inner, "inner"), doctest::Contains("only in a bundle"));
   }
   SUBCASE("corrupted, truncated, bad index, wrong bits") {
@@ -221,8 +224,9 @@ TEST_CASE("bundle errors name the configuration and the field") {
     auto swap = good;
     const std::size_t q = payload_of(swap, "CNFG", 2);
     // layer 1 of "lowered" (2-bit) pointed at base's layer-1 array instead
-    const std::uint32_t base_l1 = md::detail::get_u32(&swap[payload_of(swap, "CNFG", 0) + 8 +
-                                                            md::detail::get_u32(&swap[payload_of(swap, "CNFG", 0)]) + 4]);
+    const std::uint32_t base_l1 =
+        md::detail::get_u32(&swap[payload_of(swap, "CNFG", 0) + 8 +
+                                  md::detail::get_u32(&swap[payload_of(swap, "CNFG", 0)]) + 4]);
     for (int i = 0; i < 4; ++i)
       swap[q + 8 + nlen + 4 + i] = static_cast<std::uint8_t>(base_l1 >> (8 * i));
     fix_crcs(swap);
@@ -233,6 +237,8 @@ TEST_CASE("bundle errors name the configuration and the field") {
 TEST_CASE("switchable runtime: unknown configurations are refused with the known names") {
   md::switchable_runtime sw(four_configs(17));
   CHECK_THROWS_WITH(sw.select(4), doctest::Contains("configuration 4, expected 0..3"));
-  CHECK_THROWS_WITH(sw.select("w9"), doctest::Contains("no configuration 'w9' (the bundle has base, recal, lowered, a2)"));
+  CHECK_THROWS_WITH(
+      sw.select("w9"),
+      doctest::Contains("no configuration 'w9' (the bundle has base, recal, lowered, a2)"));
   CHECK(sw.selected() == 0);
 }

@@ -86,7 +86,8 @@ inline void check_bundle_configs(const std::vector<named_model>& cfg, const std:
              " configurations, expected 1..", max_bundle_configs);
   const model_info first = analyze(cfg[0].m);
   for (std::size_t i = 0; i < cfg.size(); ++i) {
-    const std::string at = where + "configuration " + std::to_string(i) + " ('" + cfg[i].name + "'): ";
+    const std::string at =
+        where + "configuration " + std::to_string(i) + " ('" + cfg[i].name + "'): ";
     check_bundle_name(cfg[i].name, at);
     for (std::size_t j = 0; j < i; ++j)
       MIXQ_CHECK(cfg[j].name != cfg[i].name, at, "the name of configuration ", j, " again");
@@ -166,24 +167,8 @@ inline std::vector<std::uint8_t> serialize_bundle(const std::vector<named_model>
 inline std::vector<named_model> parse_bundle(const std::uint8_t* data, std::size_t size,
                                              const std::string& source = "bundle") {
   const std::string src = "bundle file '" + source + "': ";
-  MIXQ_CHECK(data != nullptr || size == 0, src, "no data");
-  const std::size_t mlen = size < 8 ? size : 8;
-  MIXQ_CHECK(mlen == 0 || std::memcmp(data, bundle_magic, mlen) == 0, src,
-             "not a mixq bundle (the file does not start with \"MIXQBNDL\")");
-  MIXQ_CHECK(size >= format_header_bytes, src, "truncated: ", size,
-             " bytes, shorter than the 32-byte header");
-  const std::uint32_t version = detail::get_u32(data + 8);
-  MIXQ_CHECK(version == bundle_version, src, "bundle version ", version, ", this runtime reads ",
-             bundle_version);
-  MIXQ_CHECK(crc32(data, 28) == detail::get_u32(data + 28), src,
-             "header checksum mismatch (the header is corrupted)");
-  MIXQ_CHECK(detail::get_u32(data + 12) == 0, src, "header flags ", detail::get_u32(data + 12),
-             ", expected 0");
-  const std::uint64_t file_size = detail::get_u64(data + 16);
-  MIXQ_CHECK(file_size == size, src,
-             size < file_size ? "truncated: the header says " : "trailing bytes: the header says ",
-             file_size, " bytes, the data has ", size);
-  const std::uint32_t count = detail::get_u32(data + 24);
+  const std::uint32_t count = detail::read_file_header(data, size, src, bundle_magic,
+                                                       "a mixq bundle", "bundle", bundle_version);
   MIXQ_CHECK(count >= 1 && count <= max_bundle_configs * (max_layers + 1), src, "section count ",
              count, ", expected 1..", max_bundle_configs * (max_layers + 1));
 
@@ -197,22 +182,13 @@ inline std::vector<named_model> parse_bundle(const std::uint8_t* data, std::size
   std::size_t at = format_header_bytes;
   for (std::uint32_t si = 0; si < count; ++si) {
     std::string where = src + "section " + std::to_string(si);
-    MIXQ_CHECK(size - at >= format_section_header_bytes, where,
-               ": truncated section header at byte ", at);
-    const std::uint8_t* h = data + at;
+    const std::uint8_t* h = detail::section_at(data, size, at, where);
     const std::string tag = detail::tag_string(h);
     where += " (" + tag + "): ";
-    const std::uint64_t len = detail::get_u64(h + 8);
-    MIXQ_CHECK(len <= size - at - format_section_header_bytes, where, "payload length ", len,
-               " runs past the end of the data (", size - at - format_section_header_bytes,
-               " bytes left)");
+    const std::uint64_t len = detail::section_payload(data, size, at, where);
     const std::uint8_t* pl = h + format_section_header_bytes;
-    std::uint32_t crc = crc32(h, 16);
-    crc = crc32_update(crc, pl, static_cast<std::size_t>(len));
-    MIXQ_CHECK(crc == detail::get_u32(h + 16), where, "checksum mismatch (corrupted data)");
     MIXQ_CHECK(detail::get_u32(h + 4) == 0, where, "section flags 0x",
                detail::hex32(detail::get_u32(h + 4)), ", expected 0");
-    MIXQ_CHECK(detail::get_u32(h + 20) == 0, where, "section reserved field not 0");
     detail::byte_reader r(pl, static_cast<std::size_t>(len), where);
     if (tag == "CODE") {
       MIXQ_CHECK(out.empty(), where, "a CODE section after a CNFG section");
@@ -264,8 +240,7 @@ inline std::vector<named_model> parse_bundle(const std::uint8_t* data, std::size
         used[refs[ri]] = true;
         ++ri;
       }
-      MIXQ_CHECK(ri == refs.size(), where, refs.size(), " code indices for ", ri,
-                 " weight layers");
+      MIXQ_CHECK(ri == refs.size(), where, refs.size(), " code indices for ", ri, " weight layers");
       try {
         analyze(nm.m);
       } catch (const error& e) {

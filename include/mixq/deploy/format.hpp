@@ -392,29 +392,61 @@ inline std::vector<std::uint8_t> serialize(const model& m) {
 }
 
 namespace detail {
+/// Checks the 32-byte header of a file of this format family (magic, version,
+/// header CRC, flags 0, file size) and returns its section count. `what`
+/// names the kind of file ("a mixq deploy model"), `word` its version.
+inline std::uint32_t read_file_header(const std::uint8_t* data, std::size_t size,
+                                      const std::string& src, const char (&magic)[8],
+                                      const char* what, const char* word, std::uint32_t version) {
+  MIXQ_CHECK(data != nullptr || size == 0, src, "no data");
+  const std::size_t mlen = size < 8 ? size : 8;
+  MIXQ_CHECK(mlen == 0 || std::memcmp(data, magic, mlen) == 0, src, "not ", what,
+             " (the file does not start with \"", std::string(magic, 8), "\")");
+  MIXQ_CHECK(size >= format_header_bytes, src, "truncated: ", size,
+             " bytes, shorter than the 32-byte header");
+  const std::uint32_t v = get_u32(data + 8);
+  MIXQ_CHECK(v == version, src, word, " version ", v, ", this runtime reads version ", version);
+  MIXQ_CHECK(crc32(data, 28) == get_u32(data + 28), src,
+             "header checksum mismatch (the header is corrupted)");
+  MIXQ_CHECK(get_u32(data + 12) == 0, src, "header flags ", get_u32(data + 12), ", expected 0");
+  const std::uint64_t file_size = get_u64(data + 16);
+  MIXQ_CHECK(file_size == size, src,
+             size < file_size ? "truncated: the header says " : "trailing bytes: the header says ",
+             file_size, " bytes, the data has ", size);
+  return get_u32(data + 24);
+}
+
+/// The section header at byte `at`, checked to lie inside the data.
+inline const std::uint8_t* section_at(const std::uint8_t* data, std::size_t size, std::size_t at,
+                                      const std::string& where) {
+  MIXQ_CHECK(size - at >= format_section_header_bytes, where, ": truncated section header at byte ",
+             at);
+  return data + at;
+}
+
+/// Checks the section at `at` (its payload inside the data, its CRC, the
+/// reserved word 0) and returns its payload length; `where` names it.
+inline std::uint64_t section_payload(const std::uint8_t* data, std::size_t size, std::size_t at,
+                                     const std::string& where) {
+  const std::uint8_t* h = data + at;
+  const std::uint64_t len = get_u64(h + 8);
+  MIXQ_CHECK(len <= size - at - format_section_header_bytes, where, "payload length ", len,
+             " runs past the end of the data (", size - at - format_section_header_bytes,
+             " bytes left)");
+  std::uint32_t crc = crc32(h, 16);
+  crc = crc32_update(crc, h + format_section_header_bytes, static_cast<std::size_t>(len));
+  MIXQ_CHECK(crc == get_u32(h + 16), where, "checksum mismatch (corrupted data)");
+  MIXQ_CHECK(get_u32(h + 20) == 0, where, "section reserved field not 0");
+  return len;
+}
+
 /// parse() without analyze(); with external_codes (a bundle's configuration)
 /// every CONV and LINR section must have flag bit 1 and the codes stay empty.
 /// `src` starts every error message.
 inline model parse_sections(const std::uint8_t* data, std::size_t size, const std::string& src,
                             bool external_codes) {
-  MIXQ_CHECK(data != nullptr || size == 0, src, "no data");
-  const std::size_t mlen = size < 8 ? size : 8;
-  MIXQ_CHECK(mlen == 0 || std::memcmp(data, format_magic, mlen) == 0, src,
-             "not a mixq deploy model (the file does not start with \"MIXQDPLY\")");
-  MIXQ_CHECK(size >= format_header_bytes, src, "truncated: ", size,
-             " bytes, shorter than the 32-byte header");
-  const std::uint32_t version = detail::get_u32(data + 8);
-  MIXQ_CHECK(version == format_version, src, "format version ", version,
-             ", this runtime reads version ", format_version);
-  MIXQ_CHECK(crc32(data, 28) == detail::get_u32(data + 28), src,
-             "header checksum mismatch (the header is corrupted)");
-  MIXQ_CHECK(detail::get_u32(data + 12) == 0, src, "header flags ", detail::get_u32(data + 12),
-             ", expected 0");
-  const std::uint64_t file_size = detail::get_u64(data + 16);
-  MIXQ_CHECK(file_size == size, src,
-             size < file_size ? "truncated: the header says " : "trailing bytes: the header says ",
-             file_size, " bytes, the data has ", size);
-  const std::uint32_t count = detail::get_u32(data + 24);
+  const std::uint32_t count = read_file_header(data, size, src, format_magic, "a mixq deploy model",
+                                               "format", format_version);
   MIXQ_CHECK(count >= 2 && count <= max_layers + 3, src, "section count ", count, ", expected 2..",
              max_layers + 3);
 
@@ -423,21 +455,13 @@ inline model parse_sections(const std::uint8_t* data, std::size_t size, const st
   bool seen_linear = false, seen_labels = false, seen_meta = false;
   for (std::uint32_t si = 0; si < count; ++si) {
     std::string where = src + "section " + std::to_string(si);
-    MIXQ_CHECK(size - at >= format_section_header_bytes, where,
-               ": truncated section header at byte ", at);
-    const std::uint8_t* h = data + at;
+    const std::uint8_t* h = section_at(data, size, at, where);
     const std::string tag = detail::tag_string(h);
     const bool layer_tag = tag == "CONV" || tag == "POOL" || tag == "LINR";
     where += " (" + tag +
              (layer_tag && si > 0 ? ", layer " + std::to_string(si - 1) : std::string()) + "): ";
-    const std::uint64_t len = detail::get_u64(h + 8);
-    MIXQ_CHECK(len <= size - at - format_section_header_bytes, where, "payload length ", len,
-               " runs past the end of the data (", size - at - format_section_header_bytes,
-               " bytes left)");
+    const std::uint64_t len = section_payload(data, size, at, where);
     const std::uint8_t* pl = h + format_section_header_bytes;
-    std::uint32_t crc = crc32(h, 16);
-    crc = crc32_update(crc, pl, static_cast<std::size_t>(len));
-    MIXQ_CHECK(crc == detail::get_u32(h + 16), where, "checksum mismatch (corrupted data)");
     const std::uint32_t flags = detail::get_u32(h + 4);
     const std::uint32_t known =
         (tag == "CONV" ? conv_flag_offsets : 0u) |
@@ -452,7 +476,6 @@ inline model parse_sections(const std::uint8_t* data, std::size_t size, const st
     if (external_codes && (tag == "CONV" || tag == "LINR"))
       MIXQ_CHECK(flags & layer_flag_external_codes, where,
                  "a layer of a bundle's configuration must have flag bit 1 (codes in the bundle)");
-    MIXQ_CHECK(detail::get_u32(h + 20) == 0, where, "section reserved field not 0");
     detail::byte_reader r(pl, static_cast<std::size_t>(len), where);
     if (si == 0) {
       MIXQ_CHECK(tag == "INPT", where, "the first section must be INPT");

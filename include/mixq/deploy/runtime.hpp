@@ -284,15 +284,18 @@ class runtime {
     }
   }
 
-  void allocate_arena() {
+  void allocate_arena() { arena_ = make_arena(arena_total_, opt_.max_batch); }
+
+  static std::shared_ptr<kernels::aligned_buffer> make_arena(std::int64_t bytes,
+                                                             std::int64_t max_batch) {
     auto a = std::make_shared<kernels::aligned_buffer>();
     try {
-      a->reset(static_cast<std::size_t>(arena_total_));
+      a->reset(static_cast<std::size_t>(bytes));
     } catch (const std::bad_alloc&) {
-      MIXQ_CHECK(false, "deploy runtime: cannot allocate the ", arena_total_,
-                 "-byte arena for max_batch ", opt_.max_batch);
+      MIXQ_CHECK(false, "deploy runtime: cannot allocate the ", bytes, "-byte arena for max_batch ",
+                 max_batch);
     }
-    arena_ = std::move(a);
+    return a;
   }
 
   /// Takes an arena of at least arena_total_ bytes and the worker threads

@@ -52,15 +52,10 @@ class switchable_runtime {
     packed_bytes_ = cache.unique_bytes();
     packings_ = cache.packings();
     cache.clear();
-    auto a = std::make_shared<kernels::aligned_buffer>();
-    try {
-      a->reset(static_cast<std::size_t>(arena));
-    } catch (const std::bad_alloc&) {
-      MIXQ_CHECK(false, "switchable runtime: cannot allocate the ", arena,
-                 "-byte arena for max_batch ", o.max_batch);
-    }
+    const auto a = runtime::make_arena(arena, o.max_batch);
     std::shared_ptr<thread_pool> pool;
-    if (members_[0].wants_pool()) pool = std::make_shared<thread_pool>(o.threads - 1, o.worker_cpus);
+    if (members_[0].wants_pool())
+      pool = std::make_shared<thread_pool>(o.threads - 1, o.worker_cpus);
     for (runtime& r : members_) r.adopt(a, pool);
     arena_bytes_ = static_cast<std::size_t>(arena);
   }
