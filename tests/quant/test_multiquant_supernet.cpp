@@ -165,6 +165,28 @@ TEST_CASE("supernet: slicing changes only quantization (FP weights shared, bit f
   for (parameter* p : m.parameters()) CHECK(p->value.data() == ptrs[j++]);
 }
 
+TEST_CASE("init_quantizers: the 8-bit slice starts as a fixed-bit W8A8 model initialised alone") {
+  // Every quantizer of the 8-bit slice, switching or fixed (the classifier's
+  // input), initialises from the activations of the 8-bit slice itself.
+  for (int per_channel = 0; per_channel < 2; ++per_channel) {
+    CAPTURE(per_channel);
+    nn::resnet_cifar a(mixq_test::resnet8()), b(mixq_test::resnet8());
+    supernet_options o;
+    o.quant.per_channel = per_channel == 1;
+    supernet s(a, o);
+    const tensor x = mixq_test::random_images(4, 5, 16);
+    init_quantizers(s, x.view());
+    s.set_uniform(8);
+    qat_config qc = o.quant;
+    qc.bits_w = qc.bits_a = 8;
+    qnet net = quantize(b, qc, 16, 16);
+    a.eval();
+    b.eval();
+    const tensor want = logits_of(b, x);  // its first forward initialises its quantizers
+    CHECK(same_bits(logits_of(a, x), want));
+  }
+}
+
 TEST_CASE("supernet: a slice computes what the fixed-bit QAT model with its quantizers computes") {
   for (int per_channel = 0; per_channel < 2; ++per_channel) {
     CAPTURE(per_channel);

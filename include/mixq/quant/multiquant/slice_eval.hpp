@@ -137,13 +137,18 @@ inline double evaluate_slice(supernet& s, const bit_config& c, const image_batch
 // so each per-bit quantizer that initialises from data (LSQ steps, PACT
 // clips) does so from the same (FP32) model before training; the supernet
 // returns to its configuration. Batch-norm statistics are not changed.
+// The widest slice runs first: the quantizers that do not switch (the 8-bit
+// first and last layer's) initialise on the first forward, and must see the
+// activations of the slice nearest the FP32 model, not a 2-bit slice's (whose
+// features feed the classifier at another scale: initialised there, its
+// input grid cost every slice several points).
 inline void init_quantizers(supernet& s, const tensor_view& images) {
   nn::resnet_cifar& m = s.model();
   const bit_config keep = s.current();
   const bool was_training = m.is_training();
   m.eval();
   tape t;
-  for (int b = min_bits; b <= max_bits; ++b) {
+  for (int b = max_bits; b >= min_bits; --b) {
     s.set_uniform(b);
     t.clear();
     no_grad_guard ng(t);
