@@ -322,8 +322,10 @@ int main(int argc, char** argv) {
     const io::image_dataset test = io::load_cifar10(dir, io::split::test, te_opt);
     const io::train_validation tv =
         io::split_validation(full, val_images, static_cast<uint64_t>(seed));
-    const quant::image_batches calib =
-        quant::make_batches(tv.train, calib_images, batch, true, static_cast<uint64_t>(seed) + 7);
+    // augmented like the training batches: batch norm's affine parameters were
+    // learned under the statistics of augmented images (docs/multiquant.md 4)
+    const quant::image_batches calib = quant::make_batches(tv.train, calib_images, batch, true,
+                                                           static_cast<uint64_t>(seed) + 7, true);
 
     nn::resnet_options mo;
     mo.n = static_cast<int>((depth - 2) / 6);

@@ -41,12 +41,12 @@ struct image_batches {
 // normalised with ds.mean / ds.stddev; with shuffle, a seeded random choice
 // (the loader's order for `seed`, epoch 0) instead of the first ones.
 inline image_batches make_batches(const io::image_dataset& ds, int64_t max_images, int64_t batch,
-                                  bool shuffle = false, uint64_t seed = 1) {
+                                  bool shuffle = false, uint64_t seed = 1, bool augment = false) {
   MIXQ_CHECK(batch >= 1 && max_images >= 0, "make_batches: batch ", batch, ", images ", max_images);
   io::batch_loader_options o;
   o.batch_size = batch;
   o.shuffle = shuffle;
-  o.augment = false;
+  o.augment = augment;
   o.seed = seed;
   o.prefetch = 0;
   io::batch_loader ld(ds, o);
