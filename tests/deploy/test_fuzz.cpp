@@ -3,17 +3,21 @@
 // checks instead of stopping at a CRC. Each file must either be rejected with
 // a mixq::error or load; a file that loads must also plan and run (its
 // accumulator bounds were checked, so no kernel can overflow) and give the
-// reference's logits. Run under -fsanitize=address,undefined this shows that
-// no file makes the reader or the runtime read out of bounds.
+// reference's logits. Bundles get the same treatment (their top-level
+// checksums recomputed; a configuration's inner model keeps its own), and a
+// bundle that loads runs every configuration exactly. Run under -fsanitize=address,undefined this
+// shows that no file makes the reader or the runtime read out of bounds.
 #include <doctest/doctest.h>
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include <mixq/deploy/bundle.hpp>
 #include <mixq/deploy/crc32.hpp>
 #include <mixq/deploy/format.hpp>
 #include <mixq/deploy/runtime.hpp>
+#include <mixq/deploy/switchable.hpp>
 
 #include "deploy_test_util.hpp"
 
@@ -89,6 +93,57 @@ TEST_CASE("fuzzed model files: a clear error, or a model that runs exactly") {
       CHECK(rt.logits()[c] == want[static_cast<std::size_t>(c)]);
   }
   MESSAGE("fuzzed files: " << rejected << " rejected, " << loaded << " loaded and run");
+  CHECK(rejected > 0);
+  CHECK(loaded > 0);
+}
+
+TEST_CASE("fuzzed bundles: a clear error, or configurations that run exactly") {
+  rng r(2025);
+  random_options o;
+  o.h = o.w = 5;
+  o.width = 4;
+  o.classes = 4;
+  o.input_zero_points = false;
+  const md::model a = random_model(r, o);
+  md::model b = a;  // the same codes, other requantization
+  for (md::layer& L : b.layers)
+    if (auto* cv = std::get_if<md::conv_layer>(&L))
+      for (auto& x : cv->bias) x += static_cast<std::int32_t>(r.uniform(-9, 9));
+  const md::model c = random_model(r, o);
+  const auto good = md::serialize_bundle({{"a", a}, {"b", b}, {"c", c}});
+  const auto images = random_images(a, 1, r);
+  int rejected = 0, loaded = 0;
+  for (int it = 0; it < 1500; ++it) {
+    std::vector<std::uint8_t> bytes = good;
+    const int changes = static_cast<int>(r.uniform(1, 3));
+    for (int k = 0; k < changes; ++k) {
+      const std::size_t at =
+          static_cast<std::size_t>(r.uniform(md::format_header_bytes, bytes.size() - 1));
+      if (r.coin())
+        bytes[at] = static_cast<std::uint8_t>(r.uniform(0, 255));
+      else
+        bytes[at] = static_cast<std::uint8_t>(bytes[at] + r.uniform(-2, 2));
+    }
+    fix_checksums(bytes);
+    std::vector<md::named_model> cfg;
+    try {
+      cfg = md::parse_bundle(bytes, "fuzz");
+    } catch (const mixq::error& e) {
+      ++rejected;
+      CHECK(std::string(e.what()).rfind("bundle file 'fuzz': ", 0) == 0);
+      continue;
+    }
+    ++loaded;
+    md::switchable_runtime sw(cfg);
+    for (std::size_t i = 0; i < cfg.size(); ++i) {
+      sw.select(i);
+      sw.run(images.data(), 1);
+      const auto want = reference_logits(cfg[i].m, images.data(), 1);
+      for (std::int32_t k = 0; k < sw.classes(); ++k)
+        CHECK(sw.logits()[k] == want[static_cast<std::size_t>(k)]);
+    }
+  }
+  MESSAGE("fuzzed bundles: " << rejected << " rejected, " << loaded << " loaded and run");
   CHECK(rejected > 0);
   CHECK(loaded > 0);
 }
