@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -160,15 +161,18 @@ TEST_CASE(
 
 TEST_CASE("a bundle file round-trips through save and load") {
   const auto cfg = four_configs(11);
-  char dir[] = "/tmp/mixq_bundle_XXXXXX";
-  REQUIRE(::mkdtemp(dir) != nullptr);
-  const std::string path = std::string(dir) + "/supernet.mqb";
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/mixq_bundle_XXXXXX";
+  std::vector<char> dir(pattern.begin(), pattern.end());
+  dir.push_back('\0');
+  REQUIRE(::mkdtemp(dir.data()) != nullptr);
+  const std::string path = std::string(dir.data()) + "/supernet.mqb";
   md::save_bundle(cfg, path);
   md::switchable_runtime sw = md::switchable_runtime::from_file(path);
   CHECK(sw.names() == std::vector<std::string>{"base", "recal", "lowered", "a2"});
   CHECK(md::read_file_bytes(path) == md::serialize_bundle(cfg));
   std::remove(path.c_str());
-  ::rmdir(dir);
+  ::rmdir(dir.data());
 }
 
 TEST_CASE("bundle errors name the configuration and the field") {
