@@ -6,11 +6,14 @@
 //
 //   mixq_bench_deploy_infer [--bits w8a8,w4a4,w2a2,mixed] [--batch 1,128]
 //                           [--threads 1,2] [--seconds 2] [--samples 5] [--json]
-//                           [--worker-cpus auto|none|LIST]
+//                           [--worker-cpus auto|none|LIST] [--tune]
 //
 // A sample runs the same batch for seconds / samples; the figure is the
 // median images/s over the samples. --json prints one JSON line per row (the
 // form bench/deploy/compare.py reads); otherwise a table.
+// --tune plans each model by measurement (deploy/tune.hpp: the kernels'
+// policy against every conv on qconv2d, the faster kept) and names the rows
+// mixq-deploy-<bits>-tuned.
 // "mixed" is an illustrative per-layer mix (stem W8A4, stage 1 W4A4, stage 2
 // W3A3, stage 3 W2A2: 3.0 bits on average over the 18 block convs), the
 // shape of what a learned per-layer configuration looks like.
@@ -28,6 +31,7 @@
 
 #include <mixq/deploy/runtime.hpp>
 #include <mixq/deploy/synthetic.hpp>
+#include <mixq/deploy/tune.hpp>
 
 namespace {
 
@@ -90,7 +94,7 @@ int main(int argc, char** argv) {
   std::string bits = "w8a8,w4a4,w2a2,mixed", batches = "1,128", threads = "1,2";
   double seconds = 2.0;
   int samples = 5;
-  bool json = false;
+  bool json = false, tune = false;
   std::string worker_cpus = "auto";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -115,6 +119,8 @@ int main(int argc, char** argv) {
       json = true;
     else if (a == "--worker-cpus")
       worker_cpus = val();
+    else if (a == "--tune")
+      tune = true;
     else {
       std::fprintf(stderr, "mixq_bench_deploy_infer: unknown argument '%s'\n", a.c_str());
       return 2;
@@ -151,6 +157,15 @@ int main(int argc, char** argv) {
           o.threads = std::atoi(ts.c_str());
           o.worker_cpus = pick_worker_cpus(worker_cpus, o.threads);
           MIXQ_CHECK(o.max_batch >= 1 && o.max_batch <= 128, "--batch ", bs, ": expected 1..128");
+          std::string tuned;
+          if (tune) {
+            md::tune_report rep;
+            o = md::tune(m, o, {}, &rep);
+            tuned = rep.describe();
+            if (!json)
+              std::printf("# %s, batch %s, threads %s: %s\n", b.c_str(), bs.c_str(), ts.c_str(),
+                          tuned.c_str());
+          }
           md::runtime rt(m, o);
           for (int w = 0; w < 3; ++w) rt.run(img.data(), o.max_batch);
           std::vector<double> rate;
@@ -169,13 +184,14 @@ int main(int argc, char** argv) {
           const double med = rate[rate.size() / 2];
           if (json)
             std::printf(
-                "{\"impl\": \"mixq-deploy-%s\", \"threads\": %d, \"batch\": %lld, "
+                "{\"impl\": \"mixq-deploy-%s%s\", \"threads\": %d, \"batch\": %lld, "
                 "\"images_per_s\": %.2f, \"min_images_per_s\": %.2f, \"max_images_per_s\": %.2f, "
                 "\"model_bytes\": %zu, \"arena_bytes\": %zu, \"isa\": \"%s\", "
-                "\"pinned_workers\": %zu}\n",
-                b.c_str(), o.threads, static_cast<long long>(o.max_batch), med, rate.front(),
-                rate.back(), model_bytes, rt.arena_bytes(), mixq::kernels::isa_name(rt.isa()),
-                o.worker_cpus.size());
+                "\"pinned_workers\": %zu, \"bitplane\": %s}\n",
+                b.c_str(), tune ? "-tuned" : "", o.threads, static_cast<long long>(o.max_batch),
+                med, rate.front(), rate.back(), model_bytes, rt.arena_bytes(),
+                mixq::kernels::isa_name(rt.isa()), o.worker_cpus.size(),
+                o.bitplane ? "true" : "false");
           else
             std::printf("%-6s %6lld %7d %12.1f %11zu %11zu  %s\n", b.c_str(),
                         static_cast<long long>(o.max_batch), o.threads, med, model_bytes,

@@ -3,7 +3,8 @@
 
 For each batch size and thread count, each repetition runs every program once,
 one after the other in a fresh process (A B C ... A B C ...):
-  mixq deploy runtime per bit configuration (bench/deploy_infer.cpp),
+  mixq deploy runtime per bit configuration (bench/deploy_infer.cpp), and the
+  configurations named by --tuned again with --tune (plan by measurement),
   PyTorch FP32 (NCHW and channels-last), PyTorch int8 static quantization on
   the onednn and qnnpack engines (bench/deploy/pytorch_resnet20_infer.py),
   and mixq's own FP32 inference (bench/train/resnet20_step.cpp --mode infer)
@@ -40,6 +41,9 @@ def main():
     ap.add_argument("--bits", nargs="+", default=["w8a8", "w4a4", "w2a2", "mixed"])
     ap.add_argument("--seconds", type=float, default=2.0, help="timed seconds per sample")
     ap.add_argument("--no-mixq-fp32", action="store_true")
+    ap.add_argument("--tuned", nargs="*", default=["mixed"],
+                    help="bit configurations also run with --tune (plan by measurement), "
+                         "as mixq-<bits>-tuned")
     ap.add_argument("--csv", default="")
     args = ap.parse_args()
 
@@ -53,6 +57,10 @@ def main():
         for bits in args.bits:
             p["mixq-" + bits] = [dinfer, "--bits", bits, "--batch", str(b), "--threads", str(t),
                                  "--seconds", secs, "--samples", "3", "--json"]
+        for bits in args.tuned:
+            p["mixq-" + bits + "-tuned"] = [dinfer, "--bits", bits, "--batch", str(b), "--threads",
+                                            str(t), "--seconds", secs, "--samples", "3", "--json",
+                                            "--tune"]
         p["pytorch-fp32"] = py + ["--quant", "none", "--batch", str(b), "--threads", str(t),
                                   "--seconds", secs]
         p["pytorch-fp32-cl"] = py + ["--quant", "none", "--channels-last", "--batch", str(b),

@@ -5,7 +5,10 @@
 //
 //   mixq_evaluate --model r20_w4a4.mqd [--data DIR] [--isa avx2] [--batch 128]
 //                 [--threads 2] [--max-images N] [--predictions out.txt] [--plan]
-//                 [--config NAME]
+//                 [--config NAME] [--tune]
+// --tune plans each model (each configuration of a bundle) by measurement:
+// deploy/tune.hpp times the kernels' bit-plane choice against every conv on
+// qconv2d at --batch and --threads and keeps the faster; logits do not change.
 // --plan prints the runtime's plan first: every layer with its shape, bits,
 // path and the kernel it runs, every tensor's layout, and the arena.
 // A bundle (.mqb, several configurations of one network) is loaded once into
@@ -51,8 +54,11 @@ int main(int argc, char** argv) {
       ->check(ex::non_empty("a file"));
   app.add_option("--config", config, "of a bundle, evaluate only this configuration")
       ->check(ex::non_empty("a configuration name"));
-  bool plan = false;
+  bool plan = false, tune = false;
   app.add_flag("--plan", plan, "print every layer's kernel, the layouts and the arena first");
+  app.add_flag("--tune", tune,
+               "plan by measurement: time the bit-plane plan against the qconv2d plan at "
+               "--batch and --threads, keep the faster (the outputs do not change)");
   if (const int rc = ex::parse(app, argc, argv); rc >= 0) return rc;
   try {
     md::runtime_options o;
@@ -74,7 +80,12 @@ int main(int argc, char** argv) {
       configs.push_back({"model", md::parse(bytes, model_path)});
     MIXQ_CHECK(bundle || config.empty(), "--config ", config, ": '", model_path,
                "' is one model, not a bundle");
-    md::switchable_runtime sw(configs, o);
+    const md::tune_settings ts;
+    md::switchable_runtime sw(configs, o, tune ? &ts : nullptr);
+    for (std::size_t i = 0; i < sw.tune_reports().size(); ++i)
+      std::printf("%s%s%s: %s\n", model_path.c_str(), bundle ? " " : "",
+                  bundle ? ("[" + sw.names()[i] + "]").c_str() : "",
+                  sw.tune_reports()[i].describe().c_str());
     std::vector<std::size_t> which;
     if (!config.empty()) {
       sw.select(config);

@@ -43,6 +43,28 @@ void fix_checksums(std::vector<std::uint8_t>& b) {
   put_u32(b, 28, md::crc32(b.data(), 28));
 }
 
+/// Changes 1..max_changes random bytes after the file header: a random byte, a
+/// small change of a field, or a large 32-bit value.
+void mutate(std::vector<std::uint8_t>& b, rng& r, int max_changes) {
+  const int changes = static_cast<int>(r.uniform(1, max_changes));
+  for (int k = 0; k < changes; ++k) {
+    const std::size_t at =
+        static_cast<std::size_t>(r.uniform(md::format_header_bytes, b.size() - 1));
+    switch (r.uniform(0, 2)) {
+      case 0:
+        b[at] = static_cast<std::uint8_t>(r.uniform(0, 255));
+        break;
+      case 1:
+        b[at] = static_cast<std::uint8_t>(b[at] + r.uniform(-2, 2));
+        break;
+      default:
+        if (at + 4 <= b.size()) put_u32(b, at, static_cast<std::uint32_t>(r.next()));
+        break;
+    }
+  }
+  fix_checksums(b);
+}
+
 }  // namespace
 
 TEST_CASE("fuzzed model files: a clear error, or a model that runs exactly") {
@@ -57,23 +79,7 @@ TEST_CASE("fuzzed model files: a clear error, or a model that runs exactly") {
   int rejected = 0, loaded = 0;
   for (int it = 0; it < 3000; ++it) {
     std::vector<std::uint8_t> b = good;
-    const int changes = static_cast<int>(r.uniform(1, 4));
-    for (int k = 0; k < changes; ++k) {
-      const std::size_t at =
-          static_cast<std::size_t>(r.uniform(md::format_header_bytes, b.size() - 1));
-      switch (r.uniform(0, 2)) {
-        case 0:  // a random byte
-          b[at] = static_cast<std::uint8_t>(r.uniform(0, 255));
-          break;
-        case 1:  // a small change of a field
-          b[at] = static_cast<std::uint8_t>(b[at] + r.uniform(-2, 2));
-          break;
-        default:  // a large 32-bit value
-          if (at + 4 <= b.size()) put_u32(b, at, static_cast<std::uint32_t>(r.next()));
-          break;
-      }
-    }
-    fix_checksums(b);
+    mutate(b, r, 4);
     md::model m;
     try {
       m = md::parse(b, "fuzz");
@@ -115,16 +121,7 @@ TEST_CASE("fuzzed bundles: a clear error, or configurations that run exactly") {
   int rejected = 0, loaded = 0;
   for (int it = 0; it < 1500; ++it) {
     std::vector<std::uint8_t> bytes = good;
-    const int changes = static_cast<int>(r.uniform(1, 3));
-    for (int k = 0; k < changes; ++k) {
-      const std::size_t at =
-          static_cast<std::size_t>(r.uniform(md::format_header_bytes, bytes.size() - 1));
-      if (r.coin())
-        bytes[at] = static_cast<std::uint8_t>(r.uniform(0, 255));
-      else
-        bytes[at] = static_cast<std::uint8_t>(bytes[at] + r.uniform(-2, 2));
-    }
-    fix_checksums(bytes);
+    mutate(bytes, r, 3);
     std::vector<md::named_model> cfg;
     try {
       cfg = md::parse_bundle(bytes, "fuzz");

@@ -67,6 +67,13 @@ if [[ -x "$ev" ]]; then
     switched=$(grep -F "[$c]" "$work/bundle.out" | grep -o "FNV-1a [0-9a-f]*")
     [[ -n "$alone" && "$alone" == "$switched" ]] || fail "$c: bundle logits '$switched', own file '$alone'"
   done
+  # --tune plans each configuration by measurement: one report each, the same logits
+  "$ev" --model "$work/straight/configs/supernet.mqb" --data "$data" --max-images 64 --batch 16 \
+    --tune >"$work/tuned.out" 2>&1 || fail "--tune failed: $(tail -3 "$work/tuned.out")"
+  [[ $(grep -c "\]: tune: " "$work/tuned.out") -eq 8 ]] || fail "--tune: $(cat "$work/tuned.out")"
+  hashes() { sed -n 's/.*\[\([^]]*\)\] on .*FNV-1a \([0-9a-f]*\).*/\1 \2/p' "$1"; }
+  [[ $(hashes "$work/tuned.out" | wc -l) -eq 8 ]] && cmp -s <(hashes "$work/bundle.out") <(hashes "$work/tuned.out") \
+    || fail "--tune changed logits: $(hashes "$work/tuned.out")"
   "$ev" --model "$work/straight/configs/supernet.mqb" --data "$data" --max-images 64 \
     --config W9A9 2>"$work/err_cfg" >/dev/null
   [[ $? -eq 2 && $(wc -l <"$work/err_cfg") -eq 1 ]] && grep -q "no configuration 'W9A9'" "$work/err_cfg" \

@@ -6,7 +6,8 @@
 // - analyze() validates the model; the kernel ISA is fixed (options.isa, or
 //   the kernels' active ISA: CPUID clamped by MIXQ_ISA / kernels::set_isa()).
 // - Each conv layer gets a path, by the kernels' own policy:
-//     bitplane  the LUT6 convolution on bit-plane planes, where the kernels
+//     bitplane  the LUT6 convolution on bit-plane planes (unless
+//               options.bitplane is false), where the kernels
 //               say it is faster (kernels::bitplane_preferred: A2, W <= 4,
 //               AVX-512 VBMI, enough pixels at the planned batch) and the
 //               output and residual fit the planes format (2- or 3-bit
@@ -85,6 +86,10 @@ struct runtime_options {
   /// loading thread's affinity, which is one CPU when OMP_PROC_BIND or
   /// taskset bound it (then describe() says so). Linux only.
   std::vector<int> worker_cpus;
+  /// false: no conv takes the LUT6 bit-plane path, every one runs on
+  /// qconv2d (the plan a W8A8 model gets). The outputs are the same either
+  /// way; deploy/tune.hpp times both plans and keeps the faster.
+  bool bitplane = true;
 };
 
 namespace detail {
@@ -433,8 +438,8 @@ class runtime {
       tensors_[t].info = info_.tensors[t];
       tensors_[t].step = static_cast<int>(t);  // tensor t is produced at step t
     }
-    const bool lut = kernels::choose_bitplane_kernel(level_) !=
-                     kernels::bitplane_kernel_id::scalar_bitplane_1x1c1;
+    const bool lut = opt_.bitplane && kernels::choose_bitplane_kernel(level_) !=
+                                          kernels::bitplane_kernel_id::scalar_bitplane_1x1c1;
     std::int64_t max_ch_lo = 0;
     // 1. paths, packed weights, per-channel parameters
     for (std::size_t li = 0; li < L; ++li) {

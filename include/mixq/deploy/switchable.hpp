@@ -26,22 +26,30 @@
 
 #include "bundle.hpp"
 #include "runtime.hpp"
+#include "tune.hpp"
 
 namespace mixq {
 namespace deploy {
 
 class switchable_runtime {
  public:
-  /// Plans every configuration. throws: mixq::error as runtime's constructor,
-  /// naming the configuration, and as check_bundle_configs.
+  /// Plans every configuration; with `tune`, each by measurement (tune.hpp:
+  /// its own choice of the bit-plane path, reported by tune_reports()).
+  /// throws: mixq::error as runtime's constructor, naming the configuration,
+  /// and as check_bundle_configs.
   explicit switchable_runtime(const std::vector<named_model>& configs,
-                              const runtime_options& o = {}) {
+                              const runtime_options& o = {}, const tune_settings* tune = nullptr) {
     detail::check_bundle_configs(configs, "switchable runtime: ");
     detail::pack_cache cache;
     std::int64_t arena = 0;
     for (const named_model& nm : configs) {
       try {
-        members_.push_back(runtime(nm.m, o, &cache));
+        runtime_options oc = o;
+        if (tune) {
+          tune_reports_.emplace_back();
+          oc = deploy::tune(nm.m, o, *tune, &tune_reports_.back());
+        }
+        members_.push_back(runtime(nm.m, oc, &cache));
       } catch (const error& e) {
         throw error("switchable runtime: configuration '" + nm.name + "': " + e.what(), e.file(),
                     e.line());
@@ -60,8 +68,9 @@ class switchable_runtime {
     arena_bytes_ = static_cast<std::size_t>(arena);
   }
 
-  static switchable_runtime from_file(const std::string& path, const runtime_options& o = {}) {
-    return switchable_runtime(load_bundle(path), o);
+  static switchable_runtime from_file(const std::string& path, const runtime_options& o = {},
+                                      const tune_settings* tune = nullptr) {
+    return switchable_runtime(load_bundle(path), o, tune);
   }
   static switchable_runtime from_memory(const void* data, std::size_t size,
                                         const runtime_options& o = {},
@@ -129,10 +138,13 @@ class switchable_runtime {
   }
   /// Distinct packings (layers x the distinct widths they run at).
   std::size_t packings() const noexcept { return packings_; }
+  /// With a tuned constructor, what tune() measured per configuration; else empty.
+  const std::vector<tune_report>& tune_reports() const noexcept { return tune_reports_; }
 
  private:
   std::vector<runtime> members_;
   std::vector<std::string> names_;
+  std::vector<tune_report> tune_reports_;
   std::size_t active_ = 0;
   std::size_t packed_bytes_ = 0, packings_ = 0, arena_bytes_ = 0;
 };
