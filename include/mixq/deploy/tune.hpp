@@ -13,7 +13,9 @@
 // of clock or load touches both); a plan's rate is its median over rounds,
 // and the bit-plane plan is kept only when it is faster by more than
 // `min_gain` (ties go to the plan without the conversions between layouts).
-// The cost is paid once, at load: about `seconds` plus two plannings.
+// The cost is paid once, at load: two plannings, the warm-up batches, and
+// about `seconds` of timing (more where one batch takes longer than
+// seconds / (2 * rounds): every plan runs at least one batch per round).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
