@@ -40,21 +40,31 @@ std::vector<std::int32_t> logits(md::runtime& rt, const std::vector<std::uint8_t
   return std::vector<std::int32_t>(rt.logits(), rt.logits() + n * rt.classes());
 }
 
+/// An A2 model, 4 images and options planned for them.
+struct a2_case {
+  md::model m;
+  std::vector<std::uint8_t> images;
+  md::runtime_options o;
+  static constexpr std::int64_t n = 4;
+  explicit a2_case(std::uint64_t seed) : m(a2_model(seed, 2)) {
+    rng r(seed + 1);
+    images = random_images(m, n, r);
+    o.max_batch = n;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("runtime_options::bitplane = false: no bit-plane layer, the same logits") {
-  const md::model m = a2_model(5, 2);
-  rng r(6);
-  const std::int64_t n = 4;
-  const auto images = random_images(m, n, r);
-  md::runtime_options o;
-  o.max_batch = n;
-  md::runtime with(m, o);
+  a2_case c(5);
+  const std::int64_t n = c.n;
+  md::runtime_options o = c.o;
+  md::runtime with(c.m, o);
   o.bitplane = false;
-  md::runtime without(m, o);
+  md::runtime without(c.m, o);
   CHECK(count(without, "bitplane") == 0);
   CHECK(count(without, "u8") == count(with, "u8") + count(with, "bitplane"));
-  CHECK(logits(with, images, n) == logits(without, images, n));
+  CHECK(logits(with, c.images, n) == logits(without, c.images, n));
   if (mk::detect_cpu().avx512lut)
     CHECK(count(with, "bitplane") > 0);
   else
@@ -62,12 +72,11 @@ TEST_CASE("runtime_options::bitplane = false: no bit-plane layer, the same logit
 }
 
 TEST_CASE("tune: a model with two plans is timed, and the kept plan computes the same logits") {
-  const md::model m = a2_model(7, 2);
-  rng r(8);
-  const std::int64_t n = 4;
-  const auto images = random_images(m, n, r);
-  md::runtime_options o;
-  o.max_batch = n;
+  const a2_case c(7);
+  const md::model& m = c.m;
+  const auto& images = c.images;
+  const std::int64_t n = c.n;
+  const md::runtime_options& o = c.o;
   md::runtime plain(m, o);
   const auto want = logits(plain, images, n);
   md::tune_settings s;
