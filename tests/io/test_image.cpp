@@ -267,6 +267,31 @@ TEST_CASE("image: a BMP whose pixel rows the file does not hold is refused") {
   CHECK(contains(error_of([&] { io::decode_image_rgb(tall, "tall.bmp"); }), "truncated BMP"));
 }
 
+TEST_CASE("PSD: RGB decodes, a PSD with an alpha channel is refused before stb_image") {
+  // 2 x 1 PSD, 8 bits, raw planar data: header, three empty sections, compression 0.
+  auto psd = [](int channels) {
+    std::vector<std::uint8_t> b = {'8', 'B', 'P', 'S', 0, 1, 0, 0, 0, 0, 0, 0};
+    b.push_back(0);
+    b.push_back(static_cast<std::uint8_t>(channels));
+    for (std::uint8_t v : {0, 0, 0, 1, 0, 0, 0, 2, 0, 8, 0, 3}) b.push_back(v);  // h, w, depth, RGB
+    for (int i = 0; i < 12; ++i) b.push_back(0);  // colour mode, resources, layers: empty
+    b.push_back(0);
+    b.push_back(0);  // raw
+    for (int c = 0; c < channels; ++c) {
+      b.push_back(static_cast<std::uint8_t>(10 + c));
+      b.push_back(static_cast<std::uint8_t>(100 + c));
+    }
+    return b;
+  };
+  const io::image_u8 rgb = io::decode_image_rgb(psd(3), "rgb.psd");
+  CHECK(rgb.w == 2);
+  CHECK(rgb.h == 1);
+  CHECK(rgb.data == std::vector<std::uint8_t>{10, 11, 12, 100, 101, 102});
+  CHECK(contains(error_of([&] { io::decode_image_rgb(psd(4), "rgba.psd"); }),
+                 "rgba.psd: not a decodable image (PSD with 4 channels (an alpha channel) is not "
+                 "supported: 1 to 3 channels expected)"));
+}
+
 TEST_CASE("resize: hand-computed enlarge and shrink along one axis") {
   // Enlarge 2 -> 4: output centres at -0.25, 0.25, 0.75, 1.25 input pixels,
   // edges clamped: [p0, .75 p0 + .25 p1, .25 p0 + .75 p1, p1].

@@ -1,5 +1,5 @@
 #pragma once
-// Reading an image file (PNG, JPEG, BMP, GIF, TGA, PSD, PNM) into uint8
+// Reading an image file (PNG, JPEG, BMP, GIF, TGA, PSD without alpha, PNM) into uint8
 // RGB, and resizing it, e.g. to classify a photo with a CIFAR-10 model.
 //
 // Decoding is stb_image's (Debian libstb-dev), compiled privately into

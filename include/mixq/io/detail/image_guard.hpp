@@ -26,6 +26,13 @@
 //    file decodes as a black 3 x 262150 image, slowly: a silent partial load
 //    whose cost the file chooses. An uncompressed BMP must hold
 //    offset + height x ceil(width x bits / 8) bytes.
+//  - PSD (not among the 2.28 fixes as far as we know): a file of 4 or more
+//    channels gets its "white matte removed", each colour c becoming
+//    c / a + 255 (1 - 1 / a) with a = alpha / 255, computed in float and
+//    converted to a byte with no range check: undefined behaviour wherever
+//    the colour exceeds the alpha (a crafted or a non-premultiplied file).
+//    mixq decodes PSD files of 1 to 3 channels (grey, RGB) and refuses those
+//    with an alpha channel.
 //
 // Softimage PIC, whose loader dereferences a null pointer on any corrupt file,
 // is compiled out (STBI_NO_PIC in stb_image_impl.hpp).
@@ -346,9 +353,21 @@ inline std::string bmp_problem(const std::uint8_t* p, std::size_t n) {
          " bytes";
 }
 
+// A PSD header read the way stbi__psd_load reads it ("8BPS", version 1, six
+// reserved bytes, the channel count; stb_image refuses other versions and
+// more than 16 channels itself). "" unless it has 4 to 16 channels.
+inline std::string psd_problem(const std::uint8_t* p, std::size_t n) {
+  if (n < 14 || p[0] != '8' || p[1] != 'B' || p[2] != 'P' || p[3] != 'S') return {};
+  if ((p[4] << 8 | p[5]) != 1) return {};
+  const int channels = p[12] << 8 | p[13];
+  if (channels < 4 || channels > 16) return {};
+  return "PSD with " + std::to_string(channels) +
+         " channels (an alpha channel) is not supported: 1 to 3 channels expected";
+}
+
 // The first problem the checks above find in an image's bytes, or "".
 inline std::string stb_input_problem(const std::uint8_t* p, std::size_t n) {
-  for (auto check : {jpeg_problem, pnm_problem, bmp_problem}) {
+  for (auto check : {jpeg_problem, pnm_problem, bmp_problem, psd_problem}) {
     std::string why = check(p, n);
     if (!why.empty()) return why;
   }
