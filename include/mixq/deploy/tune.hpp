@@ -9,8 +9,8 @@
 // layer has one plan and is not timed.
 //
 // Timing: each plan first runs `warmup` batches, then `rounds` rounds, each
-// timing every plan for `seconds / rounds` in turn (interleaved, so a change
-// of clock or load touches both); a plan's rate is its median over rounds,
+// timing the two plans in turn for seconds / (2 * rounds) each (interleaved,
+// so a change of clock or load touches both); a plan's rate is its median over rounds,
 // and the bit-plane plan is kept only when it is faster by more than
 // `min_gain` (ties go to the plan without the conversions between layouts).
 // The cost is paid once, at load: two plannings, the warm-up batches, and
