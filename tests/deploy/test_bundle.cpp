@@ -16,6 +16,7 @@
 #include <mixq/deploy/bundle.hpp>
 #include <mixq/deploy/switchable.hpp>
 
+#include "../common/temp_dir.hpp"
 #include "deploy_test_util.hpp"
 
 using namespace dtest;
@@ -161,18 +162,12 @@ TEST_CASE(
 
 TEST_CASE("a bundle file round-trips through save and load") {
   const auto cfg = four_configs(11);
-  const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/mixq_bundle_XXXXXX";
-  std::vector<char> dir(pattern.begin(), pattern.end());
-  dir.push_back('\0');
-  REQUIRE(::mkdtemp(dir.data()) != nullptr);
-  const std::string path = std::string(dir.data()) + "/supernet.mqb";
+  const mixq_test::temp_dir dir;
+  const std::string path = dir.file("supernet.mqb");
   md::save_bundle(cfg, path);
   md::switchable_runtime sw = md::switchable_runtime::from_file(path);
   CHECK(sw.names() == std::vector<std::string>{"base", "recal", "lowered", "a2"});
   CHECK(md::read_file_bytes(path) == md::serialize_bundle(cfg));
-  std::remove(path.c_str());
-  ::rmdir(dir.data());
 }
 
 TEST_CASE("bundle errors name the configuration and the field") {

@@ -16,6 +16,8 @@
 #include <mixq/deploy/c_array.hpp>
 #include <mixq/deploy/format.hpp>
 
+#include "../common/temp_dir.hpp"
+
 namespace md = mixq::deploy;
 
 namespace {
@@ -33,19 +35,7 @@ std::string error_of(const std::function<void()>& f) {
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char buf[] = "/tmp/mixq_deploy_XXXXXX";
-    REQUIRE(::mkdtemp(buf) != nullptr);
-    path = buf;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-};
+using mixq_test::temp_dir;
 }  // namespace
 
 TEST_CASE("deploy read_file_bytes: FIFO, directory, device, missing, unreadable") {
