@@ -40,7 +40,8 @@ struct train_flags {
   std::string method = "fp32";  // fp32 | qat | adaqat
   std::string init;             // FP32 or quantized model file to start from
   std::string step_init = "mse", init_steps = "keep";
-  std::string distill;  // FP32 teacher model file (qat, adaqat)
+  double step_band = 16;  // LSQ weights' step band (quant/lsq.hpp); 0 = off
+  std::string distill;    // FP32 teacher model file (qat, adaqat)
   double distill_weight = 0.5;
   long long bits_w = 4, bits_a = 4;
   std::string wq = "auto", aq = "auto", weight_range = "full", first = "8bit", last = "8bit",
@@ -161,6 +162,10 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
                  "LSQ step initialisation from data: mse (least quantization error) | lsq (the "
                  "LSQ paper's 2 mean|x| / sqrt(Qp))")
       ->check(CLI::IsMember({"lsq", "mse"}));
+  app.add_option("--step-band", f.step_band,
+                 "LSQ weights: keep each step in [m / (B Qp), m / Qp], m = the channel's max |w| "
+                 "(0 = off; runs started before the band existed resume with 0)")
+      ->check(CLI::Number & (CLI::IsMember({0.0}) | CLI::Range(1.0, 1e6)));
   app.add_option("--init-steps", f.init_steps,
                  "quantized --init: keep its LSQ steps and PACT clips (LSQ: same clipping span at "
                  "the run's bits) | data (initialise them again as a fresh run does)")

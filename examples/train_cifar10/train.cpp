@@ -123,6 +123,8 @@ std::string config_tag(const mixq::examples::train_flags& f, std::uint32_t crc) 
     // step-init: only when not LSQ's rule, which runs started before the flag
     // used, so that they resume with --step-init lsq.
     if (f.step_init != "lsq") add("step-init", f.step_init);
+    // step-band: likewise only when on (runs before the band resume with 0)
+    if (f.step_band != 0) add("step-band", num(f.step_band));
     if (f.init_steps != "keep") add("init-steps", f.init_steps);
     if (!f.distill.empty()) {
       add("distill", f.distill);
@@ -189,6 +191,7 @@ int main(int argc, char** argv) {
       qc.pact.alpha_decay = !f.pact_no_decay;
       qc.step_decay = f.quant_decay;
       qc.lsq_init = quant::parse_step_init(f.step_init);
+      qc.step_band = f.step_band;
       if (ada) {
         ao.gran = quant::parse_granularity(f.granularity);
         ao.est = quant::parse_estimator(f.bits_estimator);

@@ -322,3 +322,67 @@ TEST_CASE("bits: run-time widths in [2, 8]; ceil exact at integers; one clear er
     CHECK(std::string(e.what()).find("[2, 8]") != std::string::npos);
   }
 }
+
+TEST_CASE(
+    "LSQ step band: steps clamped to [m / (B Qp), m / Qp] per channel, written back only in "
+    "training") {
+  // three channels: one step far above its weights, one below zero, one inside the band
+  const int64_t co = 3, per = 64;
+  std::vector<float> wv = sweep(-0.4f, 0.5f, static_cast<int>(co * per));
+  for (int64_t i = per; i < 2 * per; ++i) wv[static_cast<size_t>(i)] *= 2.0f;
+  parameter p("w", {co, per});
+  p.value = from(wv, {co, per});
+  auto max_abs = [&](int64_t c) {
+    float m = 0.0f;
+    for (int64_t i = c * per; i < (c + 1) * per; ++i)
+      m = std::max(m, std::fabs(wv[static_cast<size_t>(i)]));
+    return m;
+  };
+  for (int b : {2, 5, 8}) {
+    INFO("bits " << b);
+    const signed_range r = weight_codes(b, weight_range::full);
+    const float qp = static_cast<float>(std::max(r.qp, 1)), band = 16.0f;
+    lsq_weight q(b, co, true);
+    q.set_band(band);
+    const float inside = 0.5f * max_abs(2) / qp;
+    q.set_step(0, 100.0f);
+    q.set_step(1, 1e-3f);
+    q.set_step(2, inside);
+    q.step.value[1] = -0.05f;  // driven below zero by an optimizer step
+    // without gradients: the clamped steps are used, the parameter stays
+    {
+      tape t;
+      no_grad_guard ng(t);
+      q.apply(t, t.param(p));
+      CHECK(q.step.value[0] == 100.0f);
+      CHECK(q.step.value[1] == -0.05f);
+    }
+    const weight_grid g = q.export_grid(p.value);
+    CHECK(g.scale[0] == doctest::Approx(max_abs(0) / qp));
+    CHECK(g.scale[1] == doctest::Approx(max_abs(1) / (band * qp)));
+    CHECK(g.scale[2] == doctest::Approx(inside));
+    // the largest weight of the clamped-from-above channel (all negative) keeps the end code
+    int top = 0;
+    for (int64_t i = 0; i < per; ++i)
+      top = std::max(top, std::abs(static_cast<int>(g.codes[static_cast<size_t>(i)])));
+    CHECK(top == r.qp);
+    // with gradients: the same forward, and the parameter is projected into the band
+    tape t;
+    var y = q.apply(t, t.param(p));
+    CHECK(q.step.value[0] == doctest::Approx(max_abs(0) / qp));
+    CHECK(q.step.value[1] == doctest::Approx(max_abs(1) / (band * qp)));
+    CHECK(q.step.value[2] == doctest::Approx(inside));
+    for (int64_t i = 0; i < co * per; ++i) {
+      const int64_t c = i / per;
+      REQUIRE(y.value()[i] == doctest::Approx(g.scale[static_cast<size_t>(c)] *
+                                              static_cast<float>(g.codes[static_cast<size_t>(i)])));
+    }
+  }
+  // off (0): the step is used as it is
+  lsq_weight off(4, co, true);
+  off.set_step(0, 100.0f);
+  off.set_step(1, 0.01f);
+  off.set_step(2, 0.01f);
+  CHECK(off.export_grid(p.value).scale[0] == 100.0f);
+  CHECK_THROWS_WITH_AS(off.set_band(0.5), doctest::Contains("expected 0 (off) or >= 1"), error);
+}

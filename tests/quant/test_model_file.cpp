@@ -65,6 +65,7 @@ TEST_CASE("quantized model file: save and load rebuild the same model") {
   a.range = quant::weight_range::symmetric;
   a.mean = {0.5f, 0.25f, 0.125f};
   a.stddev = {0.2f, 0.3f, 0.4f};
+  a.step_band = 4.0;
   quant::qat_config b;  // DoReFa + PACT W2A3, last layer like the rest
   b.weights = quant::weight_family::dorefa;
   b.acts = quant::act_family::pact;
@@ -89,6 +90,7 @@ TEST_CASE("quantized model file: save and load rebuild the same model") {
     CHECK(r.config.bits_a == c.bits_a);
     CHECK(r.config.pact.scale_grad == c.pact.scale_grad);
     CHECK(r.config.pact.percentile == c.pact.percentile);
+    CHECK(r.config.step_band == c.step_band);
     CHECK(r.config.mean == c.mean);
     CHECK(r.config.stddev == c.stddev);
     REQUIRE(r.net.layers().size() == net.layers().size());
@@ -120,6 +122,37 @@ TEST_CASE("quantized model file: a checkpoint's model part, training-only module
   for (std::int64_t i = 0; i < want.numel(); ++i) REQUIRE(got[i] == want[i]);
 }
 
+TEST_CASE("quantized model file: a file from before the LSQ step band loads with the band off") {
+  mixq_test::temp_dir dir;
+  quant::qat_config c;
+  c.per_channel = true;
+  nn::resnet_cifar m(resnet8());
+  const quant::qnet net = trained_like(m, c);
+  // a step far outside the band: the band would change this model's output
+  auto* wq = dynamic_cast<quant::lsq_weight*>(net.layers()[2].wq);
+  REQUIRE(wq != nullptr);
+  wq->step.value[0] *= 1000.0f;
+  io::archive a;
+  a.set_meta("kind", "mixq-model");
+  for (const auto& kv : quant::model_meta(m, c))
+    if (kv.first != "quant/step_band") a.set_meta(kv.first, kv.second);
+  nn::add_state(a, m);
+  const std::string path = dir.path() + "/old.mixq";
+  io::save_archive(a, path);
+  const quant::loaded_model r = quant::load_quantized(path);
+  CHECK(r.config.step_band == 0.0);
+  wq->set_band(0.0);  // the model as it was trained
+  const tensor x = random_images(2, 9);
+  const tensor want = eval_logits(m, x);
+  const tensor got = eval_logits(*r.model, x);
+  for (std::int64_t i = 0; i < want.numel(); ++i) REQUIRE(got[i] == want[i]);
+  wq->set_band(16.0);  // and the band does change it
+  const tensor banded = eval_logits(m, x);
+  bool differs = false;
+  for (std::int64_t i = 0; i < want.numel(); ++i) differs = differs || banded[i] != want[i];
+  CHECK(differs);
+}
+
 TEST_CASE("quantized model file: missing or bad metadata is named") {
   mixq_test::temp_dir dir;
   nn::resnet_cifar fp(resnet8());
@@ -138,6 +171,9 @@ TEST_CASE("quantized model file: missing or bad metadata is named") {
   };
   CHECK_THROWS_WITH_AS(quant::load_quantized(rewrite("quant/acts", "relu")),
                        doctest::Contains("'quant/acts' is 'relu', expected one of lsq, pact"),
+                       mixq::error);
+  CHECK_THROWS_WITH_AS(quant::load_quantized(rewrite("quant/step_band", "0.5")),
+                       doctest::Contains("'quant/step_band' is '0.5', expected 0 or one number"),
                        mixq::error);
   CHECK_THROWS_WITH_AS(quant::load_quantized(rewrite("quant/bits_w", "9")),
                        doctest::Contains("'quant/bits_w' is '9', expected 2..8"), mixq::error);

@@ -38,6 +38,7 @@ struct qat_config {
   pact_options pact;
   bool step_decay = false;              // LSQ steps under the optimizer's weight decay
   step_init lsq_init = step_init::mse;  // LSQ steps' data initialisation (lsq.hpp)
+  double step_band = 16.0;              // LSQ weights: step band B (lsq.hpp); 0 = off
   // The data loader's normalisation (the 8-bit input grid, input_quant.hpp);
   // empty = CIFAR-10's.
   std::vector<float> mean, stddev;
@@ -47,6 +48,8 @@ struct qat_config {
     check_bits(bits_a, "activation bits");
     MIXQ_CHECK(mean.size() == stddev.size(), "qat_config: mean has ", mean.size(),
                " entries and stddev ", stddev.size());
+    MIXQ_CHECK(step_band == 0.0 || (step_band >= 1.0 && step_band <= 1e6),
+               "qat_config: LSQ step band ", step_band, ", expected 0 (off) or in [1, 1e6]");
     MIXQ_CHECK(pact.percentile > 0.0 && pact.percentile <= 1.0, "qat_config: PACT percentile ",
                pact.percentile, ", expected in (0, 1]");
   }

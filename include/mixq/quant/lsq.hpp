@@ -24,6 +24,22 @@
 //        minimises the error on the data it sees, to its grid's
 //        resolution (docs/quantization.md 3.1).
 //
+// Step band (weights, band > 0; off = 0). Where a batch norm follows, the
+// loss hardly depends on a weight step at high bits (scaling a channel's
+// weights and step together changes nothing, and the rounding error is
+// noise), so SGD walks the step at random: per-channel 6- to 8-bit steps of
+// a 30-epoch supernet crossed zero (a step <= 0 acts as min_step: every code
+// clipped) or grew past every weight (every code 0), and such a channel's
+// weights, still fed straight-through gradients, walked to +-900
+// (docs/quantization.md 3.1, step band). With a band B, every forward uses
+//   s_c <- clamp(s_c, m_c / (B Qp'), m_c / Qp'),  m_c = max |w| of channel c,
+//                                                  Qp' = max(Qp, 1)
+// (per tensor: c = the tensor): the largest weight never rounds below the
+// top code, and the step never falls below 1/B of that. A forward with
+// gradients writes the clamped step back into the parameter (projected
+// SGD), so it cannot drift outside; export and the AdaQAT probe use the
+// same clamp, and a file written without a band loads without one.
+//
 // Bit changes. The learned step s belongs to the width b_s it was set at
 // (buffer "step_bits"; 0 = not initialised yet). At b bits the quantizer uses
 // s_b = s * (2^b_s - 1) / (2^b - 1), which keeps the clipping span
@@ -292,6 +308,13 @@ class lsq_weight : public weight_quantizer {
     register_buffer("step_bits", step_bits_);
   }
   const char* family() const override { return "lsq"; }
+  // The step band B (header comment); 0 = off.
+  void set_band(double band) {
+    MIXQ_CHECK(band == 0.0 || (band >= 1.0 && std::isfinite(band)), prefix(), ": LSQ step band ",
+               band, ", expected 0 (off) or >= 1");
+    band_ = band;
+  }
+  double band() const { return band_; }
   bool per_channel() const { return per_channel_; }
   bool ready() const { return step_bits_[0] > 0.0f; }
   weight_range range() const { return range_; }
@@ -311,6 +334,17 @@ class lsq_weight : public weight_quantizer {
         static_cast<double>(step.value[c]) * detail::step_ratio(static_cast<int>(step_bits_[0]), b);
     return std::max(static_cast<float>(s), detail::min_step);
   }
+  // step_at(c, b) inside the band for weights w (channel c's slice: w[c * per, (c + 1) * per)).
+  float step_in_band(int64_t c, int b, const float* w, int64_t per) const {
+    const float s = step_at(c, b);
+    if (band_ <= 0.0) return s;
+    float m = 0.0f;
+    for (int64_t i = c * per; i < (c + 1) * per; ++i) m = std::max(m, std::fabs(w[i]));
+    if (!(m > 0.0f) || !std::isfinite(m)) return s;
+    const double top = static_cast<double>(std::max(weight_codes(b, range_).qp, 1));
+    const double hi = static_cast<double>(m) / top, lo = hi / band_;
+    return static_cast<float>(std::min(std::max(static_cast<double>(s), lo), hi));
+  }
 
   var apply(tape& t, var w) override {
     const shape ws = w.shape();  // a copy: t.param() below may move the tape's slots
@@ -324,10 +358,13 @@ class lsq_weight : public weight_quantizer {
     const float qn = static_cast<float>(r.qn), qp = static_cast<float>(r.qp);
     float* s = t.alloc(2 * ch);
     float* ps = s + ch;
-    for (int64_t c = 0; c < ch; ++c) s[c] = step_at(c, b);
+    const float* wd = w.value().data();
+    for (int64_t c = 0; c < ch; ++c) s[c] = step_in_band(c, b, wd, per);
+    // projected SGD: the parameter itself stays in the band (step_bits == b here)
+    if (t.grad_enabled() && band_ > 0.0)
+      for (int64_t c = 0; c < ch; ++c) step.value[c] = s[c];
     var sp = t.param(step);
     var y = t.new_value(ws, true);
-    const float* wd = w.value().data();
     float* yd = y.value().data();
     for (int64_t c = 0; c < ch; ++c) {
       const float sc = s[c], inv = 1.0f / sc;
@@ -345,7 +382,7 @@ class lsq_weight : public weight_quantizer {
       sv.qp = r.qp;
       if (probe_) {
         const signed_range pr = weight_codes(probe_, range_);
-        for (int64_t c = 0; c < ch; ++c) ps[c] = step_at(c, probe_);
+        for (int64_t c = 0; c < ch; ++c) ps[c] = step_in_band(c, probe_, wd, per);
         sv.probe_s = ps;
         sv.probe_qn = pr.qn;
         sv.probe_qp = pr.qp;
@@ -369,7 +406,7 @@ class lsq_weight : public weight_quantizer {
     g.out_channels = out_channels_;
     g.codes.resize(static_cast<size_t>(n));
     for (int64_t c = 0; c < ch; ++c) {
-      const float sc = step_at(c, b), inv = 1.0f / sc;
+      const float sc = step_in_band(c, b, w.data(), per), inv = 1.0f / sc;
       g.scale.push_back(sc);
       for (int64_t i = c * per; i < (c + 1) * per; ++i)
         g.codes[static_cast<size_t>(i)] = static_cast<int8_t>(std::min(
@@ -410,6 +447,7 @@ class lsq_weight : public weight_quantizer {
   int64_t out_channels_;
   bool per_channel_;
   step_init rule_;
+  double band_ = 0.0;
 };
 
 }  // namespace quant

@@ -10,7 +10,8 @@
 // 8bit | same), "quant/dorefa_scale" (auto | unit | max), "quant/pact_init",
 // "quant/pact_percentile", "quant/pact_alpha_decay", "quant/pact_scale_grad",
 // "quant/step_decay", "quant/lsq_init" (lsq | mse; optional, lsq when
-// absent), "quant/bits_w", "quant/bits_a" (the bits the
+// absent), "quant/step_band" (LSQ weights' step band, lsq.hpp; optional, 0 =
+// off when absent), "quant/bits_w", "quant/bits_a" (the bits the
 // quantizers were built with) and "quant/mean", "quant/stddev" (the input
 // normalisation, comma-separated). Every layer's current bits are buffers of
 // the state dict, so a model whose bits changed in training (AdaQAT, a
@@ -105,6 +106,8 @@ inline std::map<std::string, std::string> config_meta(const qat_config& c) {
   m["quant/pact_scale_grad"] = c.pact.scale_grad ? "1" : "0";
   m["quant/step_decay"] = c.step_decay ? "1" : "0";
   m["quant/lsq_init"] = name_of(c.lsq_init);
+  std::snprintf(buf, sizeof buf, "%.17g", c.step_band);
+  m["quant/step_band"] = buf;
   m["quant/bits_w"] = std::to_string(c.bits_w);
   m["quant/bits_a"] = std::to_string(c.bits_a);
   m["quant/mean"] = detail::join_floats(c.mean);
@@ -173,6 +176,16 @@ inline qat_config config_from_meta(const io::archive& a) {
   c.lsq_init = detail::find_meta(a, "quant/lsq_init")
                    ? parse_step_init(one_of("quant/lsq_init", {"lsq", "mse"}))
                    : step_init::lsq;
+  // Optional: files written before the band existed trained without one.
+  c.step_band = 0.0;
+  if (detail::find_meta(a, "quant/step_band")) {
+    const std::vector<float> sb =
+        detail::split_floats(get("quant/step_band"), src, "quant/step_band");
+    MIXQ_CHECK(sb.size() == 1 && (sb[0] == 0.0f || (sb[0] >= 1.0f && sb[0] <= 1e6f)), src,
+               ": metadata 'quant/step_band' is '", get("quant/step_band"),
+               "', expected 0 or one number in [1, 1e6]");
+    c.step_band = std::strtod(get("quant/step_band").c_str(), nullptr);
+  }
   c.bits_w = bits("quant/bits_w");
   c.bits_a = bits("quant/bits_a");
   c.mean = detail::split_floats(get("quant/mean"), src, "quant/mean");

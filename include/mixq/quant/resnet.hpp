@@ -55,9 +55,12 @@ namespace quant {
 namespace detail {
 inline std::unique_ptr<weight_quantizer> make_weight_quant(const qat_config& c, int bits,
                                                            int64_t out_channels, bool has_bn) {
-  if (c.weights == weight_family::lsq)
-    return std::make_unique<lsq_weight>(bits, out_channels, c.per_channel, c.range, c.step_decay,
-                                        c.lsq_init);
+  if (c.weights == weight_family::lsq) {
+    auto q = std::make_unique<lsq_weight>(bits, out_channels, c.per_channel, c.range, c.step_decay,
+                                          c.lsq_init);
+    q->set_band(c.step_band);
+    return q;
+  }
   dorefa_scale s = dorefa_scale::unit;
   if (c.dorefa == dorefa_scale_policy::max ||
       (c.dorefa == dorefa_scale_policy::automatic && !has_bn))
