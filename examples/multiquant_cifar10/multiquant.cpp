@@ -40,6 +40,7 @@
 // Bad flags or data: one line on stderr and exit code 2.
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -81,6 +82,26 @@ std::vector<double> parse_doubles(const std::string& s, const char* flag) {
 }
 
 // "2-8" or "2,4,8".
+// "6:8,8:6" -> {(6, 8), (8, 6)}; each width one of the candidates.
+std::vector<std::pair<int, int>> parse_pairs(const std::string& s, const std::vector<int>& bits) {
+  std::vector<std::pair<int, int>> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    const size_t colon = item.find(':');
+    MIXQ_CHECK(colon != std::string::npos, "--pairs '", s, "': item '", item,
+               "', expected W:A such as 6:8");
+    const int w = std::atoi(item.substr(0, colon).c_str());
+    const int a = std::atoi(item.substr(colon + 1).c_str());
+    for (int v : {w, a})
+      MIXQ_CHECK(std::find(bits.begin(), bits.end(), v) != bits.end(), "--pairs '", s, "': width ",
+                 v, " is not a candidate (--bits)");
+    out.emplace_back(w, a);
+  }
+  return out;
+}
+
 std::vector<int> parse_bits(const std::string& s) {
   std::vector<int> out;
   const size_t dash = s.find('-');
@@ -182,6 +203,10 @@ int main(int argc, char** argv) {
   app.add_flag("--per-channel", per_channel, "LSQ weights: one step per output channel");
   std::string weight_range = "full";
   app.add_option("--weight-range", weight_range, "LSQ weight codes: full | symmetric");
+  double step_band = 16;
+  app.add_option("--step-band", step_band,
+                 "LSQ weights: keep each step in [m / (B Qp), m / Qp], m = the channel's max |w| "
+                 "(0 = off; supernets trained before the band existed load with 0)");
   std::string step_init = "mse";
   app.add_option("--step-init", step_init,
                  "LSQ steps' initialisation from data: mse (least quantization error) | lsq (the "
@@ -195,6 +220,9 @@ int main(int argc, char** argv) {
   app.add_flag("--per-bit-bn", per_bit_bn, "one batch norm per weight width");
   std::string bits = "2-8";
   app.add_option("--bits", bits, "candidate widths: lo-hi or a list");
+  std::string pairs;
+  app.add_option("--pairs", pairs,
+                 "uniform stage: also these weight:activation pairs, e.g. 6:8,8:6 (every layer)");
   double quant_lr_scale = 1.0;
   app.add_option("--quant-lr-scale", quant_lr_scale, "learning-rate scale of quantizer parameters");
   // LRH
@@ -243,6 +271,9 @@ int main(int argc, char** argv) {
   app.add_option("--mutate-prob", mutate_prob, "evolution: per-width mutation prob.");
   long long max_evals = 0;
   app.add_option("--max-evals", max_evals, "evolution: evaluations per budget (0: no cap)");
+  bool no_seed_uniform = false;
+  app.add_flag("--no-seed-uniform", no_seed_uniform,
+               "evolution: do not start from the widest uniform configuration within the budget");
   long long search_images = 0;
   app.add_option("--search-images", search_images,
                  "held-out images the fitness uses (0: all --val-images)");
@@ -272,6 +303,7 @@ int main(int argc, char** argv) {
     so.quant.acts = quant::parse_act_family(aq);
     so.quant.per_channel = per_channel;
     so.quant.lsq_init = quant::parse_step_init(step_init);
+    so.quant.step_band = step_band;
     MIXQ_CHECK(weight_range == "full" || weight_range == "symmetric", "--weight-range '",
                weight_range, "': expected full or symmetric");
     so.quant.range =
@@ -281,6 +313,7 @@ int main(int argc, char** argv) {
     so.per_bit_bn = per_bit_bn;
     quant::lrh_options lo;
     lo.bits = parse_bits(bits);
+    const std::vector<std::pair<int, int>> uniform_pairs = parse_pairs(pairs, lo.bits);
     MIXQ_CHECK(random_slices >= 0 && random_slices <= 16, "--random-slices ", random_slices,
                ": expected 0..16");
     lo.random_slices = static_cast<int>(random_slices);
@@ -338,11 +371,16 @@ int main(int argc, char** argv) {
     so.quant.mean = full.mean;
     so.quant.stddev = full.stddev;
     quant::supernet s(model, so, full.h, full.w);
+    // step-band only when on: supernets trained before it existed resume and
+    // load with --step-band 0 under their old tags
+    char band_buf[48] = "";
+    if (step_band != 0) std::snprintf(band_buf, sizeof band_buf, ";step-band=%g", step_band);
+    const std::string band_tag = band_buf;
     // The supernet's own options (what a later stage must rebuild it with).
     const std::string sn = "depth=" + std::to_string(depth) + ";wq=" + wq + ";aq=" + aq +
                            ";per-channel=" + std::to_string(per_channel) +
                            ";weight-range=" + weight_range + ";first=" + first + ";last=" + last +
-                           ";per-bit-bn=" + std::to_string(per_bit_bn);
+                           ";per-bit-bn=" + std::to_string(per_bit_bn) + band_tag;
     if (!st_train) {
       const std::string path = out + "/model.mixq";
       const io::archive a = io::load_archive(path);
@@ -390,7 +428,10 @@ int main(int argc, char** argv) {
                                          "mc-samples",     "population",
                                          "generations",    "parent-ratio",
                                          "mutation-ratio", "mutate-prob",
-                                         "max-evals",      "search-images"});
+                                         "max-evals",      "search-images",
+                                         "pairs",          "no-seed-uniform",
+                                         "step-band"}) +
+                     band_tag;
       lo.total_steps = epochs * ((tv.train.n + batch - 1) / batch);
       MIXQ_CHECK(shrink_epochs <= static_cast<double>(epochs), "--shrink-epochs ", shrink_epochs,
                  ": more than the ", epochs, " epochs (--epochs)");
@@ -446,18 +487,22 @@ int main(int argc, char** argv) {
     };
     if (do_export) io::make_dirs(out + "/configs");
     if (st_uniform) {
-      std::string csv = "slice,bits,val_acc,test_acc,mbitops,kib,mean_bw,mean_ba\n";
-      for (int b : lo.bits) {
-        const quant::bit_config c = s.uniform(b);
+      std::string csv = "slice,bits_w,bits_a,val_acc,test_acc,mbitops,kib,mean_bw,mean_ba\n";
+      std::vector<std::pair<int, int>> slices;
+      for (int b : lo.bits) slices.emplace_back(b, b);
+      slices.insert(slices.end(), uniform_pairs.begin(), uniform_pairs.end());
+      for (const auto& [bw, ba] : slices) {
+        const quant::bit_config c = s.uniform(bw, ba);
         const double va = quant::evaluate_slice(s, c, calib, val);
         const double ta = quant::slice_accuracy(s, test_set);  // same recalibration
-        std::fprintf(stderr, "mixq: uniform W%dA%d: held-out %.2f %%, test %.2f %%\n", b, b,
+        std::fprintf(stderr, "mixq: uniform W%dA%d: held-out %.2f %%, test %.2f %%\n", bw, ba,
                      100 * va, 100 * ta);
-        const std::string label = "W" + std::to_string(b) + "A" + std::to_string(b);
+        const std::string label = "W" + std::to_string(bw) + "A" + std::to_string(ba);
         points.push_back(point("uniform", label, c, ta));
-        csv += label + "," + std::to_string(b) + "," + fmt(va, 6) + "," + fmt(ta, 6) + "," +
-               fmt(s.bitops(c) / 1e6, 3) + "," + fmt(s.bytes(c) / 1024.0, 3) + "," +
-               fmt(s.mean_bits_w(c)) + "," + fmt(s.mean_bits_a(c)) + "\n";
+        csv += label + "," + std::to_string(bw) + "," + std::to_string(ba) + "," + fmt(va, 6) +
+               "," + fmt(ta, 6) + "," + fmt(s.bitops(c) / 1e6, 3) + "," +
+               fmt(s.bytes(c) / 1024.0, 3) + "," + fmt(s.mean_bits_w(c)) + "," +
+               fmt(s.mean_bits_a(c)) + "\n";
         js_uniform << (js_uniform.tellp() > 0 ? ", " : "") << "\"" << label << "\": " << ta;
         if (do_export) export_slice(label);
       }
@@ -475,8 +520,13 @@ int main(int argc, char** argv) {
                                  std::string("_") +
                                  fmt(bv, bkind == quant::budget_kind::bits ? 2 : 1);
         int64_t n = 0;
+        quant::evolution_options eob = eo;
+        if (!no_seed_uniform) {
+          const std::vector<quant::bit_config> u = sampler.uniform_within(b);
+          if (!u.empty()) eob.seeds.push_back(u.front());
+        }
         const quant::search_result r =
-            quant::evolve(s, sampler, b, eo, [&](const quant::bit_config& c) {
+            quant::evolve(s, sampler, b, eob, [&](const quant::bit_config& c) {
               const double acc = quant::evaluate_slice(s, c, calib, fit_set);
               ++n;
               if (n % 10 == 0)

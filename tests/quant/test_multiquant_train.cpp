@@ -267,6 +267,49 @@ TEST_CASE("search: every evaluated configuration is within its budget") {
     }
 }
 
+TEST_CASE("search seeds: the widest uniform configuration within the budget is evaluated first") {
+  nn::resnet_cifar m(mixq_test::resnet8());
+  supernet_options so;
+  so.quant.last = edge_policy::same;
+  supernet s(m, so);
+  // Fitness that peaks at the uniform 3-bit configuration, which the prior
+  // rarely draws: minus the number of widths that differ from 3.
+  auto fitness = [&](const bit_config& c) {
+    double d = 0;
+    for (size_t i = 0; i < s.size(); ++i)
+      d += (s.free_w(i) && c.w[i] != 3) + (s.free_a(i) && c.a[i] != 3);
+    return -d;
+  };
+  for (int kind = 0; kind < 2; ++kind) {
+    CAPTURE(kind);
+    sampler_options sopt;
+    sopt.mc_samples = 4000;
+    sopt.max_tries = 200;
+    const budget_kind bk = kind == 0 ? budget_kind::bits : budget_kind::bitops;
+    config_sampler sampler(s, bk, sopt);
+    search_budget b;
+    b.kind = bk;
+    b.value = bk == budget_kind::bits ? 3.0 : s.bitops(s.uniform(3)) * 1.01;
+    const std::vector<bit_config> u = sampler.uniform_within(b);
+    REQUIRE(u.size() == 2);  // 3 and 2 bits, widest first
+    CHECK(u[0].str() == s.uniform(3).str());
+    CHECK(u[1].str() == s.uniform(2).str());
+    evolution_options eo;
+    eo.population = 8;
+    eo.generations = 2;
+    eo.seeds = {s.uniform(8), u[0]};  // the 8-bit one is outside the budget: skipped
+    const search_result r = evolve(s, sampler, b, eo, fitness);
+    REQUIRE(!r.evaluated.empty());
+    CHECK(r.evaluated[0].config.str() == s.uniform(3).str());
+    CHECK(r.best.fitness == 0.0);
+    for (const evaluated_config& e : r.evaluated) CHECK(sampler.within(e.config, b));
+    evolution_options bad = eo;
+    bad.seeds = {bit_config::uniform(s.size() + 1, 3, 3)};
+    CHECK_THROWS_WITH_AS(evolve(s, sampler, b, bad, fitness), doctest::Contains("a seed has"),
+                         mixq::error);
+  }
+}
+
 TEST_CASE("Monte Carlo prior: samples near a low target where uniform draws never land") {
   nn::resnet_cifar m(mixq_test::resnet8());
   supernet s(m, supernet_options{});

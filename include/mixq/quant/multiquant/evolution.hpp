@@ -4,7 +4,11 @@
 // P = 100, 500 generations, parent ratio 0.25, mutation ratio 0.5,
 // mutation probability 0.1).
 //
-//   population: P candidates from the sampler (sampler.hpp), in the budget's band
+//   population: the seeds within the budget (evaluated first; the example seeds
+//               the widest uniform configuration within the budget, so the
+//               search never returns less than the uniform slice on its own
+//               fitness; EQ-Net seeds nothing), then candidates from the
+//               sampler (sampler.hpp), in the budget's band, up to P
 //   each generation:
 //     parents  = the best parent_ratio * P of the population (fitness order)
 //     mutation = mutation_ratio * P children: a random parent, each free width
@@ -39,6 +43,7 @@ struct evolution_options {
   double mutate_prob = 0.1;
   int64_t max_evaluations = 0;  // stop after this many distinct evaluations (0: no limit)
   uint64_t seed = 1;
+  std::vector<bit_config> seeds;  // evaluated first where within the budget (see above)
 
   void validate() const {
     MIXQ_CHECK(population >= 2, "evolution: population ", population, ", expected >= 2");
@@ -113,7 +118,14 @@ inline search_result evolve(const supernet& s, config_sampler& sampler, const se
   };
 
   std::vector<std::pair<double, bit_config>> pop;
-  for (int i = 0; i < o.population && !stop; ++i) {
+  for (const bit_config& c : o.seeds) {
+    MIXQ_CHECK(c.w.size() == s.size() && c.a.size() == s.size(), "evolve: a seed has ", c.w.size(),
+               " layers, the supernet ", s.size());
+    if (stop || static_cast<int>(pop.size()) >= o.population || !sampler.within(c, b)) continue;
+    const double f = eval(c);
+    if (!stop) pop.emplace_back(f, c);
+  }
+  for (int i = static_cast<int>(pop.size()); i < o.population && !stop; ++i) {
     bit_config c = sampler.sample(b, r);
     const double f = eval(c);
     if (!stop) pop.emplace_back(f, c);

@@ -102,6 +102,14 @@ class config_sampler {
     if (b.kind == budget_kind::bitops) return s_->bitops(c) <= b.value;
     return s_->mean_bits_w(c) <= b.value + 1e-9 && s_->mean_bits_a(c) <= b.value + 1e-9;
   }
+  // The uniform configurations (every free layer one width of the bit list)
+  // within budget b, widest first.
+  std::vector<bit_config> uniform_within(const search_budget& b) const {
+    std::vector<bit_config> out;
+    for (auto it = o_.bits.rbegin(); it != o_.bits.rend(); ++it)
+      if (within(s_->uniform(*it), b)) out.push_back(s_->uniform(*it));
+    return out;
+  }
   bool in_band(const bit_config& c, const search_budget& b) const {
     const double lo = top(b) - b.window;
     return within(c, b) && metric_w(c) > lo && metric_a(c) > lo;
