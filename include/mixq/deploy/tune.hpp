@@ -80,6 +80,9 @@ inline double time_plan(runtime& rt, const std::vector<std::uint8_t>& images, st
 
 /// The options (o with bitplane set) of the faster plan of m at o.max_batch
 /// and o.threads. o.bitplane = false is kept as it is (nothing to choose).
+/// Options, not the timed runtime: the caller plans them once more, which
+/// lets switchable_runtime share packed weights between its configurations
+/// (its pack cache), as the runtimes timed here do not.
 /// throws: mixq::error as runtime's constructor, and on settings out of range.
 inline runtime_options tune(const model& m, runtime_options o, const tune_settings& s = {},
                             tune_report* report = nullptr) {
