@@ -30,6 +30,21 @@ std::vector<float> grads_of(nn::module& m) {
     g.insert(g.end(), p->grad.data(), p->grad.data() + p->grad.numel());
   return g;
 }
+// A sampler small enough for a test (4,000 Monte Carlo draws).
+sampler_options test_sampler(prior_kind p) {
+  sampler_options o;
+  o.prior = p;
+  o.mc_samples = 4000;
+  o.max_tries = 200;
+  return o;
+}
+// Mean 3 bits, or the BitOPs of the uniform 3-bit configuration times `slack`.
+search_budget budget_3(const supernet& s, budget_kind k, double slack = 1.0) {
+  search_budget b;
+  b.kind = k;
+  b.value = k == budget_kind::bits ? 3.0 : s.bitops(s.uniform(3)) * slack;
+  return b;
+}
 }  // namespace
 
 TEST_CASE("soft-target loss: value = (1-w) CE + w KL, gradient by finite differences") {
@@ -228,15 +243,10 @@ TEST_CASE("search: every evaluated configuration is within its budget") {
     for (int prior = 0; prior < 2; ++prior) {
       CAPTURE(kind);
       CAPTURE(prior);
-      sampler_options sopt;
-      sopt.prior = prior == 0 ? prior_kind::monte_carlo : prior_kind::uniform;
-      sopt.mc_samples = 4000;
-      sopt.max_tries = 200;
       const budget_kind bk = kind == 0 ? budget_kind::bits : budget_kind::bitops;
-      config_sampler sampler(s, bk, sopt);
-      search_budget b;
-      b.kind = bk;
-      b.value = bk == budget_kind::bits ? 3.0 : s.bitops(s.uniform(3));
+      config_sampler sampler(
+          s, bk, test_sampler(prior == 0 ? prior_kind::monte_carlo : prior_kind::uniform));
+      const search_budget b = budget_3(s, bk);
       evolution_options eo;
       eo.population = 12;
       eo.generations = 4;
@@ -282,14 +292,9 @@ TEST_CASE("search seeds: the widest uniform configuration within the budget is e
   };
   for (int kind = 0; kind < 2; ++kind) {
     CAPTURE(kind);
-    sampler_options sopt;
-    sopt.mc_samples = 4000;
-    sopt.max_tries = 200;
     const budget_kind bk = kind == 0 ? budget_kind::bits : budget_kind::bitops;
-    config_sampler sampler(s, bk, sopt);
-    search_budget b;
-    b.kind = bk;
-    b.value = bk == budget_kind::bits ? 3.0 : s.bitops(s.uniform(3)) * 1.01;
+    config_sampler sampler(s, bk, test_sampler(prior_kind::monte_carlo));
+    const search_budget b = budget_3(s, bk, 1.01);
     const std::vector<bit_config> u = sampler.uniform_within(b);
     REQUIRE(u.size() == 2);  // 3 and 2 bits, widest first
     CHECK(u[0].str() == s.uniform(3).str());
