@@ -324,7 +324,7 @@ TEST_CASE("bits: run-time widths in [2, 8]; ceil exact at integers; one clear er
 }
 
 TEST_CASE(
-    "LSQ step band: steps clamped to [m / (B Qp), m / Qp] per channel, written back only in "
+    "LSQ step band: steps clamped to [m / (B_b Qp), m / Qp] per channel, written back only in "
     "training") {
   // three channels: one step far above its weights, one below zero, one inside the band
   const int64_t co = 3, per = 64;
@@ -341,10 +341,11 @@ TEST_CASE(
   for (int b : {2, 5, 8}) {
     INFO("bits " << b);
     const signed_range r = weight_codes(b, weight_range::full);
-    const float qp = static_cast<float>(std::max(r.qp, 1)), band = 16.0f;
+    const float qp = static_cast<float>(std::max(r.qp, 1));
+    const float band = b == 2 ? 16.0f : 2.0f;  // B_b for B = 16 (2 from 5 bits on)
     lsq_weight q(b, co, true);
-    q.set_band(band);
-    const float inside = 0.5f * max_abs(2) / qp;
+    q.set_band(16.0);
+    const float inside = 0.7f * max_abs(2) / qp;
     q.set_step(0, 100.0f);
     q.set_step(1, 1e-3f);
     q.set_step(2, inside);
@@ -378,6 +379,11 @@ TEST_CASE(
                                               static_cast<float>(g.codes[static_cast<size_t>(i)])));
     }
   }
+  CHECK(lsq_weight::band_at(16.0, 3) == 8.0);
+  CHECK(lsq_weight::band_at(16.0, 4) == 4.0);
+  CHECK(lsq_weight::band_at(16.0, 8) == 2.0);
+  CHECK(lsq_weight::band_at(1.0, 8) == 1.0);
+  CHECK(lsq_weight::band_at(64.0, 6) == 4.0);
   // off (0): the step is used as it is
   lsq_weight off(4, co, true);
   off.set_step(0, 100.0f);

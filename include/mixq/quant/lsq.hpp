@@ -31,11 +31,15 @@
 // a 30-epoch supernet crossed zero (a step <= 0 acts as min_step: every code
 // clipped) or grew past every weight (every code 0), and such a channel's
 // weights, still fed straight-through gradients, walked to +-900
-// (docs/quantization.md 3.1, step band). With a band B, every forward uses
-//   s_c <- clamp(s_c, m_c / (B Qp'), m_c / Qp'),  m_c = max |w| of channel c,
-//                                                  Qp' = max(Qp, 1)
+// (docs/quantization.md 3.1, step band). With a band B, every forward at b
+// bits uses
+//   s_c <- clamp(s_c, m_c / (B_b Qp'), m_c / Qp'),  m_c = max |w| of channel c,
+//   B_b = max(min(B, 2), B / 2^(b-2)),             Qp' = max(Qp, 1)
 // (per tensor: c = the tensor): the largest weight never rounds below the
-// top code, and the step never falls below 1/B of that. A forward with
+// top code, and the step never falls below 1/B_b of that. The band narrows
+// as the width grows (B = 16: 16 at 2 bits, 8 at 3, 4 at 4, 2 from 5 on),
+// as the least-error step does (it is 0.16-0.73 of the upper end at 2 bits,
+// 0.73-1 from 5 bits on, for ResNet20's channels). A forward with
 // gradients writes the clamped step back into the parameter (projected
 // SGD), so it cannot drift outside; export and the AdaQAT probe use the
 // same clamp, and a file written without a band loads without one.
@@ -334,6 +338,10 @@ class lsq_weight : public weight_quantizer {
         static_cast<double>(step.value[c]) * detail::step_ratio(static_cast<int>(step_bits_[0]), b);
     return std::max(static_cast<float>(s), detail::min_step);
   }
+  // The band's width B_b at b bits (header comment).
+  static double band_at(double band, int b) {
+    return std::max(std::min(band, 2.0), band / static_cast<double>(int64_t{1} << (b - 2)));
+  }
   // step_at(c, b) inside the band for weights w (channel c's slice: w[c * per, (c + 1) * per)).
   float step_in_band(int64_t c, int b, const float* w, int64_t per) const {
     const float s = step_at(c, b);
@@ -342,7 +350,7 @@ class lsq_weight : public weight_quantizer {
     for (int64_t i = c * per; i < (c + 1) * per; ++i) m = std::max(m, std::fabs(w[i]));
     if (!(m > 0.0f) || !std::isfinite(m)) return s;
     const double top = static_cast<double>(std::max(weight_codes(b, range_).qp, 1));
-    const double hi = static_cast<double>(m) / top, lo = hi / band_;
+    const double hi = static_cast<double>(m) / top, lo = hi / band_at(band_, b);
     return static_cast<float>(std::min(std::max(static_cast<double>(s), lo), hi));
   }
 
