@@ -204,9 +204,11 @@ int main(int argc, char** argv) {
   std::string weight_range = "full";
   app.add_option("--weight-range", weight_range, "LSQ weight codes: full | symmetric");
   double step_band = 16;
-  app.add_option("--step-band", step_band,
-                 "LSQ weights: keep each step in [m / (B Qp), m / Qp], m = the channel's max |w| "
-                 "(0 = off; supernets trained before the band existed load with 0)");
+  app.add_option(
+      "--step-band", step_band,
+      "LSQ weights: keep each step in [m / (B_b Qp), m / Qp], m = the channel's max |w|, B_b = B "
+      "at 2 bits halved per bit down to 2 "
+      "(0 = off; supernets trained before the band existed load with 0)");
   std::string step_init = "mse";
   app.add_option("--step-init", step_init,
                  "LSQ steps' initialisation from data: mse (least quantization error) | lsq (the "

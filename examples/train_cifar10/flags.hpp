@@ -163,7 +163,9 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
                  "LSQ paper's 2 mean|x| / sqrt(Qp))")
       ->check(CLI::IsMember({"lsq", "mse"}));
   app.add_option("--step-band", f.step_band,
-                 "LSQ weights: keep each step in [m / (B Qp), m / Qp], m = the channel's max |w| "
+                 "LSQ weights: keep each step in [m / (B_b Qp), m / Qp], m = the channel's max "
+                 "|w|, B_b = B "
+                 "at 2 bits halved per bit down to 2 "
                  "(0 = off; runs started before the band existed resume with 0)")
       ->check(CLI::Number & (CLI::IsMember({0.0}) | CLI::Range(1.0, 1e6)));
   app.add_option("--init-steps", f.init_steps,
