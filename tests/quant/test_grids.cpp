@@ -390,5 +390,7 @@ TEST_CASE(
   off.set_step(1, 0.01f);
   off.set_step(2, 0.01f);
   CHECK(off.export_grid(p.value).scale[0] == 100.0f);
-  CHECK_THROWS_WITH_AS(off.set_band(0.5), doctest::Contains("expected 0 (off) or >= 1"), error);
+  for (double bad : {0.5, -1.0, 2e6, std::nan("")})
+    CHECK_THROWS_WITH_AS(off.set_band(bad), doctest::Contains("expected 0 (off) or in [1, "),
+                         error);
 }

@@ -35,6 +35,15 @@ tensor eval_logits(nn::resnet_cifar& m, const tensor& x) {
   return tensor::from_view(m.forward(t, t.input(x.view())).value());
 }
 
+// The two models' logits on n random images agree bit for bit.
+void require_same_logits(nn::resnet_cifar& want_m, nn::resnet_cifar& got_m, std::int64_t n,
+                         std::uint64_t seed) {
+  const tensor x = random_images(n, seed);
+  const tensor want = eval_logits(want_m, x);
+  const tensor got = eval_logits(got_m, x);
+  for (std::int64_t i = 0; i < want.numel(); ++i) REQUIRE(got[i] == want[i]);
+}
+
 // A ResNet8 quantized with c whose quantizers have seen data, with the bits
 // of two layers moved away from the config's.
 quant::qnet trained_like(nn::resnet_cifar& m, const quant::qat_config& c) {
@@ -96,10 +105,7 @@ TEST_CASE("quantized model file: save and load rebuild the same model") {
     REQUIRE(r.net.layers().size() == net.layers().size());
     CHECK(r.net.layers()[2].bits_w() == 3);
     CHECK(r.net.layers()[3].bits_a() == 5);
-    const tensor x = random_images(4, 3);
-    const tensor want = eval_logits(m, x);
-    const tensor got = eval_logits(*r.model, x);
-    for (std::int64_t i = 0; i < want.numel(); ++i) REQUIRE(got[i] == want[i]);
+    require_same_logits(m, *r.model, 4, 3);
   }
 }
 
@@ -116,10 +122,7 @@ TEST_CASE("quantized model file: a checkpoint's model part, training-only module
   const std::string path = dir.path() + "/checkpoint.mixq";
   io::save_archive(a, path);
   const quant::loaded_model r = quant::load_quantized(path);
-  const tensor x = random_images(2, 5);
-  const tensor want = eval_logits(m, x);
-  const tensor got = eval_logits(*r.model, x);
-  for (std::int64_t i = 0; i < want.numel(); ++i) REQUIRE(got[i] == want[i]);
+  require_same_logits(m, *r.model, 2, 5);
 }
 
 TEST_CASE("quantized model file: a file from before the LSQ step band loads with the band off") {
@@ -142,11 +145,10 @@ TEST_CASE("quantized model file: a file from before the LSQ step band loads with
   const quant::loaded_model r = quant::load_quantized(path);
   CHECK(r.config.step_band == 0.0);
   wq->set_band(0.0);  // the model as it was trained
-  const tensor x = random_images(2, 9);
-  const tensor want = eval_logits(m, x);
-  const tensor got = eval_logits(*r.model, x);
-  for (std::int64_t i = 0; i < want.numel(); ++i) REQUIRE(got[i] == want[i]);
+  require_same_logits(m, *r.model, 2, 9);
   wq->set_band(16.0);  // and the band does change it
+  const tensor x = random_images(2, 9);
+  const tensor want = eval_logits(*r.model, x);
   const tensor banded = eval_logits(m, x);
   bool differs = false;
   for (std::int64_t i = 0; i < want.numel(); ++i) differs = differs || banded[i] != want[i];

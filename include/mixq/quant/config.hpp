@@ -48,8 +48,8 @@ struct qat_config {
     check_bits(bits_a, "activation bits");
     MIXQ_CHECK(mean.size() == stddev.size(), "qat_config: mean has ", mean.size(),
                " entries and stddev ", stddev.size());
-    MIXQ_CHECK(step_band == 0.0 || (step_band >= 1.0 && step_band <= 1e6),
-               "qat_config: LSQ step band ", step_band, ", expected 0 (off) or in [1, 1e6]");
+    MIXQ_CHECK(step_band_valid(step_band), "qat_config: LSQ step band ", step_band,
+               ", expected 0 (off) or in [1, ", step_band_max, "]");
     MIXQ_CHECK(pact.percentile > 0.0 && pact.percentile <= 1.0, "qat_config: PACT percentile ",
                pact.percentile, ", expected in (0, 1]");
   }

@@ -292,6 +292,13 @@ class lsq_act : public act_quantizer {
   step_init rule_;
 };
 
+// The step bands a model accepts: 0 (off) or B in [1, step_band_max]. One
+// predicate for the quantizer, qat_config and the model file.
+inline constexpr double step_band_max = 1e6;
+inline bool step_band_valid(double band) {
+  return band == 0.0 || (band >= 1.0 && band <= step_band_max);
+}
+
 // Signed LSQ weight quantizer, per tensor (one step) or per output channel
 // (one step per slice of dimension 0). Parameter "step", buffers "bits" and
 // "step_bits".
@@ -314,8 +321,8 @@ class lsq_weight : public weight_quantizer {
   const char* family() const override { return "lsq"; }
   // The step band B (header comment); 0 = off.
   void set_band(double band) {
-    MIXQ_CHECK(band == 0.0 || (band >= 1.0 && std::isfinite(band)), prefix(), ": LSQ step band ",
-               band, ", expected 0 (off) or >= 1");
+    MIXQ_CHECK(step_band_valid(band), prefix(), ": LSQ step band ", band,
+               ", expected 0 (off) or in [1, ", step_band_max, "]");
     band_ = band;
   }
   double band() const { return band_; }
@@ -342,13 +349,16 @@ class lsq_weight : public weight_quantizer {
   static double band_at(double band, int b) {
     return std::max(std::min(band, 2.0), band / static_cast<double>(int64_t{1} << (b - 2)));
   }
-  // step_at(c, b) inside the band for weights w (channel c's slice: w[c * per, (c + 1) * per)).
-  float step_in_band(int64_t c, int b, const float* w, int64_t per) const {
-    const float s = step_at(c, b);
-    if (band_ <= 0.0) return s;
+  // max |w| over channel c's slice w[c * per, (c + 1) * per).
+  static float channel_max(const float* w, int64_t c, int64_t per) {
     float m = 0.0f;
     for (int64_t i = c * per; i < (c + 1) * per; ++i) m = std::max(m, std::fabs(w[i]));
-    if (!(m > 0.0f) || !std::isfinite(m)) return s;
+    return m;
+  }
+  // step_at(c, b) inside the band of a channel whose max |w| is m.
+  float step_in_band(int64_t c, int b, float m) const {
+    const float s = step_at(c, b);
+    if (band_ <= 0.0 || !(m > 0.0f) || !std::isfinite(m)) return s;
     const double top = static_cast<double>(std::max(weight_codes(b, range_).qp, 1));
     const double hi = static_cast<double>(m) / top, lo = hi / band_at(band_, b);
     return static_cast<float>(std::min(std::max(static_cast<double>(s), lo), hi));
@@ -367,7 +377,12 @@ class lsq_weight : public weight_quantizer {
     float* s = t.alloc(2 * ch);
     float* ps = s + ch;
     const float* wd = w.value().data();
-    for (int64_t c = 0; c < ch; ++c) s[c] = step_in_band(c, b, wd, per);
+    const bool probing = t.grad_enabled() && probe_ != 0;
+    for (int64_t c = 0; c < ch; ++c) {
+      const float m = band_ > 0.0 ? channel_max(wd, c, per) : 0.0f;
+      s[c] = step_in_band(c, b, m);
+      if (probing) ps[c] = step_in_band(c, probe_, m);
+    }
     // projected SGD: the parameter itself stays in the band (step_bits == b here)
     if (t.grad_enabled() && band_ > 0.0)
       for (int64_t c = 0; c < ch; ++c) step.value[c] = s[c];
@@ -388,9 +403,8 @@ class lsq_weight : public weight_quantizer {
           static_cast<float>(gscale * detail::step_ratio(static_cast<int>(step_bits_[0]), b));
       sv.qn = r.qn;
       sv.qp = r.qp;
-      if (probe_) {
+      if (probing) {
         const signed_range pr = weight_codes(probe_, range_);
-        for (int64_t c = 0; c < ch; ++c) ps[c] = step_in_band(c, probe_, wd, per);
         sv.probe_s = ps;
         sv.probe_qn = pr.qn;
         sv.probe_qp = pr.qp;
@@ -414,7 +428,8 @@ class lsq_weight : public weight_quantizer {
     g.out_channels = out_channels_;
     g.codes.resize(static_cast<size_t>(n));
     for (int64_t c = 0; c < ch; ++c) {
-      const float sc = step_in_band(c, b, w.data(), per), inv = 1.0f / sc;
+      const float m = band_ > 0.0 ? channel_max(w.data(), c, per) : 0.0f;
+      const float sc = step_in_band(c, b, m), inv = 1.0f / sc;
       g.scale.push_back(sc);
       for (int64_t i = c * per; i < (c + 1) * per; ++i)
         g.codes[static_cast<size_t>(i)] = static_cast<int8_t>(std::min(

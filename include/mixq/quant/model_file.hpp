@@ -179,12 +179,12 @@ inline qat_config config_from_meta(const io::archive& a) {
   // Optional: files written before the band existed trained without one.
   c.step_band = 0.0;
   if (detail::find_meta(a, "quant/step_band")) {
-    const std::vector<float> sb =
-        detail::split_floats(get("quant/step_band"), src, "quant/step_band");
-    MIXQ_CHECK(sb.size() == 1 && (sb[0] == 0.0f || (sb[0] >= 1.0f && sb[0] <= 1e6f)), src,
-               ": metadata 'quant/step_band' is '", get("quant/step_band"),
-               "', expected 0 or one number in [1, 1e6]");
-    c.step_band = std::strtod(get("quant/step_band").c_str(), nullptr);
+    const std::string& text = get("quant/step_band");
+    const std::vector<float> sb = detail::split_floats(text, src, "quant/step_band");
+    const double band = sb.size() == 1 ? std::strtod(text.c_str(), nullptr) : -1.0;
+    MIXQ_CHECK(step_band_valid(band), src, ": metadata 'quant/step_band' is '", text,
+               "', expected 0 or one number in [1, ", step_band_max, "]");
+    c.step_band = band;
   }
   c.bits_w = bits("quant/bits_w");
   c.bits_a = bits("quant/bits_a");
