@@ -62,6 +62,7 @@
 #include "mixq/train/trainer.hpp"
 #include "../common/cli.hpp"
 #include "../common/data_dir.hpp"
+#include "../common/held_out.hpp"
 #include "../common/init_model.hpp"
 #include "lrh_method.hpp"
 
@@ -367,8 +368,14 @@ int main(int argc, char** argv) {
     mo.seed = static_cast<uint64_t>(seed);
     nn::resnet_cifar model(mo);
     const std::string arch = "resnet" + std::to_string(depth);
+    // Whether the fitness images were unseen by the weights the supernet
+    // started from (examples/common/held_out.hpp): from scratch, or an FP32
+    // model trained with the same split held out (--hold-out N --seed S).
+    const examples::held_out_split split{val_images, static_cast<unsigned long long>(seed)};
+    bool held_out_unseen = init.empty();
     if (st_train && !init.empty()) {
       examples::load_fp32_init(init, model, depth);
+      held_out_unseen = examples::read_held_out(io::load_archive(init), init) == split;
     }
     so.quant.mean = full.mean;
     so.quant.stddev = full.stddev;
@@ -391,6 +398,7 @@ int main(int argc, char** argv) {
                  "' (use the training run's supernet flags)");
       nn::read_state(a, model);
       s.sync();
+      held_out_unseen = a.has_meta("held_out_unseen") && a.meta("held_out_unseen") == "1";
     }
     io::make_dirs(out);
     std::fprintf(stderr,
@@ -457,9 +465,12 @@ int main(int argc, char** argv) {
                      static_cast<long long>(r.first_epoch + r.history.size()));
         return 0;
       }
-      nn::save_model(
-          out + "/model.mixq", model,
-          {{"arch", arch}, {"dataset", "cifar10"}, {"method", "multiquant"}, {"supernet", sn}});
+      nn::save_model(out + "/model.mixq", model,
+                     {{"arch", arch},
+                      {"dataset", "cifar10"},
+                      {"method", "multiquant"},
+                      {"supernet", sn},
+                      {"held_out_unseen", held_out_unseen ? "1" : "0"}});
     }
 
     const quant::image_batches val = quant::make_batches(tv.validation, 0, 500);
@@ -510,6 +521,13 @@ int main(int argc, char** argv) {
       }
       io::write_file_atomic(out + "/uniform.csv", csv);
     }
+    if (st_search && !held_out_unseen)
+      std::fprintf(stderr,
+                   "mixq: note: the supernet's start (%s) trained on the %lld held-out images "
+                   "(or does not record it): the search's fitness partly measures what that "
+                   "model memorised; start from an FP32 model trained with --hold-out %lld "
+                   "--seed %lld (docs/multiquant.md 5)\n",
+                   init.empty() ? "the supernet file" : init.c_str(), val_images, val_images, seed);
     if (st_search) {
       io::make_dirs(out + "/configs");
       quant::config_sampler sampler(s, bkind, sopt);
@@ -591,9 +609,11 @@ int main(int argc, char** argv) {
     std::ofstream js(out + "/report.json");
     js << "{\"arch\": \"" << arch << "\", \"method\": \"multiquant\", \"epochs\": " << epochs
        << ", \"train_seconds\": " << train_seconds << ", \"wall_seconds\": " << wall
-       << ", \"threads\": " << omp_get_max_threads() << ", \"uniform_test_acc\": {"
-       << js_uniform.str() << "}, \"search\": {" << js_search.str() << "}" << js_bundle.str()
-       << ", \"command\": \"" << examples::command_line(argc, argv) << "\"}\n";
+       << ", \"threads\": " << omp_get_max_threads()
+       << ", \"held_out_unseen\": " << (held_out_unseen ? "true" : "false")
+       << ", \"uniform_test_acc\": {" << js_uniform.str() << "}, \"search\": {" << js_search.str()
+       << "}" << js_bundle.str() << ", \"command\": \"" << examples::command_line(argc, argv)
+       << "\"}\n";
     std::printf(
         "files  %s/{metrics.csv, checkpoint.mixq, model.mixq, uniform.csv, "
         "search_*.csv, configs/, frontier.csv, frontier.svg, report.json}\n",

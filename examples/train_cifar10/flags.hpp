@@ -34,6 +34,7 @@ struct train_flags {
   std::string out = "runs/fp32";
   bool resume = false;
   long long train_subset = 0, test_subset = 0, eval_every = 1;
+  long long hold_out = 0;  // training images held out (io::split_validation, seeded by --seed)
   bool no_augment = false;
   long long stop_after_epoch = -1;  // -1 = never
   // Quantization (docs/quantization.md).
@@ -109,6 +110,11 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
   app.add_flag("--resume", f.resume, "continue from <out>/checkpoint.mixq if present");
   app.add_option("--train-subset", f.train_subset, "use the first N training images (0 = all)")
       ->check(integer_in(0, 50000));
+  app.add_option("--hold-out", f.hold_out,
+                 "leave N training images out of training: the split of "
+                 "mixq_multiquant_cifar10 --val-images N with the same --seed, recorded in the "
+                 "model file (0 = train on all)")
+      ->check(integer_in(0, 49999));
   app.add_option("--test-subset", f.test_subset, "use the first N test images (0 = all)")
       ->check(integer_in(0, 10000));
   app.add_option("--eval-every", f.eval_every,

@@ -5,6 +5,7 @@
 //       [--lr 0.1] [--wd 5e-4] [--momentum 0.9] [--nesterov] [--schedule cosine|step]
 //       [--milestones 50,75] [--warmup 1] [--label-smoothing 0] [--threads N]
 //       [--seed 1] [--out runs/fp32] [--resume] [--train-subset N] [--test-subset N]
+//       [--hold-out N]
 //       [--eval-every 1] [--no-augment] [--stop-after-epoch N]
 //       [--method fp32|qat|adaqat] [--init model.mixq]
 //       quantizers: [--bits-w 4] [--bits-a 4] [--wq auto|lsq|dorefa] [--aq auto|lsq|pact]
@@ -39,11 +40,13 @@
 #include <zlib.h>
 
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "../common/data_dir.hpp"
+#include "../common/held_out.hpp"
 #include "../common/init_model.hpp"
 #include "flags.hpp"
 #include "integer_report.hpp"
@@ -100,6 +103,8 @@ std::string config_tag(const mixq::examples::train_flags& f, std::uint32_t crc) 
   add("label-smoothing", num(f.label_smoothing));
   add("seed", std::to_string(f.seed));
   add("train-subset", std::to_string(f.train_subset));
+  // hold-out: only when on (runs before it resume under their old tags)
+  if (f.hold_out != 0) add("hold-out", std::to_string(f.hold_out));
   add("test-subset", std::to_string(f.test_subset));
   add("no-augment", flag(f.no_augment));
   add("method", f.method);
@@ -231,6 +236,8 @@ int main(int argc, char** argv) {
     te_opt.max_images = f.test_subset;
     io::image_dataset train = io::load_cifar10(dir, io::split::train, tr_opt);
     io::image_dataset test = io::load_cifar10(dir, io::split::test, te_opt);
+    const examples::held_out_split held{f.hold_out, static_cast<unsigned long long>(f.seed)};
+    if (held.images > 0) train = io::split_validation(train, held.images, held.seed).train;
     const std::uint32_t crc = data_crc32({&train, &test});
 
     nn::resnet_options mo;
@@ -318,12 +325,14 @@ int main(int argc, char** argv) {
                    "near chance); the default --step-init mse starts far better "
                    "(docs/quantization.md 3.1)\n");
     auto r = train::fit(model, train, &test, o, hooks);
-    if (quantized)
-      quant::save_quantized(out + "/model.mixq", model, qc,
-                            {{"dataset", "cifar10"}, {"method", method}});
-    else
-      nn::save_model(out + "/model.mixq", model,
-                     {{"arch", arch}, {"dataset", "cifar10"}, {"method", method}});
+    std::map<std::string, std::string> file_meta = {{"dataset", "cifar10"}, {"method", method}};
+    examples::add_held_out_meta(file_meta, held);
+    if (quantized) {
+      quant::save_quantized(out + "/model.mixq", model, qc, file_meta);
+    } else {
+      file_meta["arch"] = arch;
+      nn::save_model(out + "/model.mixq", model, file_meta);
+    }
     // What ships: the integer model, its agreement with the fake-quant one, its speed.
     const bool exportable =
         quantized && qc.first != quant::edge_policy::fp32 && qc.last != quant::edge_policy::fp32;
@@ -346,7 +355,8 @@ int main(int argc, char** argv) {
                              {"threads", max_threads()},
                              {"method", method},
                              {"data_dir", dir},
-                             {"data_crc32", crc}};
+                             {"data_crc32", crc},
+                             {"held_out_images", held.images}};
     if (quantized) {
       report["bitops_per_image"] = net.bitops();
       report["model_bytes"] = net.bytes();

@@ -89,6 +89,35 @@ cmp -s <(rows "$work/straight/metrics.csv") <(rows "$work/resumed/metrics.csv") 
 cmp -s "$work/straight/model.mixq" "$work/resumed/model.mixq" \
   || fail "resumed supernet differs from the straight run's"
 
+# The search's held-out images against the supernet's start: an FP32 start trained with the
+# same split held out (mixq_train_cifar10 --hold-out N, same --seed) leaves them unseen; one
+# trained on every image does not, which the run says and report.json records.
+tr="$(dirname "$exe")/mixq_train_cifar10"
+if [[ -x "$tr" ]]; then
+  fp=(--data "$data" --depth 8 --epochs 1 --batch 32 --train-subset 160 --test-subset 64 --threads 1)
+  "$tr" "${fp[@]}" --hold-out 40 --out "$work/fp_ho" >/dev/null 2>"$work/fp_ho.log" \
+    || fail "FP32 --hold-out run failed: $(tail -3 "$work/fp_ho.log")"
+  grep -q "120 train / 64 test images" "$work/fp_ho.log" || fail "--hold-out 40 of 160: $(head -1 "$work/fp_ho.log")"
+  python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["held_out_images"] == 40' \
+    "$work/fp_ho/report.json" || fail "report.json: held_out_images is not 40"
+  "$tr" "${fp[@]}" --out "$work/fp_all" >/dev/null 2>"$work/fp_all.log" || fail "FP32 run failed"
+  mq=(--data "$data" --depth 8 --epochs 1 --batch 32 --train-subset 160 --val-images 40
+      --test-subset 64 --calib-images 32 --threads 1)
+  for k in ho all; do
+    "$exe" "${mq[@]}" "${search[@]}" --stages train,search \
+      --init "$work/fp_$k/model.mixq" --out "$work/mq_$k" >/dev/null 2>"$work/mq_$k.log" \
+      || fail "supernet from fp_$k failed: $(tail -3 "$work/mq_$k.log")"
+  done
+  grep -q '"held_out_unseen": true' "$work/mq_ho/report.json" || fail "held-out start: not unseen"
+  ! grep -q "memorised" "$work/mq_ho.log" || fail "held-out start: a note was printed"
+  grep -q '"held_out_unseen": false' "$work/mq_all/report.json" || fail "full start: not flagged"
+  grep -q "trained on the 40 held-out images" "$work/mq_all.log" || fail "full start: no note"
+  # a later stage reads the record from the saved supernet
+  "$exe" "${mq[@]}" "${search[@]}" --stages search \
+    --out "$work/mq_ho" >/dev/null 2>"$work/mq_ho2.log" || fail "search stage failed"
+  ! grep -q "memorised" "$work/mq_ho2.log" || fail "saved supernet lost its held-out record"
+fi
+
 # later stages read the saved supernet: other supernet flags are refused in one line
 one_line_exit2 other_supernet "$exe" "${common[@]}" --stages uniform --per-bit-bn --out "$work/resumed"
 echo "example_multiquant_cifar10: ok"
