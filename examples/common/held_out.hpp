@@ -23,8 +23,8 @@ namespace mixq {
 namespace examples {
 
 struct held_out_split {
-  long long images = 0;           // 0: the model trained on every training image
-  unsigned long long seed = 0;    // io::split_validation's seed
+  long long images = 0;         // 0: the model trained on every training image
+  unsigned long long seed = 0;  // io::split_validation's seed
   bool operator==(const held_out_split& o) const { return images == o.images && seed == o.seed; }
 };
 
