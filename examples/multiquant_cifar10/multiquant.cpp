@@ -30,6 +30,8 @@
 //            recalibration (never the test set) -> search_<budget>.csv (every
 //            evaluation, the best so far), configs/<budget>.bits (the best),
 //            its test accuracy; with --export configs/<budget>.mqd (deploy model)
+//   configs  (with --eval-configs FILE) every configuration in FILE, as the
+//            uniform stage evaluates a slice -> configs_eval.csv
 //   then     frontier.csv / frontier.svg (test accuracy of the uniform slices
 //            and of the chosen configurations against BitOPs and mean bits),
 //            report.json; with --export every uniform slice's deploy model
@@ -226,6 +228,10 @@ int main(int argc, char** argv) {
   std::string pairs;
   app.add_option("--pairs", pairs,
                  "uniform stage: also these weight:activation pairs, e.g. 6:8,8:6 (every layer)");
+  std::string eval_configs;
+  app.add_option("--eval-configs", eval_configs,
+                 "stage configs: every 'w:.. a:..' configuration in this file (a search_*.csv, "
+                 "or one per line), evaluated on the held-out split and the test set");
   double quant_lr_scale = 1.0;
   app.add_option("--quant-lr-scale", quant_lr_scale, "learning-rate scale of quantizer parameters");
   // LRH
@@ -289,18 +295,22 @@ int main(int argc, char** argv) {
     MIXQ_CHECK(depth >= 8 && (depth - 2) % 6 == 0, "--depth ", depth, ": expected 6n+2 >= 8");
     MIXQ_CHECK(epochs >= 1 && batch >= 1, "--epochs ", epochs, " / --batch ", batch,
                ": expected >= 1");
-    bool st_train = false, st_uniform = false, st_search = false;
+    bool st_train = false, st_uniform = false, st_search = false, st_configs = false;
     {
       std::stringstream ss(stages);
       std::string s;
       while (std::getline(ss, s, ',')) {
-        MIXQ_CHECK(s == "train" || s == "uniform" || s == "search", "--stages '", stages,
-                   "': unknown stage '", s, "' (expected train, uniform, search)");
+        MIXQ_CHECK(s == "train" || s == "uniform" || s == "search" || s == "configs", "--stages '",
+                   stages, "': unknown stage '", s, "' (expected train, uniform, search, configs)");
         st_train = st_train || s == "train";
         st_uniform = st_uniform || s == "uniform";
         st_search = st_search || s == "search";
+        st_configs = st_configs || s == "configs";
       }
     }
+    MIXQ_CHECK(st_configs == !eval_configs.empty(),
+               st_configs ? "--stages configs needs --eval-configs FILE"
+                          : "--eval-configs is read by the configs stage (--stages ...,configs)");
     quant::supernet_options so;
     so.quant.weights = quant::parse_weight_family(wq);
     so.quant.acts = quant::parse_act_family(aq);
@@ -400,6 +410,24 @@ int main(int argc, char** argv) {
       s.sync();
       held_out_unseen = a.has_meta("held_out_unseen") && a.meta("held_out_unseen") == "1";
     }
+    // --eval-configs: every configuration of the file, read before anything
+    // runs (a bad one is named before minutes are spent).
+    std::vector<std::pair<int, quant::bit_config>> cfgs;
+    if (st_configs) {
+      std::ifstream in(eval_configs);
+      MIXQ_CHECK(in.good(), eval_configs, ": cannot open the --eval-configs file");
+      int number = 0;
+      for (std::string line; std::getline(in, line);) {
+        ++number;
+        const size_t p = line.find("w:");
+        if (p == std::string::npos) continue;
+        const size_t q = line.find('"', p);
+        const std::string key = line.substr(p, q == std::string::npos ? q : q - p);
+        cfgs.emplace_back(number, quant::parse_bit_config(
+                                      key, s.size(), eval_configs + ":" + std::to_string(number)));
+      }
+      MIXQ_CHECK(!cfgs.empty(), eval_configs, ": no configuration ('w:.. a:..') in the file");
+    }
     io::make_dirs(out);
     std::fprintf(stderr,
                  "mixq: MultiQuant %s supernet, %zu searchable layers, widths %s, %s/%s, "
@@ -440,7 +468,7 @@ int main(int argc, char** argv) {
                                          "mutation-ratio", "mutate-prob",
                                          "max-evals",      "search-images",
                                          "pairs",          "no-seed-uniform",
-                                         "step-band"}) +
+                                         "eval-configs",   "step-band"}) +
                      band_tag;
       lo.total_steps = epochs * ((tv.train.n + batch - 1) / batch);
       MIXQ_CHECK(shrink_epochs <= static_cast<double>(epochs), "--shrink-epochs ", shrink_epochs,
@@ -520,6 +548,19 @@ int main(int argc, char** argv) {
         if (do_export) export_slice(label);
       }
       io::write_file_atomic(out + "/uniform.csv", csv);
+    }
+    if (st_configs) {
+      std::string csv = "line,val_acc,test_acc,mbitops,mean_bw,mean_ba,config\n";
+      for (const auto& [line_no, c] : cfgs) {
+        const double va = quant::evaluate_slice(s, c, calib, val);
+        const double ta = quant::slice_accuracy(s, test_set);  // same recalibration
+        std::fprintf(stderr, "mixq: configuration of line %d: held-out %.2f %%, test %.2f %%\n",
+                     line_no, 100 * va, 100 * ta);
+        csv += std::to_string(line_no) + "," + fmt(va, 6) + "," + fmt(ta, 6) + "," +
+               fmt(s.bitops(c) / 1e6, 3) + "," + fmt(s.mean_bits_w(c)) + "," +
+               fmt(s.mean_bits_a(c)) + ",\"" + c.str() + "\"\n";
+      }
+      io::write_file_atomic(out + "/configs_eval.csv", csv);
     }
     if (st_search && !held_out_unseen)
       std::fprintf(stderr,

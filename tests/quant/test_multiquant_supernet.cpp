@@ -312,6 +312,29 @@ TEST_CASE("bit configuration files: round trip and one clear error per bad field
       mixq_test::contains(mixq_test::error_of([&] { s.set_bits(one); }), "layer 1 weight bits 1"));
 }
 
+TEST_CASE("bit configuration keys: the search tables' form parses back, bad ones are named") {
+  nn::resnet_cifar m(mixq_test::resnet8());
+  supernet s(m, supernet_options{});
+  const bit_config c = mixed(s);
+  CHECK(parse_bit_config(c.str(), s.size(), "t.csv:2") == c);
+  CHECK(parse_bit_config("w:2,3,4,5,6,7 a:8,7,6,5,4,3", 6, "x").a[0] == 8);
+  auto err = [&](const std::string& text) {
+    return mixq_test::error_of([&] { parse_bit_config(text, s.size(), "t.csv:2"); });
+  };
+  std::string e = err("w:4,4,4,4,4,4");
+  CHECK(mixq_test::contains(e, "t.csv:2: configuration 'w:4,4,4,4,4,4': expected two parts"));
+  e = err("w:4,4,4,4,4,9 a:4,4,4,4,4,4");
+  CHECK(mixq_test::contains(e, "'9' in 'w:' is not an integer in [2, 8]"));
+  e = err("w:4,4,4,4,4,4 b:4,4,4,4,4,4");
+  CHECK(mixq_test::contains(e, "no 'a:' part"));
+  e = err("w:4,4,,4,4,4 a:4,4,4,4,4,4");
+  CHECK(mixq_test::contains(e, "'' in 'w:'"));
+  e = err("w:4,4,4,4,4 a:4,4,4,4,4");
+  CHECK(mixq_test::contains(e, "one per searchable layer (6)"));
+  e = err("w:4,4,4,4,4,4 a:4,4,4,4,4,4 w:2");
+  CHECK(mixq_test::contains(e, "expected two parts"));
+}
+
 TEST_CASE("supernet: a slice exports to the integer runtime at its widths") {
   nn::resnet_cifar m(mixq_test::resnet8());
   supernet s(m, supernet_options{});

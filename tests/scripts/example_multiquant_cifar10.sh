@@ -80,6 +80,24 @@ if [[ -x "$ev" ]]; then
     || fail "--config W9A9: $(cat "$work/err_cfg")"
 fi
 
+# --stages configs: the searched configurations evaluated again give the search's own
+# held-out accuracies (same recalibration, same images), plus their test accuracy
+"$exe" "${common[@]}" --stages configs --eval-configs "$work/straight/search_bits_3.00.csv" \
+  --out "$work/straight" >/dev/null 2>"$work/configs.log" || fail "configs stage: $(tail -2 "$work/configs.log")"
+python3 - "$work/straight/search_bits_3.00.csv" "$work/straight/configs_eval.csv" <<'PY' || fail "configs_eval.csv does not repeat the search's held-out accuracies"
+import csv, sys
+s = list(csv.DictReader(open(sys.argv[1])))
+e = list(csv.DictReader(open(sys.argv[2])))
+assert len(s) == len(e) and len(s) > 0, (len(s), len(e))
+for a, b in zip(s, e):
+    assert a["config"] == b["config"] and a["val_acc"] == b["val_acc"], (a, b)
+    assert 0.0 <= float(b["test_acc"]) <= 1.0
+PY
+printf 'x,"w:4,4,4,4,4,9 a:4,4,4,4,4,4"\n' >"$work/bad_configs.csv"
+one_line_exit2 bad_configs "$exe" "${common[@]}" --stages configs --eval-configs "$work/bad_configs.csv" --out "$work/straight"
+grep -q "bad_configs.csv:1: configuration" "$work/err_bad_configs" || fail "bad configuration message: $(cat "$work/err_bad_configs")"
+one_line_exit2 configs_without_file "$exe" "${common[@]}" --stages configs --out "$work/straight"
+
 "$exe" "${common[@]}" --stages train --out "$work/resumed" --stop-after-epoch 1 >/dev/null \
   2>"$work/r1.log" || fail "first half failed: $(tail -3 "$work/r1.log")"
 "$exe" "${common[@]}" --stages train --out "$work/resumed" --resume >/dev/null \

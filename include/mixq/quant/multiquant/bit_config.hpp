@@ -128,5 +128,38 @@ inline bit_config load_bit_config(const std::string& path, const std::vector<std
   return c;
 }
 
+// Parses str()'s form "w:4,3,.. a:4,4,.." (as the search tables print it) for
+// `layers` searchable layers; `what` names the source in the error.
+// throws: mixq::error naming `what`, the field and the expected form.
+inline bit_config parse_bit_config(const std::string& text, size_t layers,
+                                   const std::string& what) {
+  auto fail = [&](const std::string& why) {
+    MIXQ_CHECK(false, what, ": configuration '", text, "': ", why,
+               " (expected 'w:<b>,<b>,.. a:<b>,<b>,..')");
+  };
+  auto list = [&](const std::string& part, const char* key) {
+    std::vector<int> v;
+    if (part.rfind(key, 0) != 0) fail(std::string("no '") + key + "' part");
+    std::string item;
+    std::istringstream ls(part.substr(2));
+    while (std::getline(ls, item, ',')) {
+      char* end = nullptr;
+      const long b = std::strtol(item.c_str(), &end, 10);
+      if (item.empty() || !end || *end != '\0' || b < min_bits || b > max_bits)
+        fail(std::string("'") + item + "' in '" + key + "' is not an integer in [" +
+             std::to_string(min_bits) + ", " + std::to_string(max_bits) + "]");
+      v.push_back(static_cast<int>(b));
+    }
+    return v;
+  };
+  std::istringstream ts(text);
+  std::string wpart, apart, extra;
+  ts >> wpart >> apart;
+  if (wpart.empty() || apart.empty() || (ts >> extra)) fail("expected two parts");
+  bit_config c{list(wpart, "w:"), list(apart, "a:")};
+  c.validate(layers, what.c_str());
+  return c;
+}
+
 }  // namespace quant
 }  // namespace mixq
