@@ -41,18 +41,20 @@ inline bool is_quantized_model_file(const std::string& path) {
 
 /// Loads the FP32 model file `path` into `model`, a ResNet of `depth` ("resnet<depth>");
 /// `flag` names the option that gave the file in the errors (--init, --distill).
+/// Returns the file's archive, for callers that read more of its metadata.
 /// throws: mixq::error when the file's arch or method is not the run's.
 template <class Model>
-void load_fp32_init(const std::string& path, Model& model, long long depth,
-                    const char* flag = "--init") {
-  const io::archive a = io::load_archive(path);
+io::archive load_fp32_init(const std::string& path, Model& model, long long depth,
+                           const char* flag = "--init") {
+  io::archive a = io::load_archive(path);
   detail::check_init_arch(a, path, depth);
   MIXQ_CHECK(!a.has_meta("method") || a.meta("method") == "fp32", path,
              ": a model trained with method '", a.meta("method"), "'; ", flag,
              " takes an FP32 model file");
   MIXQ_CHECK(!a.has_meta("quant/weights"), path, ": a quantized model; ", flag,
              " takes an FP32 model file here");
-  nn::load_model(path, model);
+  nn::read_model(a, path, model);
+  return a;
 }
 
 /// Loads the quantized model file `path` into `model`, already quantized with

@@ -384,8 +384,8 @@ int main(int argc, char** argv) {
     const examples::held_out_split split{val_images, static_cast<unsigned long long>(seed)};
     bool held_out_unseen = init.empty();
     if (st_train && !init.empty()) {
-      examples::load_fp32_init(init, model, depth);
-      held_out_unseen = examples::read_held_out(io::load_archive(init), init) == split;
+      held_out_unseen =
+          examples::read_held_out(examples::load_fp32_init(init, model, depth), init) == split;
     }
     so.quant.mean = full.mean;
     so.quant.stddev = full.stddev;
@@ -527,6 +527,17 @@ int main(int argc, char** argv) {
       exported.push_back({name, std::move(dm)});
     };
     if (do_export) io::make_dirs(out + "/configs");
+    // One slice on the held-out split and the test set (one recalibration):
+    // its test accuracy and the columns val_acc,test_acc,mbitops,kib,mean_bw,mean_ba.
+    auto evaluate_row = [&](const quant::bit_config& c, const std::string& what) {
+      const double va = quant::evaluate_slice(s, c, calib, val);
+      const double ta = quant::slice_accuracy(s, test_set);  // same recalibration
+      std::fprintf(stderr, "mixq: %s: held-out %.2f %%, test %.2f %%\n", what.c_str(), 100 * va,
+                   100 * ta);
+      return std::make_pair(ta, fmt(va, 6) + "," + fmt(ta, 6) + "," + fmt(s.bitops(c) / 1e6, 3) +
+                                    "," + fmt(s.bytes(c) / 1024.0, 3) + "," +
+                                    fmt(s.mean_bits_w(c)) + "," + fmt(s.mean_bits_a(c)));
+    };
     if (st_uniform) {
       std::string csv = "slice,bits_w,bits_a,val_acc,test_acc,mbitops,kib,mean_bw,mean_ba\n";
       std::vector<std::pair<int, int>> slices;
@@ -534,31 +545,21 @@ int main(int argc, char** argv) {
       slices.insert(slices.end(), uniform_pairs.begin(), uniform_pairs.end());
       for (const auto& [bw, ba] : slices) {
         const quant::bit_config c = s.uniform(bw, ba);
-        const double va = quant::evaluate_slice(s, c, calib, val);
-        const double ta = quant::slice_accuracy(s, test_set);  // same recalibration
-        std::fprintf(stderr, "mixq: uniform W%dA%d: held-out %.2f %%, test %.2f %%\n", bw, ba,
-                     100 * va, 100 * ta);
         const std::string label = "W" + std::to_string(bw) + "A" + std::to_string(ba);
+        const auto [ta, row] = evaluate_row(c, "uniform " + label);
         points.push_back(point("uniform", label, c, ta));
-        csv += label + "," + std::to_string(bw) + "," + std::to_string(ba) + "," + fmt(va, 6) +
-               "," + fmt(ta, 6) + "," + fmt(s.bitops(c) / 1e6, 3) + "," +
-               fmt(s.bytes(c) / 1024.0, 3) + "," + fmt(s.mean_bits_w(c)) + "," +
-               fmt(s.mean_bits_a(c)) + "\n";
+        csv += label + "," + std::to_string(bw) + "," + std::to_string(ba) + "," + row + "\n";
         js_uniform << (js_uniform.tellp() > 0 ? ", " : "") << "\"" << label << "\": " << ta;
         if (do_export) export_slice(label);
       }
       io::write_file_atomic(out + "/uniform.csv", csv);
     }
     if (st_configs) {
-      std::string csv = "line,val_acc,test_acc,mbitops,mean_bw,mean_ba,config\n";
+      std::string csv = "line,val_acc,test_acc,mbitops,kib,mean_bw,mean_ba,config\n";
       for (const auto& [line_no, c] : cfgs) {
-        const double va = quant::evaluate_slice(s, c, calib, val);
-        const double ta = quant::slice_accuracy(s, test_set);  // same recalibration
-        std::fprintf(stderr, "mixq: configuration of line %d: held-out %.2f %%, test %.2f %%\n",
-                     line_no, 100 * va, 100 * ta);
-        csv += std::to_string(line_no) + "," + fmt(va, 6) + "," + fmt(ta, 6) + "," +
-               fmt(s.bitops(c) / 1e6, 3) + "," + fmt(s.mean_bits_w(c)) + "," +
-               fmt(s.mean_bits_a(c)) + ",\"" + c.str() + "\"\n";
+        const std::string row =
+            evaluate_row(c, "configuration of line " + std::to_string(line_no)).second;
+        csv += std::to_string(line_no) + "," + row + ",\"" + c.str() + "\"\n";
       }
       io::write_file_atomic(out + "/configs_eval.csv", csv);
     }

@@ -88,9 +88,18 @@ inline void save_model(const std::string& path, module& m,
 // throws:   mixq::error naming the file: unreadable, corrupt, another kind of
 //           archive, other metadata than `expect`, or tensors that do not
 //           match m (see read_state).
+inline void read_model(const io::archive& a, const std::string& path, module& m,
+                       const std::map<std::string, std::string>& expect = {});
+
 inline void load_model(const std::string& path, module& m,
                        const std::map<std::string, std::string>& expect = {}) {
-  io::archive a = io::load_archive(path);
+  read_model(io::load_archive(path), path, m, expect);
+}
+
+// As load_model, from the archive `a` already read from `path` (named in the
+// errors): for callers that also read the file's metadata.
+inline void read_model(const io::archive& a, const std::string& path, module& m,
+                       const std::map<std::string, std::string>& expect) {
   const std::string kind = a.has_meta("kind") ? a.meta("kind") : std::string("(none)");
   MIXQ_CHECK(kind == "mixq-model" || kind == "mixq-checkpoint", path, ": metadata 'kind' is '",
              kind, "', expected 'mixq-model' or 'mixq-checkpoint'");

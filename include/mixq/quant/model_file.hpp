@@ -180,10 +180,11 @@ inline qat_config config_from_meta(const io::archive& a) {
   c.step_band = 0.0;
   if (detail::find_meta(a, "quant/step_band")) {
     const std::string& text = get("quant/step_band");
-    const std::vector<float> sb = detail::split_floats(text, src, "quant/step_band");
-    const double band = sb.size() == 1 ? std::strtod(text.c_str(), nullptr) : -1.0;
-    MIXQ_CHECK(step_band_valid(band), src, ": metadata 'quant/step_band' is '", text,
-               "', expected 0 or one number in [1, ", step_band_max, "]");
+    char* end = nullptr;
+    const double band = std::strtod(text.c_str(), &end);
+    MIXQ_CHECK(!text.empty() && end && *end == '\0' && step_band_valid(band), src,
+               ": metadata 'quant/step_band' is '", text, "', expected 0 or one number in [1, ",
+               step_band_max, "]");
     c.step_band = band;
   }
   c.bits_w = bits("quant/bits_w");

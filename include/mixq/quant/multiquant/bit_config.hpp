@@ -29,6 +29,17 @@
 namespace mixq {
 namespace quant {
 
+namespace detail {
+// One width as text: a whole decimal integer in [min_bits, max_bits].
+inline bool parse_width(const std::string& s, int& out) {
+  char* end = nullptr;
+  const long v = std::strtol(s.c_str(), &end, 10);
+  if (s.empty() || !end || *end != '\0' || v < min_bits || v > max_bits) return false;
+  out = static_cast<int>(v);
+  return true;
+}
+}  // namespace detail
+
 struct bit_config {
   std::vector<int> w, a;  // one entry per searchable layer
 
@@ -115,12 +126,10 @@ inline bit_config load_bit_config(const std::string& path, const std::vector<std
     MIXQ_CHECK(name == names[i], at(k), ": layer '", name, "', expected '", names[i], "' (layer ",
                i, " of the supernet)");
     auto parse_bits = [&](const std::string& s, const char* field) {
-      char* end = nullptr;
-      const long v = std::strtol(s.c_str(), &end, 10);
-      MIXQ_CHECK(end && *end == '\0' && v >= min_bits && v <= max_bits, at(k), ": layer '", name,
-                 "' field '", field, "' is '", s, "', expected an integer in [", min_bits, ", ",
-                 max_bits, "]");
-      return static_cast<int>(v);
+      int v = 0;
+      MIXQ_CHECK(detail::parse_width(s, v), at(k), ": layer '", name, "' field '", field, "' is '",
+                 s, "', expected an integer in [", min_bits, ", ", max_bits, "]");
+      return v;
     };
     c.w.push_back(parse_bits(ws, "w bits"));
     c.a.push_back(parse_bits(as, "a bits"));
@@ -143,12 +152,11 @@ inline bit_config parse_bit_config(const std::string& text, size_t layers,
     std::string item;
     std::istringstream ls(part.substr(2));
     while (std::getline(ls, item, ',')) {
-      char* end = nullptr;
-      const long b = std::strtol(item.c_str(), &end, 10);
-      if (item.empty() || !end || *end != '\0' || b < min_bits || b > max_bits)
+      int b = 0;
+      if (!detail::parse_width(item, b))
         fail(std::string("'") + item + "' in '" + key + "' is not an integer in [" +
              std::to_string(min_bits) + ", " + std::to_string(max_bits) + "]");
-      v.push_back(static_cast<int>(b));
+      v.push_back(b);
     }
     return v;
   };
