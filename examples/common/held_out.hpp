@@ -10,6 +10,8 @@
 // the model file as
 //   held_out       N, the number of held-out images (absent or 0: none)
 //   held_out_seed  the seed of the split (the run's --seed)
+//   held_out_of    the number of training images it was drawn from (50,000,
+//                  or the run's --train-subset): another pool, another split
 // and a supernet records whether its fitness images were unseen by its
 // start ("held_out_unseen" = 1 or 0; absent: not known, files before it).
 #include <cstdlib>
@@ -25,7 +27,10 @@ namespace examples {
 struct held_out_split {
   long long images = 0;         // 0: the model trained on every training image
   unsigned long long seed = 0;  // io::split_validation's seed
-  bool operator==(const held_out_split& o) const { return images == o.images && seed == o.seed; }
+  long long pool = 0;           // the training images it was drawn from
+  bool operator==(const held_out_split& o) const {
+    return images == o.images && seed == o.seed && pool == o.pool;
+  }
 };
 
 /// Adds the metadata recording split `h` to meta (nothing for images == 0).
@@ -33,11 +38,12 @@ inline void add_held_out_meta(std::map<std::string, std::string>& meta, const he
   if (h.images <= 0) return;
   meta["held_out"] = std::to_string(h.images);
   meta["held_out_seed"] = std::to_string(h.seed);
+  meta["held_out_of"] = std::to_string(h.pool);
 }
 
-/// The split a model file's metadata records ({0, 0} when it has none).
+/// The split a model file's metadata records ({0, 0, 0} when it has none).
 /// throws: mixq::error naming `source` and the field when a value is not a
-/// non-negative integer, or the seed is missing.
+/// non-negative integer, or the seed or the pool is missing.
 inline held_out_split read_held_out(const io::archive& a, const std::string& source) {
   held_out_split h;
   if (!a.has_meta("held_out")) return h;
@@ -52,6 +58,7 @@ inline held_out_split read_held_out(const io::archive& a, const std::string& sou
   };
   h.images = static_cast<long long>(number("held_out"));
   h.seed = number("held_out_seed");
+  h.pool = static_cast<long long>(number("held_out_of"));
   return h;
 }
 

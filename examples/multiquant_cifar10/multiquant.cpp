@@ -381,7 +381,8 @@ int main(int argc, char** argv) {
     // Whether the fitness images were unseen by the weights the supernet
     // started from (examples/common/held_out.hpp): from scratch, or an FP32
     // model trained with the same split held out (--hold-out N --seed S).
-    const examples::held_out_split split{val_images, static_cast<unsigned long long>(seed)};
+    const examples::held_out_split split{val_images, static_cast<unsigned long long>(seed),
+                                         static_cast<long long>(full.n)};
     bool held_out_unseen = init.empty();
     if (st_train && !init.empty()) {
       held_out_unseen =

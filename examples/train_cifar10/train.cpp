@@ -236,7 +236,8 @@ int main(int argc, char** argv) {
     te_opt.max_images = f.test_subset;
     io::image_dataset train = io::load_cifar10(dir, io::split::train, tr_opt);
     io::image_dataset test = io::load_cifar10(dir, io::split::test, te_opt);
-    const examples::held_out_split held{f.hold_out, static_cast<unsigned long long>(f.seed)};
+    const examples::held_out_split held{f.hold_out, static_cast<unsigned long long>(f.seed),
+                                        static_cast<long long>(train.n)};
     if (held.images > 0) train = io::split_validation(train, held.images, held.seed).train;
     const std::uint32_t crc = data_crc32({&train, &test});
 

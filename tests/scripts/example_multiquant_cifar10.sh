@@ -130,6 +130,12 @@ if [[ -x "$tr" ]]; then
   ! grep -q "memorised" "$work/mq_ho.log" || fail "held-out start: a note was printed"
   grep -q '"held_out_unseen": false' "$work/mq_all/report.json" || fail "full start: not flagged"
   grep -q "trained on the 40 held-out images" "$work/mq_all.log" || fail "full start: no note"
+  # the same count and seed drawn from another pool (--train-subset) is another split
+  mq_sub=("${mq[@]/#160/200}")
+  "$exe" "${mq_sub[@]}" "${search[@]}" --stages train --init "$work/fp_ho/model.mixq" \
+    --out "$work/mq_sub" >/dev/null 2>"$work/mq_sub.log" || fail "supernet on 200 images failed"
+  grep -q '"held_out_unseen": false' "$work/mq_sub/report.json" \
+    || fail "a split of 200 images taken for the start's split of 160"
   # a later stage reads the record from the saved supernet
   "$exe" "${mq[@]}" "${search[@]}" --stages search \
     --out "$work/mq_ho" >/dev/null 2>"$work/mq_ho2.log" || fail "search stage failed"
