@@ -57,6 +57,7 @@ struct train_flags {
          bits_min = 2.0, bits_max = 8.0;
   std::string granularity = "network", bits_estimator = "fd";
   long long bits_groups_per_step = 1, osc_reversals = 3, osc_window = 2000, bits_freeze_epoch = -1;
+  long long bits_start_epoch = 0;
   bool no_second_order = false;
 };
 
@@ -215,6 +216,9 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
   app.add_option("--bits-freeze-epoch", f.bits_freeze_epoch,
                  "adaqat: freeze every bit-width at this epoch (-1: never)")
       ->check(integer_in(-1, 100000));
+  app.add_option("--bits-start-epoch", f.bits_start_epoch,
+                 "adaqat: keep the initial bit-widths until this epoch, then learn them")
+      ->check(integer_in(0, 100000));
   const int rc = parse(app, argc, argv);
   if (rc >= 0) return rc;
 
@@ -237,6 +241,14 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
   if (f.bits_freeze_epoch > f.epochs)
     return fail(prog, "--bits-freeze-epoch: epoch " + std::to_string(f.bits_freeze_epoch) +
                           " is past the last epoch (" + std::to_string(f.epochs) + ")");
+  if (f.bits_start_epoch >= f.epochs)
+    return fail(prog, "--bits-start-epoch: epoch " + std::to_string(f.bits_start_epoch) +
+                          ", expected before the last epoch (" + std::to_string(f.epochs) + ")");
+  if (f.bits_start_epoch > 0 && f.bits_freeze_epoch >= 0 &&
+      f.bits_freeze_epoch <= f.bits_start_epoch)
+    return fail(prog, "--bits-freeze-epoch: epoch " + std::to_string(f.bits_freeze_epoch) +
+                          ", expected after --bits-start-epoch (" +
+                          std::to_string(f.bits_start_epoch) + ")");
   if (f.eval == "integer" && (f.first == "fp32" || f.last == "fp32"))
     return fail(prog,
                 "--eval integer: the integer runtime needs integer first and last layers "

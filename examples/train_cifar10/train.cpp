@@ -17,6 +17,7 @@
 //       [--bits-init-a N] [--bits-min 2] [--bits-max 8] [--granularity network|layer]
 //       [--bits-estimator fd|taylor] [--bits-groups-per-step 1] [--no-second-order]
 //       [--osc-reversals 3] [--osc-window 2000] [--bits-freeze-epoch -1]
+//       [--bits-start-epoch 0]
 //
 // Writes <out>/metrics.csv (one row per epoch; quantized runs add BitOPs,
 // bytes and the bits of every layer, and AdaQAT every learned bit-width),
@@ -151,6 +152,8 @@ std::string config_tag(const mixq::examples::train_flags& f, std::uint32_t crc) 
     add("osc-reversals", std::to_string(f.osc_reversals));
     add("osc-window", std::to_string(f.osc_window));
     add("bits-freeze-epoch", std::to_string(f.bits_freeze_epoch));
+    // only when on: AdaQAT runs before it resume under their old tags
+    if (f.bits_start_epoch != 0) add("bits-start-epoch", std::to_string(f.bits_start_epoch));
   }
   char hex[16];
   std::snprintf(hex, sizeof hex, "%08x", crc);
@@ -260,6 +263,7 @@ int main(int argc, char** argv) {
       if (method == "adaqat") {
         if (f.bits_freeze_epoch >= 0)
           ao.freeze_step = f.bits_freeze_epoch * ((train.n + batch - 1) / batch);
+        ao.start_step = f.bits_start_epoch * ((train.n + batch - 1) / batch);
         ctl = &model.adopt("adaqat", std::make_unique<quant::adaqat>(net, ao));
       }
     }

@@ -98,6 +98,23 @@ TEST_CASE("train flags: milestones are integers within the epochs, for the step 
   CHECK(f.milestones == std::vector<long long>{10, 20});
 }
 
+TEST_CASE("train flags: the AdaQAT learning window lies within the epochs, start before freeze") {
+  refused({"--epochs", "10", "--bits-start-epoch", "10"},
+          "--bits-start-epoch: epoch 10, expected before the last epoch (10)");
+  refused({"--bits-start-epoch", "-1"}, "--bits-start-epoch");
+  refused({"--epochs", "10", "--bits-start-epoch", "4", "--bits-freeze-epoch", "4"},
+          "--bits-freeze-epoch: epoch 4, expected after --bits-start-epoch (4)");
+  refused({"--epochs", "10", "--bits-freeze-epoch", "11"}, "--bits-freeze-epoch: epoch 11");
+  ex::train_flags f;
+  REQUIRE(run({"--epochs", "10", "--bits-start-epoch", "3", "--bits-freeze-epoch", "8"}, &f).rc ==
+          -1);
+  CHECK(f.bits_start_epoch == 3);
+  CHECK(f.bits_freeze_epoch == 8);
+  ex::train_flags d;
+  REQUIRE(run({"--bits-freeze-epoch", "0"}, &d).rc == -1);  // fixed at the initial widths
+  CHECK(d.bits_start_epoch == 0);
+}
+
 TEST_CASE("train flags: cross checks, paths, unknown and repeated flags") {
   refused({"--epochs", "5", "--warmup", "6"}, "--warmup: 6 warm-up epochs, more than the 5 epochs");
   refused({"--out", ""}, "--out: empty, expected a directory");

@@ -2,7 +2,8 @@
 // fitting a float teacher): a cost-dominated objective drives the bits down,
 // a loss-dominated one drives them up, for the network pair and per layer
 // (finite differences); the Taylor probe against its definition; the
-// oscillation rule; checkpointed state; bad configurations.
+// oscillation rule; the learning window (start and freeze steps);
+// checkpointed state; bad configurations.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -248,6 +249,51 @@ TEST_CASE("AdaQAT: a group that oscillates between two widths is frozen at the h
   CHECK(ctl.real_bits(0) == 5.0);
 }
 
+TEST_CASE("AdaQAT learning window: widths held before start_step, frozen from freeze_step") {
+  for (granularity g : {granularity::network, granularity::layer}) {
+    toy m;
+    adaqat_options o;
+    o.gran = g;
+    o.init_w = o.init_a = 6.0;
+    o.lambda = 50.0;  // cost-dominated: every width falls once learning runs
+    o.lr = 0.05;
+    o.osc_reversals = 0;
+    o.start_step = 30;
+    o.freeze_step = 60;
+    adaqat& ctl = m.adopt("adaqat", std::make_unique<adaqat>(m.net, o));
+    INFO("granularity=" << std::string(name_of(g)));
+    int probes = 0;
+    for (int64_t s = 0; s < 30; ++s) {
+      tape t;
+      ctl.before_forward(s, m.x.shape()[0]);
+      m.zero_grad();
+      var l = mse(m.forward(t), m.target);
+      const double l0 = l.value()[0];
+      backward(l);
+      ctl.after_backward(t, l0, [&](tape& tt) {
+        ++probes;
+        return m.loss(tt);
+      });
+    }
+    CHECK(probes == 0);  // no extra forward before the start
+    for (size_t k = 0; k < ctl.groups(); ++k) {
+      CHECK(ctl.real_bits(k) == 6.0);
+      CHECK_FALSE(ctl.frozen(k));
+    }
+    for (int64_t s = 30; s < 60; ++s) m.step(ctl, s);
+    CHECK(mean_bits(ctl, true) < 6.0);  // learning ran in [start, freeze)
+    for (int64_t s = 60; s < 61; ++s) m.step(ctl, s);
+    std::vector<double> at_freeze;
+    for (size_t k = 0; k < ctl.groups(); ++k) {
+      CHECK(ctl.frozen(k));
+      CHECK(ctl.real_bits(k) == std::ceil(ctl.real_bits(k)));
+      at_freeze.push_back(ctl.real_bits(k));
+    }
+    for (int64_t s = 61; s < 90; ++s) m.step(ctl, s);
+    for (size_t k = 0; k < ctl.groups(); ++k) CHECK(ctl.real_bits(k) == at_freeze[k]);
+  }
+}
+
 TEST_CASE("AdaQAT state is in the model's state dict; a restored run continues identically") {
   auto run = [](int64_t from, int64_t to, nn::state_dict* in, nn::state_dict* out) {
     toy m;
@@ -308,6 +354,13 @@ TEST_CASE("AdaQAT and QAT: bad configuration is one clear mixq::error") {
   o = {};
   o.est = estimator::taylor;
   expect(o, "taylor");
+  o = {};
+  o.start_step = -1;
+  expect(o, "learning starts at step -1");
+  o = {};
+  o.start_step = 100;
+  o.freeze_step = 100;
+  expect(o, "before the freeze");
   qat_config c;
   c.bits_w = 1;
   CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("weight bits = 1"), mixq::error);

@@ -45,7 +45,10 @@
 // integer width reverses direction osc_reversals times within osc_window
 // steps is frozen at the higher of the two widths (N set to that integer) and
 // no longer probed. freeze_step (optional) freezes every group at that step,
-// to finish training at fixed bits.
+// to finish training at fixed bits. start_step (optional) keeps every group at
+// its initial width, unprobed, before that step: from scratch, the loss
+// differences between two widths of an untrained network say little, and the
+// cost term alone drives every width to the minimum within the first steps.
 //
 // Checkpoints. The state of every group, (N, frozen, reversals, window
 // start, last direction), is in the buffers "weight_bits" and "act_bits"
@@ -100,6 +103,7 @@ struct adaqat_options {
   int osc_reversals = 3;      // 0 = never freeze on oscillation
   int64_t osc_window = 2000;  // steps
   int64_t freeze_step = -1;   // -1 = never
+  int64_t start_step = 0;     // no probe and no update before this step
 
   void validate() const {
     MIXQ_CHECK(lambda >= 0.0 && std::isfinite(lambda), "AdaQAT lambda = ", lambda,
@@ -118,6 +122,9 @@ struct adaqat_options {
                ": expected >= 1");
     MIXQ_CHECK(osc_reversals >= 0 && osc_window >= 1, "AdaQAT oscillation rule: reversals ",
                osc_reversals, " (>= 0), window ", osc_window, " (>= 1)");
+    MIXQ_CHECK(start_step >= 0 && (start_step == 0 || freeze_step < 0 || freeze_step > start_step),
+               "AdaQAT: learning starts at step ", start_step, " and freezes at step ", freeze_step,
+               ": expected a start >= 0 before the freeze (-1: never)");
     MIXQ_CHECK(gran == granularity::layer || est == estimator::finite_difference,
                "AdaQAT: the taylor estimator is for layer granularity (the network pair uses "
                "finite differences)");
@@ -212,7 +219,7 @@ class adaqat : public nn::module {
   // taylor estimator, arms the quantizers' probes.
   void before_forward(int64_t step, int64_t batch) {
     step_ = step;
-    if (opt_.est != estimator::taylor || learning_done(step)) return;
+    if (opt_.est != estimator::taylor || learning_off(step)) return;
     for (size_t g = 0; g < all_.size(); ++g) {
       if (frozen(g)) continue;
       const int k = bits(g);
@@ -228,7 +235,7 @@ class adaqat : public nn::module {
   // and reuse the tape).
   void after_backward(tape& t, double loss0, const std::function<double(tape&)>& probe_loss) {
     slopes_.assign(all_.size(), 0.0);
-    if (learning_done(step_)) {
+    if (learning_off(step_)) {
       if (opt_.freeze_step >= 0 && step_ >= opt_.freeze_step) freeze_all();
       return;
     }
@@ -303,8 +310,9 @@ class adaqat : public nn::module {
                                : astate_.data() + (g - wgroups_.size()) * cols;
   }
   int lowest() const { return ceil_bits(opt_.min_bits); }
-  bool learning_done(int64_t step) const {
-    return opt_.freeze_step >= 0 && step >= opt_.freeze_step;
+  // No probe and no update at `step`: before start_step or from freeze_step on.
+  bool learning_off(int64_t step) const {
+    return step < opt_.start_step || (opt_.freeze_step >= 0 && step >= opt_.freeze_step);
   }
   std::vector<quantizer*> quantizers_of(size_t g) const {
     std::vector<quantizer*> out;
