@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../../examples/train_cifar10/flags.hpp"
@@ -99,12 +100,14 @@ TEST_CASE("train flags: milestones are integers within the epochs, for the step 
 }
 
 TEST_CASE("train flags: the AdaQAT learning window lies within the epochs, start before freeze") {
-  refused({"--epochs", "10", "--bits-start-epoch", "10"},
-          "--bits-start-epoch: epoch 10, expected before the last epoch (10)");
-  refused({"--bits-start-epoch", "-1"}, "--bits-start-epoch");
-  refused({"--epochs", "10", "--bits-start-epoch", "4", "--bits-freeze-epoch", "4"},
-          "--bits-freeze-epoch: epoch 4, expected after --bits-start-epoch (4)");
-  refused({"--epochs", "10", "--bits-freeze-epoch", "11"}, "--bits-freeze-epoch: epoch 11");
+  const std::pair<std::vector<std::string>, const char*> bad[] = {
+      {{"--epochs", "10", "--bits-start-epoch", "10"},
+       "--bits-start-epoch: epoch 10, expected before the last epoch (10)"},
+      {{"--bits-start-epoch", "-1"}, "--bits-start-epoch"},
+      {{"--epochs", "10", "--bits-start-epoch", "4", "--bits-freeze-epoch", "4"},
+       "--bits-freeze-epoch: epoch 4, expected after --bits-start-epoch (4)"},
+      {{"--epochs", "10", "--bits-freeze-epoch", "11"}, "--bits-freeze-epoch: epoch 11"}};
+  for (const auto& [args, message] : bad) refused(args, message);
   ex::train_flags f;
   REQUIRE(run({"--epochs", "10", "--bits-start-epoch", "3", "--bits-freeze-epoch", "8"}, &f).rc ==
           -1);
