@@ -261,9 +261,9 @@ int main(int argc, char** argv) {
       if (quantized_init)
         examples::load_quantized_init(init, model, net, qc, depth, f.init_steps == "keep");
       if (method == "adaqat") {
-        if (f.bits_freeze_epoch >= 0)
-          ao.freeze_step = f.bits_freeze_epoch * ((train.n + batch - 1) / batch);
-        ao.start_step = f.bits_start_epoch * ((train.n + batch - 1) / batch);
+        const int64_t steps_per_epoch = (train.n + batch - 1) / batch;
+        if (f.bits_freeze_epoch >= 0) ao.freeze_step = f.bits_freeze_epoch * steps_per_epoch;
+        ao.start_step = f.bits_start_epoch * steps_per_epoch;
         ctl = &model.adopt("adaqat", std::make_unique<quant::adaqat>(net, ao));
       }
     }

@@ -87,15 +87,19 @@ struct toy : nn::module {
     t.clear();
     return mse(forward(t), target).value()[0];
   }
-  // One AdaQAT step with fixed weights (the bit update alone).
-  void step(adaqat& ctl, int64_t s) {
+  // One AdaQAT step with fixed weights (the bit update alone); `probes`, when
+  // given, counts the probe forwards.
+  void step(adaqat& ctl, int64_t s, int* probes = nullptr) {
     tape t;
     ctl.before_forward(s, x.shape()[0]);
     zero_grad();
     var l = mse(forward(t), target);
     const double l0 = l.value()[0];
     backward(l);
-    ctl.after_backward(t, l0, [&](tape& tt) { return loss(tt); });
+    ctl.after_backward(t, l0, [&](tape& tt) {
+      if (probes) ++*probes;
+      return loss(tt);
+    });
   }
 };
 
@@ -263,18 +267,7 @@ TEST_CASE("AdaQAT learning window: widths held before start_step, frozen from fr
     adaqat& ctl = m.adopt("adaqat", std::make_unique<adaqat>(m.net, o));
     INFO("granularity=" << std::string(name_of(g)));
     int probes = 0;
-    for (int64_t s = 0; s < 30; ++s) {
-      tape t;
-      ctl.before_forward(s, m.x.shape()[0]);
-      m.zero_grad();
-      var l = mse(m.forward(t), m.target);
-      const double l0 = l.value()[0];
-      backward(l);
-      ctl.after_backward(t, l0, [&](tape& tt) {
-        ++probes;
-        return m.loss(tt);
-      });
-    }
+    for (int64_t s = 0; s < 30; ++s) m.step(ctl, s, &probes);
     CHECK(probes == 0);  // no extra forward before the start
     for (size_t k = 0; k < ctl.groups(); ++k) {
       CHECK(ctl.real_bits(k) == 6.0);
@@ -282,7 +275,7 @@ TEST_CASE("AdaQAT learning window: widths held before start_step, frozen from fr
     }
     for (int64_t s = 30; s < 60; ++s) m.step(ctl, s);
     CHECK(mean_bits(ctl, true) < 6.0);  // learning ran in [start, freeze)
-    for (int64_t s = 60; s < 61; ++s) m.step(ctl, s);
+    m.step(ctl, 60);
     std::vector<double> at_freeze;
     for (size_t k = 0; k < ctl.groups(); ++k) {
       CHECK(ctl.frozen(k));
