@@ -81,6 +81,12 @@ void load_quantized_init(const std::string& path, Model& model, const quant::qne
   MIXQ_CHECK(fc.first == run.first && fc.last == run.last, path, ": first/last layers ",
              quant::name_of(fc.first), "/", quant::name_of(fc.last), ", but this run uses ",
              quant::name_of(run.first), "/", quant::name_of(run.last), " (--first/--last)");
+  auto stream = [](int r) {
+    return r == 0 ? std::string("the activation bits") : std::to_string(r) + " bits";
+  };
+  MIXQ_CHECK(fc.residual_bits == run.residual_bits, path, ": residual stream at ",
+             stream(fc.residual_bits), ", but this run uses ", stream(run.residual_bits),
+             " (--residual-bits)");
   const std::vector<quant::quantizer*> qs = net.quantizers();
   std::vector<int> bits;
   for (const quant::quantizer* q : qs) bits.push_back(q->bits());

@@ -41,8 +41,9 @@ struct train_flags {
   std::string method = "fp32";  // fp32 | qat | adaqat
   std::string init;             // FP32 or quantized model file to start from
   std::string step_init = "mse", init_steps = "keep";
-  double step_band = 16;  // LSQ weights' step band (quant/lsq.hpp); 0 = off
-  std::string distill;    // FP32 teacher model file (qat, adaqat)
+  double step_band = 16;        // LSQ weights' step band (quant/lsq.hpp); 0 = off
+  long long residual_bits = 0;  // the residual stream's width (quant/config.hpp); 0 = bits-a
+  std::string distill;          // FP32 teacher model file (qat, adaqat)
   double distill_weight = 0.5;
   long long bits_w = 4, bits_a = 4;
   std::string wq = "auto", aq = "auto", weight_range = "full", first = "8bit", last = "8bit",
@@ -175,6 +176,10 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
                  "at 2 bits halved per bit down to 2 "
                  "(0 = off; runs started before the band existed resume with 0)")
       ->check(CLI::Number & (CLI::IsMember({0.0}) | CLI::Range(1.0, 1e6)));
+  app.add_option("--residual-bits", f.residual_bits,
+                 "width R of each block's input as the shortcut adds it; conv1 requantizes it "
+                 "at --bits-a (0: the block input is quantized once, at --bits-a)")
+      ->check(CLI::IsMember({0, 2, 3, 4, 5, 6, 7, 8}));
   app.add_option("--init-steps", f.init_steps,
                  "quantized --init: keep its LSQ steps and PACT clips (LSQ: same clipping span at "
                  "the run's bits) | data (initialise them again as a fresh run does)")
@@ -253,6 +258,8 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
     return fail(prog,
                 "--eval integer: the integer runtime needs integer first and last layers "
                 "(--first/--last 8bit or same, not fp32)");
+  if (f.residual_bits != 0 && f.method == "fp32")
+    return fail(prog, "--residual-bits: a quantized run's option (--method qat or adaqat)");
   if (!f.distill.empty() && f.method == "fp32")
     return fail(prog, "--distill: a teacher for --method qat or adaqat, not fp32");
   if (!f.distill.empty() && f.label_smoothing > 0.0)

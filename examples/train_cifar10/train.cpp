@@ -132,6 +132,7 @@ std::string config_tag(const mixq::examples::train_flags& f, std::uint32_t crc) 
     // step-band: likewise only when on (runs before the band resume with 0)
     if (f.step_band != 0) add("step-band", num(f.step_band));
     if (f.init_steps != "keep") add("init-steps", f.init_steps);
+    if (f.residual_bits != 0) add("residual-bits", std::to_string(f.residual_bits));
     if (!f.distill.empty()) {
       add("distill", f.distill);
       add("distill-weight", num(f.distill_weight));
@@ -200,6 +201,7 @@ int main(int argc, char** argv) {
       qc.step_decay = f.quant_decay;
       qc.lsq_init = quant::parse_step_init(f.step_init);
       qc.step_band = f.step_band;
+      qc.residual_bits = static_cast<int>(f.residual_bits);
       if (ada) {
         ao.gran = quant::parse_granularity(f.granularity);
         ao.est = quant::parse_estimator(f.bits_estimator);

@@ -7,6 +7,7 @@
 // with the runtime or the kernels).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -132,6 +133,14 @@ inline std::vector<std::int64_t> reference_logits(const md::model& m, const std:
           y = y < pl->lo ? pl->lo : (y > pl->hi ? pl->hi : y);
           out.v[static_cast<std::size_t>(i * x.c + c)] = static_cast<std::uint8_t>(y);
         }
+    } else if (const auto* rm = std::get_if<md::remap_layer>(&L)) {
+      const tensor& x = ts[static_cast<std::size_t>(rm->input)];
+      out.n = n;
+      out.h = x.h;
+      out.w = x.w;
+      out.c = x.c;
+      out.v.resize(x.v.size());
+      for (std::size_t j = 0; j < x.v.size(); ++j) out.v[j] = rm->table[x.v[j]];
     } else {
       const auto& fc = std::get<md::linear_layer>(L);
       const tensor& x = ts[static_cast<std::size_t>(fc.input)];
@@ -172,6 +181,7 @@ struct random_options {
   bool input_zero_points = true;
   bool one_by_one = true;  ///< include a 1x1 conv
   bool offsets = true;     ///< every other conv carries rounding offsets
+  bool remap = false;      ///< the first block's conv1 reads the stem through a code table
 };
 
 /// Fills the requantization of channel arrays so outputs spread over [lo, hi].
@@ -281,8 +291,25 @@ inline md::model random_model(rng& r, const random_options& o = {}) {
   const std::int32_t w1 = o.width, w2 = 2 * o.width;
   int b = bits();
   const std::int32_t stem = add_conv(0, w1, 3, 1, -1, 8, b);
+  std::int32_t stem_in = stem;  // what the block's conv1 reads
+  if (o.remap) {  // a residual stream at b bits, requantized for conv1: a monotone table
+    md::remap_layer rm;
+    rm.input = stem;
+    rm.in_bits = b;
+    rm.out_bits = bits();
+    rm.lo = 0;
+    rm.hi = (1 << rm.out_bits) - 1;
+    rm.out_scale = 0.1f;
+    const double k = (0.3 + 1.2 * r.real()) * double(rm.hi) / double((1 << b) - 1);
+    for (int v = 0; v < (1 << b); ++v)
+      rm.table.push_back(static_cast<std::uint8_t>(std::min<long>(rm.hi, std::lround(k * v))));
+    const tinfo x = ts[static_cast<std::size_t>(stem)];
+    ts.push_back({x.h, x.w, x.c, rm.hi});
+    m.layers.emplace_back(std::move(rm));
+    stem_in = static_cast<std::int32_t>(ts.size() - 1);
+  }
   int b1 = bits();
-  const std::int32_t a1 = add_conv(stem, w1, 3, 1, -1, bits(), b1);
+  const std::int32_t a1 = add_conv(stem_in, w1, 3, 1, -1, bits(), b1);
   const std::int32_t blk1 = add_conv(a1, w1, 3, 1, stem, bits(), bits());
   const std::int32_t a2 = add_conv(blk1, w2, 3, 2, -1, bits(), bits());
   std::int32_t last = add_conv(a2, w2, 3, 1, blk1, bits(), bits());

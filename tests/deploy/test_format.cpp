@@ -291,6 +291,51 @@ TEST_CASE("inconsistent files with valid checksums name the field") {
       "truncated in field 'code_table'");
 }
 
+TEST_CASE("RMAP: a code-table layer round-trips, and its bad fields are named") {
+  rng r(31);
+  random_options o;
+  o.h = o.w = 6;
+  o.width = 4;
+  o.classes = 3;
+  o.remap = true;
+  const md::model good = random_model(r, o);
+  const auto& rm = std::get<md::remap_layer>(good.layers[1]);  // after the stem
+  const auto bytes = md::serialize(good);
+  const md::model back = md::parse(bytes, "roundtrip");
+  CHECK(md::serialize(back) == bytes);
+  const auto& rb = std::get<md::remap_layer>(back.layers[1]);
+  CHECK(rb.table == rm.table);
+  CHECK(rb.in_bits == rm.in_bits);
+  CHECK(rb.out_bits == rm.out_bits);
+  CHECK(rb.hi == rm.hi);
+  auto check = [&](const char* what, auto&& mutate, const char* expected) {
+    md::model m = good;
+    mutate(std::get<md::remap_layer>(m.layers[1]));
+    const std::string e = parse_error(md::detail::serialize_unchecked(m));
+    INFO(std::string(what) << ": " << e);
+    CHECK(e.find(expected) != std::string::npos);
+    CHECK_THROWS_AS(md::serialize(m), mixq::error);
+  };
+  const int in_bits = rm.in_bits;
+  check(
+      "in_bits",
+      [&](md::remap_layer& x) {
+        x.in_bits = in_bits == 8 ? 7 : 8;
+        x.table.resize(std::size_t(1) << x.in_bits, 0);
+      },
+      "layer 1 (remap): in_bits");
+  check(
+      "in_bits range", [&](md::remap_layer& x) { x.in_bits = 9; }, "field 'in_bits' = 9");
+  check(
+      "table entry", [&](md::remap_layer& x) { x.hi = 0; }, "layer 1 (remap): table[");
+  check(
+      "clamp", [&](md::remap_layer& x) { x.hi = 1 << x.out_bits; }, "layer 1 (remap): clamp");
+  check(
+      "input", [&](md::remap_layer& x) { x.input = 0; }, "has nonzero zero points");
+  check(
+      "out_scale", [&](md::remap_layer& x) { x.out_scale = 0.0f; }, "out_scale 0");
+}
+
 TEST_CASE("structural damage with valid checksums is caught") {
   const auto bytes = md::serialize(small_model(8));
   // an unknown section: rename META (the last section) and recompute its CRC

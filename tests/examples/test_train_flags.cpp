@@ -118,6 +118,18 @@ TEST_CASE("train flags: the AdaQAT learning window lies within the epochs, start
   CHECK(d.bits_start_epoch == 0);
 }
 
+TEST_CASE("train flags: the residual stream's width is 0 or 2..8, for quantized runs") {
+  refused({"--method", "qat", "--residual-bits", "1"}, "--residual-bits");
+  refused({"--method", "qat", "--residual-bits", "9"}, "--residual-bits");
+  refused({"--residual-bits", "8"}, "--residual-bits: a quantized run's option");
+  ex::train_flags f;
+  REQUIRE(run({"--method", "qat", "--residual-bits", "8"}, &f).rc == -1);
+  CHECK(f.residual_bits == 8);
+  ex::train_flags d;
+  REQUIRE(run({"--method", "qat"}, &d).rc == -1);
+  CHECK(d.residual_bits == 0);
+}
+
 TEST_CASE("train flags: cross checks, paths, unknown and repeated flags") {
   refused({"--epochs", "5", "--warmup", "6"}, "--warmup: 6 warm-up epochs, more than the 5 epochs");
   refused({"--out", ""}, "--out: empty, expected a directory");

@@ -85,13 +85,18 @@ TEST_CASE("export: the integer runtime agrees with the fake-quant model") {
     quant::weight_family wf;
     quant::act_family af;
     bool per_channel;
+    int residual;  // qat_config::residual_bits
   };
   const cfg cases[] = {
-      {"LSQ W8A8", 8, 8, quant::weight_family::lsq, quant::act_family::lsq, false},
-      {"LSQ W4A4 per-channel", 4, 4, quant::weight_family::lsq, quant::act_family::lsq, true},
-      {"LSQ W2A2", 2, 2, quant::weight_family::lsq, quant::act_family::lsq, false},
-      {"DoReFa+PACT W4A4", 4, 4, quant::weight_family::dorefa, quant::act_family::pact, false},
-      {"DoReFa+PACT W2A2", 2, 2, quant::weight_family::dorefa, quant::act_family::pact, false}};
+      {"LSQ W8A8", 8, 8, quant::weight_family::lsq, quant::act_family::lsq, false, 0},
+      {"LSQ W4A4 per-channel", 4, 4, quant::weight_family::lsq, quant::act_family::lsq, true, 0},
+      {"LSQ W2A2", 2, 2, quant::weight_family::lsq, quant::act_family::lsq, false, 0},
+      {"DoReFa+PACT W4A4", 4, 4, quant::weight_family::dorefa, quant::act_family::pact, false, 0},
+      {"DoReFa+PACT W2A2", 2, 2, quant::weight_family::dorefa, quant::act_family::pact, false, 0},
+      {"DoReFa+PACT W2A2, 8-bit residual stream", 2, 2, quant::weight_family::dorefa,
+       quant::act_family::pact, false, 8},
+      {"LSQ W3A3, 5-bit residual stream", 3, 3, quant::weight_family::lsq, quant::act_family::lsq,
+       true, 5}};
   std::uint64_t seed = 1;
   for (const cfg& k : cases) {
     quant::qat_config c;
@@ -100,6 +105,7 @@ TEST_CASE("export: the integer runtime agrees with the fake-quant model") {
     c.weights = k.wf;
     c.acts = k.af;
     c.per_channel = k.per_channel;
+    c.residual_bits = k.residual;
     const agreement a = run_case(c, seed++);
     INFO(std::string(k.name) << ": " << a.same_class << "/" << a.images
                              << " same class, max |logit diff| " << a.max_diff << " of max |logit| "
@@ -263,6 +269,58 @@ TEST_CASE("export: the batch-norm fold is exact to the rounding (fractional bias
                                     << " codes differ");
     CHECK(rounded.mismatches > 0);
   }
+}
+
+TEST_CASE("export: a residual stream becomes a remap layer that requantizes every stream code") {
+  nn::resnet_options o;
+  o.n = 1;
+  nn::resnet_cifar m(o);
+  quant::qat_config c;
+  c.weights = quant::weight_family::dorefa;
+  c.acts = quant::act_family::pact;
+  c.bits_w = c.bits_a = 2;
+  c.residual_bits = 6;
+  const quant::qnet net = quant::quantize(m, c);
+  REQUIRE(net.streams().size() == 3);  // one per block
+  nn::resnet_cifar plain(o);
+  quant::qat_config d = c;
+  d.residual_bits = 0;
+  CHECK(net.bitops() == quant::quantize(plain, d).bitops());  // conv1 still reads 2 bits
+  rng r(3);
+  tensor x({8, 32, 32, 3});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x[i] = static_cast<float>(r.normal());
+  {
+    tape t;
+    m.forward(t, t.input(x.view()));
+  }
+  m.eval();
+  const deploy::model dm = deploy::export_resnet(m);
+  int remaps = 0;
+  for (std::size_t li = 0; li < dm.layers.size(); ++li) {
+    const auto* rm = std::get_if<deploy::remap_layer>(&dm.layers[li]);
+    if (!rm) continue;
+    const nn::basic_block& blk = m.block(remaps, 0);
+    const auto* stream = dynamic_cast<const quant::pact*>(blk.input_transform());
+    const auto* conv1 = dynamic_cast<const quant::pact*>(blk.conv1.input_transform());
+    REQUIRE(stream != nullptr);
+    REQUIRE(conv1 != nullptr);
+    ++remaps;
+    CHECK(rm->in_bits == 6);
+    CHECK(rm->out_bits == 2);
+    REQUIRE(rm->table.size() == 64);
+    // PACT's code of a value v >= 0: round(min(v, alpha) * 3 / alpha), ties to even
+    const float s_r = stream->clip() / 63.0f, a = conv1->clip();
+    for (int k = 0; k < 64; ++k) {
+      const float v = std::fmin(s_r * static_cast<float>(k), a);
+      CHECK(int(rm->table[static_cast<std::size_t>(k)]) == int(std::nearbyint(v * (3.0f / a))));
+    }
+    // conv1 reads the remap; the block's conv2 adds the stream itself (the remap's input)
+    const auto& c1 = std::get<deploy::conv_layer>(dm.layers[li + 1]);
+    const auto& c2 = std::get<deploy::conv_layer>(dm.layers[li + 2]);
+    CHECK(c1.input == static_cast<std::int32_t>(li + 1));
+    CHECK(c2.residual == rm->input);
+  }
+  CHECK(remaps == 3);
 }
 
 TEST_CASE("export refuses models the runtime cannot run") {

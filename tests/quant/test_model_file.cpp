@@ -83,6 +83,7 @@ TEST_CASE("quantized model file: save and load rebuild the same model") {
   b.last = quant::edge_policy::same;
   b.pact.scale_grad = true;
   b.pact.percentile = 0.99;
+  b.residual_bits = 6;
   for (const quant::qat_config& c : {a, b}) {
     nn::resnet_cifar m(resnet8());
     const quant::qnet net = trained_like(m, c);
@@ -100,6 +101,7 @@ TEST_CASE("quantized model file: save and load rebuild the same model") {
     CHECK(r.config.pact.scale_grad == c.pact.scale_grad);
     CHECK(r.config.pact.percentile == c.pact.percentile);
     CHECK(r.config.step_band == c.step_band);
+    CHECK(r.config.residual_bits == c.residual_bits);
     CHECK(r.config.mean == c.mean);
     CHECK(r.config.stddev == c.stddev);
     REQUIRE(r.net.layers().size() == net.layers().size());
@@ -176,6 +178,9 @@ TEST_CASE("quantized model file: missing or bad metadata is named") {
                        mixq::error);
   CHECK_THROWS_WITH_AS(quant::load_quantized(rewrite("quant/step_band", "0.5")),
                        doctest::Contains("'quant/step_band' is '0.5', expected 0 or one number"),
+                       mixq::error);
+  CHECK_THROWS_WITH_AS(quant::load_quantized(rewrite("quant/residual_bits", "1")),
+                       doctest::Contains("'quant/residual_bits' is '1', expected 0 or 2..8"),
                        mixq::error);
   CHECK_THROWS_WITH_AS(quant::load_quantized(rewrite("quant/bits_w", "9")),
                        doctest::Contains("'quant/bits_w' is '9', expected 2..8"), mixq::error);
@@ -267,6 +272,11 @@ TEST_CASE("quantized --init: other quantizers, another depth or an FP32 file are
   quant::qat_config same = c;
   same.last = quant::edge_policy::same;
   CHECK_THROWS_WITH_AS(load_into(same, 8), doctest::Contains("first/last layers"), mixq::error);
+  quant::qat_config stream = c;
+  stream.residual_bits = 8;
+  CHECK_THROWS_WITH_AS(load_into(stream, 8),
+                       doctest::Contains("residual stream at the activation bits, but this run"),
+                       mixq::error);
   CHECK_THROWS_WITH_AS(load_into(c, 20), doctest::Contains("but this run trains 'resnet20'"),
                        mixq::error);
   nn::resnet_cifar fp(resnet8());

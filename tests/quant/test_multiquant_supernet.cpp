@@ -91,6 +91,10 @@ TEST_CASE("supernet: searchable layers, per-bit quantizer keys, uniform slices")
   }
   CHECK(has_b2);
   CHECK(has_b8);
+  supernet_options stream;  // a residual stream of its own width is a fixed-bit option
+  stream.quant.residual_bits = 8;
+  nn::resnet_cifar ms(mixq_test::resnet8());
+  CHECK_THROWS_WITH_AS(supernet(ms, stream), doctest::Contains("residual bits 8"), mixq::error);
   s.set_uniform(3);
   for (size_t i = 0; i < s.net().size(); ++i) {
     const qlayer& l = s.net().layers()[i];

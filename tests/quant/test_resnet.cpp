@@ -3,6 +3,8 @@
 // round trips, refusals.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <memory>
 #include <string>
@@ -155,4 +157,79 @@ TEST_CASE("the block shortcut adds the quantized block input") {
   h = blk.bn2.forward(t, blk.conv2.forward(t, h));
   var ref = add_relu(h, t.input(xq.view()));
   for (int64_t i = 0; i < y.value().numel(); ++i) CHECK(y.value()[i] == ref.value()[i]);
+}
+
+TEST_CASE("a block input hook: the shortcut adds its output, conv1 reads that requantized") {
+  // The residual stream at 8 bits (step 0.1), conv1's input at 2 bits (step
+  // 0.5): the block output must equal the manual recomputation, for an
+  // identity block and a stride-2 block with an option-A shortcut.
+  for (int64_t stride : {1, 2}) {
+    CAPTURE(stride);
+    const int64_t out = stride == 1 ? 16 : 32;
+    rng r(5);
+    nn::basic_block blk(16, out, stride, nn::shortcut_kind::a, r);
+    auto q2 = std::make_unique<lsq_act>(2);
+    q2->set_step(0.5f);
+    blk.conv1.set_input_transform("input_quant", std::move(q2));
+    auto q8 = std::make_unique<lsq_act>(8);
+    q8->set_step(0.1f);
+    blk.set_input_transform("residual_quant", std::move(q8));
+    tensor x({1, 4, 4, 16});
+    fill_uniform(x.view(), r, 0.0f, 2.0f);
+    tape t;
+    no_grad_guard ng(t);
+    var y = blk.forward(t, t.input(x.view()));
+    tensor x8(x.shape()), x2(x.shape());
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      x8[i] = 0.1f * std::min(255.0f, std::nearbyint(x[i] * (1.0f / 0.1f)));
+      x2[i] = 0.5f * std::min(3.0f, std::nearbyint(x8[i] * (1.0f / 0.5f)));
+    }
+    var h = blk.bn1.forward(t, blk.conv1.forward(t, t.input(x2.view())), true);
+    h = blk.bn2.forward(t, blk.conv2.forward(t, h));
+    var res = t.input(x8.view());
+    if (stride != 1) res = shortcut_a(res, out, stride);
+    var ref = add_relu(h, res);
+    int64_t coarse = 0;  // the 2-bit and 8-bit values differ: the test sees which one is added
+    for (int64_t i = 0; i < x.numel(); ++i) coarse += x2[i] != x8[i];
+    CHECK(coarse > x.numel() / 2);
+    REQUIRE(y.value().numel() == ref.value().numel());
+    for (int64_t i = 0; i < y.value().numel(); ++i) CHECK(y.value()[i] == ref.value()[i]);
+  }
+}
+
+TEST_CASE("quantize with residual bits: one stream quantizer per block, in the state, no BitOPs") {
+  qat_config c;
+  c.bits_w = c.bits_a = 2;
+  c.residual_bits = 8;
+  nn::resnet_cifar a;
+  const qnet net = quantize(a, c);
+  REQUIRE(net.streams().size() == 9);
+  for (act_quantizer* q : net.streams()) CHECK(q->bits() == 8);
+  CHECK(net.quantizers().size() == 2 * net.size() + 1 + 9);  // + pool_quant + streams
+  const auto sd = a.state_dict();
+  CHECK(std::count_if(sd.begin(), sd.end(), [](const auto& kv) {
+          return kv.first == "layer2.0.residual_quant.step";
+        }) == 1);
+  nn::resnet_cifar plain_m;
+  qat_config d = c;
+  d.residual_bits = 0;
+  CHECK(net.bitops() == quantize(plain_m, d).bitops());
+  const tensor x = images(2, 3);
+  {
+    tape t;
+    a.forward(t, t.input(x.view()));
+  }
+  a.eval();
+  nn::resnet_cifar b;
+  quantize(b, c);
+  b.load_state_dict(a.state_dict());
+  b.eval();
+  const tensor la = logits_of(a, x), lb = logits_of(b, x);
+  for (int64_t i = 0; i < la.numel(); ++i) CHECK(la[i] == lb[i]);
+  // A model quantized without the stream does not take this state.
+  CHECK_THROWS_AS(plain_m.load_state_dict(a.state_dict()), mixq::error);
+  c.residual_bits = 1;
+  CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("residual bits = 1"), mixq::error);
+  c.residual_bits = 9;
+  CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("residual bits = 9"), mixq::error);
 }

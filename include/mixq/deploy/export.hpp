@@ -23,6 +23,12 @@
 //   residual   conv2 of a block adds the block input codes r (scale s_r):
 //              res_qm = round(s_r / s_out * 2^rshift), the channel's shift
 //              taken from the larger multiplier
+//   stream     a block with its own input quantizer (qat_config::residual_bits
+//              R): the block input is written at R bits, the shortcut adds
+//              those codes, and a remap layer (2^R-entry code table) gives
+//              conv1 its activation codes. The table comes from running the
+//              two quantizers' own forwards on the R-bit grid's values, so it
+//              is what training computes, exactly
 //   pool       pool_quant's codes -> the classifier's input grid:
 //              qm / 2^rshift = s_pool / (H W s_fc)
 //   classifier int32 logits = acc + round(bias / (s_fc u_n)), logit_scale = s_fc u_n
@@ -64,6 +70,36 @@ inline quant::weight_grid export_weights(nn::transform* t, const tensor& w,
   MIXQ_CHECK(g.zero_point == 0.0f || g.zero_point == -0.5f, "deploy export: ", what,
              ": weight zero point ", g.zero_point, ", expected 0 (LSQ) or -1/2 (DoReFa)");
   return g;
+}
+
+/// The code table of a residual stream: each R-bit code of `stream`, as the
+/// value training computes for it, requantized by `reader` (conv1's input
+/// quantizer) through both quantizers' forwards.
+inline std::vector<std::uint8_t> stream_table(nn::transform* stream, nn::transform* reader,
+                                              const quant::act_grid& gs, const quant::act_grid& ga,
+                                              const std::string& what) {
+  MIXQ_CHECK(gs.zero_point == 0 && ga.zero_point == 0, "deploy export: ", what,
+             ": a residual stream needs zero-point-0 grids");
+  const int n = 1 << gs.bits;
+  tensor x(shape{1, 1, 1, n});
+  for (int c = 0; c < n; ++c) x[c] = gs.scale * static_cast<float>(c);
+  tape t;
+  t.set_grad_enabled(false);
+  const var v = stream->apply(t, t.input(x.view()));
+  const var y = reader->apply(t, v);
+  std::vector<std::uint8_t> table(static_cast<std::size_t>(n));
+  for (int c = 0; c < n; ++c) {
+    const float vc = v.value().data()[c], yc = y.value().data()[c];
+    MIXQ_CHECK(vc == gs.scale * static_cast<float>(c), "deploy export: ", what,
+               ": the residual stream's quantizer maps code ", c, " to ", vc, ", not ",
+               gs.scale * static_cast<float>(c));
+    const double k = std::nearbyint(double(yc) / double(ga.scale));
+    MIXQ_CHECK(k >= 0.0 && k <= ga.max_code() && yc == ga.scale * static_cast<float>(k),
+               "deploy export: ", what, ": conv1's quantizer maps stream code ", c, " to ", yc,
+               ", which is not on its grid (scale ", ga.scale, ")");
+    table[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>(k);
+  }
+  return table;
 }
 
 /// Sets (qm, rshift, res_qm) of channel n for multipliers m >= 0 and m_res.
@@ -198,9 +234,13 @@ inline model export_resnet(nn::resnet_cifar& m, std::int32_t image_h = 32,
 
   // the grid each conv writes: the quantizer that reads its output
   const int nb = m.blocks_per_stage();
-  auto block_in = [&](int s, int b) {
-    return detail::export_act(m.block(s, b).conv1.input_transform(),
-                              "layer" + std::to_string(s + 1) + "." + std::to_string(b) + ".conv1");
+
+  auto block_in = [&](int s, int b) {  // the block's own input grid, or conv1's
+    const std::string name = "layer" + std::to_string(s + 1) + "." + std::to_string(b);
+    nn::basic_block& blk = m.block(s, b);
+    if (blk.input_transform())
+      return detail::export_act(blk.input_transform(), name + " (residual stream)");
+    return detail::export_act(blk.conv1.input_transform(), name + ".conv1");
   };
   const quant::act_grid pool_in = detail::export_act(m.pool_input_transform(), "the pool input");
   std::int32_t x = 0;  // current tensor
@@ -212,12 +252,32 @@ inline model export_resnet(nn::resnet_cifar& m, std::int32_t image_h = 32,
   x = 1;
   s_x = first_in.scale;
   hi_x = first_in.max_code();
+  quant::act_grid g_x = first_in;
   for (int s = 0; s < 3; ++s)
     for (int b = 0; b < nb; ++b) {
       nn::basic_block& blk = m.block(s, b);
       const std::string base = "layer" + std::to_string(s + 1) + "." + std::to_string(b) + ".";
       const quant::act_grid mid = detail::export_act(blk.conv2.input_transform(), base + "conv2");
-      out.layers.emplace_back(detail::export_conv(blk.conv1, blk.bn1, s_x, hi_x, nullptr, mid, x,
+      std::int32_t x1 = x;  // what conv1 reads: the block input, or its remap
+      double s_x1 = s_x;
+      int hi_x1 = hi_x;
+      if (blk.input_transform()) {
+        const quant::act_grid a = detail::export_act(blk.conv1.input_transform(), base + "conv1");
+        remap_layer rm;
+        rm.input = x;
+        rm.in_bits = g_x.bits;
+        rm.table = detail::stream_table(blk.input_transform(), blk.conv1.input_transform(), g_x, a,
+                                        base + "conv1");
+        rm.out_bits = a.bits;
+        rm.lo = 0;
+        rm.hi = a.max_code();
+        rm.out_scale = a.scale;
+        out.layers.emplace_back(std::move(rm));
+        x1 = static_cast<std::int32_t>(out.layers.size());
+        s_x1 = a.scale;
+        hi_x1 = a.max_code();
+      }
+      out.layers.emplace_back(detail::export_conv(blk.conv1, blk.bn1, s_x1, hi_x1, nullptr, mid, x1,
                                                   -1, 0.0, 0, base + "conv1"));
       const std::int32_t h = static_cast<std::int32_t>(out.layers.size());
       const bool last = s == 2 && b == nb - 1;
@@ -229,6 +289,7 @@ inline model export_resnet(nn::resnet_cifar& m, std::int32_t image_h = 32,
       x = static_cast<std::int32_t>(out.layers.size());
       s_x = next.scale;
       hi_x = next.max_code();
+      g_x = next;
     }
   // pool: the last block's codes (pool_quant) -> the classifier's input grid
   nn::linear& fc = m.fc();

@@ -6,7 +6,7 @@
 //            | u32 section count | u32 crc32(the 28 bytes before it)
 //   section  char[4] tag | u32 flags | u64 payload length
 //            | u32 crc32(tag, flags, length and payload) | u32 reserved (0) | payload
-//   sections INPT, then one CONV / POOL / LINR per layer in execution order,
+//   sections INPT, then one CONV / POOL / RMAP / LINR per layer in execution order,
 //            then optionally LABL (class names) and META (free text)
 //   flags    0, except bit 0 of a CONV section: it carries the rounding
 //            offsets (one more i32 array). Inside a bundle (bundle.hpp) only,
@@ -271,6 +271,20 @@ inline pool_layer read_pool(byte_reader& r) {
   return p;
 }
 
+inline remap_layer read_remap(byte_reader& r) {
+  remap_layer m;
+  m.input = r.dim("input", 0, max_layers);
+  m.in_bits = static_cast<int>(r.u8("in_bits"));
+  m.out_bits = static_cast<int>(r.u8("out_bits"));
+  m.lo = static_cast<int>(r.u8("lo"));
+  m.hi = static_cast<int>(r.u8("hi"));
+  m.out_scale = r.f32("out_scale");
+  MIXQ_CHECK(m.in_bits >= 2 && m.in_bits <= 8, r.where(), "field 'in_bits' = ", m.in_bits,
+             ", expected 2..8");
+  m.table = r.u8s(std::size_t(1) << m.in_bits, "table");
+  return m;
+}
+
 inline linear_layer read_linear(byte_reader& r, std::uint32_t flags) {
   linear_layer l;
   l.input = r.dim("input", 0, max_layers);
@@ -340,6 +354,12 @@ inline std::vector<std::uint8_t> serialize_unchecked(const model& m, bool extern
       for (int v : {int(p->rshift), p->out_bits, p->lo, p->hi}) w.u8(static_cast<unsigned>(v));
       w.f32(p->out_scale);
       sections.push_back({"POOL", 0, std::move(w.buffer())});
+    } else if (const auto* rm = std::get_if<remap_layer>(&L)) {
+      w.u32(static_cast<std::uint32_t>(rm->input));
+      for (int v : {rm->in_bits, rm->out_bits, rm->lo, rm->hi}) w.u8(static_cast<unsigned>(v));
+      w.f32(rm->out_scale);
+      w.bytes(rm->table.data(), rm->table.size());
+      sections.push_back({"RMAP", 0, std::move(w.buffer())});
     } else {
       const auto& l = std::get<linear_layer>(L);
       w.u32(static_cast<std::uint32_t>(l.input));
@@ -457,7 +477,7 @@ inline model parse_sections(const std::uint8_t* data, std::size_t size, const st
     std::string where = src + "section " + std::to_string(si);
     const std::uint8_t* h = section_at(data, size, at, where);
     const std::string tag = detail::tag_string(h);
-    const bool layer_tag = tag == "CONV" || tag == "POOL" || tag == "LINR";
+    const bool layer_tag = tag == "CONV" || tag == "POOL" || tag == "RMAP" || tag == "LINR";
     where += " (" + tag +
              (layer_tag && si > 0 ? ", layer " + std::to_string(si - 1) : std::string()) + "): ";
     const std::uint64_t len = section_payload(data, size, at, where);
@@ -497,6 +517,8 @@ inline model parse_sections(const std::uint8_t* data, std::size_t size, const st
         m.layers.emplace_back(detail::read_conv(r, flags));
       } else if (tag == "POOL") {
         m.layers.emplace_back(detail::read_pool(r));
+      } else if (tag == "RMAP") {
+        m.layers.emplace_back(detail::read_remap(r));
       } else {
         m.layers.emplace_back(detail::read_linear(r, flags));
         seen_linear = true;
@@ -516,7 +538,8 @@ inline model parse_sections(const std::uint8_t* data, std::size_t size, const st
       const auto b = r.u8s(r.left(), "text");
       m.meta.assign(b.begin(), b.end());
     } else {
-      MIXQ_CHECK(false, where, "unknown section tag (expected INPT, CONV, POOL, LINR, LABL, META)");
+      MIXQ_CHECK(false, where,
+                 "unknown section tag (expected INPT, CONV, POOL, RMAP, LINR, LABL, META)");
     }
     r.finish();
     at += format_section_header_bytes + static_cast<std::size_t>(len);

@@ -30,6 +30,11 @@
 //           ResNet option A: RS = 2, ch_lo = (C_out - C_res) / 2).
 //   avgpool sum[c] = sum over all pixels of x[.][.][c];
 //           out[c] = clamp(rhaz(sum * qm, rshift), lo, hi); output 1 x 1 x C.
+//   remap   out = table[x] elementwise (same shape): one code grid onto
+//           another, 2^in_bits entries in [lo, hi] (a residual stream's
+//           R-bit codes onto a convolution's activation codes: the table is
+//           the training side's own requantization, so it is exact). The
+//           input must hold zero-point-0 codes.
 //   linear  acc[n] = sum_k W[n][k] * (x[k] - z_k) over the input flattened in
 //           (h, w, c) order; logits[n] = acc[n] + bias[n] (int32), and the real
 //           logit is logit_scale[n] * logits[n]. The last layer, and the only
@@ -107,7 +112,16 @@ struct linear_layer {
   std::vector<float> logit_scale;  ///< [c_out]
 };
 
-using layer = std::variant<conv_layer, pool_layer, linear_layer>;
+struct remap_layer {
+  std::int32_t input = 0;
+  int in_bits = 8;                  ///< the input tensor's bits
+  std::vector<std::uint8_t> table;  ///< [2^in_bits]: out = table[x]
+  int out_bits = 8;
+  int lo = 0, hi = 255;
+  float out_scale = 1.0f;
+};
+
+using layer = std::variant<conv_layer, pool_layer, linear_layer, remap_layer>;
 
 inline const char* layer_kind_name(const layer& l) noexcept {
   switch (l.index()) {
@@ -115,8 +129,10 @@ inline const char* layer_kind_name(const layer& l) noexcept {
       return "conv";
     case 1:
       return "avgpool";
-    default:
+    case 2:
       return "linear";
+    default:
+      return "remap";
   }
 }
 
@@ -351,6 +367,27 @@ inline model_info analyze(const model& m) {
       out.c = x.c;
       out.bits = pl->out_bits;
       out.hi = pl->hi;
+    } else if (const auto* rm = std::get_if<remap_layer>(&L)) {
+      detail::check_tensor_ref(rm->input, li, "input", where);
+      const tensor_info& x = info.tensors[static_cast<std::size_t>(rm->input)];
+      ++uses[static_cast<std::size_t>(rm->input)];
+      MIXQ_CHECK(!x.zero_point, where, "input tensor ", rm->input,
+                 " has nonzero zero points; a remap takes zero-point-0 codes");
+      MIXQ_CHECK(rm->in_bits == x.bits, where, "in_bits ", rm->in_bits, " but input tensor ",
+                 rm->input, " holds ", x.bits, "-bit codes");
+      detail::check_out_range(rm->out_bits, rm->lo, rm->hi, where);
+      MIXQ_CHECK(rm->table.size() == std::size_t(1) << rm->in_bits, where, "table has ",
+                 rm->table.size(), " entries, expected 2^", rm->in_bits, " = ", 1 << rm->in_bits);
+      for (std::size_t i = 0; i < rm->table.size(); ++i)
+        MIXQ_CHECK(rm->table[i] >= rm->lo && rm->table[i] <= rm->hi, where, "table[", i,
+                   "] = ", int(rm->table[i]), ", expected ", rm->lo, "..", rm->hi);
+      MIXQ_CHECK(std::isfinite(rm->out_scale) && rm->out_scale > 0.0f, where, "out_scale ",
+                 rm->out_scale, ", expected a finite positive number");
+      out.h = x.h;
+      out.w = x.w;
+      out.c = x.c;
+      out.bits = rm->out_bits;
+      out.hi = rm->hi;
     } else {
       const auto& fc = std::get<linear_layer>(L);
       MIXQ_CHECK(li + 1 == m.layers.size(), where,

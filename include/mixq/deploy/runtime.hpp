@@ -132,6 +132,11 @@ struct pool_exec {
   kernels::avgpool_params p;
 };
 
+struct remap_exec {
+  int in_t = 0, out_t = 0;
+  std::vector<std::uint8_t> table;  ///< [2^in_bits]
+};
+
 struct linear_exec {
   int in_t = 0;
   std::shared_ptr<const kernels::packed_weights> pw;
@@ -143,7 +148,7 @@ struct linear_exec {
 };
 
 struct step_ref {
-  int kind = 0;  ///< 0 conv, 1 pool, 2 linear
+  int kind = 0;  ///< 0 conv, 1 pool, 2 linear, 3 remap
   std::size_t index = 0;
 };
 
@@ -579,6 +584,19 @@ class runtime {
                      std::to_string(pl->out_bits) + "\n";
         steps_.push_back({1, pools_.size()});
         pools_.push_back(p);
+      } else if (const auto* rm = std::get_if<remap_layer>(&Ly)) {
+        detail::remap_exec r;
+        r.in_t = rm->input;
+        r.out_t = out_t;
+        r.table = rm->table;
+        param_bytes_ += rm->table.size();
+        const tensor_info& x = info_.tensors[static_cast<std::size_t>(rm->input)];
+        describe_ += "layer " + std::to_string(li) + ": remap " + std::to_string(x.h) + "x" +
+                     std::to_string(x.w) + "x" + std::to_string(x.c) + " A" +
+                     std::to_string(rm->in_bits) + " -> A" + std::to_string(rm->out_bits) +
+                     " (code table)\n";
+        steps_.push_back({3, remaps_.size()});
+        remaps_.push_back(std::move(r));
       } else {
         const auto& fc = std::get<linear_layer>(Ly);
         detail::linear_exec f;
@@ -622,7 +640,7 @@ class runtime {
         linears_.push_back(std::move(f));
       }
     }
-    // 2. native layouts; pooling reads any u8 layout
+    // 2. native layouts; pooling and remaps read any u8 layout
     for (std::size_t t = 0; t + 1 < tensors_.size(); ++t) {
       detail::tensor_state& ts = tensors_[t];
       const bool from_planes_conv = t > 0 && steps_[t - 1].kind == 0 &&
@@ -639,6 +657,10 @@ class runtime {
       detail::tensor_state& ts = tensors_[static_cast<std::size_t>(p.in_t)];
       if (ts.native == layout::planes) ts.want[int(layout::dense)] = true;
     }
+    for (const auto& r : remaps_) {
+      detail::tensor_state& ts = tensors_[static_cast<std::size_t>(r.in_t)];
+      if (ts.native == layout::planes) ts.want[int(layout::dense)] = true;
+    }
     // 3. buffers and their lifetimes (step s reads its inputs and writes its output)
     std::vector<int> last_use(tensors_.size(), 0);
     for (std::size_t s = 0; s < steps_.size(); ++s) {
@@ -650,6 +672,8 @@ class runtime {
           last_use[static_cast<std::size_t>(convs_[r.index].res_t)] = step;
       } else if (r.kind == 1) {
         last_use[static_cast<std::size_t>(pools_[r.index].in_t)] = step;
+      } else if (r.kind == 3) {
+        last_use[static_cast<std::size_t>(remaps_[r.index].in_t)] = step;
       } else {
         last_use[static_cast<std::size_t>(linears_[r.index].in_t)] = step;
       }
@@ -761,6 +785,8 @@ class runtime {
           run_conv(sb, convs_[r.index], cnt);
         else if (r.kind == 1)
           run_pool(sb, pools_[r.index], cnt);
+        else if (r.kind == 3)
+          run_remap(sb, remaps_[r.index], cnt);
         else
           run_linear(sb, linears_[r.index], c0, cnt);
         if (s + 1 < tensors_.size() - 1) convert(sb, static_cast<int>(s + 1), cnt);
@@ -899,6 +925,24 @@ class runtime {
     kernels::global_avgpool_u8(v.base, pp, tensor_buf(sb, p.out_t, layout::dense));
   }
 
+  void run_remap(std::uint8_t* sb, const detail::remap_exec& r, std::int64_t cnt) noexcept {
+    const detail::tensor_state& xs = tensors_[static_cast<std::size_t>(r.in_t)];
+    const detail::tensor_state& ys = tensors_[static_cast<std::size_t>(r.out_t)];
+    const tensor_info& ti = ys.info;
+    const u8_view x = u8_of(sb, r.in_t, xs.native == layout::planes ? layout::dense : xs.native);
+    if (ys.native == layout::padded)
+      fill_halo(tensor_buf(sb, r.out_t, layout::padded), ti.h, ti.w, ti.c, nullptr, 0, cnt);
+    const u8_view y = u8_of(sb, r.out_t, ys.native);
+    const std::uint8_t* table = r.table.data();
+    const std::int64_t row = ti.w * ti.c;
+    for (std::int64_t i = 0; i < cnt; ++i)
+      for (std::int64_t h = 0; h < ti.h; ++h) {
+        const std::uint8_t* p = x.at(i, h, 0);
+        std::uint8_t* d = y.at(i, h, 0);
+        for (std::int64_t k = 0; k < row; ++k) d[k] = table[p[k]];
+      }
+  }
+
   void run_linear(std::uint8_t* sb, const detail::linear_exec& f, std::int64_t c0,
                   std::int64_t cnt) noexcept {
     const tensor_info& xi = tensors_[static_cast<std::size_t>(f.in_t)].info;
@@ -926,6 +970,7 @@ class runtime {
   std::vector<detail::conv_exec> convs_;
   std::vector<detail::pool_exec> pools_;
   std::vector<detail::linear_exec> linears_;
+  std::vector<detail::remap_exec> remaps_;
   std::vector<planned_buffer> bufs_;
   std::int64_t slot_batch_ = 1, slot_bytes_ = 0;
   std::int64_t lead_ = 0, logits_off_ = 0;

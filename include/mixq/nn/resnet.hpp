@@ -14,7 +14,10 @@
 // Hooks (nn/transform.hpp): a block's shortcut carries conv1's input AFTER
 // conv1's input transform (with no transform, the block input itself), so a
 // transform installed there (a fake quantizer) defines both what conv1 reads
-// and what the residual adds; resnet_cifar has one more hook on the features
+// and what the residual adds. A block also has its own input hook, applied
+// first: with it installed, the shortcut carries its output and conv1 reads
+// that output through conv1's transform (a residual stream quantized finer
+// than conv1's input). resnet_cifar has one more hook on the features
 // entering the global average pool.
 #include <memory>
 #include <string>
@@ -67,13 +70,20 @@ class basic_block : public module {
   }
 
   var forward(tape& t, var x) {
+    if (input_hook_) x = input_hook_.apply(t, x);
     var xin;  // x as conv1 read it (after conv1's input transform, if any)
     var h = bn1.forward(t, conv1.forward(t, x, &xin), /*relu=*/true);
     h = bn2.forward(t, conv2.forward(t, h));
-    var s = xin;
-    if (needs_shortcut_) s = proj_ ? proj_->forward(t, x) : shortcut_a(xin, out_, stride_);
+    var s = input_hook_ ? x : xin;  // what the shortcut carries
+    if (needs_shortcut_) s = proj_ ? proj_->forward(t, x) : shortcut_a(s, out_, stride_);
     return add_relu(h, s);
   }
+  // Installs the block's input hook (the value the shortcut adds; conv1 reads
+  // it through its own input transform).
+  transform& set_input_transform(const std::string& name, std::unique_ptr<transform> tr) {
+    return input_hook_.install(*this, name, std::move(tr), "block input transform");
+  }
+  transform* input_transform() const { return input_hook_.get(); }
   bool has_projection() const { return proj_ != nullptr; }
   bool has_shortcut() const { return needs_shortcut_; }
   int64_t stride() const { return stride_; }
@@ -87,6 +97,7 @@ class basic_block : public module {
   int64_t out_, stride_;
   bool needs_shortcut_;
   std::unique_ptr<projection> proj_;
+  transform_slot input_hook_;
 };
 
 struct resnet_options {

@@ -39,6 +39,12 @@ struct qat_config {
   bool step_decay = false;              // LSQ steps under the optimizer's weight decay
   step_init lsq_init = step_init::mse;  // LSQ steps' data initialisation (lsq.hpp)
   double step_band = 16.0;              // LSQ weights: step band B (lsq.hpp); 0 = off
+  // The residual stream's width R: 0 (default) quantizes a block's input
+  // once, at the activation bits, for both conv1 and the shortcut; R in
+  // [2, 8] quantizes it at R bits for the shortcut (its own quantizer of the
+  // activation family) and conv1 requantizes that at the activation bits.
+  // BitOPs do not change (conv1 still reads bits_a); docs/quantization.md.
+  int residual_bits = 0;
   // The data loader's normalisation (the 8-bit input grid, input_quant.hpp);
   // empty = CIFAR-10's.
   std::vector<float> mean, stddev;
@@ -46,6 +52,10 @@ struct qat_config {
   void validate() const {
     check_bits(bits_w, "weight bits");
     check_bits(bits_a, "activation bits");
+    MIXQ_CHECK(residual_bits == 0 || (residual_bits >= min_bits && residual_bits <= max_bits),
+               "qat_config: residual bits = ", residual_bits,
+               ", expected 0 (the activation bits) or an integer in [", min_bits, ", ", max_bits,
+               "]");
     MIXQ_CHECK(mean.size() == stddev.size(), "qat_config: mean has ", mean.size(),
                " entries and stddev ", stddev.size());
     MIXQ_CHECK(step_band_valid(step_band), "qat_config: LSQ step band ", step_band,

@@ -11,7 +11,8 @@
 // "quant/pact_percentile", "quant/pact_alpha_decay", "quant/pact_scale_grad",
 // "quant/step_decay", "quant/lsq_init" (lsq | mse; optional, lsq when
 // absent), "quant/step_band" (LSQ weights' step band, lsq.hpp; optional, 0 =
-// off when absent), "quant/bits_w", "quant/bits_a" (the bits the
+// off when absent), "quant/residual_bits" (qat_config::residual_bits;
+// optional, 0 when absent), "quant/bits_w", "quant/bits_a" (the bits the
 // quantizers were built with) and "quant/mean", "quant/stddev" (the input
 // normalisation, comma-separated). Every layer's current bits are buffers of
 // the state dict, so a model whose bits changed in training (AdaQAT, a
@@ -108,6 +109,7 @@ inline std::map<std::string, std::string> config_meta(const qat_config& c) {
   m["quant/lsq_init"] = name_of(c.lsq_init);
   std::snprintf(buf, sizeof buf, "%.17g", c.step_band);
   m["quant/step_band"] = buf;
+  m["quant/residual_bits"] = std::to_string(c.residual_bits);
   m["quant/bits_w"] = std::to_string(c.bits_w);
   m["quant/bits_a"] = std::to_string(c.bits_a);
   m["quant/mean"] = detail::join_floats(c.mean);
@@ -186,6 +188,14 @@ inline qat_config config_from_meta(const io::archive& a) {
                ": metadata 'quant/step_band' is '", text, "', expected 0 or one number in [1, ",
                step_band_max, "]");
     c.step_band = band;
+  }
+  // Optional: files written before the choice existed had no residual stream.
+  c.residual_bits = 0;
+  if (detail::find_meta(a, "quant/residual_bits")) {
+    const std::string v = get("quant/residual_bits");
+    MIXQ_CHECK(v == "0" || (v.size() == 1 && v[0] >= '2' && v[0] <= '8'), src,
+               ": metadata 'quant/residual_bits' is '", v, "', expected 0 or 2..8");
+    c.residual_bits = v[0] - '0';
   }
   c.bits_w = bits("quant/bits_w");
   c.bits_a = bits("quant/bits_a");

@@ -7,6 +7,9 @@
 // activation quantizers whose bits follow that input's (the features entering
 // the pool follow the classifier's input), and its multiply-accumulates per
 // image. Layers left in FP32 have no quantizers and count as 32 bits.
+// Quantizers that belong to no layer's input (a block's residual stream at
+// its own width, quant/resnet.hpp) are listed apart: they add no MACs, so no
+// BitOPs, and AdaQAT leaves their bits alone.
 //
 // Cost (per image; docs/quantization.md):
 //   BitOPs = sum over layers of MACs * b_w * b_a
@@ -57,7 +60,8 @@ struct qlayer {
 class qnet {
  public:
   qnet() = default;
-  qnet(nn::module& root, std::vector<qlayer> layers) : root_(&root), layers_(std::move(layers)) {}
+  qnet(nn::module& root, std::vector<qlayer> layers, std::vector<act_quantizer*> streams = {})
+      : root_(&root), layers_(std::move(layers)), streams_(std::move(streams)) {}
 
   nn::module& root() const {
     MIXQ_CHECK(root_, "qnet: empty");
@@ -117,12 +121,16 @@ class qnet {
       if (l.aq) out.push_back(l.aq);
       for (act_quantizer* q : l.a_follow) out.push_back(q);
     }
+    for (act_quantizer* q : streams_) out.push_back(q);
     return out;
   }
+  // The residual-stream quantizers (empty unless qat_config::residual_bits).
+  const std::vector<act_quantizer*>& streams() const { return streams_; }
 
  private:
   nn::module* root_ = nullptr;
   std::vector<qlayer> layers_;
+  std::vector<act_quantizer*> streams_;
 };
 
 }  // namespace quant

@@ -11,6 +11,12 @@
 //                       the block's shortcut adds these same quantized values
 //                       (nn::basic_block reads conv1's transformed input), as
 //                       the runtime adds the residual codes in conv2's epilogue
+//   residual stream     with c.residual_bits = R > 0: an R-bit quantizer of
+//                       the activation family on the block's own input hook
+//                       ("residual_quant"); the shortcut adds its output and
+//                       conv1's input quantizer requantizes that at the
+//                       activation bits (the runtime: a code table from R-bit
+//                       to activation codes, deploy/export.hpp)
 //   conv2 input         activation quantizer on conv2's input hook
 //   conv weights        weight quantizer on each conv's weight hook
 //   pool input          the last block's output, quantized at the classifier's
@@ -135,12 +141,16 @@ inline qnet quantize(nn::resnet_cifar& m, const qat_config& c, const quantizer_f
   }
   // Blocks.
   const int nb = m.blocks_per_stage();
+  std::vector<act_quantizer*> streams;
   for (int s = 0; s < 3; ++s)
     for (int b = 0; b < nb; ++b) {
       nn::basic_block& blk = m.block(s, b);
       MIXQ_CHECK(!blk.has_projection(), "quant::quantize: layer", s + 1, ".", b,
                  " has an option-B (projection) shortcut; only option-A shortcuts are supported");
       const std::string base = "layer" + std::to_string(s + 1) + "." + std::to_string(b) + ".";
+      if (c.residual_bits != 0)
+        streams.push_back(static_cast<act_quantizer*>(&blk.set_input_transform(
+            "residual_quant", detail::make_act_quant(c, c.residual_bits))));
       nn::conv2d* convs[2] = {&blk.conv1, &blk.conv2};
       for (int k = 0; k < 2; ++k) {
         nn::conv2d& cv = *convs[k];
@@ -186,7 +196,7 @@ inline qnet quantize(nn::resnet_cifar& m, const qat_config& c, const quantizer_f
     }
     layers.push_back(l);
   }
-  return qnet(m, std::move(layers));
+  return qnet(m, std::move(layers), std::move(streams));
 }
 
 // quantize() with qat_config's quantizer families.

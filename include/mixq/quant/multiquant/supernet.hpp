@@ -69,6 +69,8 @@ class supernet {
            int64_t image_w = 32)
       : model_(&m), opt_(o) {
     const qat_config c = o.quant;
+    MIXQ_CHECK(c.residual_bits == 0, "multiquant supernet: residual bits ", c.residual_bits,
+               ", expected 0 (a residual stream of its own width is a fixed-bit option)");
     auto switches = [c](layer_role r) {
       return r == layer_role::inner || (r == layer_role::first && c.first == edge_policy::same) ||
              (r == layer_role::last && c.last == edge_policy::same);
