@@ -183,6 +183,10 @@ void deploy(const std::string& dir) {
   o.a_bits = 8;
   o.grid = md::weight_grid::odd;
   write(dir + "/resnet8_w2a8_odd.mqd", md::serialize(md::synthetic_resnet(o)));
+  o.a_bits = 2;
+  o.grid = md::weight_grid::signed_codes;
+  o.residual_bits = 6;  // RMAP sections
+  write(dir + "/resnet8_w2a2_r6.mqd", md::serialize(md::synthetic_resnet(o)));
 }
 
 // Argument lists of mixq_train_cifar10, NUL-separated.

@@ -331,7 +331,7 @@ TEST_CASE("RMAP: a code-table layer round-trips, and its bad fields are named") 
   check(
       "clamp", [&](md::remap_layer& x) { x.hi = 1 << x.out_bits; }, "layer 1 (remap): clamp");
   check(
-      "input", [&](md::remap_layer& x) { x.input = 0; }, "has nonzero zero points");
+      "input", [&](md::remap_layer& x) { x.input = 0; }, "input tensor 0: a remap reads");
   check(
       "out_scale", [&](md::remap_layer& x) { x.out_scale = 0.0f; }, "out_scale 0");
 }

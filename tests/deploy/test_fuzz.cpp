@@ -73,6 +73,7 @@ TEST_CASE("fuzzed model files: a clear error, or a model that runs exactly") {
   o.h = o.w = 5;
   o.width = 4;
   o.classes = 4;
+  o.remap = true;  // an RMAP section among the fuzzed bytes
   const md::model base = random_model(r, o);
   const auto good = md::serialize(base);
   const auto images = random_images(base, 1, r);

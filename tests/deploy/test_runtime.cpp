@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <mixq/deploy/runtime.hpp>
+#include <mixq/deploy/synthetic.hpp>
 
 #include "deploy_test_util.hpp"
 
@@ -159,6 +160,32 @@ TEST_CASE("the bit-plane (LUT6) path: 2-bit activations, exact on every ISA") {
     CHECK(saw_planes);
   else
     MESSAGE("SKIPPED the bit-plane path check: no AVX-512 VBMI/BITALG on this CPU");
+}
+
+TEST_CASE("a synthetic ResNet8 with an 8-bit residual stream: remaps, exact on every ISA") {
+  isa_guard g;
+  md::synthetic_resnet_options so;
+  so.n = 1;
+  so.w_bits = so.a_bits = 2;
+  so.residual_bits = 8;
+  const md::model m = md::synthetic_resnet(so);
+  int remaps = 0;
+  for (const auto& L : m.layers) remaps += std::holds_alternative<md::remap_layer>(L);
+  CHECK(remaps == 3);  // one per block
+  rng r(11);
+  const std::int64_t n = 2;
+  const auto images = random_images(m, n, r);
+  const auto want = reference_logits(m, images.data(), n);
+  for (mk::isa l : all_isas) {
+    if (!mk::isa_supported(l)) continue;
+    mk::set_isa(l);
+    std::string paths;
+    INFO("ISA " << std::string(mk::isa_name(l)));
+    CHECK(run_logits(m, images, n, l, n, 1, &paths) == want);
+    CHECK(run_logits(m, images, n, l, 1, 2) == want);
+  }
+  so.residual_bits = 1;
+  CHECK_THROWS_WITH_AS(md::synthetic_resnet(so), doctest::Contains("residual bits 1"), mixq::error);
 }
 
 TEST_CASE("8-bit odd-grid weights run on the raw path, exactly") {

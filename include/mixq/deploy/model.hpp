@@ -34,7 +34,8 @@
 //           another, 2^in_bits entries in [lo, hi] (a residual stream's
 //           R-bit codes onto a convolution's activation codes: the table is
 //           the training side's own requantization, so it is exact). The
-//           input must hold zero-point-0 codes.
+//           input is a layer's output (zero point 0, codes within its bits),
+//           never tensor 0.
 //   linear  acc[n] = sum_k W[n][k] * (x[k] - z_k) over the input flattened in
 //           (h, w, c) order; logits[n] = acc[n] + bias[n] (int32), and the real
 //           logit is logit_scale[n] * logits[n]. The last layer, and the only
@@ -371,8 +372,9 @@ inline model_info analyze(const model& m) {
       detail::check_tensor_ref(rm->input, li, "input", where);
       const tensor_info& x = info.tensors[static_cast<std::size_t>(rm->input)];
       ++uses[static_cast<std::size_t>(rm->input)];
-      MIXQ_CHECK(!x.zero_point, where, "input tensor ", rm->input,
-                 " has nonzero zero points; a remap takes zero-point-0 codes");
+      MIXQ_CHECK(rm->input > 0, where,
+                 "input tensor 0: a remap reads a layer's codes (the network input has its own "
+                 "code table, and its pixels are not bounded by its bits)");
       MIXQ_CHECK(rm->in_bits == x.bits, where, "in_bits ", rm->in_bits, " but input tensor ",
                  rm->input, " holds ", x.bits, "-bit codes");
       detail::check_out_range(rm->out_bits, rm->lo, rm->hi, where);

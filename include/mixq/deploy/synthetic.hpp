@@ -26,6 +26,10 @@ struct synthetic_resnet_options {
   weight_grid grid = weight_grid::signed_codes;
   std::int32_t classes = 10;
   std::uint64_t seed = 1;
+  /// 0, or a residual stream of this width (docs/quantization.md 2.1): the
+  /// stem and every block's conv2 but the last write R-bit codes, and a
+  /// remap before each block's conv1 gives it the bits it would have read.
+  int residual_bits = 0;
 };
 
 namespace detail {
@@ -63,6 +67,8 @@ inline model synthetic_resnet(const synthetic_resnet_options& o) {
              "synthetic_resnet: ", o.per_layer.size(), " per-layer bit pairs, expected ", convs);
   for (int b : {o.w_bits, o.a_bits, o.first_last_bits})
     MIXQ_CHECK(b >= 2 && b <= 8, "synthetic_resnet: bits ", b, ", expected 2..8");
+  MIXQ_CHECK(o.residual_bits == 0 || (o.residual_bits >= 2 && o.residual_bits <= 8),
+             "synthetic_resnet: residual bits ", o.residual_bits, ", expected 0 or 2..8");
   for (const auto& p : o.per_layer)
     MIXQ_CHECK(p.first >= 2 && p.first <= 8 && p.second >= 2 && p.second <= 8,
                "synthetic_resnet: per-layer bits (", p.first, ", ", p.second, "), expected 2..8");
@@ -83,13 +89,18 @@ inline model synthetic_resnet(const synthetic_resnet_options& o) {
   };
   std::vector<tinfo> ts{{32, 32, 3, 255}};
   int conv_index = 0;
-  auto add_conv = [&](std::int32_t input, std::int32_t c_out, int stride, std::int32_t residual) {
+  int nominal_bits = 0;  // the last conv's output bits without a residual stream
+  // stream_bits > 0: the conv writes the residual stream at that width
+  auto add_conv = [&](std::int32_t input, std::int32_t c_out, int stride, std::int32_t residual,
+                      int stream_bits) {
     const tinfo x = ts[static_cast<std::size_t>(input)];
     int wb = conv_index == 0 ? o.first_last_bits : o.w_bits, ab = o.a_bits;
     if (!o.per_layer.empty()) {
       wb = o.per_layer[static_cast<std::size_t>(conv_index)].first;
       ab = o.per_layer[static_cast<std::size_t>(conv_index)].second;
     }
+    nominal_bits = ab;
+    if (stream_bits > 0) ab = stream_bits;
     ++conv_index;
     conv_layer cv;
     cv.input = input;
@@ -140,13 +151,33 @@ inline model synthetic_resnet(const synthetic_resnet_options& o) {
     ts.push_back(y);
     return static_cast<std::int32_t>(ts.size() - 1);
   };
-  std::int32_t x = add_conv(0, 16, 1, -1);
+  // the stream's codes onto `bits`: a monotone table, the top code onto the top code
+  auto add_remap = [&](std::int32_t input, int bits) {
+    const tinfo x = ts[static_cast<std::size_t>(input)];
+    remap_layer rm;
+    rm.input = input;
+    rm.in_bits = o.residual_bits;
+    rm.out_bits = bits;
+    rm.hi = (1 << bits) - 1;
+    const int top = (1 << o.residual_bits) - 1;
+    for (int k = 0; k <= top; ++k)
+      rm.table.push_back(static_cast<std::uint8_t>(std::lround(double(k) * rm.hi / top)));
+    m.layers.emplace_back(std::move(rm));
+    ts.push_back({x.h, x.w, x.c, (1 << bits) - 1});
+    return static_cast<std::int32_t>(ts.size() - 1);
+  };
+  const int R = o.residual_bits;
+  std::int32_t x = add_conv(0, 16, 1, -1, R);
+  int x_bits = nominal_bits;  // what a block's conv1 reads
   const std::int32_t widths[3] = {16, 32, 64};
   for (int s = 0; s < 3; ++s)
     for (int b = 0; b < o.n; ++b) {
       const int stride = (s > 0 && b == 0) ? 2 : 1;
-      const std::int32_t h = add_conv(x, widths[s], stride, -1);
-      x = add_conv(h, widths[s], 1, x);
+      const bool last = s == 2 && b == o.n - 1;
+      const std::int32_t xin = R > 0 ? add_remap(x, x_bits) : x;
+      const std::int32_t h = add_conv(xin, widths[s], stride, -1, 0);
+      x = add_conv(h, widths[s], 1, x, last ? 0 : R);
+      x_bits = nominal_bits;
     }
   pool_layer pl;
   pl.input = x;
