@@ -14,6 +14,8 @@
 // --tune plans each model by measurement (deploy/tune.hpp: the kernels'
 // policy against every conv on qconv2d, the faster kept) and names the rows
 // mixq-deploy-<bits>-tuned.
+// w<b>a<b>r<R>: the same with a residual stream of R bits (a remap layer per
+// block, docs/quantization.md 2.1).
 // "mixed" is an illustrative per-layer mix (stem W8A4, stage 1 W4A4, stage 2
 // W3A3, stage 3 W2A2: 3.0 bits on average over the 18 block convs), the
 // shape of what a learned per-layer configuration looks like.
@@ -58,8 +60,12 @@ md::model make_model(const std::string& bits) {
     for (int i = 0; i < 6; ++i) o.per_layer.push_back({3, 3});
     for (int i = 0; i < 6; ++i) o.per_layer.push_back({2, 2});
   } else {
-    MIXQ_CHECK(std::sscanf(bits.c_str(), "w%da%d", &o.w_bits, &o.a_bits) == 2, "--bits '", bits,
-               "': expected w<b>a<b> or mixed");
+    int n1 = 0, n2 = 0;
+    const bool ok = std::sscanf(bits.c_str(), "w%da%d%n", &o.w_bits, &o.a_bits, &n1) == 2 &&
+                    (bits.size() == static_cast<std::size_t>(n1) ||
+                     (std::sscanf(bits.c_str() + n1, "r%d%n", &o.residual_bits, &n2) == 1 &&
+                      bits.size() == static_cast<std::size_t>(n1 + n2)));
+    MIXQ_CHECK(ok, "--bits '", bits, "': expected w<b>a<b>, w<b>a<b>r<b> or mixed");
   }
   return md::synthetic_resnet(o);
 }
