@@ -13,6 +13,7 @@
 //       [--last 8bit|fp32|same] [--dorefa-scale auto|unit|max] [--pact-init 0]
 //       [--pact-scale-grad] [--pact-no-decay] [--quant-decay] [--quant-lr-scale 1]
 //       [--step-init mse|lsq] [--init-steps keep|data] [--eval auto|integer|fake]
+//       [--residual-bits 0]
 //       AdaQAT: [--lambda 0.1] [--bits-lr 0.05] [--bits-init 8] [--bits-init-w N]
 //       [--bits-init-a N] [--bits-min 2] [--bits-max 8] [--granularity network|layer]
 //       [--bits-estimator fd|taylor] [--bits-groups-per-step 1] [--no-second-order]
