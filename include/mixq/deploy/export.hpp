@@ -234,7 +234,6 @@ inline model export_resnet(nn::resnet_cifar& m, std::int32_t image_h = 32,
 
   // the grid each conv writes: the quantizer that reads its output
   const int nb = m.blocks_per_stage();
-
   auto block_in = [&](int s, int b) {  // the block's own input grid, or conv1's
     const std::string name = "layer" + std::to_string(s + 1) + "." + std::to_string(b);
     nn::basic_block& blk = m.block(s, b);
