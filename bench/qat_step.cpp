@@ -9,6 +9,11 @@
 //   adaqat-net      AdaQAT, one (N_w, N_a) pair, finite differences (DoReFa + PACT)
 //   adaqat-layer-fd AdaQAT per layer, finite differences, one group per step
 //   adaqat-layer-ty AdaQAT per layer, Taylor estimate (no extra forward)
+// Quantized modes run the inner convs' forward product on the integer
+// kernels (quant/int_conv.hpp, the default); a mode name with the suffix
+// "-fp32fwd" (qat-lsq-fp32fwd, adaqat-net-fp32fwd, ...) runs it on the FP32
+// kernels instead (qat_config::forward = fp32) and is compared with its own
+// family's fixed-bit step of that product.
 // One step = zero_grad, forward, loss, backward, (probe forwards), SGD
 // update. Random CIFAR-shaped data. Prints one JSON line per mode and thread
 // count: median and best ms per step, and the ratios to the FP32 step and to
@@ -53,18 +58,23 @@ std::unique_ptr<mode> make_mode(const std::string& name) {
   auto m = std::make_unique<mode>();
   m->name = name;
   m->model = std::make_unique<nn::resnet_cifar>();
+  const std::string suffix = "-fp32fwd";
+  const bool fp32fwd = name.size() > suffix.size() &&
+                       name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  const std::string base = fp32fwd ? name.substr(0, name.size() - suffix.size()) : name;
   if (name != "fp32") {
     quant::qat_config c;
     c.bits_w = c.bits_a = 4;
-    if (name != "qat-lsq") {
+    if (fp32fwd) c.forward = quant::conv_forward::fp32;
+    if (base != "qat-lsq") {
       c.weights = quant::weight_family::dorefa;
       c.acts = quant::act_family::pact;
     }
     m->net = quant::quantize(*m->model, c);
-    if (name.rfind("adaqat", 0) == 0) {
+    if (base.rfind("adaqat", 0) == 0) {
       quant::adaqat_options o;
-      o.gran = name == "adaqat-net" ? quant::granularity::network : quant::granularity::layer;
-      o.est = name == "adaqat-layer-ty" ? quant::estimator::taylor
+      o.gran = base == "adaqat-net" ? quant::granularity::network : quant::granularity::layer;
+      o.est = base == "adaqat-layer-ty" ? quant::estimator::taylor
                                         : quant::estimator::finite_difference;
       o.init_w = o.init_a = 4.0;
       o.lr = 1e-6;  // the bits stay at 4: the cost of the step, not its effect
@@ -120,11 +130,14 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> names = {"fp32",       "qat-lsq",         "qat-dorefa",
                                     "adaqat-net", "adaqat-layer-fd", "adaqat-layer-ty"};
+  for (size_t k = 1, n = names.size(); k < n; ++k) names.push_back(names[k] + "-fp32fwd");
   if (!only.empty()) {
     std::vector<std::string> keep;
     for (auto& n : names)
       if (("," + only + ",").find("," + n + ",") != std::string::npos) keep.push_back(n);
     names = keep;
+  } else {
+    names.resize(6);  // the default set: the integer product
   }
   tensor x({batch, 32, 32, 3});
   rng r(123);
@@ -141,17 +154,20 @@ int main(int argc, char** argv) {
     for (auto& m : modes) run_steps(*m, x, labels, warmup, false);
     for (int rd = 0; rd < rounds; ++rd)
       for (auto& m : modes) run_steps(*m, x, labels, steps, true);
-    double fp32 = 0, qat_lsq = 0, qat_dorefa = 0;
+    // fixed-bit step per (family, product): [lsq / dorefa][integer / fp32]
+    double fp32 = 0, fixed_of[2][2] = {{0, 0}, {0, 0}};
+    auto is_fp32fwd = [](const std::string& n) { return n.find("-fp32fwd") != std::string::npos; };
+    auto is_lsq = [](const std::string& n) { return n.rfind("qat-lsq", 0) == 0; };
     for (auto& m : modes) {
       const double med = mixq_bench::median(m->times);
       if (m->name == "fp32") fp32 = med;
-      if (m->name == "qat-lsq") qat_lsq = med;
-      if (m->name == "qat-dorefa") qat_dorefa = med;
+      if (m->name.rfind("qat-", 0) == 0)
+        fixed_of[is_lsq(m->name) ? 0 : 1][is_fp32fwd(m->name) ? 1 : 0] = med;
     }
     for (auto& m : modes) {
       const double med = mixq_bench::median(m->times);
       const double best = *std::min_element(m->times.begin(), m->times.end());
-      const double fixed = m->name == "qat-lsq" ? qat_lsq : qat_dorefa;
+      const double fixed = fixed_of[is_lsq(m->name) ? 0 : 1][is_fp32fwd(m->name) ? 1 : 0];
       std::printf(
           "{\"mode\":\"%s\",\"threads\":%d,\"batch\":%d,\"steps\":%zu,\"ms_median\":%.1f,"
           "\"ms_best\":%.1f,\"vs_fp32\":%.3f,\"vs_fixed_qat\":%.3f}\n",

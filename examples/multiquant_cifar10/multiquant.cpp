@@ -212,6 +212,12 @@ int main(int argc, char** argv) {
       "LSQ weights: keep each step in [m / (B_b Qp), m / Qp], m = the channel's max |w|, B_b = B "
       "at 2 bits halved per bit down to 2 "
       "(0 = off; supernets trained before the band existed load with 0)");
+  std::string conv_forward = "integer";
+  app.add_option("--conv-forward", conv_forward,
+                 "inner convs' forward product: integer (the integer kernels on the codes) | "
+                 "fp32 (the FP32 kernels on the fake-quantized values); the same to float "
+                 "rounding, not part of a checkpoint's flags")
+      ->check(CLI::IsMember({"integer", "fp32"}));
   std::string step_init = "mse";
   app.add_option("--step-init", step_init,
                  "LSQ steps' initialisation from data: mse (least quantization error) | lsq (the "
@@ -317,6 +323,7 @@ int main(int argc, char** argv) {
     so.quant.per_channel = per_channel;
     so.quant.lsq_init = quant::parse_step_init(step_init);
     so.quant.step_band = step_band;
+    so.quant.forward = quant::parse_conv_forward(conv_forward);
     MIXQ_CHECK(weight_range == "full" || weight_range == "symmetric", "--weight-range '",
                weight_range, "': expected full or symmetric");
     so.quant.range =
@@ -469,7 +476,8 @@ int main(int argc, char** argv) {
                                          "mutation-ratio", "mutate-prob",
                                          "max-evals",      "search-images",
                                          "pairs",          "no-seed-uniform",
-                                         "eval-configs",   "step-band"}) +
+                                         "eval-configs",   "step-band",
+                                         "conv-forward"}) +
                      band_tag;
       lo.total_steps = epochs * ((tv.train.n + batch - 1) / batch);
       MIXQ_CHECK(shrink_epochs <= static_cast<double>(epochs), "--shrink-epochs ", shrink_epochs,

@@ -43,7 +43,8 @@ struct train_flags {
   std::string step_init = "mse", init_steps = "keep";
   double step_band = 16;        // LSQ weights' step band (quant/lsq.hpp); 0 = off
   long long residual_bits = 0;  // the residual stream's width (quant/config.hpp); 0 = bits-a
-  std::string distill;          // FP32 teacher model file (qat, adaqat)
+  std::string conv_forward = "integer";  // inner convs' forward product (quant/int_conv.hpp)
+  std::string distill;                   // FP32 teacher model file (qat, adaqat)
   double distill_weight = 0.5;
   long long bits_w = 4, bits_a = 4;
   std::string wq = "auto", aq = "auto", weight_range = "full", first = "8bit", last = "8bit",
@@ -180,6 +181,11 @@ inline int parse_train_flags(int argc, const char* const* argv, train_flags& f) 
                  "width R of each block's input as the shortcut adds it; conv1 requantizes it "
                  "at --bits-a (0: the block input is quantized once, at --bits-a)")
       ->check(CLI::IsMember({0, 2, 3, 4, 5, 6, 7, 8}));
+  app.add_option("--conv-forward", f.conv_forward,
+                 "inner convs' forward product: integer (the integer kernels on the codes) | "
+                 "fp32 (the FP32 kernels on the fake-quantized values); the same to float "
+                 "rounding, not part of a checkpoint's flags")
+      ->check(CLI::IsMember({"integer", "fp32"}));
   app.add_option("--init-steps", f.init_steps,
                  "quantized --init: keep its LSQ steps and PACT clips (LSQ: same clipping span at "
                  "the run's bits) | data (initialise them again as a fresh run does)")

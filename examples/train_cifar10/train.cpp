@@ -13,7 +13,7 @@
 //       [--last 8bit|fp32|same] [--dorefa-scale auto|unit|max] [--pact-init 0]
 //       [--pact-scale-grad] [--pact-no-decay] [--quant-decay] [--quant-lr-scale 1]
 //       [--step-init mse|lsq] [--init-steps keep|data] [--eval auto|integer|fake]
-//       [--residual-bits 0]
+//       [--residual-bits 0] [--conv-forward integer|fp32]
 //       AdaQAT: [--lambda 0.1] [--bits-lr 0.05] [--bits-init 8] [--bits-init-w N]
 //       [--bits-init-a N] [--bits-min 2] [--bits-max 8] [--granularity network|layer]
 //       [--bits-estimator fd|taylor] [--bits-groups-per-step 1] [--no-second-order]
@@ -203,6 +203,7 @@ int main(int argc, char** argv) {
       qc.lsq_init = quant::parse_step_init(f.step_init);
       qc.step_band = f.step_band;
       qc.residual_bits = static_cast<int>(f.residual_bits);
+      qc.forward = quant::parse_conv_forward(f.conv_forward);
       if (ada) {
         ao.gran = quant::parse_granularity(f.granularity);
         ao.est = quant::parse_estimator(f.bits_estimator);

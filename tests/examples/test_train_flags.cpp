@@ -130,6 +130,16 @@ TEST_CASE("train flags: the residual stream's width is 0 or 2..8, for quantized 
   CHECK(d.residual_bits == 0);
 }
 
+TEST_CASE("train flags: the convolutions' forward product is integer or fp32") {
+  refused({"--method", "qat", "--conv-forward", "int4"}, "--conv-forward");
+  ex::train_flags f;
+  REQUIRE(run({"--method", "qat", "--conv-forward", "fp32"}, &f).rc == -1);
+  CHECK(f.conv_forward == "fp32");
+  ex::train_flags d;
+  REQUIRE(run({"--method", "qat"}, &d).rc == -1);
+  CHECK(d.conv_forward == "integer");
+}
+
 TEST_CASE("train flags: cross checks, paths, unknown and repeated flags") {
   refused({"--epochs", "5", "--warmup", "6"}, "--warmup: 6 warm-up epochs, more than the 5 epochs");
   refused({"--out", ""}, "--out: empty, expected a directory");

@@ -3,7 +3,11 @@
 // Parameters: "weight" [out, k, k, in] (kaiming-normal, fan_in = in*k*k,
 // weight decay on) and optionally "bias" [out] (zero, no weight decay).
 // Optional hooks (nn/transform.hpp): an input transform applied to x and a
-// weight transform applied to the weight before the convolution.
+// weight transform applied to the weight before the convolution; and a
+// forward override (autograd/ops/conv2d.hpp) that may compute the product of
+// the transformed input and weight in place of the FP32 kernels.
+#include <memory>
+
 #include "mixq/autograd/ops/conv2d.hpp"
 #include "mixq/core/init.hpp"
 #include "mixq/nn/module.hpp"
@@ -40,8 +44,13 @@ class conv2d : public module {
     x = input_hook_.apply(t, x);
     if (used_input) *used_input = x;
     var w = weight_hook_.apply(t, t.param(weight));
-    return ::mixq::conv2d(x, w, has_bias_ ? t.param(bias) : var{}, stride_, pad_);
+    return ::mixq::conv2d(x, w, has_bias_ ? t.param(bias) : var{}, stride_, pad_, fwd_.get());
   }
+
+  // Sets (or, with nullptr, removes) the forward override. The module holds
+  // it; it is not a parameter, buffer or child, so state dicts ignore it.
+  void set_forward_override(std::shared_ptr<conv2d_forward_override> f) { fwd_ = std::move(f); }
+  conv2d_forward_override* forward_override() const { return fwd_.get(); }
 
   // Installs the input / weight hook as the child module `name`.
   transform& set_input_transform(const std::string& name, std::unique_ptr<transform> tr) {
@@ -64,6 +73,7 @@ class conv2d : public module {
   int64_t stride_, pad_;
   bool has_bias_;
   transform_slot input_hook_, weight_hook_;
+  std::shared_ptr<conv2d_forward_override> fwd_;
 };
 
 }  // namespace nn

@@ -27,6 +27,12 @@ enum class edge_policy { fp32, int8, same };
 // or auto (unit where a batch norm follows, max on the classifier).
 enum class dorefa_scale_policy { automatic, unit, max };
 
+// The forward product of the inner convolutions: FP32 kernels on the
+// fake-quantized values, or the integer kernels on their codes (int_conv.hpp;
+// the same product to float rounding, what the runtime computes). The
+// backward is FP32 either way.
+enum class conv_forward { fp32, integer };
+
 struct qat_config {
   int bits_w = 4, bits_a = 4;  // inner layers, each in [2, 8]
   weight_family weights = weight_family::lsq;
@@ -45,6 +51,7 @@ struct qat_config {
   // activation family) and conv1 requantizes that at the activation bits.
   // BitOPs do not change (conv1 still reads bits_a); docs/quantization.md.
   int residual_bits = 0;
+  conv_forward forward = conv_forward::integer;
   // The data loader's normalisation (the 8-bit input grid, input_quant.hpp);
   // empty = CIFAR-10's.
   std::vector<float> mean, stddev;
@@ -90,6 +97,13 @@ inline step_init parse_step_init(const std::string& s) {
   MIXQ_CHECK(false, "LSQ step initialisation '", s, "': expected lsq or mse");
   return step_init::lsq;
 }
+inline conv_forward parse_conv_forward(const std::string& s) {
+  if (s == "fp32") return conv_forward::fp32;
+  if (s == "integer" || s == "int") return conv_forward::integer;
+  MIXQ_CHECK(false, "convolution forward '", s, "': expected fp32 or integer");
+  return conv_forward::integer;
+}
+inline const char* name_of(conv_forward f) { return f == conv_forward::fp32 ? "fp32" : "integer"; }
 inline const char* name_of(step_init r) { return r == step_init::lsq ? "lsq" : "mse"; }
 inline const char* name_of(weight_family f) { return f == weight_family::lsq ? "lsq" : "dorefa"; }
 inline const char* name_of(act_family f) { return f == act_family::lsq ? "lsq" : "pact"; }

@@ -8,6 +8,7 @@
 #include "mixq/quant/config.hpp"
 #include "mixq/quant/dorefa.hpp"
 #include "mixq/quant/input_quant.hpp"
+#include "mixq/quant/int_conv.hpp"
 #include "mixq/quant/lower.hpp"
 #include "mixq/quant/lsq.hpp"
 #include "mixq/quant/pact.hpp"

@@ -23,6 +23,9 @@
 //                       activation bits (the runtime's last conv writes codes)
 //   classifier          input (the pooled features) and weight quantizers, at
 //                       8 bits or the inner bits (last = same)
+// The inner convs' forward product runs on the integer kernels (int_conv.hpp,
+// qat_config::forward); the stem (per-channel input steps with a zero point)
+// and the classifier stay FP32 products of their quantized operands.
 // Batch norm stays a float op between the convolution and the next quantizer;
 // the runtime folds it into the per-channel requantization (exact on the int32
 // accumulator, docs/quantization.md). ReLU needs no quantizer: the next
@@ -51,6 +54,7 @@
 #include "mixq/quant/config.hpp"
 #include "mixq/quant/dorefa.hpp"
 #include "mixq/quant/input_quant.hpp"
+#include "mixq/quant/int_conv.hpp"
 #include "mixq/quant/lsq.hpp"
 #include "mixq/quant/pact.hpp"
 #include "mixq/quant/qnet.hpp"
@@ -139,7 +143,9 @@ inline qnet quantize(nn::resnet_cifar& m, const qat_config& c, const quantizer_f
     h = oh;
     w = ow;
   }
-  // Blocks.
+  // Blocks (their convs' forward product on the integer kernels unless
+  // c.forward says fp32; one workspace for all).
+  auto ws = std::make_shared<int_conv_workspace>();
   const int nb = m.blocks_per_stage();
   std::vector<act_quantizer*> streams;
   for (int s = 0; s < 3; ++s)
@@ -167,6 +173,8 @@ inline qnet quantize(nn::resnet_cifar& m, const qat_config& c, const quantizer_f
         l.wq = static_cast<weight_quantizer*>(&cv.set_weight_transform(
             "weight_quant", make_w(c.bits_w, l.out_channels, true, layer_role::inner)));
         l.learn_w = l.learn_a = true;
+        if (c.forward == conv_forward::integer)
+          cv.set_forward_override(std::make_shared<int_conv_forward>(cv, *l.aq, *l.wq, ws));
         layers.push_back(l);
         h = oh;
         w = ow;

@@ -9,6 +9,10 @@
 // it). Images are scheduled dynamically; the weight gradient is reduced from
 // partials of fixed chunks of 8 images in chunk order, so results are
 // bitwise identical for any thread count.
+//
+// A forward override (conv2d_forward_override) may compute the forward
+// product instead, for example on integer kernels when x and w hold integer
+// multiples of known steps; the node and its backward stay the FP32 ones.
 #include <algorithm>
 #include <cstring>
 
@@ -17,6 +21,19 @@
 #include "mixq/core/parallel.hpp"
 
 namespace mixq {
+
+// Computes y = conv(x, w) (no bias) for conv2d in place of the FP32
+// micro-kernels, or declines. run() receives the operands' values and the
+// geometry (stride, pad) and writes y [N, OH, OW, Cout] (NHWC, dense);
+// it returns false, without touching y, to leave the product to the FP32
+// path. What the values mean (codes, steps) is the implementer's business;
+// autograd only asks for the product.
+class conv2d_forward_override {
+ public:
+  virtual ~conv2d_forward_override() = default;
+  virtual bool run(const tensor_view& x, const tensor_view& w, int64_t stride, int64_t pad,
+                   float* y) = 0;
+};
 
 struct conv2d_saved {
   int64_t stride;
@@ -32,7 +49,10 @@ inline conv::geom conv_geom_of(const shape& xs, const shape& ws, int64_t stride,
 // requires: x is [N,H,W,C]; w is [Cout,KH,KW,C]; b is invalid (var{}) or [Cout];
 //           stride >= 1, pad >= 0, KH <= H + 2*pad, KW <= W + 2*pad.
 // ensures:  returns y [N,OH,OW,Cout]; records a node when gradients are on.
-inline var conv2d(var x, var w, var b, int64_t stride = 1, int64_t pad = 0) {
+//           With fwd (optional) the forward product is fwd->run's when it
+//           accepts, the bias added after.
+inline var conv2d(var x, var w, var b, int64_t stride = 1, int64_t pad = 0,
+                  conv2d_forward_override* fwd = nullptr) {
   detail::check_same_tape(x, w, "conv2d");
   tape& t = *x.t;
   const shape& xs = x.shape();
@@ -54,6 +74,18 @@ inline var conv2d(var x, var w, var b, int64_t stride = 1, int64_t pad = 0) {
   bool rg = x.requires_grad() || w.requires_grad() || (b.valid() && b.requires_grad());
   var y = t.new_value({g.n, g.oh, g.ow, g.cout}, rg);
 
+  if (fwd && fwd->run(x.value(), w.value(), stride, pad, y.value().data())) {
+    if (b.valid()) {
+      const float* bd = b.value().data();
+      float* yd = y.value().data();
+      const int64_t pixels = g.n * g.oh * g.ow;
+#pragma omp parallel for schedule(static) if (pixels * g.cout > (int64_t{1} << 18))
+      for (int64_t p = 0; p < pixels; ++p)
+        for (int64_t c = 0; c < g.cout; ++c) yd[p * g.cout + c] += bd[c];
+    }
+    if (rg && t.grad_enabled()) t.record(op_kind::conv2d, {x, w, b}, y, conv2d_saved{stride, pad});
+    return y;
+  }
   const int nt = max_threads();
   const int64_t wf_n = g.k * g.cp, bias_n = g.cp;
   const int64_t xp_n = round_up(g.img_pad(), 16);
