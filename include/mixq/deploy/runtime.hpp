@@ -653,12 +653,12 @@ class runtime {
         ts.native = ts.want[int(layout::padded)] ? layout::padded : layout::dense;
       ts.want[int(ts.native)] = true;
     }
-    for (const auto& p : pools_) {
-      detail::tensor_state& ts = tensors_[static_cast<std::size_t>(p.in_t)];
-      if (ts.native == layout::planes) ts.want[int(layout::dense)] = true;
-    }
-    for (const auto& r : remaps_) {
-      detail::tensor_state& ts = tensors_[static_cast<std::size_t>(r.in_t)];
+    // ... but not bit planes: a planes-native input is also kept dense for them
+    std::vector<int> any_u8;
+    for (const auto& p : pools_) any_u8.push_back(p.in_t);
+    for (const auto& r : remaps_) any_u8.push_back(r.in_t);
+    for (int t : any_u8) {
+      detail::tensor_state& ts = tensors_[static_cast<std::size_t>(t)];
       if (ts.native == layout::planes) ts.want[int(layout::dense)] = true;
     }
     // 3. buffers and their lifetimes (step s reads its inputs and writes its output)
@@ -913,10 +913,15 @@ class runtime {
         }
   }
 
+  // The u8 layout a pooling or remap step reads tensor ts in (plan() keeps a
+  // dense copy of a planes-native one).
+  static layout u8_layout(const detail::tensor_state& ts) noexcept {
+    return ts.native == layout::planes ? layout::dense : ts.native;
+  }
+
   void run_pool(std::uint8_t* sb, const detail::pool_exec& p, std::int64_t cnt) noexcept {
     const detail::tensor_state& ts = tensors_[static_cast<std::size_t>(p.in_t)];
-    const layout f = ts.native == layout::planes ? layout::dense : ts.native;
-    const u8_view v = u8_of(sb, p.in_t, f);
+    const u8_view v = u8_of(sb, p.in_t, u8_layout(ts));
     kernels::avgpool_params pp = p.p;
     pp.batch = cnt;
     pp.img_stride = v.img;
@@ -929,7 +934,7 @@ class runtime {
     const detail::tensor_state& xs = tensors_[static_cast<std::size_t>(r.in_t)];
     const detail::tensor_state& ys = tensors_[static_cast<std::size_t>(r.out_t)];
     const tensor_info& ti = ys.info;
-    const u8_view x = u8_of(sb, r.in_t, xs.native == layout::planes ? layout::dense : xs.native);
+    const u8_view x = u8_of(sb, r.in_t, u8_layout(xs));
     if (ys.native == layout::padded)
       fill_halo(tensor_buf(sb, r.out_t, layout::padded), ti.h, ti.w, ti.c, nullptr, 0, cnt);
     const u8_view y = u8_of(sb, r.out_t, ys.native);
