@@ -10,17 +10,12 @@
 #include "mixq/autograd/autograd.hpp"
 #include "mixq/nn/nn.hpp"
 #include "mixq/quant/quant.hpp"
+#include "multiquant_test_util.hpp"
 
 using namespace mixq;
 using namespace mixq::quant;
 
 namespace {
-tensor images(int64_t n, uint64_t seed) {
-  tensor x({n, 32, 32, 3});
-  rng r(seed);
-  fill_normal(x.view(), r, 0.0f, 1.0f);
-  return x;
-}
 
 std::vector<nn::conv2d*> inner_convs(nn::resnet_cifar& m) {
   std::vector<nn::conv2d*> v;
@@ -148,12 +143,10 @@ TEST_CASE("int_conv: quantize() installs it on the inner convs; a ResNet step ma
       c.bits_w = c.bits_a = 2;
     }
     if (variant == 2) c.residual_bits = 8;
-    nn::resnet_options o;
-    o.n = 1;
-    nn::resnet_cifar m(o);
+    nn::resnet_cifar m(mixq_test::resnet8());
     quantize(m, c);
     CHECK(m.conv1.forward_override() == nullptr);  // the stem's input has a zero point
-    const tensor x = images(4, 11);
+    const tensor x = mixq_test::random_images(4, 11, 32);
     const std::vector<int32_t> labels = {1, 7, 3, 0};
     {  // the data-initialised ranges (LSQ steps, PACT clips)
       tape t;
@@ -205,9 +198,7 @@ TEST_CASE("int_conv: values off their grid and geometries the driver does not ta
 }
 
 TEST_CASE("int_conv: qat_config::forward = fp32 installs no override") {
-  nn::resnet_options o;
-  o.n = 1;
-  nn::resnet_cifar m(o);
+  nn::resnet_cifar m(mixq_test::resnet8());
   qat_config c;
   c.forward = conv_forward::fp32;
   quantize(m, c);
@@ -215,6 +206,6 @@ TEST_CASE("int_conv: qat_config::forward = fp32 installs no override") {
   CHECK(m.conv1.forward_override() == nullptr);
   CHECK(parse_conv_forward("fp32") == conv_forward::fp32);
   CHECK(parse_conv_forward("integer") == conv_forward::integer);
-  CHECK_THROWS_WITH_AS(parse_conv_forward("int4"),
-                       doctest::Contains("expected fp32 or integer"), mixq::error);
+  CHECK_THROWS_WITH_AS(parse_conv_forward("int4"), doctest::Contains("expected fp32 or integer"),
+                       mixq::error);
 }
