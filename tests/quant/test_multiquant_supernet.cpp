@@ -171,7 +171,9 @@ TEST_CASE("supernet: slicing changes only quantization (FP weights shared, bit f
 
 TEST_CASE("init_quantizers: the 8-bit slice starts as a fixed-bit W8A8 model initialised alone") {
   // Every quantizer of the 8-bit slice, switching or fixed (the classifier's
-  // input), initialises from the activations of the 8-bit slice itself.
+  // input), initialises from the activations of the 8-bit slice itself, in
+  // training mode (batch statistics), as a fixed-bit run's first training
+  // step initialises them; the running statistics are left as they were.
   for (int per_channel = 0; per_channel < 2; ++per_channel) {
     CAPTURE(per_channel);
     nn::resnet_cifar a(mixq_test::resnet8()), b(mixq_test::resnet8());
@@ -180,12 +182,20 @@ TEST_CASE("init_quantizers: the 8-bit slice starts as a fixed-bit W8A8 model ini
     supernet s(a, o);
     const tensor x = mixq_test::random_images(4, 5, 16);
     init_quantizers(s, x.view());
+    CHECK(a.is_training());
+    // The batch norms' running statistics are those of before (a new model's).
+    for (nn::batch_norm2d* bn : active_batch_norms(a)) {
+      CHECK(bn->num_batches_tracked[0] == 0.0f);
+      for (int64_t c = 0; c < bn->running_mean.numel(); ++c) {
+        CHECK(bn->running_mean[c] == 0.0f);
+        CHECK(bn->running_var[c] == 1.0f);
+      }
+    }
     s.set_uniform(8);
     qat_config qc = o.quant;
     qc.bits_w = qc.bits_a = 8;
     qnet net = quantize(b, qc, 16, 16);
-    a.eval();
-    b.eval();
+    b.train();
     const tensor want = logits_of(b, x);  // its first forward initialises its quantizers
     CHECK(same_bits(logits_of(a, x), want));
   }
