@@ -130,14 +130,15 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> names = {"fp32",       "qat-lsq",         "qat-dorefa",
                                     "adaqat-net", "adaqat-layer-fd", "adaqat-layer-ty"};
-  for (size_t k = 1, n = names.size(); k < n; ++k) names.push_back(names[k] + "-fp32fwd");
+  const size_t defaults = names.size();  // the default set: the integer product
+  for (size_t k = 1; k < defaults; ++k) names.push_back(names[k] + "-fp32fwd");
   if (!only.empty()) {
     std::vector<std::string> keep;
     for (auto& n : names)
       if (("," + only + ",").find("," + n + ",") != std::string::npos) keep.push_back(n);
     names = keep;
   } else {
-    names.resize(6);  // the default set: the integer product
+    names.resize(defaults);
   }
   tensor x({batch, 32, 32, 3});
   rng r(123);

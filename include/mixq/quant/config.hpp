@@ -99,11 +99,10 @@ inline step_init parse_step_init(const std::string& s) {
 }
 inline conv_forward parse_conv_forward(const std::string& s) {
   if (s == "fp32") return conv_forward::fp32;
-  if (s == "integer" || s == "int") return conv_forward::integer;
+  if (s == "integer") return conv_forward::integer;
   MIXQ_CHECK(false, "convolution forward '", s, "': expected fp32 or integer");
   return conv_forward::integer;
 }
-inline const char* name_of(conv_forward f) { return f == conv_forward::fp32 ? "fp32" : "integer"; }
 inline const char* name_of(step_init r) { return r == step_init::lsq ? "lsq" : "mse"; }
 inline const char* name_of(weight_family f) { return f == weight_family::lsq ? "lsq" : "dorefa"; }
 inline const char* name_of(act_family f) { return f == act_family::lsq ? "lsq" : "pact"; }

@@ -52,9 +52,9 @@ namespace mixq {
 namespace quant {
 
 struct int_conv_workspace {
-  std::vector<uint8_t> in;  // padded activation codes
-  std::vector<int32_t> acc;
-  std::vector<int8_t> codes;
+  std::vector<uint8_t> in;       // padded activation codes
+  std::vector<int32_t> acc;      // raw accumulator
+  std::vector<float> out_scale;  // s_a * s_w,n per output channel
 };
 
 class int_conv_forward : public conv2d_forward_override {
@@ -115,7 +115,8 @@ class int_conv_forward : public conv2d_forward_override {
     int32_t* acc = ws_->acc.data();
     kernels::qconv2d(g, pw, ws_->in.data(), kernels::requant_params{}, nullptr,
                      kernels::conv_output{}, acc);
-    std::vector<float> m(static_cast<size_t>(cout));
+    std::vector<float>& m = ws_->out_scale;
+    m.resize(static_cast<size_t>(cout));
     for (int64_t n = 0; n < cout; ++n)
       m[static_cast<size_t>(n)] =
           ag.scale * lw.scale[lw.scale.size() == 1 ? 0 : static_cast<size_t>(n)];

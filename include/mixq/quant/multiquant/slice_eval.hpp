@@ -156,12 +156,8 @@ inline void init_quantizers(supernet& s, const tensor_view& images) {
   const bool was_training = m.is_training();
   std::vector<std::pair<tensor*, tensor>> stats;
   for (auto& e : m.named_buffers()) {
-    const std::string& n = e.first;
-    auto ends = [&n](const std::string& suffix) {
-      return n.size() >= suffix.size() &&
-             n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    if (ends("running_mean") || ends("running_var") || ends("num_batches_tracked"))
+    const std::string leaf = e.first.substr(e.first.rfind('.') + 1);  // npos + 1 = 0
+    if (leaf == "running_mean" || leaf == "running_var" || leaf == "num_batches_tracked")
       stats.emplace_back(e.second, *e.second);
   }
   m.train();
