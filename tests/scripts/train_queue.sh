@@ -4,7 +4,9 @@
 # the end, report.json): finished runs are skipped, a run with a checkpoint
 # resumes, a run carried in models/wip/ (here MIXQ_WIP_DIR) is copied in and
 # resumed, checkpoints reach the wip folder after every epoch, a failing run
-# stops the queue with its exit code, and a line without --out is refused.
+# stops the queue with its exit code, and a line without --out is refused. The queue file is read
+# again after each run: an edit made while a run trains decides the next run, and a run that ends
+# without report.json is not started again.
 set -uo pipefail
 src="$1"; work="$2"
 rm -rf "$work"; mkdir -p "$work"
@@ -13,14 +15,17 @@ q="$src/scripts/train_queue.sh"
 fake="$work/fake_train.sh"
 cat >"$fake" <<'FAKE'
 #!/usr/bin/env bash
-# fake_train.sh --epochs N --out DIR [--fail] [--resume]: one line per call in DIR/calls
-out="" epochs=1 resume=0 bad=0
+# fake_train.sh --epochs N --out DIR [--fail] [--resume] [--noreport] [--rewrite SRC DST]:
+# one line per call in DIR/calls; --rewrite copies SRC over DST (an edited queue) before it ends
+out="" epochs=1 resume=0 bad=0 noreport=0 rw_src="" rw_dst=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) out="$2"; shift ;;
     --epochs) epochs="$2"; shift ;;
     --resume) resume=1 ;;
     --fail) bad=1 ;;
+    --noreport) noreport=1 ;;
+    --rewrite) rw_src="$2"; rw_dst="$3"; shift 2 ;;
   esac
   shift
 done
@@ -32,7 +37,9 @@ for ((e = start + 1; e <= epochs; e++)); do
   echo "$e" >"$out/checkpoint.mixq.tmp" && mv "$out/checkpoint.mixq.tmp" "$out/checkpoint.mixq"
   echo "epoch,$e" >>"$out/metrics.csv"
 done
+[[ -n "$rw_src" ]] && cp "$rw_src" "$rw_dst"
 [[ $bad -eq 1 ]] && { echo "fake: failed on purpose" >&2; exit 3; }
+[[ $noreport -eq 1 ]] && exit 0
 echo '{}' >"$out/report.json"
 FAKE
 export MIXQ_WIP_DIR="$work/wip" MIXQ_QUEUE_POLL=0.2
@@ -76,4 +83,21 @@ echo "bash $fake --epochs 1" >"$work/bad.txt"
 bash "$q" "$work/bad.txt" >/dev/null 2>"$work/bad.err"
 [[ $? -eq 2 ]] && grep -q "bad.txt:1: no --out DIR" "$work/bad.err" || fail "no --out: $(cat "$work/bad.err")"
 bash "$q" --bogus 2>/dev/null; [[ $? -eq 2 ]] || fail "--bogus accepted"
+
+# Edited while a run trains: g1 replaces the queue's g2 by g3 and g4; g3 ends without a report
+# (not run again), g4 runs after it.
+cat >"$work/queue2_edit.txt" <<Q
+bash $fake --epochs 1 --out $work/runs/g1
+bash $fake --epochs 1 --out $work/runs/g3 --noreport
+bash $fake --epochs 1 --out $work/runs/g4
+Q
+cat >"$work/queue2.txt" <<Q
+bash $fake --epochs 1 --out $work/runs/g1 --rewrite $work/queue2_edit.txt $work/queue2.txt
+bash $fake --epochs 1 --out $work/runs/g2
+Q
+bash "$q" "$work/queue2.txt" >"$work/run2.out" 2>"$work/run2.err" || fail "queue2: exit $?: $(cat "$work/run2.err")"
+[[ ! -e "$work/runs/g2" ]] || fail "g2 ran though the queue no longer held it"
+[[ "$(cat "$work/runs/g3/calls")" == "resume=0" ]] || fail "g3: $(cat "$work/runs/g3/calls" 2>&1)"
+[[ -f "$work/runs/g4/report.json" ]] || fail "g4 did not run after the edit"
+grep -q "g3 ended without report.json" "$work/run2.err" || fail "no note on g3: $(cat "$work/run2.err")"
 echo "train_queue: ok"
