@@ -5,11 +5,19 @@
 // training loop, which know nothing of each other.
 //
 //   param_groups   the model's weights as usual; quantizer parameters (every
-//                  per-bit LSQ step or PACT clip) in their own groups: LSQ steps
-//                  without weight decay, PACT clips with the optimizer's, both at
-//                  quant_lr_scale
+//                  per-bit LSQ step or PACT clip) in their own groups at
+//                  quant_lr_scale: LSQ steps without weight decay; the decayed
+//                  ones (PACT clips, LSQ steps under --quant-decay) with the
+//                  optimizer's decay where they do not switch, and, where they
+//                  are a switchable quantizer's per-bit child, in a group
+//                  without it: train_step adds their decay
 //   train_step     lrh_trainer::step (every slice's forward and backward; the
-//                  gradients accumulate, fit takes one optimizer step)
+//                  gradients accumulate, fit takes one optimizer step), then
+//                  weight decay (wd * value into the gradient) for the decayed
+//                  per-bit children whose width a slice of the step used, once
+//                  per step, and for no other: an unused child would otherwise
+//                  shrink every step while its loss gradient comes only in the
+//                  steps that select it (about 1 in 7 for widths 3..7)
 //   csv columns    per epoch: mean loss of the highest, random and lowest slice,
 //                  accuracy of the highest and lowest slice on the training batches
 //   on_epoch_end   sets the evaluation slice (uniform eval_bits) and, with
@@ -43,21 +51,55 @@ struct lrh_epoch_stats {
   int64_t correct_high = 0, correct_low = 0, count = 0, steps = 0;
 };
 
+namespace detail {
+// f(q) for every switchable quantizer on the supernet's hooks (weights and
+// activations), in qnet order.
+template <class F>
+void for_each_switchable(quant::supernet& s, F f) {
+  for (quant::quantizer* q : s.net().quantizers()) {
+    if (auto* w = dynamic_cast<quant::switchable_weight*>(q)) f(*w);
+    if (auto* a = dynamic_cast<quant::switchable_act*>(q)) f(*a);
+  }
+}
+// The decayed parameters of the per-bit children the step used get
+// wd * value added to their gradient, once each; every used-width record is
+// cleared.
+inline void decay_used_children(quant::supernet& s, double wd) {
+  for_each_switchable(s, [wd](auto& q) {
+    const unsigned used = q.used_widths();
+    q.clear_used();
+    if (wd == 0.0) return;
+    for (int b = quant::min_bits; b <= quant::max_bits; ++b) {
+      if (!(used & (1u << (b - quant::min_bits)))) continue;
+      for (parameter* p : q.at(b).parameters()) {
+        if (!p->weight_decay) continue;
+        float* g = p->grad.data();
+        const float* v = p->value.data();
+        for (int64_t i = 0; i < p->numel(); ++i) g[i] += static_cast<float>(wd) * v[i];
+      }
+    }
+  });
+}
+}  // namespace detail
+
 template <class Model>
 train::method_hooks lrh_method(Model& model, quant::supernet& s, quant::lrh_trainer& lrh,
                                lrh_epoch_stats& stats, const lrh_method_options& o) {
   train::method_hooks h;
   h.name = "multiquant";
   h.param_groups = [&s, o](std::vector<parameter*> all) {
-    std::set<parameter*> quant_params;
+    std::set<parameter*> quant_params, per_bit;
     for (quant::quantizer* q : s.net().quantizers())
       for (parameter* p : q->parameters()) quant_params.insert(p);
+    detail::for_each_switchable(s, [&per_bit](auto& q) {
+      for (parameter* p : q.parameters()) per_bit.insert(p);
+    });
     std::vector<parameter*> weights, decayed, undecayed;
     for (parameter* p : all) {
       if (!quant_params.count(p))
         weights.push_back(p);
       else
-        (p->weight_decay ? decayed : undecayed).push_back(p);
+        (p->weight_decay && !per_bit.count(p) ? decayed : undecayed).push_back(p);
     }
     std::vector<optim::param_group> g;
     g.emplace_back(weights);
@@ -65,10 +107,12 @@ train::method_hooks lrh_method(Model& model, quant::supernet& s, quant::lrh_trai
     if (!undecayed.empty()) g.emplace_back(undecayed, o.quant_lr_scale, 0.0);
     return g;
   };
-  h.train_step = [&model, &lrh, &stats](tape& t, const io::batch& b, int64_t step) {
+  h.train_step = [&model, &s, &lrh, &stats, o](tape& t, const io::batch& b, int64_t step) {
+    detail::decay_used_children(s, 0.0);  // forget forwards outside a step (evaluation is no-grad)
     const quant::lrh_stats st = lrh.step(
         model, t, tensor_view(const_cast<float*>(b.images.data()), shape{b.n, b.h, b.w, b.c}),
         b.labels.data(), step);
+    detail::decay_used_children(s, o.weight_decay);
     stats.high += st.loss_high;
     stats.random += st.loss_random;
     stats.low += st.loss_low;

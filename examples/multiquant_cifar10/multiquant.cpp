@@ -7,11 +7,13 @@
 //       [--stages train,uniform,search] [--epochs 60] [--batch 128] [--lr 0.01] ...
 //       supernet: [--wq lsq|dorefa] [--aq lsq|pact] [--per-channel] [--weight-range full|symmetric]
 //       [--step-init mse|lsq]
-//       [--first 8bit|fp32|same] [--last 8bit|fp32|same] [--per-bit-bn] [--bits 2-8]
+//       [--first 8bit|fp32|same] [--last 8bit|fp32|same] [--per-bit-bn]
+//       [--per-bit-bn-by weight|act] [--bits 2-8]
 //       LRH: [--random-slices 1] [--sampling lrh|random] [--labels gpg|pskd|hard]
 //       [--shrink-epochs 0]
 //       [--lambda 0.5] [--pskd-alpha 0.8]
-//       evaluation: [--val-images 5000] [--calib-images 256] [--eval-bits 4]
+//       evaluation: [--val-images 5000] [--calib-images 2048] [--search-calib-images 256]
+//       [--eval-bits 4]
 //       search: [--budgets 2.5,3,3.5,4,5,6] [--budget-kind bits|bitops] [--window 0.5]
 //       [--prior mc|uniform] [--mc-samples 200000] [--population 20] [--generations 10]
 //       [--parent-ratio 0.25] [--mutation-ratio 0.5] [--mutate-prob 0.1] [--max-evals 0]
@@ -27,9 +29,9 @@
 //            the held-out split and on the test set -> uniform.csv
 //   search   per budget: Monte Carlo prior (or uniform, the ablation) +
 //            evolutionary search, fitness = held-out accuracy after
-//            recalibration (never the test set) -> search_<budget>.csv (every
-//            evaluation, the best so far), configs/<budget>.bits (the best),
-//            its test accuracy; with --export configs/<budget>.mqd (deploy model)
+//            recalibration on --search-calib-images (never the test set) -> search_<budget>.csv
+//            (every evaluation, the best so far), configs/<budget>.bits (the best), its test
+//            accuracy; with --export configs/<budget>.mqd (deploy model)
 //   configs  (with --eval-configs FILE) every configuration in FILE, as the
 //            uniform stage evaluates a slice -> configs_eval.csv
 //   then     frontier.csv / frontier.svg (test accuracy of the uniform slices
@@ -48,6 +50,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -228,7 +231,12 @@ int main(int argc, char** argv) {
   std::string last = "8bit";
   app.add_option("--last", last, "classifier: 8bit | fp32 | same (switches)");
   bool per_bit_bn = false;
-  app.add_flag("--per-bit-bn", per_bit_bn, "one batch norm per weight width");
+  app.add_flag("--per-bit-bn", per_bit_bn, "one batch norm per width after switchable convs");
+  std::string per_bit_bn_by = "weight";
+  app.add_option("--per-bit-bn-by", per_bit_bn_by,
+                 "--per-bit-bn: the conv's width that selects its batch norm: weight | act (its "
+                 "input's activation width)")
+      ->check(CLI::IsMember({"weight", "act"}));
   std::string bits = "2-8";
   app.add_option("--bits", bits, "candidate widths: lo-hi or a list");
   std::string pairs;
@@ -259,8 +267,12 @@ int main(int argc, char** argv) {
   // evaluation
   long long val_images = 5000;
   app.add_option("--val-images", val_images, "held-out training images (search fitness)");
-  long long calib_images = 256;
-  app.add_option("--calib-images", calib_images, "batch-norm recalibration images");
+  long long calib_images = 2048;
+  app.add_option("--calib-images", calib_images,
+                 "batch-norm recalibration images before every reported accuracy");
+  long long search_calib_images = 256;
+  app.add_option("--search-calib-images", search_calib_images,
+                 "batch-norm recalibration images before each search fitness evaluation");
   long long eval_bits = 4;
   app.add_option("--eval-bits", eval_bits, "uniform slice evaluated during training");
   // search
@@ -330,7 +342,11 @@ int main(int argc, char** argv) {
         weight_range == "full" ? quant::weight_range::full : quant::weight_range::symmetric;
     so.quant.first = quant::parse_edge_policy(first);
     so.quant.last = quant::parse_edge_policy(last);
+    MIXQ_CHECK(per_bit_bn || per_bit_bn_by == "weight", "--per-bit-bn-by ", per_bit_bn_by,
+               ": selects the per-bit batch norms of --per-bit-bn, which is off");
     so.per_bit_bn = per_bit_bn;
+    so.per_bit_bn_by = per_bit_bn_by == "act" ? quant::supernet_options::bn_by::act
+                                              : quant::supernet_options::bn_by::weight;
     quant::lrh_options lo;
     lo.bits = parse_bits(bits);
     const std::vector<std::pair<int, int>> uniform_pairs = parse_pairs(pairs, lo.bits);
@@ -343,8 +359,9 @@ int main(int argc, char** argv) {
     lo.pskd_alpha = static_cast<float>(pskd_alpha);
     lo.seed = static_cast<uint64_t>(seed);
     MIXQ_CHECK(eval_bits >= 2 && eval_bits <= 8, "--eval-bits ", eval_bits, ": expected 2..8");
-    MIXQ_CHECK(val_images >= 1 && calib_images >= 1, "--val-images ", val_images,
-               " / --calib-images ", calib_images, ": expected >= 1");
+    MIXQ_CHECK(val_images >= 1 && calib_images >= 1 && search_calib_images >= 1, "--val-images ",
+               val_images, " / --calib-images ", calib_images, " / --search-calib-images ",
+               search_calib_images, ": expected >= 1");
     MIXQ_CHECK(search_images >= 0 && search_images <= val_images, "--search-images ", search_images,
                ": expected 0..--val-images (", val_images, ")");
     const quant::budget_kind bkind = quant::parse_budget_kind(budget_kind);
@@ -379,6 +396,8 @@ int main(int argc, char** argv) {
     // learned under the statistics of augmented images (docs/multiquant.md 4)
     const quant::image_batches calib = quant::make_batches(tv.train, calib_images, batch, true,
                                                            static_cast<uint64_t>(seed) + 7, true);
+    const quant::image_batches search_calib = quant::make_batches(
+        tv.train, search_calib_images, batch, true, static_cast<uint64_t>(seed) + 7, true);
 
     nn::resnet_options mo;
     mo.n = static_cast<int>((depth - 2) / 6);
@@ -404,16 +423,31 @@ int main(int argc, char** argv) {
     if (step_band != 0) std::snprintf(band_buf, sizeof band_buf, ";step-band=%g", step_band);
     const std::string band_tag = band_buf;
     // The supernet's own options (what a later stage must rebuild it with).
-    const std::string sn = "depth=" + std::to_string(depth) + ";wq=" + wq + ";aq=" + aq +
-                           ";per-channel=" + std::to_string(per_channel) +
-                           ";weight-range=" + weight_range + ";first=" + first + ";last=" + last +
-                           ";per-bit-bn=" + std::to_string(per_bit_bn) + band_tag;
+    const std::string sn =
+        "depth=" + std::to_string(depth) + ";wq=" + wq + ";aq=" + aq +
+        ";per-channel=" + std::to_string(per_channel) + ";weight-range=" + weight_range +
+        ";first=" + first + ";last=" + last + ";per-bit-bn=" + std::to_string(per_bit_bn) +
+        (per_bit_bn && per_bit_bn_by == "act" ? ";per-bit-bn-by=act" : "") + band_tag;
     if (!st_train) {
       const std::string path = out + "/model.mixq";
       const io::archive a = io::load_archive(path);
       const std::string had = a.has_meta("supernet") ? a.meta("supernet") : "(none)";
       MIXQ_CHECK(had == sn, path, ": a supernet built with '", had, "', but this run has '", sn,
                  "' (use the training run's supernet flags)");
+      // A supernet is evaluated on the held-out split it never trained on:
+      // another --val-images or --seed would score it on training images.
+      const examples::held_out_split had_split = examples::read_held_out(a, path);
+      if (had_split.images > 0) {
+        MIXQ_CHECK(had_split == split, path, ": trained with ", had_split.images,
+                   " held-out images (seed ", had_split.seed, ", of ", had_split.pool,
+                   "), but this run holds out ", split.images, " (seed ", split.seed, ", of ",
+                   split.pool, "); use the training run's --val-images, --seed and --train-subset");
+      } else {
+        std::fprintf(stderr,
+                     "mixq: note: %s records no held-out split (trained before it was recorded); "
+                     "use the training run's --val-images and --seed\n",
+                     path.c_str());
+      }
       nn::read_state(a, model);
       s.sync();
       held_out_unseen = a.has_meta("held_out_unseen") && a.meta("held_out_unseen") == "1";
@@ -465,19 +499,33 @@ int main(int argc, char** argv) {
       o.out_dir = out;
       o.resume = resume;
       o.stop_after_epoch = stop_after;
-      o.config_tag = config_string(app, {"data",           "out",
-                                         "resume",         "threads",
-                                         "eval-every",     "stop-after-epoch",
-                                         "stages",         "export",
-                                         "budgets",        "budget-kind",
-                                         "window",         "prior",
-                                         "mc-samples",     "population",
-                                         "generations",    "parent-ratio",
-                                         "mutation-ratio", "mutate-prob",
-                                         "max-evals",      "search-images",
-                                         "pairs",          "no-seed-uniform",
-                                         "eval-configs",   "step-band",
-                                         "conv-forward"}) +
+      o.config_tag = config_string(app, {"data",
+                                         "out",
+                                         "resume",
+                                         "threads",
+                                         "eval-every",
+                                         "stop-after-epoch",
+                                         "stages",
+                                         "export",
+                                         "budgets",
+                                         "budget-kind",
+                                         "window",
+                                         "prior",
+                                         "mc-samples",
+                                         "population",
+                                         "generations",
+                                         "parent-ratio",
+                                         "mutation-ratio",
+                                         "mutate-prob",
+                                         "max-evals",
+                                         "search-images",
+                                         "pairs",
+                                         "no-seed-uniform",
+                                         "eval-configs",
+                                         "step-band",
+                                         "conv-forward",
+                                         "calib-images",
+                                         "search-calib-images"}) +
                      band_tag;
       lo.total_steps = epochs * ((tv.train.n + batch - 1) / batch);
       MIXQ_CHECK(shrink_epochs <= static_cast<double>(epochs), "--shrink-epochs ", shrink_epochs,
@@ -502,12 +550,13 @@ int main(int argc, char** argv) {
                      static_cast<long long>(r.first_epoch + r.history.size()));
         return 0;
       }
-      nn::save_model(out + "/model.mixq", model,
-                     {{"arch", arch},
-                      {"dataset", "cifar10"},
-                      {"method", "multiquant"},
-                      {"supernet", sn},
-                      {"held_out_unseen", held_out_unseen ? "1" : "0"}});
+      std::map<std::string, std::string> meta{{"arch", arch},
+                                              {"dataset", "cifar10"},
+                                              {"method", "multiquant"},
+                                              {"supernet", sn},
+                                              {"held_out_unseen", held_out_unseen ? "1" : "0"}};
+      examples::add_held_out_meta(meta, split);
+      nn::save_model(out + "/model.mixq", model, meta);
     }
 
     const quant::image_batches val = quant::make_batches(tv.validation, 0, 500);
@@ -598,7 +647,7 @@ int main(int argc, char** argv) {
         }
         const quant::search_result r =
             quant::evolve(s, sampler, b, eob, [&](const quant::bit_config& c) {
-              const double acc = quant::evaluate_slice(s, c, calib, fit_set);
+              const double acc = quant::evaluate_slice(s, c, search_calib, fit_set);
               ++n;
               if (n % 10 == 0)
                 std::fprintf(stderr, "mixq: search %s: %lld evaluations\n", name.c_str(),

@@ -272,6 +272,27 @@ TEST_CASE("supernet: per-bit batch norm routes by the layer's weight width") {
   CHECK(bn.active().momentum() == mom);
 }
 
+TEST_CASE("supernet: per-bit batch norm by activation width routes by the conv's input width") {
+  nn::resnet_cifar m(mixq_test::resnet8());
+  supernet_options o;
+  o.per_bit_bn = true;
+  o.per_bit_bn_by = supernet_options::bn_by::act;
+  supernet s(m, o);
+  bit_config c = s.uniform(6);
+  c.w[2] = 4;  // layer2.0.conv1's weights: not what selects its batch norm
+  c.a[2] = 3;  // its input: selects it
+  s.set_bits(c);
+  CHECK(m.block(1, 0).bn1.active().prefix() == "layer2.0.bn1.bits3.");
+  CHECK(m.block(1, 0).bn2.active().prefix() == "layer2.0.bn2.bits6.");
+  c.w[2] = 7;
+  s.set_bits(c);
+  CHECK(m.block(1, 0).bn1.active().prefix() == "layer2.0.bn1.bits3.");
+  c.a[2] = 5;
+  s.set_bits(c);
+  CHECK(m.block(1, 0).bn1.active().prefix() == "layer2.0.bn1.bits5.");
+  CHECK(&m.bn1.active() == &m.bn1);  // the stem's input is fixed at 8 bits: shared batch norm
+}
+
 TEST_CASE("bit configuration files: round trip and one clear error per bad field") {
   nn::resnet_cifar m(mixq_test::resnet8());
   supernet s(m, supernet_options{});

@@ -139,6 +139,67 @@ TEST_CASE("LRH step: highest, k random, lowest slices; gradients are the sum of 
   CHECK(t.reserved_bytes() == reserved);
 }
 
+TEST_CASE("LRH method: weight decay reaches the per-bit children a step used, and no other") {
+  nn::resnet_cifar m(mixq_test::resnet8());
+  supernet_options so;
+  so.quant.acts = act_family::pact;  // PACT clips carry weight decay
+  supernet s(m, so);
+  const tensor x = mixq_test::random_images(4, 1, 8);
+  init_quantizers(s, x.view());
+  lrh_options lo;
+  lo.labels = label_mode::hard;
+  lrh_trainer lrh(s, lo);
+  examples::lrh_epoch_stats stats;
+  examples::lrh_method_options mo;
+  mo.weight_decay = 0.25;
+  train::method_hooks h = examples::lrh_method(m, s, lrh, stats, mo);
+  // layer2.0.conv1's input quantizer: one PACT clip per width
+  auto* sw = dynamic_cast<switchable_act*>(s.net().layers()[s.at(2).index].aq);
+  REQUIRE(sw != nullptr);
+  std::vector<parameter*> clips;
+  for (int b = min_bits; b <= max_bits; ++b) {
+    const std::vector<parameter*> ps = sw->at(b).parameters();
+    REQUIRE(ps.size() == 1);
+    REQUIRE(ps[0]->weight_decay);
+    clips.push_back(ps[0]);
+  }
+  // The optimizer does not decay them: the method does, in the steps that use them.
+  for (const optim::param_group& g : h.param_groups(m.parameters()))
+    for (parameter* p : g.params)
+      if (std::find(clips.begin(), clips.end(), p) != clips.end()) {
+        REQUIRE(g.weight_decay.has_value());
+        CHECK(*g.weight_decay == 0.0);
+      }
+  const std::vector<bit_config> cs = lrh.slices(0);
+  std::vector<bool> used(clips.size(), false);
+  for (const bit_config& c : cs) used[static_cast<size_t>(c.a[2] - min_bits)] = true;
+  REQUIRE(std::count(used.begin(), used.end(), false) > 0);
+  const std::vector<int32_t> y = {0, 1, 2, 3};
+  // The loss gradients alone, then the method's step.
+  m.zero_grad();
+  {
+    tape t;
+    lrh.step(m, t, x.view(), y.data(), 0);
+  }
+  std::vector<float> loss_grad;
+  for (parameter* p : clips) loss_grad.push_back(p->grad[0]);
+  m.zero_grad();
+  io::batch bt;
+  bt.images.assign(x.data(), x.data() + x.numel());
+  bt.labels = y;
+  bt.n = 4;
+  bt.h = bt.w = 8;
+  bt.c = 3;
+  tape t;
+  h.train_step(t, bt, 0);
+  for (size_t k = 0; k < clips.size(); ++k) {
+    CAPTURE(k + min_bits);
+    const float expected = used[k] ? loss_grad[k] + 0.25f * clips[k]->value[0] : 0.0f;
+    CHECK(clips[k]->grad[0] == doctest::Approx(expected).epsilon(1e-6));
+    if (!used[k]) CHECK(loss_grad[k] == 0.0f);
+  }
+}
+
 TEST_CASE("LRH progressive shrinking: the lowest width steps down from 7 to 2 over its steps") {
   nn::resnet_cifar m(mixq_test::resnet8());
   supernet s(m, supernet_options{});

@@ -6,7 +6,8 @@
 # bundle of every exported configuration (run by switching, each equal to its
 # own model file); a
 # training run stopped after epoch 1 and resumed ends bit-identical to the
-# straight run; later stages on a saved supernet refuse other supernet flags.
+# straight run; later stages on a saved supernet refuse other supernet flags
+# and another held-out split.
 set -uo pipefail
 src="$1"; work="$2"
 exe="$(dirname "$(dirname "$work")")/examples/mixq_multiquant_cifar10"
@@ -28,13 +29,16 @@ one_line_exit2 prior "$exe" --prior gauss
 one_line_exit2 stage "$exe" --stages train,deploy
 one_line_exit2 budgets "$exe" --budgets 3,x
 one_line_exit2 population "$exe" --population 1
+one_line_exit2 bn_by "$exe" --per-bit-bn-by act
+grep -q "needs\|which is off" "$work/err_bn_by" || fail "bn_by message: $(cat "$work/err_bn_by")"
+one_line_exit2 bn_by_value "$exe" --per-bit-bn --per-bit-bn-by bits
 
 data="${MIXQ_DATA:-$src/../shared/datasets/cifar10}"
 if [[ ! -e "$data/test_batch.bin.gz" && ! -e "$data/test_batch.bin" ]]; then
   echo "SKIPPED (rest): CIFAR-10 not found at $data"; exit 0
 fi
 common=(--data "$data" --depth 8 --epochs 2 --batch 32 --train-subset 160 --val-images 40
-        --test-subset 64 --calib-images 32 --threads 1 --eval-every 2)
+        --test-subset 64 --calib-images 32 --search-calib-images 32 --threads 1 --eval-every 2)
 search=(--population 4 --generations 1 --budgets 3 --mc-samples 1000)
 rows() { cut -d, -f1-6,9- "$1"; }  # csv rows without the timing columns
 
@@ -81,7 +85,8 @@ if [[ -x "$ev" ]]; then
 fi
 
 # --stages configs: the searched configurations evaluated again give the search's own
-# held-out accuracies (same recalibration, same images), plus their test accuracy
+# held-out accuracies (the same recalibration images when --calib-images and
+# --search-calib-images agree, the same held-out images), plus their test accuracy
 "$exe" "${common[@]}" --stages configs --eval-configs "$work/straight/search_bits_3.00.csv" \
   --out "$work/straight" >/dev/null 2>"$work/configs.log" || fail "configs stage: $(tail -2 "$work/configs.log")"
 python3 - "$work/straight/search_bits_3.00.csv" "$work/straight/configs_eval.csv" <<'PY' || fail "configs_eval.csv does not repeat the search's held-out accuracies"
@@ -120,7 +125,7 @@ if [[ -x "$tr" ]]; then
     "$work/fp_ho/report.json" || fail "report.json: held_out_images is not 40"
   "$tr" "${fp[@]}" --out "$work/fp_all" >/dev/null 2>"$work/fp_all.log" || fail "FP32 run failed"
   mq=(--data "$data" --depth 8 --epochs 1 --batch 32 --train-subset 160 --val-images 40
-      --test-subset 64 --calib-images 32 --threads 1)
+      --test-subset 64 --calib-images 32 --search-calib-images 32 --threads 1)
   for k in ho all; do
     "$exe" "${mq[@]}" "${search[@]}" --stages train,search \
       --init "$work/fp_$k/model.mixq" --out "$work/mq_$k" >/dev/null 2>"$work/mq_$k.log" \
@@ -144,4 +149,9 @@ fi
 
 # later stages read the saved supernet: other supernet flags are refused in one line
 one_line_exit2 other_supernet "$exe" "${common[@]}" --stages uniform --per-bit-bn --out "$work/resumed"
+# ... and another held-out split (it would score the supernet on images it trained on)
+one_line_exit2 other_split "$exe" "${common[@]}" --stages uniform --seed 2 --out "$work/resumed"
+grep -q "trained with 40 held-out images (seed 1, of 160), but this run holds out 40 (seed 2" \
+  "$work/err_other_split" || fail "split message: $(cat "$work/err_other_split")"
+one_line_exit2 other_split_n "$exe" "${common[@]/#40/30}" --stages uniform --out "$work/resumed"
 echo "example_multiquant_cifar10: ok"

@@ -13,8 +13,9 @@
 // weights and batch norm are shared by every slice. With per_bit_bn, each
 // batch norm after a switchable convolution gets seven more batch_norm2d
 // modules ("bn1.bits2" .. "bn1.bits8", copies of the shared one when the
-// supernet is built), selected by that convolution's weight bits through
-// batch_norm2d::route_to.
+// supernet is built), selected through batch_norm2d::route_to by that
+// convolution's weight bits (bn_by::weight) or its input's activation bits
+// (bn_by::act: the width that costs a slice most, docs/multiquant.md 2).
 //
 // set_bits(config) stores one integer per switchable quantizer and one route
 // per per-bit batch norm: no allocation, no copy of any weight. Every state
@@ -48,7 +49,9 @@ struct supernet_options {
   // Quantizer families, per-channel steps, code range and the first / last
   // layer policy (bits_w / bits_a: the widths the supernet starts at).
   qat_config quant;
-  bool per_bit_bn = false;  // one batch norm per weight width after switchable convs
+  bool per_bit_bn = false;  // one batch norm per width after switchable convs
+  enum class bn_by { weight, act };
+  bn_by per_bit_bn_by = bn_by::weight;  // which width of the conv selects its batch norm
 
   supernet_options() { quant.bits_w = quant.bits_a = max_bits; }
 };
@@ -104,7 +107,7 @@ class supernet {
         nn::basic_block& blk = m.block(k / 2 / nb, (k / 2) % nb);
         l.bn = k % 2 == 0 ? &blk.bn1 : &blk.bn2;
       }
-      if (o.per_bit_bn && l.bn && l.w) {
+      if (o.per_bit_bn && l.bn && (by_act() ? l.a != nullptr : l.w != nullptr)) {
         nn::batch_norm2d& shared = *l.bn;
         const int64_t ch = shared.weight.numel();
         for (int b = min_bits; b <= max_bits; ++b) {
@@ -158,7 +161,8 @@ class supernet {
       const layer& l = layers_[i];
       if (l.w) l.w->set_bits(c.w[i]);
       if (l.a) net_.layers()[l.index].set_bits_a(c.a[i]);
-      if (l.bn && l.bn_bits[0]) l.bn->route_to(l.bn_bits[static_cast<size_t>(c.w[i] - min_bits)]);
+      if (l.bn && l.bn_bits[0])
+        l.bn->route_to(l.bn_bits[static_cast<size_t>((by_act() ? c.a[i] : c.w[i]) - min_bits)]);
     }
   }
   void set_uniform(int b) { set_bits(uniform(b)); }
@@ -233,6 +237,7 @@ class supernet {
     to.running_var.view().copy_from(from.running_var.view());
     to.num_batches_tracked.view().copy_from(from.num_batches_tracked.view());
   }
+  bool by_act() const { return opt_.per_bit_bn_by == supernet_options::bn_by::act; }
   double mean_bits(const bit_config& c, bool weights) const {
     check(c, "supernet mean bits");
     double s = 0, n = 0;

@@ -16,6 +16,12 @@
 //
 // Children not selected in a forward get no gradient in that step; the
 // optimizer's momentum (if any) still moves them, as it moves any parameter.
+// used_widths() records the widths whose forward ran with gradients since the
+// last clear_used(), so a training method can apply weight decay to the
+// children a step used and to no other (examples/multiquant_cifar10/
+// lrh_method.hpp): an optimizer's decay would shrink an unused child's PACT
+// clip every step, while its loss gradient comes only in the steps that
+// select its width.
 #include <array>
 #include <functional>
 #include <memory>
@@ -51,13 +57,21 @@ class switchable_base : public Base {
     return *slots_[static_cast<size_t>(b - min_bits)];
   }
   Base& active() const { return *slots_[static_cast<size_t>(this->bits() - min_bits)]; }
-  var apply(tape& t, var x) override { return active().apply(t, x); }
+  var apply(tape& t, var x) override {
+    if (t.grad_enabled()) used_ |= 1u << (this->bits() - min_bits);
+    return active().apply(t, x);
+  }
+  // The widths whose forward ran with gradients since the last clear_used():
+  // bit (b - min_bits) set for width b.
+  unsigned used_widths() const { return used_; }
+  void clear_used() { used_ = 0; }
   void reset_range() override {
     for (Base* q : slots_) q->reset_range();
   }
 
  private:
   std::array<Base*, widths> slots_{};
+  unsigned used_ = 0;
 };
 }  // namespace detail
 
