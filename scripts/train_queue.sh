@@ -23,7 +23,10 @@
 # then mv), so committing models/wip/ is all it takes to carry the run to a
 # later session. --once stops after the first run it starts; --dry-run prints
 # what it would do for every line. Each command pins itself (taskset,
-# OMP_PROC_BIND in the line). Exit code: the first failing run's, else 0.
+# OMP_PROC_BIND in the line); a line may name $MIXQ_CORES and $MIXQ_THREADS,
+# exported to it (defaults 0 and 1: one core, the other left to builds and
+# tests; MIXQ_CORES=0,1 MIXQ_THREADS=2 for both). Exit code: the first failing
+# run's, else 0.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 queue="$root/scripts/queue.txt"
@@ -39,6 +42,7 @@ done
 [[ -f "$queue" ]] || { echo "train_queue: no queue file '$queue'" >&2; exit 2; }
 cd "$root" || exit 2
 wip="${MIXQ_WIP_DIR:-$root/models/wip}"  # MIXQ_WIP_DIR: elsewhere (the tests)
+export MIXQ_CORES="${MIXQ_CORES:-0}" MIXQ_THREADS="${MIXQ_THREADS:-1}"
 
 copy_wip() {  # dir name: the checkpoint and metrics into models/wip, atomically
   local d="$1" n="$2"

@@ -84,6 +84,17 @@ bash "$q" "$work/bad.txt" >/dev/null 2>"$work/bad.err"
 [[ $? -eq 2 ]] && grep -q "bad.txt:1: no --out DIR" "$work/bad.err" || fail "no --out: $(cat "$work/bad.err")"
 bash "$q" --bogus 2>/dev/null; [[ $? -eq 2 ]] || fail "--bogus accepted"
 
+# $MIXQ_THREADS in a line: the caller's value (3 epochs), or the default (1)
+cat >"$work/queue3.txt" <<'Q'
+bash FAKE --epochs $MIXQ_THREADS --out OUT/h1
+Q
+sed -i "s|FAKE|$fake|; s|OUT|$work/runs|" "$work/queue3.txt"
+MIXQ_THREADS=3 bash "$q" "$work/queue3.txt" >/dev/null 2>&1 || fail "queue3 failed"
+[[ "$(cat "$work/runs/h1/checkpoint.mixq")" == 3 ]] || fail "MIXQ_THREADS not passed to the line"
+rm -rf "$work/runs/h1" "$work/wip/h1_"*
+bash "$q" "$work/queue3.txt" >/dev/null 2>&1 || fail "queue3 (default) failed"
+[[ "$(cat "$work/runs/h1/checkpoint.mixq")" == 1 ]] || fail "MIXQ_THREADS default is not 1"
+
 # Edited while a run trains: g1 replaces the queue's g2 by g3 and g4; g3 ends without a report
 # (not run again), g4 runs after it.
 cat >"$work/queue2_edit.txt" <<Q
