@@ -61,6 +61,10 @@ void for_each_switchable(quant::supernet& s, F f) {
     if (auto* a = dynamic_cast<quant::switchable_act*>(q)) f(*a);
   }
 }
+// Forgets the widths recorded by forwards outside a step.
+inline void clear_used_widths(quant::supernet& s) {
+  for_each_switchable(s, [](auto& q) { q.clear_used(); });
+}
 // The decayed parameters of the per-bit children the step used get
 // wd * value added to their gradient, once each; every used-width record is
 // cleared.
@@ -68,7 +72,6 @@ inline void decay_used_children(quant::supernet& s, double wd) {
   for_each_switchable(s, [wd](auto& q) {
     const unsigned used = q.used_widths();
     q.clear_used();
-    if (wd == 0.0) return;
     for (int b = quant::min_bits; b <= quant::max_bits; ++b) {
       if (!(used & (1u << (b - quant::min_bits)))) continue;
       for (parameter* p : q.at(b).parameters()) {
@@ -108,7 +111,7 @@ train::method_hooks lrh_method(Model& model, quant::supernet& s, quant::lrh_trai
     return g;
   };
   h.train_step = [&model, &s, &lrh, &stats, o](tape& t, const io::batch& b, int64_t step) {
-    detail::decay_used_children(s, 0.0);  // forget forwards outside a step (evaluation is no-grad)
+    detail::clear_used_widths(s);
     const quant::lrh_stats st = lrh.step(
         model, t, tensor_view(const_cast<float*>(b.images.data()), shape{b.n, b.h, b.w, b.c}),
         b.labels.data(), step);
