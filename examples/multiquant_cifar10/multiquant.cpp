@@ -10,6 +10,7 @@
 //       [--first 8bit|fp32|same] [--last 8bit|fp32|same] [--per-bit-bn]
 //       [--per-bit-bn-by weight|act] [--bits 2-8]
 //       LRH: [--random-slices 1] [--sampling lrh|random] [--labels gpg|pskd|hard]
+//            [--random-draw per-layer|tied|uniform]
 //       [--shrink-epochs 0]
 //       [--lambda 0.5] [--pskd-alpha 0.8]
 //       evaluation: [--val-images 5000] [--calib-images 2048] [--search-calib-images 256]
@@ -253,6 +254,10 @@ int main(int argc, char** argv) {
   app.add_option("--random-slices", random_slices, "random per-layer slices per step (k)");
   std::string sampling = "lrh";
   app.add_option("--sampling", sampling, "lrh | random (ablation: k + 2 random slices)");
+  std::string random_draw = "per-layer";
+  app.add_option("--random-draw", random_draw,
+                 "a random slice's widths: per-layer (each weight and activation width on its "
+                 "own) | tied (one per layer, w = a) | uniform (one for every layer)");
   double shrink_epochs = 0.0;
   app.add_option("--shrink-epochs", shrink_epochs,
                  "progressive shrinking: the lowest width reaches down from the second highest "
@@ -354,6 +359,7 @@ int main(int argc, char** argv) {
                ": expected 0..16");
     lo.random_slices = static_cast<int>(random_slices);
     lo.sampling = quant::parse_slice_sampling(sampling);
+    lo.draw = quant::parse_random_draw(random_draw);
     lo.labels = quant::parse_label_mode(labels);
     lo.lambda = static_cast<float>(lambda);
     lo.pskd_alpha = static_cast<float>(pskd_alpha);
@@ -539,9 +545,11 @@ int main(int argc, char** argv) {
       mopt.quant_lr_scale = quant_lr_scale;
       mopt.eval_bits = static_cast<int>(eval_bits);
       mopt.calib = &calib;
-      std::fprintf(stderr, "mixq: LRH %s, %d random slice(s), labels %s, %lld epochs from %s\n",
-                   quant::name_of(lo.sampling), lo.random_slices, quant::name_of(lo.labels),
-                   static_cast<long long>(epochs), init.empty() ? "scratch" : init.c_str());
+      std::fprintf(stderr,
+                   "mixq: LRH %s, %d random slice(s) drawn %s, labels %s, %lld epochs from %s\n",
+                   quant::name_of(lo.sampling), lo.random_slices, quant::name_of(lo.draw),
+                   quant::name_of(lo.labels), static_cast<long long>(epochs),
+                   init.empty() ? "scratch" : init.c_str());
       const train::fit_result r =
           train::fit(model, tv.train, &test, o, examples::lrh_method(model, s, lrh, stats, mopt));
       train_seconds = r.wall_seconds;

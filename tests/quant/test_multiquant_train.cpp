@@ -246,6 +246,59 @@ TEST_CASE("LRH random-only ablation: k + 2 random slices, highest BitOPs first")
   CHECK(cs[0] != s.uniform(8));
 }
 
+TEST_CASE("LRH random draw: per layer, tied per layer (w = a), or one width for every layer") {
+  nn::resnet_cifar m(mixq_test::resnet8());
+  supernet s(m, supernet_options{});
+  REQUIRE(s.size() >= 4);
+  std::map<random_draw, int> untied, mixed;  // draws with some w != a / two distinct widths
+  for (random_draw d : {random_draw::per_layer, random_draw::tied, random_draw::uniform}) {
+    lrh_options o;
+    o.draw = d;
+    o.random_slices = 2;
+    lrh_trainer lrh(s, o);
+    std::map<int, int> seen;  // widths drawn for free layers
+    for (int64_t t = 0; t < 40; ++t) {
+      const std::vector<bit_config> cs = lrh.slices(t);
+      REQUIRE(cs.size() == 4);
+      CHECK(cs.front() == s.uniform(8));
+      CHECK(cs.back() == s.uniform(2));
+      for (size_t j = 1; j + 1 < cs.size(); ++j) {
+        s.check(cs[j], "drawn slice");  // fixed parts at their widths
+        bool tied = true;
+        int lo = 9, hi = 0;
+        for (size_t i = 0; i < s.size(); ++i) {
+          if (s.free_w(i) && s.free_a(i)) tied = tied && cs[j].w[i] == cs[j].a[i];
+          if (s.free_w(i)) {
+            lo = std::min(lo, cs[j].w[i]);
+            hi = std::max(hi, cs[j].w[i]);
+            ++seen[cs[j].w[i]];
+          }
+          if (s.free_a(i)) {
+            lo = std::min(lo, cs[j].a[i]);
+            hi = std::max(hi, cs[j].a[i]);
+          }
+        }
+        untied[d] += tied ? 0 : 1;
+        mixed[d] += lo == hi ? 0 : 1;
+        if (d == random_draw::uniform) CHECK(cs[j] == s.uniform(lo));
+      }
+    }
+    CHECK(seen.size() == 7);  // every width 2..8 reaches some layer in 80 draws
+  }
+  CHECK(untied[random_draw::per_layer] > 0);
+  CHECK(untied[random_draw::tied] == 0);
+  CHECK(untied[random_draw::uniform] == 0);
+  CHECK(mixed[random_draw::tied] > 0);
+  CHECK(mixed[random_draw::uniform] == 0);
+  // The default is the paper's draw.
+  lrh_options def;
+  CHECK(def.draw == random_draw::per_layer);
+  CHECK(parse_random_draw("tied") == random_draw::tied);
+  CHECK(std::string(name_of(random_draw::uniform)) == "uniform");
+  CHECK_THROWS_WITH_AS(parse_random_draw("layer"), doctest::Contains("per-layer, tied or uniform"),
+                       mixq::error);
+}
+
 TEST_CASE("a checkpointed supernet resumes bit-identically under train::fit") {
   const io::image_dataset data = mixq_test::synthetic_images(24, 8, 8, 3, 4);
   const image_batches calib = make_batches(data, 8, 8);

@@ -12,9 +12,20 @@
 //   for each slice j in that order:
 //            set_bits; clear the tape; forward (train mode, batch statistics);
 //            loss_j (below); backward; gradients accumulate in the parameters
-// Each random slice draws every free width uniformly from `bits`, from a
+// Each random slice draws its free widths uniformly from `bits`, from a
 // generator seeded by (seed, global step, slice), so the slices of a step
-// depend only on the step: a resumed run draws the same ones.
+// depend only on the step: a resumed run draws the same ones. What one draw
+// covers (random_draw, ours; docs/multiquant.md 3):
+//   per_layer (default, the paper's): every free weight and activation width
+//             on its own, so a layer sees its own widths in about 1 step in
+//             |bits| and a uniform slice 3..7 is almost never drawn whole;
+//   tied:     one width per layer for its weights and its input activations
+//             (w = a), the pairs the per-layer search and AdaQAT's patterns
+//             keep near each other;
+//   uniform:  one width for every free layer, so the random slice is a
+//             uniform slice between the lowest and the highest (the sandwich
+//             rule of slimmable networks) and every uniform slice that is
+//             reported is one the step trains.
 //
 // Progressive shrinking (option, ours; shrink_steps S > 0): the widths a step
 // may use start at the two highest of `bits` and reach down one more width
@@ -51,6 +62,7 @@ namespace quant {
 
 enum class label_mode { gpg, pskd, hard };
 enum class slice_sampling { lrh, random };
+enum class random_draw { per_layer, tied, uniform };
 
 inline label_mode parse_label_mode(const std::string& s) {
   if (s == "gpg") return label_mode::gpg;
@@ -65,6 +77,16 @@ inline slice_sampling parse_slice_sampling(const std::string& s) {
   MIXQ_CHECK(false, "slice sampling '", s, "': expected lrh or random");
   return slice_sampling::lrh;
 }
+inline random_draw parse_random_draw(const std::string& s) {
+  if (s == "per-layer") return random_draw::per_layer;
+  if (s == "tied") return random_draw::tied;
+  if (s == "uniform") return random_draw::uniform;
+  MIXQ_CHECK(false, "random draw '", s, "': expected per-layer, tied or uniform");
+  return random_draw::per_layer;
+}
+inline const char* name_of(random_draw d) {
+  return d == random_draw::per_layer ? "per-layer" : (d == random_draw::tied ? "tied" : "uniform");
+}
 inline const char* name_of(label_mode m) {
   return m == label_mode::gpg ? "gpg" : (m == label_mode::pskd ? "pskd" : "hard");
 }
@@ -74,6 +96,7 @@ struct lrh_options {
   std::vector<int> bits = {2, 3, 4, 5, 6, 7, 8};  // candidate widths, ascending
   int random_slices = 1;                          // k
   slice_sampling sampling = slice_sampling::lrh;
+  random_draw draw = random_draw::per_layer;  // what one random slice's draw covers
   label_mode labels = label_mode::gpg;
   float lambda = 0.5f;       // gpg: weight of the KL term
   float pskd_alpha = 0.8f;   // pskd: alpha_T
@@ -126,16 +149,24 @@ class lrh_trainer {
   const lrh_options& options() const { return o_; }
 
   // The j-th random configuration of step `global_step` (free widths uniform
-  // over the bit list; fixed parts at their widths), written into c.
-  // (Under progressive shrinking, over the widths the step may use.)
+  // over the bit list, drawn per o_.draw; fixed parts at their widths),
+  // written into c. (Under progressive shrinking, over the widths the step
+  // may use.)
   void draw(int64_t global_step, int j, bit_config& c) const {
     rng r(derive_seed(o_.seed, static_cast<uint64_t>(global_step), static_cast<uint64_t>(j)));
     const int lo = o_.lowest_index(global_step);
     const uint32_t nb = static_cast<uint32_t>(o_.bits.size()) - static_cast<uint32_t>(lo);
     const int* from = o_.bits.data() + lo;
+    const int one = o_.draw == random_draw::uniform ? from[r.below(nb)] : 0;
     for (size_t i = 0; i < s_->size(); ++i) {
-      c.w[i] = s_->free_w(i) ? from[r.below(nb)] : s_->fixed_w(i);
-      c.a[i] = s_->free_a(i) ? from[r.below(nb)] : s_->fixed_a(i);
+      if (o_.draw == random_draw::per_layer) {
+        c.w[i] = s_->free_w(i) ? from[r.below(nb)] : s_->fixed_w(i);
+        c.a[i] = s_->free_a(i) ? from[r.below(nb)] : s_->fixed_a(i);
+        continue;
+      }
+      const int b = o_.draw == random_draw::uniform ? one : from[r.below(nb)];
+      c.w[i] = s_->free_w(i) ? b : s_->fixed_w(i);
+      c.a[i] = s_->free_a(i) ? b : s_->fixed_a(i);
     }
   }
 
