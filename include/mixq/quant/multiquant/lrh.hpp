@@ -16,12 +16,12 @@
 // generator seeded by (seed, global step, slice), so the slices of a step
 // depend only on the step: a resumed run draws the same ones. What one draw
 // covers (random_draw, ours; docs/multiquant.md 3):
-//   per_layer (default, the paper's): every free weight and activation width
-//             on its own, so a layer sees its own widths in about 1 step in
+//   per_layer (default, EQ-Net's): every free weight and activation width
+//             on its own, so a layer sees a given width in about 1 step in
 //             |bits| and a uniform slice 3..7 is almost never drawn whole;
 //   tied:     one width per layer for its weights and its input activations
-//             (w = a), the pairs the per-layer search and AdaQAT's patterns
-//             keep near each other;
+//             (w = a, the pairs the uniform slices hold), widths mixed across
+//             layers;
 //   uniform:  one width for every free layer, so the random slice is a
 //             uniform slice between the lowest and the highest (the sandwich
 //             rule of slimmable networks) and every uniform slice that is
