@@ -2,7 +2,8 @@
 # scripts/harvest_run.sh in a scratch git repository: a finished run's model, metrics, report
 # and bits picture land where models/README.md says, its models/wip/ copies leave the index,
 # the printed figures are those of the metrics file (training seconds summed, the median, the
-# last accuracy), and a run without report.json is refused with exit code 2.
+# last accuracy), a supernet run's uniform slices are filed and printed, and a run without
+# report.json is refused with exit code 2.
 set -uo pipefail
 src="$1"; work="$2"
 rm -rf "$work"; mkdir -p "$work"
@@ -33,6 +34,21 @@ git ls-files models/wip | grep -q . && fail "wip files still in the index"
 grep -q "epochs 4, training 110 s in all, median 25 s per epoch, last test_acc 0.8" <<<"$out" ||
   fail "figures: $out"
 grep -q '"model_bytes": 123' <<<"$out" || fail "report fields not printed: $out"
+
+# A supernet run: a one-line report with its uniform slices, and uniform.csv filed beside the
+# metrics.
+mkdir -p runs/s1
+printf 'epoch,test_acc,seconds\n1,0.9,200\n' >runs/s1/metrics.csv
+echo sn >runs/s1/model.mixq
+printf '{"epochs": 1, "train_seconds": 200.5, "uniform_test_acc": {"W2A2": 0.86, "W8A8": 0.91}, "search": {}}\n' \
+  >runs/s1/report.json
+printf 'slice,test_acc\nW2A2,0.86\n' >runs/s1/uniform.csv
+out=$(bash scripts/harvest_run.sh runs/s1 s1m 2>&1) || fail "supernet harvest exited $?: $out"
+for f in models/s1m.mixq docs/data/s1_metrics.csv docs/data/s1_report.json docs/data/s1_uniform.csv; do
+  git ls-files --error-unmatch "$f" >/dev/null 2>&1 || fail "$f not filed"
+done
+grep -q '"uniform_test_acc": {"W2A2": 0.86, "W8A8": 0.91}' <<<"$out" || fail "slices: $out"
+grep -q "filed: .*docs/data/s1_uniform.csv" <<<"$out" || fail "filed line: $out"
 
 mkdir -p runs/r2 && echo x >runs/r2/model.mixq
 bash scripts/harvest_run.sh runs/r2 m2 >/dev/null 2>"$work/err"
