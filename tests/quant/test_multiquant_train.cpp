@@ -290,7 +290,7 @@ TEST_CASE("LRH random draw: per layer, tied per layer (w = a), or one width for 
   CHECK(untied[random_draw::uniform] == 0);
   CHECK(mixed[random_draw::tied] > 0);
   CHECK(mixed[random_draw::uniform] == 0);
-  // The default is the paper's draw.
+  // The default is EQ-Net's independent draw.
   lrh_options def;
   CHECK(def.draw == random_draw::per_layer);
   CHECK(parse_random_draw("tied") == random_draw::tied);
